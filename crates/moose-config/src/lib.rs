@@ -1,0 +1,419 @@
+//! The moose configuration file.
+//!
+//! Two layers, as in Snabb: [`raw`] is the TOML schema exactly as written
+//! (serde, unknown keys rejected), and [`Config`] is the validated form the
+//! rest of moose uses. Validation happens once, in [`Config::from_toml`], and
+//! every error names the key it is about (`port[1].device: ...`). Nothing
+//! downstream re-checks what is validated here.
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use moose_wire::{Mac, Vlan};
+
+pub mod raw;
+
+/// A configuration error, naming the key and the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Syntax(String),
+    #[error("{key}: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+/// How a worker waits when its queues are empty.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum IdleMode {
+    /// Busy-poll: lowest latency, one core at 100 %.
+    Poll,
+    /// Sleep `sleep` after `polls` consecutive empty polls, so that several
+    /// appliances can share cores.
+    Backoff { polls: u32, sleep: Duration },
+}
+
+/// What a port is for. Only `Legacy` (an 802.1Q learning bridge port) is
+/// implemented; `edge` and `fabric` are reserved for MOOSE and are rejected.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Legacy,
+}
+
+/// A set of VLAN ids as a 4096-bit map.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VlanSet([u64; 64]);
+
+impl VlanSet {
+    pub fn all() -> VlanSet {
+        let mut s = VlanSet([u64::MAX; 64]);
+        s.remove(0);
+        s.remove(4095);
+        s
+    }
+
+    pub fn empty() -> VlanSet {
+        VlanSet([0; 64])
+    }
+
+    pub fn insert(&mut self, vid: u16) {
+        self.0[usize::from(vid >> 6) & 63] |= 1 << (vid & 63);
+    }
+
+    pub fn remove(&mut self, vid: u16) {
+        self.0[usize::from(vid >> 6) & 63] &= !(1 << (vid & 63));
+    }
+
+    #[inline]
+    pub fn contains(&self, vid: u16) -> bool {
+        self.0[usize::from(vid >> 6) & 63] & (1 << (vid & 63)) != 0
+    }
+
+    pub fn is_all(&self) -> bool {
+        *self == VlanSet::all()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
+        (1u16..4095).filter(|v| self.contains(*v))
+    }
+}
+
+impl fmt::Debug for VlanSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_all() {
+            return write!(f, "all");
+        }
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct PortConfig {
+    pub name: String,
+    pub role: Role,
+    /// DPDK device arguments: a PCI address or vdev devargs.
+    pub device: String,
+    /// VLAN of untagged and priority-tagged frames.
+    pub pvid: Vlan,
+    /// VLANs this port carries.
+    pub vlans: VlanSet,
+    /// Most dynamic FDB entries this port may hold; `None` is unlimited.
+    pub learn_limit: Option<u32>,
+    pub rx_desc: u16,
+    pub tx_desc: u16,
+    pub promiscuous: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct StaticFdb {
+    pub mac: Mac,
+    pub vlan: Vlan,
+    /// Index into [`Config::ports`].
+    pub port: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Dataplane {
+    pub workers: usize,
+    /// Core of each worker (`cores[i]` for worker `i`).
+    pub cores: Vec<usize>,
+    /// Core of the slow-path thread, if pinned.
+    pub control_core: Option<usize>,
+    pub idle: IdleMode,
+    pub eal: Vec<String>,
+    pub burst: usize,
+    pub max_frame: usize,
+    pub mbufs: u32,
+    /// Per-port tx buffers are flushed at least this often.
+    pub drain: Duration,
+    /// Capacity of each worker → slow path punt ring.
+    pub punt_ring: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Bridge {
+    pub aging: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub name: String,
+    pub dataplane: Dataplane,
+    pub bridge: Bridge,
+    pub ports: Vec<PortConfig>,
+    pub static_fdb: Vec<StaticFdb>,
+    pub metrics: Option<SocketAddr>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::from_toml(&text)
+    }
+
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let raw: raw::File = toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        Config::validate(raw)
+    }
+
+    pub fn port_index(&self, name: &str) -> Option<usize> {
+        self.ports.iter().position(|p| p.name == name)
+    }
+
+    fn validate(raw: raw::File) -> Result<Config, ConfigError> {
+        let name = raw.switch.name;
+        if name.is_empty() || name.len() > 64 {
+            return Err(invalid("switch.name", "must be 1 to 64 characters"));
+        }
+
+        let dp = raw.dataplane;
+        if dp.workers == 0 || dp.workers > 128 {
+            return Err(invalid("dataplane.workers", format!("{} is not in 1..=128", dp.workers)));
+        }
+        let cores = match dp.cores {
+            Some(c) => {
+                if c.len() != dp.workers {
+                    return Err(invalid(
+                        "dataplane.cores",
+                        format!("lists {} cores for {} workers", c.len(), dp.workers),
+                    ));
+                }
+                let mut seen = c.clone();
+                seen.sort_unstable();
+                seen.dedup();
+                if seen.len() != c.len() {
+                    return Err(invalid("dataplane.cores", "a core is listed twice"));
+                }
+                c
+            }
+            None => Vec::new(),
+        };
+        let idle = match dp.idle.as_str() {
+            "poll" => IdleMode::Poll,
+            "backoff" => {
+                if dp.backoff_sleep_us == 0 || dp.backoff_sleep_us > 100_000 {
+                    return Err(invalid("dataplane.backoff_sleep_us", "must be 1..=100000"));
+                }
+                IdleMode::Backoff {
+                    polls: dp.backoff_polls,
+                    sleep: Duration::from_micros(dp.backoff_sleep_us),
+                }
+            }
+            other => {
+                return Err(invalid(
+                    "dataplane.idle",
+                    format!("{other:?} is not one of \"poll\", \"backoff\""),
+                ))
+            }
+        };
+        if !(1..=64).contains(&dp.burst) {
+            return Err(invalid("dataplane.burst", format!("{} is not in 1..=64", dp.burst)));
+        }
+        if !(64..=9600).contains(&dp.max_frame) {
+            return Err(invalid("dataplane.max_frame", format!("{} is not in 64..=9600", dp.max_frame)));
+        }
+        if dp.max_frame > 2048 - 128 && dp.mbuf_size < dp.max_frame {
+            return Err(invalid("dataplane.max_frame", "larger than the mbuf data room"));
+        }
+        if dp.mbufs < 1024 {
+            return Err(invalid("dataplane.mbufs", "must be at least 1024"));
+        }
+        if !(1..=100_000).contains(&dp.drain_us) {
+            return Err(invalid("dataplane.drain_us", "must be 1..=100000"));
+        }
+        if !dp.punt_ring.is_power_of_two() || dp.punt_ring < 64 {
+            return Err(invalid("dataplane.punt_ring", "must be a power of two ≥ 64"));
+        }
+        let dataplane = Dataplane {
+            workers: dp.workers,
+            cores,
+            control_core: dp.control_core,
+            idle,
+            eal: dp.eal,
+            burst: dp.burst,
+            max_frame: dp.max_frame,
+            mbufs: dp.mbufs,
+            drain: Duration::from_micros(dp.drain_us),
+            punt_ring: dp.punt_ring,
+        };
+
+        if raw.bridge.aging_secs == 0 || raw.bridge.aging_secs > 1_000_000 {
+            return Err(invalid("bridge.aging_secs", "must be 1..=1000000"));
+        }
+        let bridge = Bridge {
+            aging: Duration::from_secs(raw.bridge.aging_secs),
+        };
+
+        if raw.port.is_empty() {
+            return Err(invalid("port", "at least one [[port]] is required"));
+        }
+        if raw.port.len() > 64 {
+            return Err(invalid("port", "at most 64 ports are supported"));
+        }
+        let mut ports = Vec::new();
+        let mut names: HashMap<String, usize> = HashMap::new();
+        let mut devices: HashMap<String, usize> = HashMap::new();
+        for (i, p) in raw.port.into_iter().enumerate() {
+            let key = |k: &str| format!("port[{i}].{k}");
+            if p.name.is_empty() || p.name.len() > 32 || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+                return Err(invalid(key("name"), format!("{:?} must be 1 to 32 of [A-Za-z0-9._-]", p.name)));
+            }
+            if let Some(j) = names.insert(p.name.clone(), i) {
+                return Err(invalid(key("name"), format!("duplicate port name {:?} (also port[{j}])", p.name)));
+            }
+            let role = match p.role.as_str() {
+                "legacy" => Role::Legacy,
+                "edge" | "fabric" => {
+                    return Err(invalid(key("role"), format!("role {:?} is not implemented yet; use \"legacy\"", p.role)))
+                }
+                other => return Err(invalid(key("role"), format!("{other:?} is not one of \"legacy\", \"edge\", \"fabric\""))),
+            };
+            validate_device(&p.device).map_err(|r| invalid(key("device"), r))?;
+            let dev_name = p.device.split(',').next().unwrap_or_default().to_string();
+            if let Some(j) = devices.insert(dev_name.clone(), i) {
+                return Err(invalid(key("device"), format!("device {dev_name:?} is already used by port[{j}]")));
+            }
+            let pvid = Vlan::new(p.pvid).map_err(|e| invalid(key("pvid"), e.to_string()))?;
+            let vlans = match p.vlans {
+                None => VlanSet::all(),
+                Some(list) => {
+                    let mut s = VlanSet::empty();
+                    for v in list {
+                        let v = Vlan::new(v).map_err(|e| invalid(key("vlans"), e.to_string()))?;
+                        s.insert(v.get());
+                    }
+                    s
+                }
+            };
+            if !vlans.contains(pvid.get()) {
+                return Err(invalid(key("pvid"), format!("VLAN {pvid} is not in this port's vlans")));
+            }
+            if p.learn_limit == Some(0) {
+                return Err(invalid(key("learn_limit"), "must be at least 1 (omit it for no limit)"));
+            }
+            for (k, v) in [("rx_desc", p.rx_desc), ("tx_desc", p.tx_desc)] {
+                if !(64..=16384).contains(&v) || !v.is_power_of_two() {
+                    return Err(invalid(key(k), format!("{v} must be a power of two in 64..=16384")));
+                }
+            }
+            ports.push(PortConfig {
+                name: p.name,
+                role,
+                device: p.device,
+                pvid,
+                vlans,
+                learn_limit: p.learn_limit,
+                rx_desc: p.rx_desc,
+                tx_desc: p.tx_desc,
+                promiscuous: p.promiscuous,
+            });
+        }
+
+        let mut static_fdb = Vec::new();
+        let mut seen = HashMap::new();
+        for (i, s) in raw.static_fdb.into_iter().enumerate() {
+            let key = |k: &str| format!("static_fdb[{i}].{k}");
+            let mac: Mac = s.mac.parse().map_err(|e: moose_wire::MacParseError| invalid(key("mac"), e.to_string()))?;
+            if mac.is_multicast() || mac.is_zero() {
+                return Err(invalid(key("mac"), format!("{mac} is not a unicast address")));
+            }
+            let vlan = Vlan::new(s.vlan).map_err(|e| invalid(key("vlan"), e.to_string()))?;
+            let port = names
+                .get(&s.port)
+                .copied()
+                .ok_or_else(|| invalid(key("port"), format!("no port named {:?}", s.port)))?;
+            if !ports[port].vlans.contains(vlan.get()) {
+                return Err(invalid(key("vlan"), format!("port {:?} does not carry VLAN {vlan}", s.port)));
+            }
+            if seen.insert((vlan, mac), i).is_some() {
+                return Err(invalid(key("mac"), format!("{mac} on VLAN {vlan} is listed twice")));
+            }
+            static_fdb.push(StaticFdb { mac, vlan, port });
+        }
+
+        let metrics = match raw.metrics.listen {
+            None => None,
+            Some(s) if s.is_empty() => None,
+            Some(s) => Some(s.parse::<SocketAddr>().map_err(|e| {
+                invalid("metrics.listen", format!("{s:?} is not an address:port ({e})"))
+            })?),
+        };
+
+        Ok(Config {
+            name,
+            dataplane,
+            bridge,
+            ports,
+            static_fdb,
+            metrics,
+        })
+    }
+}
+
+/// Checks a DPDK device string: a PCI address (`0000:01:00.0`, `01:00.0`)
+/// optionally followed by `,key=value` devargs, or a virtual device name
+/// (`net_<driver><n>`) with its devargs.
+pub fn validate_device(dev: &str) -> Result<(), String> {
+    let mut parts = dev.split(',');
+    let name = parts.next().unwrap_or_default();
+    if name.is_empty() {
+        return Err("empty device; expected a PCI address or vdev devargs like \"net_af_packet0,iface=eth1\"".into());
+    }
+    for kv in parts {
+        match kv.split_once('=') {
+            Some((k, _)) if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {}
+            _ => return Err(format!("devargs item {kv:?} in {dev:?} is not key=value")),
+        }
+    }
+    if is_pci_address(name) {
+        return Ok(());
+    }
+    if let Some(rest) = name.strip_prefix("net_") {
+        let driver = rest.trim_end_matches(|c: char| c.is_ascii_digit());
+        if !driver.is_empty()
+            && driver.len() < rest.len()
+            && driver.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "{name:?} is neither a PCI address (0000:01:00.0) nor a vdev name like net_af_packet0 (driver name then instance number)"
+    ))
+}
+
+fn is_pci_address(s: &str) -> bool {
+    let hex = |p: &str, n: usize| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit());
+    let parts: Vec<&str> = s.split(':').collect();
+    let (bus, devfn) = match parts.as_slice() {
+        [dom, bus, devfn] if hex(dom, 4) => (*bus, *devfn),
+        [bus, devfn] => (*bus, *devfn),
+        _ => return false,
+    };
+    match devfn.split_once('.') {
+        Some((dev, func)) => hex(bus, 2) && hex(dev, 2) && func.len() == 1 && func.chars().all(|c| ('0'..='7').contains(&c)),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests;

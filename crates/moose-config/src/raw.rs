@@ -1,0 +1,123 @@
+//! The TOML schema as written by the operator. Every table rejects unknown
+//! keys; defaults live here and are documented in README.md.
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    pub switch: Switch,
+    #[serde(default)]
+    pub dataplane: Dataplane,
+    #[serde(default)]
+    pub bridge: Bridge,
+    #[serde(default)]
+    pub port: Vec<Port>,
+    #[serde(default)]
+    pub static_fdb: Vec<StaticFdb>,
+    #[serde(default)]
+    pub metrics: Metrics,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Switch {
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dataplane {
+    pub workers: usize,
+    pub cores: Option<Vec<usize>>,
+    pub control_core: Option<usize>,
+    pub idle: String,
+    pub backoff_polls: u32,
+    pub backoff_sleep_us: u64,
+    pub eal: Vec<String>,
+    pub burst: usize,
+    pub max_frame: usize,
+    pub mbuf_size: usize,
+    pub mbufs: u32,
+    pub drain_us: u64,
+    pub punt_ring: usize,
+}
+
+impl Default for Dataplane {
+    fn default() -> Self {
+        Dataplane {
+            workers: 1,
+            cores: None,
+            control_core: None,
+            idle: "poll".into(),
+            backoff_polls: 64,
+            backoff_sleep_us: 200,
+            eal: Vec::new(),
+            burst: 32,
+            max_frame: 1522,
+            mbuf_size: 2048,
+            mbufs: 16383,
+            drain_us: 100,
+            punt_ring: 4096,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Bridge {
+    pub aging_secs: u64,
+}
+
+impl Default for Bridge {
+    fn default() -> Self {
+        Bridge { aging_secs: 300 }
+    }
+}
+
+fn default_role() -> String {
+    "legacy".into()
+}
+fn default_pvid() -> u32 {
+    1
+}
+fn default_desc() -> u16 {
+    1024
+}
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Port {
+    pub name: String,
+    #[serde(default = "default_role")]
+    pub role: String,
+    pub device: String,
+    #[serde(default = "default_pvid")]
+    pub pvid: u32,
+    pub vlans: Option<Vec<u32>>,
+    pub learn_limit: Option<u32>,
+    #[serde(default = "default_desc")]
+    pub rx_desc: u16,
+    #[serde(default = "default_desc")]
+    pub tx_desc: u16,
+    #[serde(default = "default_true")]
+    pub promiscuous: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticFdb {
+    pub mac: String,
+    #[serde(default = "default_pvid")]
+    pub vlan: u32,
+    pub port: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    pub listen: Option<String>,
+}

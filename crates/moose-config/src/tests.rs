@@ -1,0 +1,146 @@
+use super::*;
+
+const GOOD: &str = r#"
+[switch]
+name = "s1"
+
+[dataplane]
+workers = 2
+cores = [0, 1]
+idle = "backoff"
+eal = ["--no-huge", "-m", "512", "--no-pci", "--file-prefix=s1"]
+
+[bridge]
+aging_secs = 60
+
+[[port]]
+name = "p0"
+role = "legacy"
+device = "net_af_packet0,iface=veth-p0"
+
+[[port]]
+name = "p1"
+device = "0000:01:00.0"
+pvid = 10
+vlans = [10, 20]
+learn_limit = 100
+
+[[static_fdb]]
+mac = "02:00:00:00:00:01"
+vlan = 20
+port = "p1"
+
+[metrics]
+listen = "127.0.0.1:9477"
+"#;
+
+fn err(text: &str) -> String {
+    Config::from_toml(text).unwrap_err().to_string()
+}
+
+fn with_port(extra: &str) -> String {
+    format!("[switch]\nname = \"s\"\n[[port]]\nname = \"p0\"\ndevice = \"net_null0\"\n{extra}")
+}
+
+#[test]
+fn good_config() {
+    let c = Config::from_toml(GOOD).unwrap();
+    assert_eq!(c.name, "s1");
+    assert_eq!(c.dataplane.workers, 2);
+    assert_eq!(c.dataplane.cores, vec![0, 1]);
+    assert!(matches!(c.dataplane.idle, IdleMode::Backoff { .. }));
+    assert_eq!(c.bridge.aging, Duration::from_secs(60));
+    assert_eq!(c.ports.len(), 2);
+    assert!(c.ports[0].vlans.is_all());
+    assert_eq!(c.ports[1].pvid.get(), 10);
+    assert!(c.ports[1].vlans.contains(20) && !c.ports[1].vlans.contains(30));
+    assert_eq!(c.ports[1].learn_limit, Some(100));
+    assert_eq!(c.static_fdb[0].port, 1);
+    assert_eq!(c.metrics.unwrap().port(), 9477);
+}
+
+#[test]
+fn defaults() {
+    let c = Config::from_toml(&with_port("")).unwrap();
+    assert_eq!(c.dataplane.workers, 1);
+    assert_eq!(c.dataplane.idle, IdleMode::Poll);
+    assert_eq!(c.bridge.aging, Duration::from_secs(300));
+    assert_eq!(c.ports[0].pvid, Vlan::DEFAULT);
+    assert!(c.metrics.is_none());
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let e = err(&with_port("colour = \"red\""));
+    assert!(e.contains("colour"), "{e}");
+    let e = err("[switch]\nname = \"s\"\nfoo = 1\n");
+    assert!(e.contains("foo"), "{e}");
+}
+
+#[test]
+fn bad_device() {
+    let e = err("[switch]\nname=\"s\"\n[[port]]\nname=\"p0\"\ndevice=\"eth0\"\n");
+    assert!(e.starts_with("port[0].device:"), "{e}");
+    let e = err("[switch]\nname=\"s\"\n[[port]]\nname=\"p0\"\ndevice=\"net_pcap0,rx_pcap\"\n");
+    assert!(e.starts_with("port[0].device:"), "{e}");
+    for good in ["net_null0", "net_af_packet12,iface=x", "0000:3b:00.1", "3b:00.1", "net_pcap0,rx_pcap=/tmp/a.pcap,tx_pcap=/tmp/b.pcap"] {
+        assert!(validate_device(good).is_ok(), "{good}");
+    }
+    for bad in ["", "net_", "net_null", "0000:3b:00.8", "3b:0.1", "eth0", ",iface=x"] {
+        assert!(validate_device(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn duplicate_port_name() {
+    let e = err(&with_port("[[port]]\nname = \"p0\"\ndevice = \"net_null1\"\n"));
+    assert!(e.starts_with("port[1].name:") && e.contains("duplicate"), "{e}");
+}
+
+#[test]
+fn duplicate_device() {
+    let e = err(&with_port("[[port]]\nname = \"p1\"\ndevice = \"net_null0\"\n"));
+    assert!(e.starts_with("port[1].device:"), "{e}");
+}
+
+#[test]
+fn bad_addresses() {
+    let e = err(&with_port("[metrics]\nlisten = \"localhost\"\n"));
+    assert!(e.starts_with("metrics.listen:"), "{e}");
+    let e = err(&with_port("[[static_fdb]]\nmac = \"02:00:00:00:00\"\nport = \"p0\"\n"));
+    assert!(e.starts_with("static_fdb[0].mac:"), "{e}");
+    let e = err(&with_port("[[static_fdb]]\nmac = \"01:00:5e:00:00:01\"\nport = \"p0\"\n"));
+    assert!(e.starts_with("static_fdb[0].mac:"), "{e}");
+    let e = err(&with_port("[[static_fdb]]\nmac = \"02:00:00:00:00:01\"\nport = \"nope\"\n"));
+    assert!(e.starts_with("static_fdb[0].port:"), "{e}");
+}
+
+#[test]
+fn bad_values() {
+    assert!(err(&with_port("pvid = 4095")).starts_with("port[0].pvid:"));
+    assert!(err(&with_port("vlans = [2]")).starts_with("port[0].pvid:"));
+    assert!(err(&with_port("vlans = [1, 0]")).starts_with("port[0].vlans:"));
+    assert!(err(&with_port("role = \"edge\"")).starts_with("port[0].role:"));
+    assert!(err(&with_port("role = \"bogus\"")).starts_with("port[0].role:"));
+    assert!(err(&with_port("learn_limit = 0")).starts_with("port[0].learn_limit:"));
+    assert!(err(&with_port("rx_desc = 100")).starts_with("port[0].rx_desc:"));
+    let dp = |s: &str| format!("[switch]\nname=\"s\"\n[dataplane]\n{s}\n[[port]]\nname=\"p0\"\ndevice=\"net_null0\"\n");
+    assert!(err(&dp("workers = 0")).starts_with("dataplane.workers:"));
+    assert!(err(&dp("workers = 2\ncores = [1]")).starts_with("dataplane.cores:"));
+    assert!(err(&dp("idle = \"spin\"")).starts_with("dataplane.idle:"));
+    assert!(err(&dp("burst = 0")).starts_with("dataplane.burst:"));
+    assert!(err(&dp("punt_ring = 100")).starts_with("dataplane.punt_ring:"));
+    assert!(err("[switch]\nname=\"s\"\n").starts_with("port:"));
+    assert!(err("[switch]\nname=\"\"\n[[port]]\nname=\"p\"\ndevice=\"net_null0\"").starts_with("switch.name:"));
+}
+
+#[test]
+fn vlan_set() {
+    let mut s = VlanSet::empty();
+    s.insert(1);
+    s.insert(4094);
+    assert!(s.contains(1) && s.contains(4094) && !s.contains(2));
+    assert_eq!(s.iter().collect::<Vec<_>>(), vec![1, 4094]);
+    assert!(!VlanSet::all().contains(0) && !VlanSet::all().contains(4095));
+    assert_eq!(VlanSet::all().iter().count(), 4094);
+}
