@@ -1,0 +1,260 @@
+//! The forwarding decision of the 802.1Q learning bridge, for one frame.
+//!
+//! A pure function of the frame, its ingress port, the port table and the
+//! FDB view, so it is tested without any I/O. The worker calls it for every
+//! frame of a burst, fills an action array, and only then moves frames
+//! (decide first, move later).
+//!
+//! VLAN handling is tag-transparent: a tagged frame belongs to the VLAN of
+//! its outer tag, an untagged or priority-tagged frame to the ingress port's
+//! `pvid`; frames leave unchanged (moose does not push or pop tags, so
+//! frame length never changes and rewriting stays in place).
+
+use moose_config::Config;
+use moose_wire::ethernet::{self, FrameError};
+use moose_wire::Mac;
+
+use crate::counters::DropReason;
+use crate::fdb::FdbView;
+use crate::{fdb_key, MAX_PORTS};
+
+/// What to do with one frame.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Drop(DropReason),
+    /// Send out of one port.
+    Unicast(u16),
+    /// Send a copy out of every port in the mask. `unknown` is set for
+    /// unicast destinations missing from the FDB.
+    Flood { mask: u64, unknown: bool },
+    /// Hand to the slow path (IEEE 802.1D reserved destinations).
+    Punt,
+}
+
+/// Learning to do for a frame's source, decided with the forwarding.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Learn {
+    /// Known on this port: maybe refresh its age.
+    Known(u64),
+    /// Unknown, or known on another port: ask the slow path.
+    Request(u64),
+    None,
+}
+
+/// Per-port facts the fast path needs, resolved once from the config.
+/// Read-only after start-up.
+pub struct PortTable {
+    pub n_ports: usize,
+    pvid: [u16; MAX_PORTS],
+    /// `members[vlan]`: bit `p` set if port `p` carries the VLAN.
+    members: Box<[u64; 4096]>,
+    pub max_frame: usize,
+}
+
+impl PortTable {
+    pub fn from_config(cfg: &Config) -> PortTable {
+        let mut t = PortTable {
+            n_ports: cfg.ports.len(),
+            pvid: [1; MAX_PORTS],
+            members: Box::new([0; 4096]),
+            max_frame: cfg.dataplane.max_frame,
+        };
+        for (i, p) in cfg.ports.iter().enumerate() {
+            t.pvid[i] = p.pvid.get();
+            for v in p.vlans.iter() {
+                t.members[usize::from(v)] |= 1 << i;
+            }
+        }
+        t
+    }
+
+    /// A table for tests: `n` ports, all on every VLAN, pvid 1.
+    pub fn simple(n: usize, max_frame: usize) -> PortTable {
+        let mut t = PortTable {
+            n_ports: n,
+            pvid: [1; MAX_PORTS],
+            members: Box::new([0; 4096]),
+            max_frame,
+        };
+        let all = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+        for v in 1..4095 {
+            t.members[v] = all;
+        }
+        t
+    }
+
+    #[inline]
+    pub fn members(&self, vlan: u16) -> u64 {
+        self.members[usize::from(vlan & 0xfff)]
+    }
+}
+
+/// 01:80:c2:00:00:00 – 01:80:c2:00:00:0f: never forwarded by a bridge.
+#[inline]
+fn is_reserved(dst: Mac) -> bool {
+    let d = dst.0;
+    d[0] == 0x01 && d[1] == 0x80 && d[2] == 0xc2 && d[3] == 0 && d[4] == 0 && d[5] & 0xf0 == 0
+}
+
+/// Decides what to do with `frame` received on `port`.
+#[inline]
+pub fn decide(frame: &[u8], port: u16, ports: &PortTable, fdb: &FdbView) -> (Action, Learn) {
+    let p = match ethernet::parse(frame, ports.max_frame) {
+        Ok(p) => p,
+        Err(e) => {
+            let r = match e {
+                FrameError::TooShort => DropReason::TooShort,
+                FrameError::TruncatedVlan => DropReason::TruncatedVlan,
+                FrameError::Oversize => DropReason::Oversize,
+            };
+            return (Action::Drop(r), Learn::None);
+        }
+    };
+    if p.src.is_multicast() {
+        return (Action::Drop(DropReason::SrcMulticast), Learn::None);
+    }
+    let vlan = match p.tag {
+        Some(t) if t.vid != 0 => t.vid,
+        _ => ports.pvid[usize::from(port)],
+    };
+    let members = ports.members(vlan);
+    if members & (1 << port) == 0 {
+        return (Action::Drop(DropReason::VlanIngress), Learn::None);
+    }
+
+    let skey = fdb_key(vlan, p.src);
+    let learn = match fdb.get(skey) {
+        Some(e) if e.port() == port => Learn::Known(skey),
+        Some(e) if e.is_static() => return (Action::Drop(DropReason::StaticMove), Learn::None),
+        _ => Learn::Request(skey),
+    };
+
+    if is_reserved(p.dst) {
+        return (Action::Punt, learn);
+    }
+    let others = members & !(1 << port);
+    let action = if p.dst.is_multicast() {
+        Action::Flood {
+            mask: others,
+            unknown: false,
+        }
+    } else {
+        match fdb.get(fdb_key(vlan, p.dst)) {
+            Some(e) if e.port() == port => Action::Drop(DropReason::SamePort),
+            Some(e) => Action::Unicast(e.port()),
+            None => Action::Flood {
+                mask: others,
+                unknown: true,
+            },
+        }
+    };
+    let action = match action {
+        Action::Flood { mask: 0, .. } => Action::Drop(DropReason::NoFloodPort),
+        a => a,
+    };
+    (action, learn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fdb::{FdbOp, ViewEntry};
+    use moose_tables::publish::Absorb;
+    use moose_wire::{EtherType, VlanTag};
+
+    fn mac(n: u8) -> Mac {
+        Mac([2, 0, 0, 0, 0, n])
+    }
+
+    fn frame(dst: Mac, src: Mac, vid: Option<u16>) -> Vec<u8> {
+        let mut v = Vec::new();
+        let tag = vid.map(|vid| VlanTag { vid, pcp: 0, dei: false });
+        ethernet::emit(&mut v, dst, src, tag, EtherType::Ipv4, &[0u8; 46]);
+        v
+    }
+
+    fn view(entries: &[(u16, Mac, u16, bool)]) -> FdbView {
+        let mut v = FdbView::default();
+        for (vlan, m, p, s) in entries {
+            v.absorb(&FdbOp::Set(fdb_key(*vlan, *m), ViewEntry::new(*p, *s)));
+        }
+        v
+    }
+
+    #[test]
+    fn unknown_unicast_floods_and_requests_learning() {
+        let t = PortTable::simple(3, 1522);
+        let (a, l) = decide(&frame(mac(2), mac(1), None), 0, &t, &FdbView::default());
+        assert_eq!(a, Action::Flood { mask: 0b110, unknown: true });
+        assert_eq!(l, Learn::Request(fdb_key(1, mac(1))));
+    }
+
+    #[test]
+    fn known_unicast_goes_to_its_port() {
+        let t = PortTable::simple(3, 1522);
+        let v = view(&[(1, mac(2), 2, false), (1, mac(1), 0, false)]);
+        let (a, l) = decide(&frame(mac(2), mac(1), None), 0, &t, &v);
+        assert_eq!(a, Action::Unicast(2));
+        assert_eq!(l, Learn::Known(fdb_key(1, mac(1))));
+        let (a, _) = decide(&frame(mac(1), mac(3), None), 0, &t, &v);
+        assert_eq!(a, Action::Drop(DropReason::SamePort));
+    }
+
+    #[test]
+    fn broadcast_floods_in_vlan_only() {
+        let mut cfg_ports = PortTable::simple(3, 1522);
+        cfg_ports.members[10] = 0b011;
+        let (a, _) = decide(&frame(Mac::BROADCAST, mac(1), Some(10)), 0, &cfg_ports, &FdbView::default());
+        assert_eq!(a, Action::Flood { mask: 0b010, unknown: false });
+        let (a, _) = decide(&frame(Mac::BROADCAST, mac(1), Some(10)), 2, &cfg_ports, &FdbView::default());
+        assert_eq!(a, Action::Drop(DropReason::VlanIngress));
+    }
+
+    #[test]
+    fn vlans_are_separate_tables() {
+        let t = PortTable::simple(3, 1522);
+        let v = view(&[(10, mac(2), 2, false)]);
+        assert_eq!(decide(&frame(mac(2), mac(1), Some(10)), 0, &t, &v).0, Action::Unicast(2));
+        assert!(matches!(decide(&frame(mac(2), mac(1), Some(20)), 0, &t, &v).0, Action::Flood { unknown: true, .. }));
+        // priority-tagged (vid 0) frames use the pvid
+        assert!(matches!(decide(&frame(mac(2), mac(1), Some(0)), 0, &t, &v).0, Action::Flood { .. }));
+    }
+
+    #[test]
+    fn bad_frames_are_dropped_by_reason() {
+        let t = PortTable::simple(2, 100);
+        let v = FdbView::default();
+        let f = frame(mac(2), mac(1), Some(5));
+        assert_eq!(decide(&f[..10], 0, &t, &v).0, Action::Drop(DropReason::TooShort));
+        assert_eq!(decide(&f[..16], 0, &t, &v).0, Action::Drop(DropReason::TruncatedVlan));
+        let big = vec![0x02u8; 101];
+        assert_eq!(decide(&big, 0, &t, &v).0, Action::Drop(DropReason::Oversize));
+        assert_eq!(decide(&frame(mac(2), Mac::BROADCAST, None), 0, &t, &v).0, Action::Drop(DropReason::SrcMulticast));
+    }
+
+    #[test]
+    fn static_entries_pin_the_source() {
+        let t = PortTable::simple(2, 1522);
+        let v = view(&[(1, mac(1), 1, true)]);
+        assert_eq!(decide(&frame(mac(2), mac(1), None), 0, &t, &v).0, Action::Drop(DropReason::StaticMove));
+    }
+
+    #[test]
+    fn reserved_destinations_are_punted() {
+        let t = PortTable::simple(2, 1522);
+        let bpdu = Mac([0x01, 0x80, 0xc2, 0, 0, 0]);
+        let lldp = Mac([0x01, 0x80, 0xc2, 0, 0, 0x0e]);
+        let v = FdbView::default();
+        assert_eq!(decide(&frame(bpdu, mac(1), None), 0, &t, &v).0, Action::Punt);
+        assert_eq!(decide(&frame(lldp, mac(1), None), 0, &t, &v).0, Action::Punt);
+        let not_reserved = Mac([0x01, 0x80, 0xc2, 0, 0, 0x10]);
+        assert!(matches!(decide(&frame(not_reserved, mac(1), None), 0, &t, &v).0, Action::Flood { .. }));
+    }
+
+    #[test]
+    fn single_port_vlan_has_nowhere_to_flood() {
+        let mut t = PortTable::simple(2, 1522);
+        t.members[7] = 0b01;
+        assert_eq!(decide(&frame(Mac::BROADCAST, mac(1), Some(7)), 0, &t, &FdbView::default()).0, Action::Drop(DropReason::NoFloodPort));
+    }
+}

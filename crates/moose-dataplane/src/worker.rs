@@ -1,0 +1,307 @@
+//! The worker: one pinned thread polling its receive queues.
+//!
+//! The loop, per receive queue: rx burst → skip if empty → take the FDB view
+//! → decide every frame into an action array → ask the slow path to learn
+//! unknown or moved sources → release the view → move frames into per-port
+//! tx buffers (copies for floods) → flush full buffers. Every loop: flush all
+//! buffers if the drain interval passed. Every [`HOUSEKEEPING_LOOPS`] loops
+//! or when idle: publish counters, check for quit, maybe sleep.
+//!
+//! Nothing in the loop allocates: the burst, action and tx vectors are
+//! allocated once with their full capacity and reused.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moose_config::IdleMode;
+use moose_tables::publish::Reader;
+
+use crate::bridge::{decide, Action, Learn, PortTable};
+use crate::counters::{DropReason, GlobalCounter, PortCounter, WorkerCounters, WorkerStats};
+use crate::fdb::FdbView;
+use crate::io::{Backend, FramePool, RxQueue, TxQueue};
+use crate::Punt;
+
+/// Loops between counter publication and quit checks while busy.
+pub const HOUSEKEEPING_LOOPS: u32 = 64;
+/// Largest burst a worker handles.
+pub const MAX_BURST: usize = 64;
+const LEARN_CACHE: usize = 1024;
+/// A learn request for an unknown source is repeated at most this often
+/// (the slow path may have refused it, or its ring may have been full).
+const RELEARN_MS: u32 = 100;
+
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    pub id: usize,
+    pub burst: usize,
+    pub drain: Duration,
+    pub idle: IdleMode,
+    /// Known sources are refreshed in the slow path at most this often.
+    pub refresh: Duration,
+}
+
+impl WorkerConfig {
+    pub fn from_config(id: usize, cfg: &moose_config::Config) -> WorkerConfig {
+        let refresh = (cfg.bridge.aging / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
+        WorkerConfig {
+            id,
+            burst: cfg.dataplane.burst.min(MAX_BURST),
+            drain: cfg.dataplane.drain,
+            idle: cfg.dataplane.idle,
+            refresh,
+        }
+    }
+}
+
+/// A direct-mapped memory of learn requests already sent, so that a busy
+/// source costs one request per refresh interval, not one per frame.
+/// Worker-local.
+struct LearnCache {
+    slots: Box<[(u64, u16, u32); LEARN_CACHE]>,
+}
+
+impl LearnCache {
+    fn new() -> LearnCache {
+        LearnCache {
+            slots: Box::new([(u64::MAX, 0, 0); LEARN_CACHE]),
+        }
+    }
+
+    /// True if a request for (key, port) should be sent now (and records it).
+    #[inline]
+    fn should_send(&mut self, key: u64, port: u16, now_ms: u32, interval_ms: u32) -> bool {
+        let h = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 54) as usize;
+        let s = &mut self.slots[h & (LEARN_CACHE - 1)];
+        if s.0 == key && s.1 == port && now_ms.wrapping_sub(s.2) < interval_ms {
+            return false;
+        }
+        *s = (key, port, now_ms);
+        true
+    }
+}
+
+pub struct Worker<B: Backend> {
+    cfg: WorkerConfig,
+    /// (port index, queue) pairs this worker polls.
+    rx: Vec<(u16, B::Rx)>,
+    /// This worker's transmit queue on every port, by port index.
+    tx: Vec<B::Tx>,
+    pool: B::Pool,
+    ports: Arc<PortTable>,
+    fdb: Reader<FdbView>,
+    punt: rtrb::Producer<Punt<B::Frame>>,
+    counters: WorkerCounters,
+    stats: Arc<WorkerStats>,
+    quit: Arc<AtomicBool>,
+    burst: Vec<B::Frame>,
+    actions: Vec<(Action, Learn)>,
+    txbuf: Vec<Vec<B::Frame>>,
+    refused: Vec<B::Frame>,
+    learn: LearnCache,
+    start: Instant,
+}
+
+impl<B: Backend> Worker<B> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cfg: WorkerConfig,
+        rx: Vec<(u16, B::Rx)>,
+        tx: Vec<B::Tx>,
+        pool: B::Pool,
+        ports: Arc<PortTable>,
+        fdb: Reader<FdbView>,
+        punt: rtrb::Producer<Punt<B::Frame>>,
+        stats: Arc<WorkerStats>,
+        quit: Arc<AtomicBool>,
+    ) -> Worker<B> {
+        assert_eq!(tx.len(), ports.n_ports, "one tx queue per port");
+        let n = ports.n_ports;
+        Worker {
+            cfg,
+            rx,
+            tx,
+            pool,
+            ports,
+            fdb,
+            punt,
+            counters: WorkerCounters::default(),
+            stats,
+            quit,
+            burst: Vec::with_capacity(MAX_BURST),
+            actions: Vec::with_capacity(MAX_BURST),
+            // A flood can add a whole burst to every port before a flush.
+            txbuf: (0..n).map(|_| Vec::with_capacity(MAX_BURST * 2)).collect(),
+            refused: Vec::with_capacity(MAX_BURST * 2),
+            learn: LearnCache::new(),
+            start: Instant::now(),
+        }
+    }
+
+    pub fn id(&self) -> usize {
+        self.cfg.id
+    }
+
+    /// Runs until `quit` is set; returns after flushing and publishing the
+    /// final counters.
+    pub fn run(&mut self) {
+        let mut loops: u32 = 0;
+        let mut empty_loops: u32 = 0;
+        let mut last_drain = Instant::now();
+        let mut now_ms: u32 = 0;
+        loop {
+            let mut got = 0;
+            for i in 0..self.rx.len() {
+                got += self.poll(i, now_ms);
+            }
+            loops = loops.wrapping_add(1);
+            if got == 0 {
+                empty_loops += 1;
+            } else {
+                empty_loops = 0;
+            }
+            let now = Instant::now();
+            if got == 0 || now.duration_since(last_drain) >= self.cfg.drain {
+                self.flush_all();
+                last_drain = now;
+            }
+            if loops % HOUSEKEEPING_LOOPS == 0 || empty_loops > 0 {
+                now_ms = now.duration_since(self.start).as_millis() as u32;
+                if loops % HOUSEKEEPING_LOOPS == 0 {
+                    self.counters.global(GlobalCounter::Loops, u64::from(HOUSEKEEPING_LOOPS));
+                    self.counters.publish(&self.stats);
+                    if self.quit.load(Ordering::Relaxed) {
+                        break;
+                    }
+                }
+                if let IdleMode::Backoff { polls, sleep } = self.cfg.idle {
+                    if empty_loops >= polls {
+                        self.counters.global(GlobalCounter::Sleeps, 1);
+                        self.counters.publish(&self.stats);
+                        if self.quit.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        // Offline while asleep so the slow path never waits on us.
+                        self.fdb.offline();
+                        std::thread::sleep(sleep);
+                        self.fdb.online();
+                    }
+                }
+            }
+        }
+        self.flush_all();
+        self.counters.publish(&self.stats);
+        self.fdb.offline();
+    }
+
+    /// One rx burst on one queue, fully processed. Returns frames received.
+    #[inline]
+    fn poll(&mut self, i: usize, now_ms: u32) -> usize {
+        let (port, rxq) = &mut self.rx[i];
+        let port = *port;
+        let n = rxq.rx_burst(&mut self.burst, self.cfg.burst);
+        self.counters.global(GlobalCounter::Bursts, 1);
+        if n == 0 {
+            self.counters.global(GlobalCounter::EmptyPolls, 1);
+            return 0;
+        }
+        let mut bytes = 0u64;
+        {
+            let view = self.fdb.enter();
+            self.actions.clear();
+            for f in &self.burst {
+                let b = f.as_ref();
+                bytes += b.len() as u64;
+                self.actions.push(decide(b, port, &self.ports, &view));
+            }
+        }
+        self.counters.add(port, PortCounter::RxPackets, n as u64);
+        self.counters.add(port, PortCounter::RxBytes, bytes);
+
+        let refresh_ms = self.cfg.refresh.as_millis() as u32;
+        for &(_, learn) in &self.actions {
+            let send = match learn {
+                Learn::Known(k) => self.learn.should_send(k, port, now_ms, refresh_ms).then_some(k),
+                Learn::Request(k) => self.learn.should_send(k, port, now_ms, RELEARN_MS).then_some(k),
+                Learn::None => None,
+            };
+            if let Some(key) = send {
+                self.counters.global(GlobalCounter::LearnRequests, 1);
+                if self.punt.push(Punt::Learn { key, port }).is_err() {
+                    self.counters.global(GlobalCounter::LearnRingFull, 1);
+                }
+            }
+        }
+
+        for (idx, f) in self.burst.drain(..).enumerate() {
+            match self.actions[idx].0 {
+                Action::Unicast(out) => self.txbuf[usize::from(out)].push(f),
+                Action::Drop(r) => {
+                    self.counters.drop(port, r, 1);
+                    self.refused.push(f);
+                }
+                Action::Punt => {
+                    self.counters.add(port, PortCounter::RxPunted, 1);
+                    if let Err(rtrb::PushError::Full(Punt::Frame { frame, .. })) =
+                        self.punt.push(Punt::Frame { port, frame: f })
+                    {
+                        self.counters.drop(port, DropReason::PuntRingFull, 1);
+                        self.refused.push(frame);
+                    }
+                }
+                Action::Flood { mask, unknown } => {
+                    if unknown {
+                        self.counters.add(port, PortCounter::RxUnknownUnicast, 1);
+                    }
+                    let mut m = mask;
+                    while m != 0 {
+                        let out = m.trailing_zeros() as usize;
+                        m &= m - 1;
+                        self.counters.add(out as u16, PortCounter::TxFlood, 1);
+                        if m == 0 {
+                            self.txbuf[out].push(f);
+                            break;
+                        }
+                        match self.pool.alloc_copy(f.as_ref()) {
+                            Some(c) => self.txbuf[out].push(c),
+                            None => self.counters.drop(port, DropReason::NoBuffer, 1),
+                        }
+                    }
+                }
+            }
+        }
+        if !self.refused.is_empty() {
+            self.pool.free_bulk(&mut self.refused);
+        }
+        for out in 0..self.txbuf.len() {
+            if self.txbuf[out].len() >= self.cfg.burst {
+                self.flush(out);
+            }
+        }
+        n
+    }
+
+    fn flush_all(&mut self) {
+        for out in 0..self.txbuf.len() {
+            if !self.txbuf[out].is_empty() {
+                self.flush(out);
+            }
+        }
+    }
+
+    /// Sends port `out`'s buffer; what the NIC refuses is freed and counted.
+    fn flush(&mut self, out: usize) {
+        let buf = &mut self.txbuf[out];
+        let total: u64 = buf.iter().map(|f| f.as_ref().len() as u64).sum();
+        let sent = self.tx[out].tx_burst(buf);
+        let left: u64 = buf.iter().map(|f| f.as_ref().len() as u64).sum();
+        let port = out as u16;
+        self.counters.add(port, PortCounter::TxPackets, sent as u64);
+        self.counters.add(port, PortCounter::TxBytes, total - left);
+        if !buf.is_empty() {
+            self.counters.drop(port, DropReason::TxFull, buf.len() as u64);
+            self.pool.free_bulk(buf);
+        }
+    }
+}
