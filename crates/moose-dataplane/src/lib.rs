@@ -43,6 +43,13 @@ pub enum Punt<F> {
     Frame { port: u16, frame: F },
 }
 
+/// A frame the slow path asks a worker to transmit on `port`.
+#[derive(Debug)]
+pub struct Inject<F> {
+    pub port: u16,
+    pub frame: F,
+}
+
 /// Packs a VLAN and a MAC into one 64-bit table key.
 #[inline]
 pub fn fdb_key(vlan: u16, mac: moose_wire::Mac) -> u64 {
@@ -68,30 +75,32 @@ pub struct Pipeline<B: io::Backend> {
 
 impl<B: io::Backend> Pipeline<B> {
     /// Wires a pipeline. `rx[w]` lists the (port, queue) pairs worker `w`
-    /// polls; `tx[w]` holds worker `w`'s queue on every port and `tx[workers]`
-    /// the slow path's; likewise `pools`.
+    /// polls; `tx[w]` holds worker `w`'s queue on every port; `pools[w]` is
+    /// worker `w`'s frame pool and `pools[workers]` the slow path's.
     pub fn build(
         cfg: &moose_config::Config,
         rx: Vec<Vec<(u16, B::Rx)>>,
-        mut tx: Vec<Vec<B::Tx>>,
+        tx: Vec<Vec<B::Tx>>,
         mut pools: Vec<B::Pool>,
     ) -> Pipeline<B> {
         let n = cfg.dataplane.workers;
         assert_eq!(rx.len(), n);
-        assert_eq!(tx.len(), n + 1);
+        assert_eq!(tx.len(), n);
         assert_eq!(pools.len(), n + 1);
         let ports = std::sync::Arc::new(PortTable::from_config(cfg));
         let quit = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (writer, readers) = moose_tables::publish::left_right::<FdbView, fdb::FdbOp>(FdbView::default(), n);
         let (control_tx, control_rx) = std::sync::mpsc::channel();
-        let slow_tx = tx.pop().expect("slow path tx");
         let slow_pool = pools.pop().expect("slow path pool");
         let mut consumers = Vec::new();
+        let mut injectors = Vec::new();
         let mut workers = Vec::new();
         let mut stats = Vec::new();
         for (w, ((rx, tx), (pool, reader))) in rx.into_iter().zip(tx).zip(pools.into_iter().zip(readers)).enumerate() {
             let (p, c) = rtrb::RingBuffer::new(cfg.dataplane.punt_ring);
             consumers.push(c);
+            let (ip, ic) = rtrb::RingBuffer::new(worker::INJECT_RING);
+            injectors.push(ip);
             let s = std::sync::Arc::new(WorkerStats::default());
             stats.push(s.clone());
             workers.push(Worker::new(
@@ -102,6 +111,7 @@ impl<B: io::Backend> Pipeline<B> {
                 ports.clone(),
                 reader,
                 p,
+                ic,
                 s,
                 quit.clone(),
             ));
@@ -111,7 +121,7 @@ impl<B: io::Backend> Pipeline<B> {
             consumers,
             Fdb::new(cfg.bridge.aging, &limits),
             writer,
-            slow_tx,
+            injectors,
             slow_pool,
             control_rx,
             quit.clone(),

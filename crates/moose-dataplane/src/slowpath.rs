@@ -5,7 +5,9 @@
 //! resulting view changes to the workers (at most every
 //! [`PUBLISH_INTERVAL`], so an update is visible within a millisecond), ages
 //! entries once a second and answers [`Control`] requests from the
-//! management threads. It has its own transmit queue on every port.
+//! management threads. It transmits through the workers: each worker owns
+//! one tx queue per port, and takes the slow path's frames from an inject
+//! ring (so a device needs only as many tx queues as there are workers).
 //!
 //! Shared state and who touches it: the FDB view — written here, read by
 //! workers through left-right readers; [`SlowStats`] — written here, read by
@@ -19,8 +21,8 @@ use std::time::{Duration, Instant};
 use moose_tables::publish::Writer;
 
 use crate::fdb::{Fdb, FdbCounters, FdbOp, FdbRecord, FdbView};
-use crate::io::{Backend, FramePool, TxQueue};
-use crate::Punt;
+use crate::io::{Backend, FramePool};
+use crate::{Inject, Punt};
 
 pub const PUBLISH_INTERVAL: Duration = Duration::from_micros(500);
 const AGE_INTERVAL: Duration = Duration::from_secs(1);
@@ -33,6 +35,8 @@ pub enum Control {
     Stats(Sender<SlowStats>),
     /// Removes the dynamic entries of a port.
     FlushPort(u16, Sender<usize>),
+    /// Transmits a frame on a port (for tools and tests).
+    Send(u16, Vec<u8>, Sender<bool>),
 }
 
 /// Slow-path totals.
@@ -65,8 +69,8 @@ pub struct SlowPath<B: Backend> {
     fdb: Fdb,
     writer: Writer<FdbView, FdbOp>,
     ops: Vec<FdbOp>,
-    /// The slow path's own transmit queue on every port.
-    tx: Vec<B::Tx>,
+    /// Inject rings to the workers, by worker.
+    inject: Vec<rtrb::Producer<Inject<B::Frame>>>,
     pool: B::Pool,
     control: Receiver<Control>,
     quit: Arc<AtomicBool>,
@@ -79,7 +83,7 @@ impl<B: Backend> SlowPath<B> {
         punts: Vec<rtrb::Consumer<Punt<B::Frame>>>,
         fdb: Fdb,
         writer: Writer<FdbView, FdbOp>,
-        tx: Vec<B::Tx>,
+        inject: Vec<rtrb::Producer<Inject<B::Frame>>>,
         pool: B::Pool,
         control: Receiver<Control>,
         quit: Arc<AtomicBool>,
@@ -89,7 +93,7 @@ impl<B: Backend> SlowPath<B> {
             fdb,
             writer,
             ops: Vec::new(),
-            tx,
+            inject,
             pool,
             control,
             quit,
@@ -112,13 +116,18 @@ impl<B: Backend> SlowPath<B> {
         &self.fdb
     }
 
-    /// Sends one frame on `port` from the slow path's own queue.
+    /// Sends one frame on `port`, through a worker's tx queue. False if no
+    /// buffer was free or the worker's inject ring was full.
     pub fn send(&mut self, port: u16, data: &[u8]) -> bool {
+        let w = usize::from(port) % self.inject.len();
         let ok = match self.pool.alloc_copy(data) {
-            Some(f) => {
-                self.free.push(f);
-                self.tx[usize::from(port)].tx_burst(&mut self.free) == 1
-            }
+            Some(frame) => match self.inject[w].push(Inject { port, frame }) {
+                Ok(()) => true,
+                Err(rtrb::PushError::Full(Inject { frame, .. })) => {
+                    self.free.push(frame);
+                    false
+                }
+            },
             None => false,
         };
         if ok {
@@ -180,6 +189,9 @@ impl<B: Backend> SlowPath<B> {
                 let n = self.fdb.flush_port(port, &mut self.ops);
                 self.publish();
                 let _ = reply.send(n);
+            }
+            Control::Send(port, data, reply) => {
+                let _ = reply.send(self.send(port, &data));
             }
         }
     }

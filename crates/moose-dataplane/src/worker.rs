@@ -21,13 +21,15 @@ use crate::bridge::{decide, Action, Learn, PortTable};
 use crate::counters::{DropReason, GlobalCounter, PortCounter, WorkerCounters, WorkerStats};
 use crate::fdb::FdbView;
 use crate::io::{Backend, FramePool, RxQueue, TxQueue};
-use crate::Punt;
+use crate::{Inject, Punt};
 
 /// Loops between counter publication and quit checks while busy.
 pub const HOUSEKEEPING_LOOPS: u32 = 64;
 /// Largest burst a worker handles.
 pub const MAX_BURST: usize = 64;
 const LEARN_CACHE: usize = 1024;
+/// Capacity of the slow path → worker transmit ring.
+pub const INJECT_RING: usize = 1024;
 /// A learn request for an unknown source is repeated at most this often
 /// (the slow path may have refused it, or its ring may have been full).
 const RELEARN_MS: u32 = 100;
@@ -92,6 +94,9 @@ pub struct Worker<B: Backend> {
     ports: Arc<PortTable>,
     fdb: Reader<FdbView>,
     punt: rtrb::Producer<Punt<B::Frame>>,
+    /// Frames the slow path wants sent; the worker owns every tx queue, so
+    /// the slow path transmits through it.
+    inject: rtrb::Consumer<Inject<B::Frame>>,
     counters: WorkerCounters,
     stats: Arc<WorkerStats>,
     quit: Arc<AtomicBool>,
@@ -113,6 +118,7 @@ impl<B: Backend> Worker<B> {
         ports: Arc<PortTable>,
         fdb: Reader<FdbView>,
         punt: rtrb::Producer<Punt<B::Frame>>,
+        inject: rtrb::Consumer<Inject<B::Frame>>,
         stats: Arc<WorkerStats>,
         quit: Arc<AtomicBool>,
     ) -> Worker<B> {
@@ -126,6 +132,7 @@ impl<B: Backend> Worker<B> {
             ports,
             fdb,
             punt,
+            inject,
             counters: WorkerCounters::default(),
             stats,
             quit,
@@ -154,6 +161,9 @@ impl<B: Backend> Worker<B> {
             let mut got = 0;
             for i in 0..self.rx.len() {
                 got += self.poll(i, now_ms);
+            }
+            if !self.inject.is_empty() {
+                got += self.take_injected();
             }
             loops = loops.wrapping_add(1);
             if got == 0 {
@@ -277,6 +287,22 @@ impl<B: Backend> Worker<B> {
         for out in 0..self.txbuf.len() {
             if self.txbuf[out].len() >= self.cfg.burst {
                 self.flush(out);
+            }
+        }
+        n
+    }
+
+    /// Moves frames from the slow path into the tx buffers.
+    fn take_injected(&mut self) -> usize {
+        let mut n = 0;
+        while let Ok(Inject { port, frame }) = self.inject.pop() {
+            let out = usize::from(port);
+            if out < self.txbuf.len() {
+                if self.txbuf[out].len() == self.txbuf[out].capacity() {
+                    self.flush(out);
+                }
+                self.txbuf[out].push(frame);
+                n += 1;
             }
         }
         n

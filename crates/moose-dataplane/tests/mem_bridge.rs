@@ -48,7 +48,7 @@ impl Rig {
         for (i, p) in ports.iter().enumerate() {
             rx[i % workers].push((i as u16, p.rx()));
         }
-        let tx = (0..=workers).map(|_| ports.iter().map(|p| p.tx()).collect()).collect();
+        let tx = (0..workers).map(|_| ports.iter().map(|p| p.tx()).collect()).collect();
         let pools = (0..=workers).map(|_| MemPool::default()).collect();
         let pipe = Pipeline::<Mem>::build(&cfg, rx, tx, pools);
         let mut threads = Vec::new();
@@ -192,5 +192,20 @@ fn bad_frames_are_counted_and_forwarding_goes_on() {
     let s = rx.recv_timeout(Duration::from_secs(2)).unwrap();
     assert_eq!(s.control_frames.get("stp"), Some(&1));
     let _ = DropReason::ALL;
+    rig.stop();
+}
+
+#[test]
+fn slow_path_transmits_through_a_worker() {
+    let rig = Rig::start(2);
+    let f = frame(mac(7), mac(8), None);
+    for port in 0..3u16 {
+        let (tx, rx) = mpsc::channel();
+        rig.control.send(Control::Send(port, f.clone(), tx)).unwrap();
+        assert!(rx.recv_timeout(Duration::from_secs(2)).unwrap());
+    }
+    for port in 0..3 {
+        assert_eq!(rig.collect(port, 1), vec![f.clone()]);
+    }
     rig.stop();
 }
