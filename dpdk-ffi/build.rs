@@ -38,10 +38,11 @@ fn main() {
     cflags.push("-DALLOW_EXPERIMENTAL_API".into());
 
     let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
+    let here = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let wrap_src = out.join("dpdk_static_fns");
 
     let bindings = bindgen::Builder::default()
-        .header("wrapper.h")
+        .header(here.join("wrapper.h").to_string_lossy())
         .clang_args(&cflags)
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))
         .allowlist_function("rte_.*")
@@ -68,7 +69,7 @@ fn main() {
     // bindgen writes `<path>.c` with one non-inline wrapper per static inline fn.
     let mut cc = cc::Build::new();
     cc.file(wrap_src.with_extension("c"))
-        .include(env::current_dir().expect("cwd"))
+        .include(&here)
         .flag_if_supported("-Wno-deprecated-declarations")
         .flag_if_supported("-Wno-duplicate-decl-specifier")
         .opt_level(2);
