@@ -13,10 +13,15 @@ fn output(cmd: &str, args: &[&str]) -> Option<String> {
 }
 
 fn main() {
-    let git = output("git", &["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let git =
+        output("git", &["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
     let dirty = output("git", &["status", "--porcelain", "--untracked-files=no"]).is_some();
-    let dpdk = output("pkg-config", &["--modversion", "libdpdk"]).unwrap_or_else(|| "not found".into());
-    println!("cargo:rustc-env=MOOSE_GIT_REV={git}{}", if dirty { "-dirty" } else { "" });
+    let dpdk =
+        output("pkg-config", &["--modversion", "libdpdk"]).unwrap_or_else(|| "not found".into());
+    println!(
+        "cargo:rustc-env=MOOSE_GIT_REV={git}{}",
+        if dirty { "-dirty" } else { "" }
+    );
     println!("cargo:rustc-env=MOOSE_DPDK_VERSION={dpdk}");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");

@@ -45,16 +45,25 @@ fn log(msg: impl AsRef<str>) {
     eprintln!("moose: {}", msg.as_ref());
 }
 
-pub fn run(config: &Path, cli_eal: &[String], duration: Option<f64>, json: bool) -> anyhow::Result<()> {
+pub fn run(
+    config: &Path,
+    cli_eal: &[String],
+    duration: Option<f64>,
+    json: bool,
+) -> anyhow::Result<()> {
     let cfg = Config::load(config)?;
     let n_workers = cfg.dataplane.workers;
 
     // Cores: workers on dataplane.cores (default: the cores after the
     // control core), the EAL main thread and slow path on control_core.
-    let n_cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let n_cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let control_core = cfg.dataplane.control_core.unwrap_or(0);
     let cores: Vec<usize> = if cfg.dataplane.cores.is_empty() {
-        (0..n_workers).map(|i| (control_core + 1 + i) % n_cpus).collect()
+        (0..n_workers)
+            .map(|i| (control_core + 1 + i) % n_cpus)
+            .collect()
     } else {
         cfg.dataplane.cores.clone()
     };
@@ -85,7 +94,8 @@ pub fn run(config: &Path, cli_eal: &[String], duration: Option<f64>, json: bool)
     let mut ports = Vec::new();
     for (i, pc) in cfg.ports.iter().enumerate() {
         let key = format!("port[{i}] {:?}", pc.name);
-        let id = moose_dpdk::attach(&pc.device).with_context(|| format!("{key}: attaching device {:?}", pc.device))?;
+        let id = moose_dpdk::attach(&pc.device)
+            .with_context(|| format!("{key}: attaching device {:?}", pc.device))?;
         let port = Port::new(id);
         let info = port.info().with_context(|| format!("{key}: device info"))?;
         let tx_queues = n_workers as u16;
@@ -103,7 +113,8 @@ pub fn run(config: &Path, cli_eal: &[String], duration: Option<f64>, json: bool)
         // Receive queues: one per worker where the device spreads traffic
         // with RSS; af_packet spreads over all of its qpairs sockets (fanout),
         // so every one of them is polled; otherwise a single queue.
-        let rss = n_workers > 1 && info.rss_offloads != 0 && usize::from(info.max_rx_queues) >= n_workers;
+        let rss =
+            n_workers > 1 && info.rss_offloads != 0 && usize::from(info.max_rx_queues) >= n_workers;
         let rx_queues: u16 = if info.driver.contains("af_packet") {
             info.max_rx_queues.max(1)
         } else if rss {
@@ -120,9 +131,12 @@ pub fn run(config: &Path, cli_eal: &[String], duration: Option<f64>, json: bool)
             promiscuous: pc.promiscuous,
             mtu: None,
         };
-        port.configure(&conf, &mempool).with_context(|| format!("{key}: configuring {conf:?}"))?;
+        port.configure(&conf, &mempool)
+            .with_context(|| format!("{key}: configuring {conf:?}"))?;
         let mac = port.mac_addr().unwrap_or([0; 6]);
-        let rx_workers = (0..rx_queues).map(|q| (i + usize::from(q)) % n_workers).collect();
+        let rx_workers = (0..rx_queues)
+            .map(|q| (i + usize::from(q)) % n_workers)
+            .collect();
         log(format!(
             "port {} = dpdk port {} ({}, {}): {rx_queues} rx / {tx_queues} tx queues{}",
             pc.name,
@@ -144,7 +158,9 @@ pub fn run(config: &Path, cli_eal: &[String], duration: Option<f64>, json: bool)
         });
     }
     for (p, pc) in ports.iter().zip(&cfg.ports) {
-        p.port.start().with_context(|| format!("port {:?}: start", pc.name))?;
+        p.port
+            .start()
+            .with_context(|| format!("port {:?}: start", pc.name))?;
     }
 
     // Dataplane.
@@ -155,7 +171,12 @@ pub fn run(config: &Path, cli_eal: &[String], duration: Option<f64>, json: bool)
         }
     }
     let tx: Vec<Vec<Tx>> = (0..n_workers)
-        .map(|w| ports.iter().map(|p| Tx(p.port.tx_queue(w as u16))).collect())
+        .map(|w| {
+            ports
+                .iter()
+                .map(|p| Tx(p.port.tx_queue(w as u16)))
+                .collect()
+        })
         .collect();
     let pools = (0..=n_workers).map(|_| Pool(mempool.clone())).collect();
     let pipe = Pipeline::<Dpdk>::build(&cfg, rx, tx, pools);
@@ -174,7 +195,9 @@ pub fn run(config: &Path, cli_eal: &[String], duration: Option<f64>, json: bool)
                     log(format!("worker {w}: could not pin to core {core}"));
                 }
                 if let Err(e) = moose_dpdk::register_thread() {
-                    log(format!("worker {w}: not registered with the EAL ({e}); mbuf allocation is slower"));
+                    log(format!(
+                        "worker {w}: not registered with the EAL ({e}); mbuf allocation is slower"
+                    ));
                 }
                 worker.run();
                 moose_dpdk::unregister_thread();
@@ -202,7 +225,10 @@ pub fn run(config: &Path, cli_eal: &[String], duration: Option<f64>, json: bool)
         mempool,
     });
     let server = match shared.cfg.metrics {
-        Some(addr) => Some(crate::http::start(addr, shared.clone()).with_context(|| format!("metrics.listen: cannot listen on {addr}"))?),
+        Some(addr) => Some(
+            crate::http::start(addr, shared.clone())
+                .with_context(|| format!("metrics.listen: cannot listen on {addr}"))?,
+        ),
         None => None,
     };
     log(format!(
@@ -210,7 +236,11 @@ pub fn run(config: &Path, cli_eal: &[String], duration: Option<f64>, json: bool)
         shared.ports.len(),
         n_workers,
         cores,
-        shared.cfg.metrics.map(|a| format!(", metrics on http://{a}/metrics")).unwrap_or_default()
+        shared
+            .cfg
+            .metrics
+            .map(|a| format!(", metrics on http://{a}/metrics"))
+            .unwrap_or_default()
     ));
 
     let deadline = duration.map(|d| Instant::now() + Duration::from_secs_f64(d));

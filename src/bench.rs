@@ -1,1 +1,3 @@
-pub fn tables(_json: bool, _quick: bool) -> anyhow::Result<()> { anyhow::bail!("wip") }
+pub fn tables(_json: bool, _quick: bool) -> anyhow::Result<()> {
+    anyhow::bail!("wip")
+}

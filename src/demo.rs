@@ -22,7 +22,9 @@ struct Appliance {
 impl Appliance {
     fn stop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
             let t = Instant::now();
             while t.elapsed() < Duration::from_secs(10) {
                 if let Ok(Some(_)) = self.child.try_wait() {
@@ -44,7 +46,9 @@ impl Drop for Appliance {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// The demo's configuration for the testbed's ports.
@@ -72,13 +76,19 @@ pub fn run(hosts: usize, keep: bool) -> anyhow::Result<()> {
         signal_hook::flag::register(sig, quit.clone())?;
     }
     let tag = unique_tag("md");
-    println!("moose demo: {hosts} hosts in network namespaces {tag}-h0..{}", hosts - 1);
+    println!(
+        "moose demo: {hosts} hosts in network namespaces {tag}-h0..{}",
+        hosts - 1
+    );
     let tb = Testbed::new(&tag, hosts, 1, &[]).context("building the testbed")?;
     let dir = std::env::temp_dir().join(format!("moose-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let metrics = format!("127.0.0.1:{}", free_port()?);
     let cfg_path = dir.join("demo.toml");
-    std::fs::write(&cfg_path, demo_config(&tb, &format!("moose-demo-{}", std::process::id()), &metrics))?;
+    std::fs::write(
+        &cfg_path,
+        demo_config(&tb, &format!("moose-demo-{}", std::process::id()), &metrics),
+    )?;
     println!("moose demo: config {}", cfg_path.display());
 
     let log = std::fs::File::create(dir.join("moose.log"))?;
@@ -90,7 +100,10 @@ pub fn run(hosts: usize, keep: bool) -> anyhow::Result<()> {
         .stderr(log)
         .spawn()
         .context("starting moose run")?;
-    let mut app = Appliance { child, dir: dir.clone() };
+    let mut app = Appliance {
+        child,
+        dir: dir.clone(),
+    };
     if let Err(e) = wait_http(&metrics, "/api/v1/status", Duration::from_secs(30)) {
         let log = std::fs::read_to_string(dir.join("moose.log")).unwrap_or_default();
         bail!("the appliance did not come up ({e}); its log:\n{log}");
@@ -107,16 +120,30 @@ pub fn run(hosts: usize, keep: bool) -> anyhow::Result<()> {
             }
             let ok = a.ping(&b.ip, 3);
             failures += usize::from(!ok);
-            println!("{:<10} {:<12} {:<12} {}", a.ns, b.ns, b.ip, if ok { "ok" } else { "FAILED" });
+            println!(
+                "{:<10} {:<12} {:<12} {}",
+                a.ns,
+                b.ns,
+                b.ip,
+                if ok { "ok" } else { "FAILED" }
+            );
         }
     }
 
-    let ports: serde_json::Value = serde_json::from_str(&http_get(&metrics, "/api/v1/ports").map_err(anyhow::Error::msg)?)?;
-    let fdb: serde_json::Value = serde_json::from_str(&http_get(&metrics, "/api/v1/fdb").map_err(anyhow::Error::msg)?)?;
-    println!("\n{:<5} {:<14} {:>8} {:>8} {:>8} {:>8} {:>6}", "port", "interface", "rx", "tx", "flooded", "unknown", "drops");
+    let ports: serde_json::Value =
+        serde_json::from_str(&http_get(&metrics, "/api/v1/ports").map_err(anyhow::Error::msg)?)?;
+    let fdb: serde_json::Value =
+        serde_json::from_str(&http_get(&metrics, "/api/v1/fdb").map_err(anyhow::Error::msg)?)?;
+    println!(
+        "\n{:<5} {:<14} {:>8} {:>8} {:>8} {:>8} {:>6}",
+        "port", "interface", "rx", "tx", "flooded", "unknown", "drops"
+    );
     for (p, h) in ports.as_array().into_iter().flatten().zip(&tb.hosts) {
         let c = &p["counters"];
-        let drops: u64 = c["drops"].as_object().map(|m| m.values().filter_map(|v| v.as_u64()).sum()).unwrap_or(0);
+        let drops: u64 = c["drops"]
+            .as_object()
+            .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
+            .unwrap_or(0);
         println!(
             "{:<5} {:<14} {:>8} {:>8} {:>8} {:>8} {:>6}",
             p["name"].as_str().unwrap_or("?"),
@@ -128,11 +155,22 @@ pub fn run(hosts: usize, keep: bool) -> anyhow::Result<()> {
             drops
         );
     }
-    println!("\nFDB ({} entries)", fdb.as_array().map(|a| a.len()).unwrap_or(0));
-    println!("{:<5} {:<18} {:<5} {:<8} host", "vlan", "mac", "port", "type");
+    println!(
+        "\nFDB ({} entries)",
+        fdb.as_array().map(|a| a.len()).unwrap_or(0)
+    );
+    println!(
+        "{:<5} {:<18} {:<5} {:<8} host",
+        "vlan", "mac", "port", "type"
+    );
     for e in fdb.as_array().into_iter().flatten() {
         let mac = e["mac"].as_str().unwrap_or("");
-        let host = tb.hosts.iter().find(|h| h.mac == mac).map(|h| h.ns.as_str()).unwrap_or("-");
+        let host = tb
+            .hosts
+            .iter()
+            .find(|h| h.mac == mac)
+            .map(|h| h.ns.as_str())
+            .unwrap_or("-");
         println!(
             "{:<5} {:<18} {:<5} {:<8} {host}",
             e["vlan"].as_u64().unwrap_or(0),

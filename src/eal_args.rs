@@ -3,7 +3,15 @@
 //! the same name, except options that may repeat (`--vdev`, `-a`, `-b`,
 //! `--log-level`, ...), which add.
 
-const REPEATABLE: &[&str] = &["--vdev", "-a", "--allow", "-b", "--block", "--log-level", "-d"];
+const REPEATABLE: &[&str] = &[
+    "--vdev",
+    "-a",
+    "--allow",
+    "-b",
+    "--block",
+    "--log-level",
+    "-d",
+];
 const FLAGS: &[&str] = &[
     "--no-huge",
     "--no-pci",
@@ -59,7 +67,9 @@ pub fn merge(config: &[String], cli: &[String]) -> Vec<String> {
     let cli_items = items(cli);
     let mut merged: Vec<Item> = items(config)
         .into_iter()
-        .filter(|c| REPEATABLE.contains(&c.name.as_str()) || !cli_items.iter().any(|o| o.name == c.name))
+        .filter(|c| {
+            REPEATABLE.contains(&c.name.as_str()) || !cli_items.iter().any(|o| o.name == c.name)
+        })
         .collect();
     merged.extend(cli_items);
     merged.into_iter().flat_map(|i| i.tokens).collect()
@@ -67,7 +77,9 @@ pub fn merge(config: &[String], cli: &[String]) -> Vec<String> {
 
 /// True if the arguments choose the EAL's cores themselves.
 pub fn sets_lcores(args: &[String]) -> bool {
-    items(args).iter().any(|i| ["-l", "-c", "--lcores"].contains(&i.name.as_str()))
+    items(args)
+        .iter()
+        .any(|i| ["-l", "-c", "--lcores"].contains(&i.name.as_str()))
 }
 
 #[cfg(test)]
@@ -80,14 +92,23 @@ mod tests {
 
     #[test]
     fn cli_overrides_config() {
-        let m = merge(&v("--no-huge -m 512 --no-pci --file-prefix=s1"), &v("-m 1024 --file-prefix=x"));
+        let m = merge(
+            &v("--no-huge -m 512 --no-pci --file-prefix=s1"),
+            &v("-m 1024 --file-prefix=x"),
+        );
         assert_eq!(m, v("--no-huge --no-pci -m 1024 --file-prefix=x"));
     }
 
     #[test]
     fn repeatable_options_add() {
-        let m = merge(&v("--vdev=net_null0 --log-level lib.eal:debug"), &v("--vdev net_null1 --log-level=pmd:info"));
-        assert_eq!(m, v("--vdev=net_null0 --log-level lib.eal:debug --vdev net_null1 --log-level=pmd:info"));
+        let m = merge(
+            &v("--vdev=net_null0 --log-level lib.eal:debug"),
+            &v("--vdev net_null1 --log-level=pmd:info"),
+        );
+        assert_eq!(
+            m,
+            v("--vdev=net_null0 --log-level lib.eal:debug --vdev net_null1 --log-level=pmd:info")
+        );
     }
 
     #[test]

@@ -30,24 +30,30 @@ pub fn start(addr: SocketAddr, shared: Arc<Shared>) -> anyhow::Result<Handle> {
     let registry = Registry::new();
     registry.register(Box::new(MooseCollector::new(shared.clone())))?;
     let s = server.clone();
-    let thread = std::thread::Builder::new().name("moose-http".into()).spawn(move || {
-        for req in s.incoming_requests() {
-            let (code, ctype, body) = if *req.method() != Method::Get {
-                (405, "text/plain", "only GET\n".to_string())
-            } else {
-                route(req.url(), &shared, &registry)
-            };
-            let resp = Response::from_string(body)
-                .with_status_code(code)
-                .with_header(Header::from_bytes("Content-Type", ctype).expect("static header"));
-            let _ = req.respond(resp);
-        }
-    })?;
+    let thread = std::thread::Builder::new()
+        .name("moose-http".into())
+        .spawn(move || {
+            for req in s.incoming_requests() {
+                let (code, ctype, body) = if *req.method() != Method::Get {
+                    (405, "text/plain", "only GET\n".to_string())
+                } else {
+                    route(req.url(), &shared, &registry)
+                };
+                let resp = Response::from_string(body)
+                    .with_status_code(code)
+                    .with_header(Header::from_bytes("Content-Type", ctype).expect("static header"));
+                let _ = req.respond(resp);
+            }
+        })?;
     Ok(Handle { server, thread })
 }
 
 fn json(v: serde_json::Value) -> (u16, &'static str, String) {
-    (200, "application/json", serde_json::to_string_pretty(&v).unwrap_or_default() + "\n")
+    (
+        200,
+        "application/json",
+        serde_json::to_string_pretty(&v).unwrap_or_default() + "\n",
+    )
 }
 
 fn route(url: &str, shared: &Shared, registry: &Registry) -> (u16, &'static str, String) {
@@ -57,7 +63,11 @@ fn route(url: &str, shared: &Shared, registry: &Registry) -> (u16, &'static str,
             let mut buf = Vec::new();
             let enc = TextEncoder::new();
             match enc.encode(&registry.gather(), &mut buf) {
-                Ok(()) => (200, "text/plain; version=0.0.4", String::from_utf8_lossy(&buf).into_owned()),
+                Ok(()) => (
+                    200,
+                    "text/plain; version=0.0.4",
+                    String::from_utf8_lossy(&buf).into_owned(),
+                ),
                 Err(e) => (500, "text/plain", format!("{e}\n")),
             }
         }
@@ -74,7 +84,11 @@ fn route(url: &str, shared: &Shared, registry: &Registry) -> (u16, &'static str,
             "workers": shared.cfg.dataplane.workers,
             "slow_path": slow_stats(shared),
         })),
-        "/" => (200, "text/plain", "moose: /metrics /api/v1/ports /api/v1/fdb /api/v1/status\n".into()),
+        "/" => (
+            200,
+            "text/plain",
+            "moose: /metrics /api/v1/ports /api/v1/fdb /api/v1/status\n".into(),
+        ),
         _ => (404, "text/plain", format!("no such path: {path}\n")),
     }
 }
@@ -120,7 +134,12 @@ fn ports(shared: &Shared) -> serde_json::Value {
 
 fn fdb(shared: &Shared) -> Option<serde_json::Value> {
     let (tx, rx) = std::sync::mpsc::channel();
-    shared.control.lock().ok()?.send(Control::FdbDump(tx)).ok()?;
+    shared
+        .control
+        .lock()
+        .ok()?
+        .send(Control::FdbDump(tx))
+        .ok()?;
     let records = rx.recv_timeout(Duration::from_secs(2)).ok()?;
     let list: Vec<_> = records
         .into_iter()

@@ -92,10 +92,19 @@ enum BenchCmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.cmd {
-        Cmd::Run { config, duration, json, eal } => app::run(&config, &eal, duration, json),
-        Cmd::Config { cmd: ConfigCmd::Check { file } } => config_check(&file),
+        Cmd::Run {
+            config,
+            duration,
+            json,
+            eal,
+        } => app::run(&config, &eal, duration, json),
+        Cmd::Config {
+            cmd: ConfigCmd::Check { file },
+        } => config_check(&file),
         Cmd::Demo { hosts, keep } => demo::run(hosts, keep),
-        Cmd::Bench { what: BenchCmd::Tables { json, quick } } => bench::tables(json, quick),
+        Cmd::Bench {
+            what: BenchCmd::Tables { json, quick },
+        } => bench::tables(json, quick),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -109,7 +118,10 @@ fn main() -> ExitCode {
 fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
     let cfg = moose_config::Config::load(file)?;
     println!("{}: ok", file.display());
-    println!("switch {:?}: {} worker(s), idle {:?}", cfg.name, cfg.dataplane.workers, cfg.dataplane.idle);
+    println!(
+        "switch {:?}: {} worker(s), idle {:?}",
+        cfg.name, cfg.dataplane.workers, cfg.dataplane.idle
+    );
     for p in &cfg.ports {
         println!(
             "  port {:<8} {:?} device {:?} pvid {} vlans {:?}{}",
@@ -118,11 +130,16 @@ fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
             p.device,
             p.pvid,
             p.vlans,
-            p.learn_limit.map(|l| format!(" learn_limit {l}")).unwrap_or_default()
+            p.learn_limit
+                .map(|l| format!(" learn_limit {l}"))
+                .unwrap_or_default()
         );
     }
     for s in &cfg.static_fdb {
-        println!("  static {} vlan {} -> {}", s.mac, s.vlan, cfg.ports[s.port].name);
+        println!(
+            "  static {} vlan {} -> {}",
+            s.mac, s.vlan, cfg.ports[s.port].name
+        );
     }
     if let Some(m) = cfg.metrics {
         println!("  metrics on http://{m}/metrics");

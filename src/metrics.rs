@@ -22,7 +22,10 @@ pub struct MooseCollector {
 
 impl MooseCollector {
     pub fn new(shared: Arc<Shared>) -> MooseCollector {
-        MooseCollector { shared, desc: Vec::new() }
+        MooseCollector {
+            shared,
+            desc: Vec::new(),
+        }
     }
 }
 
@@ -89,7 +92,10 @@ impl Collector for MooseCollector {
         let s = &self.shared;
         let mut out = Vec::new();
 
-        let mut f = Family::gauge("moose_build_info", "Build facts: version, git revision, DPDK version.");
+        let mut f = Family::gauge(
+            "moose_build_info",
+            "Build facts: version, git revision, DPDK version.",
+        );
         f.add(
             &[
                 ("version", env!("CARGO_PKG_VERSION")),
@@ -100,21 +106,54 @@ impl Collector for MooseCollector {
             1.0,
         );
         out.push(f.mf);
-        let mut f = Family::gauge("moose_uptime_seconds", "Seconds since the appliance started.");
+        let mut f = Family::gauge(
+            "moose_uptime_seconds",
+            "Seconds since the appliance started.",
+        );
         f.add(&[], s.started.elapsed().as_secs_f64());
         out.push(f.mf);
 
         // Per-port dataplane counters.
-        let totals: Vec<PortTotals> = (0..s.ports.len()).map(|i| PortTotals::sum(&s.stats, i as u16)).collect();
+        let totals: Vec<PortTotals> = (0..s.ports.len())
+            .map(|i| PortTotals::sum(&s.stats, i as u16))
+            .collect();
         type Get = fn(&PortTotals) -> u64;
         let port_counters: [(&str, &str, Get); 7] = [
-            ("moose_port_rx_packets_total", "Frames received by the workers.", |t| t.rx_packets),
-            ("moose_port_rx_bytes_total", "Bytes received by the workers.", |t| t.rx_bytes),
-            ("moose_port_tx_packets_total", "Frames the NIC accepted for transmission.", |t| t.tx_packets),
-            ("moose_port_tx_bytes_total", "Bytes the NIC accepted for transmission.", |t| t.tx_bytes),
-            ("moose_port_tx_flood_total", "Frames flooded out of the port.", |t| t.tx_flood),
-            ("moose_port_rx_unknown_unicast_total", "Unicast frames received for destinations not in the FDB.", |t| t.rx_unknown_unicast),
-            ("moose_port_rx_punted_total", "Control frames punted to the slow path.", |t| t.rx_punted),
+            (
+                "moose_port_rx_packets_total",
+                "Frames received by the workers.",
+                |t| t.rx_packets,
+            ),
+            (
+                "moose_port_rx_bytes_total",
+                "Bytes received by the workers.",
+                |t| t.rx_bytes,
+            ),
+            (
+                "moose_port_tx_packets_total",
+                "Frames the NIC accepted for transmission.",
+                |t| t.tx_packets,
+            ),
+            (
+                "moose_port_tx_bytes_total",
+                "Bytes the NIC accepted for transmission.",
+                |t| t.tx_bytes,
+            ),
+            (
+                "moose_port_tx_flood_total",
+                "Frames flooded out of the port.",
+                |t| t.tx_flood,
+            ),
+            (
+                "moose_port_rx_unknown_unicast_total",
+                "Unicast frames received for destinations not in the FDB.",
+                |t| t.rx_unknown_unicast,
+            ),
+            (
+                "moose_port_rx_punted_total",
+                "Control frames punted to the slow path.",
+                |t| t.rx_punted,
+            ),
         ];
         for (name, help, get) in port_counters {
             let mut f = Family::counter(name, help);
@@ -138,14 +177,42 @@ impl Collector for MooseCollector {
         // NIC (ethdev) counters and link state.
         type NicGet = fn(&moose_dpdk::PortStats) -> u64;
         let nic: [(&str, &str, NicGet); 8] = [
-            ("moose_nic_rx_packets_total", "Frames the NIC received (ethdev ipackets).", |s| s.ipackets),
-            ("moose_nic_tx_packets_total", "Frames the NIC sent (ethdev opackets).", |s| s.opackets),
-            ("moose_nic_rx_bytes_total", "Bytes the NIC received.", |s| s.ibytes),
-            ("moose_nic_tx_bytes_total", "Bytes the NIC sent.", |s| s.obytes),
-            ("moose_nic_rx_missed_total", "Frames the NIC dropped for lack of rx descriptors (imissed).", |s| s.imissed),
-            ("moose_nic_rx_errors_total", "Erroneous frames received (ierrors).", |s| s.ierrors),
-            ("moose_nic_tx_errors_total", "Failed transmissions (oerrors).", |s| s.oerrors),
-            ("moose_nic_rx_nombuf_total", "Receive failures for lack of mbufs.", |s| s.rx_nombuf),
+            (
+                "moose_nic_rx_packets_total",
+                "Frames the NIC received (ethdev ipackets).",
+                |s| s.ipackets,
+            ),
+            (
+                "moose_nic_tx_packets_total",
+                "Frames the NIC sent (ethdev opackets).",
+                |s| s.opackets,
+            ),
+            ("moose_nic_rx_bytes_total", "Bytes the NIC received.", |s| {
+                s.ibytes
+            }),
+            ("moose_nic_tx_bytes_total", "Bytes the NIC sent.", |s| {
+                s.obytes
+            }),
+            (
+                "moose_nic_rx_missed_total",
+                "Frames the NIC dropped for lack of rx descriptors (imissed).",
+                |s| s.imissed,
+            ),
+            (
+                "moose_nic_rx_errors_total",
+                "Erroneous frames received (ierrors).",
+                |s| s.ierrors,
+            ),
+            (
+                "moose_nic_tx_errors_total",
+                "Failed transmissions (oerrors).",
+                |s| s.oerrors,
+            ),
+            (
+                "moose_nic_rx_nombuf_total",
+                "Receive failures for lack of mbufs.",
+                |s| s.rx_nombuf,
+            ),
         ];
         let stats: Vec<_> = s.ports.iter().map(|p| p.port.stats().ok()).collect();
         for (name, help, get) in nic {
@@ -169,12 +236,36 @@ impl Collector for MooseCollector {
 
         // Per-worker counters.
         let worker_counters: [(&str, &str, GlobalCounter); 6] = [
-            ("moose_worker_loops_total", "Poll loops.", GlobalCounter::Loops),
-            ("moose_worker_bursts_total", "rx bursts attempted.", GlobalCounter::Bursts),
-            ("moose_worker_empty_polls_total", "rx bursts that returned nothing.", GlobalCounter::EmptyPolls),
-            ("moose_worker_sleeps_total", "Idle back-off sleeps.", GlobalCounter::Sleeps),
-            ("moose_worker_learn_requests_total", "Learn/refresh requests sent to the slow path.", GlobalCounter::LearnRequests),
-            ("moose_worker_learn_ring_full_total", "Learn requests lost because the punt ring was full.", GlobalCounter::LearnRingFull),
+            (
+                "moose_worker_loops_total",
+                "Poll loops.",
+                GlobalCounter::Loops,
+            ),
+            (
+                "moose_worker_bursts_total",
+                "rx bursts attempted.",
+                GlobalCounter::Bursts,
+            ),
+            (
+                "moose_worker_empty_polls_total",
+                "rx bursts that returned nothing.",
+                GlobalCounter::EmptyPolls,
+            ),
+            (
+                "moose_worker_sleeps_total",
+                "Idle back-off sleeps.",
+                GlobalCounter::Sleeps,
+            ),
+            (
+                "moose_worker_learn_requests_total",
+                "Learn/refresh requests sent to the slow path.",
+                GlobalCounter::LearnRequests,
+            ),
+            (
+                "moose_worker_learn_ring_full_total",
+                "Learn requests lost because the punt ring was full.",
+                GlobalCounter::LearnRingFull,
+            ),
         ];
         for (name, help, c) in worker_counters {
             let mut f = Family::counter(name, help);
@@ -194,22 +285,52 @@ impl Collector for MooseCollector {
             f.add(&[], ss.fdb_entries as f64);
             out.push(f.mf);
             let fdb: [(&str, &str, u64); 6] = [
-                ("moose_fdb_learned_total", "Addresses learned.", ss.fdb.learned),
-                ("moose_fdb_moves_total", "Addresses that moved to another port.", ss.fdb.moved),
-                ("moose_fdb_aged_total", "Entries removed by aging.", ss.fdb.aged),
-                ("moose_fdb_refreshed_total", "Age refreshes of known entries.", ss.fdb.refreshed),
-                ("moose_fdb_learn_limit_total", "Addresses not learned because the port was at learn_limit.", ss.fdb.limit_refused),
-                ("moose_fdb_static_conflicts_total", "Frames seen from a static address on another port.", ss.fdb.static_conflicts),
+                (
+                    "moose_fdb_learned_total",
+                    "Addresses learned.",
+                    ss.fdb.learned,
+                ),
+                (
+                    "moose_fdb_moves_total",
+                    "Addresses that moved to another port.",
+                    ss.fdb.moved,
+                ),
+                (
+                    "moose_fdb_aged_total",
+                    "Entries removed by aging.",
+                    ss.fdb.aged,
+                ),
+                (
+                    "moose_fdb_refreshed_total",
+                    "Age refreshes of known entries.",
+                    ss.fdb.refreshed,
+                ),
+                (
+                    "moose_fdb_learn_limit_total",
+                    "Addresses not learned because the port was at learn_limit.",
+                    ss.fdb.limit_refused,
+                ),
+                (
+                    "moose_fdb_static_conflicts_total",
+                    "Frames seen from a static address on another port.",
+                    ss.fdb.static_conflicts,
+                ),
             ];
             for (name, help, v) in fdb {
                 let mut f = Family::counter(name, help);
                 f.add(&[], v as f64);
                 out.push(f.mf);
             }
-            let mut f = Family::counter("moose_fdb_publishes_total", "FDB view publications to the workers.");
+            let mut f = Family::counter(
+                "moose_fdb_publishes_total",
+                "FDB view publications to the workers.",
+            );
             f.add(&[], ss.publishes as f64);
             out.push(f.mf);
-            let mut f = Family::counter("moose_control_frames_total", "Reserved-destination frames received, by kind.");
+            let mut f = Family::counter(
+                "moose_control_frames_total",
+                "Reserved-destination frames received, by kind.",
+            );
             for (k, v) in &ss.control_frames {
                 f.add(&[("kind", k)], *v as f64);
             }

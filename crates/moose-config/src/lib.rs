@@ -25,7 +25,7 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{0}")]
+    #[error("invalid TOML: {0}")]
     Syntax(String),
     #[error("{key}: {reason}")]
     Invalid { key: String, reason: String },
@@ -171,7 +171,8 @@ impl Config {
     }
 
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let raw: raw::File = toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        let raw: raw::File =
+            toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
         Config::validate(raw)
     }
 
@@ -187,7 +188,10 @@ impl Config {
 
         let dp = raw.dataplane;
         if dp.workers == 0 || dp.workers > 128 {
-            return Err(invalid("dataplane.workers", format!("{} is not in 1..=128", dp.workers)));
+            return Err(invalid(
+                "dataplane.workers",
+                format!("{} is not in 1..=128", dp.workers),
+            ));
         }
         let cores = match dp.cores {
             Some(c) => {
@@ -226,13 +230,22 @@ impl Config {
             }
         };
         if !(1..=64).contains(&dp.burst) {
-            return Err(invalid("dataplane.burst", format!("{} is not in 1..=64", dp.burst)));
+            return Err(invalid(
+                "dataplane.burst",
+                format!("{} is not in 1..=64", dp.burst),
+            ));
         }
         if !(64..=9600).contains(&dp.max_frame) {
-            return Err(invalid("dataplane.max_frame", format!("{} is not in 64..=9600", dp.max_frame)));
+            return Err(invalid(
+                "dataplane.max_frame",
+                format!("{} is not in 64..=9600", dp.max_frame),
+            ));
         }
         if dp.max_frame > 2048 - 128 && dp.mbuf_size < dp.max_frame {
-            return Err(invalid("dataplane.max_frame", "larger than the mbuf data room"));
+            return Err(invalid(
+                "dataplane.max_frame",
+                "larger than the mbuf data room",
+            ));
         }
         if dp.mbufs < 1024 {
             return Err(invalid("dataplane.mbufs", "must be at least 1024"));
@@ -241,7 +254,10 @@ impl Config {
             return Err(invalid("dataplane.drain_us", "must be 1..=100000"));
         }
         if !dp.punt_ring.is_power_of_two() || dp.punt_ring < 64 {
-            return Err(invalid("dataplane.punt_ring", "must be a power of two ≥ 64"));
+            return Err(invalid(
+                "dataplane.punt_ring",
+                "must be a power of two ≥ 64",
+            ));
         }
         let dataplane = Dataplane {
             workers: dp.workers,
@@ -274,23 +290,46 @@ impl Config {
         let mut devices: HashMap<String, usize> = HashMap::new();
         for (i, p) in raw.port.into_iter().enumerate() {
             let key = |k: &str| format!("port[{i}].{k}");
-            if p.name.is_empty() || p.name.len() > 32 || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-                return Err(invalid(key("name"), format!("{:?} must be 1 to 32 of [A-Za-z0-9._-]", p.name)));
+            if p.name.is_empty()
+                || p.name.len() > 32
+                || !p
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                return Err(invalid(
+                    key("name"),
+                    format!("{:?} must be 1 to 32 of [A-Za-z0-9._-]", p.name),
+                ));
             }
             if let Some(j) = names.insert(p.name.clone(), i) {
-                return Err(invalid(key("name"), format!("duplicate port name {:?} (also port[{j}])", p.name)));
+                return Err(invalid(
+                    key("name"),
+                    format!("duplicate port name {:?} (also port[{j}])", p.name),
+                ));
             }
             let role = match p.role.as_str() {
                 "legacy" => Role::Legacy,
                 "edge" | "fabric" => {
-                    return Err(invalid(key("role"), format!("role {:?} is not implemented yet; use \"legacy\"", p.role)))
+                    return Err(invalid(
+                        key("role"),
+                        format!("role {:?} is not implemented yet; use \"legacy\"", p.role),
+                    ))
                 }
-                other => return Err(invalid(key("role"), format!("{other:?} is not one of \"legacy\", \"edge\", \"fabric\""))),
+                other => {
+                    return Err(invalid(
+                        key("role"),
+                        format!("{other:?} is not one of \"legacy\", \"edge\", \"fabric\""),
+                    ))
+                }
             };
             validate_device(&p.device).map_err(|r| invalid(key("device"), r))?;
             let dev_name = p.device.split(',').next().unwrap_or_default().to_string();
             if let Some(j) = devices.insert(dev_name.clone(), i) {
-                return Err(invalid(key("device"), format!("device {dev_name:?} is already used by port[{j}]")));
+                return Err(invalid(
+                    key("device"),
+                    format!("device {dev_name:?} is already used by port[{j}]"),
+                ));
             }
             let pvid = Vlan::new(p.pvid).map_err(|e| invalid(key("pvid"), e.to_string()))?;
             let vlans = match p.vlans {
@@ -305,14 +344,23 @@ impl Config {
                 }
             };
             if !vlans.contains(pvid.get()) {
-                return Err(invalid(key("pvid"), format!("VLAN {pvid} is not in this port's vlans")));
+                return Err(invalid(
+                    key("pvid"),
+                    format!("VLAN {pvid} is not in this port's vlans"),
+                ));
             }
             if p.learn_limit == Some(0) {
-                return Err(invalid(key("learn_limit"), "must be at least 1 (omit it for no limit)"));
+                return Err(invalid(
+                    key("learn_limit"),
+                    "must be at least 1 (omit it for no limit)",
+                ));
             }
             for (k, v) in [("rx_desc", p.rx_desc), ("tx_desc", p.tx_desc)] {
                 if !(64..=16384).contains(&v) || !v.is_power_of_two() {
-                    return Err(invalid(key(k), format!("{v} must be a power of two in 64..=16384")));
+                    return Err(invalid(
+                        key(k),
+                        format!("{v} must be a power of two in 64..=16384"),
+                    ));
                 }
             }
             ports.push(PortConfig {
@@ -332,9 +380,15 @@ impl Config {
         let mut seen = HashMap::new();
         for (i, s) in raw.static_fdb.into_iter().enumerate() {
             let key = |k: &str| format!("static_fdb[{i}].{k}");
-            let mac: Mac = s.mac.parse().map_err(|e: moose_wire::MacParseError| invalid(key("mac"), e.to_string()))?;
+            let mac: Mac = s
+                .mac
+                .parse()
+                .map_err(|e: moose_wire::MacParseError| invalid(key("mac"), e.to_string()))?;
             if mac.is_multicast() || mac.is_zero() {
-                return Err(invalid(key("mac"), format!("{mac} is not a unicast address")));
+                return Err(invalid(
+                    key("mac"),
+                    format!("{mac} is not a unicast address"),
+                ));
             }
             let vlan = Vlan::new(s.vlan).map_err(|e| invalid(key("vlan"), e.to_string()))?;
             let port = names
@@ -342,10 +396,16 @@ impl Config {
                 .copied()
                 .ok_or_else(|| invalid(key("port"), format!("no port named {:?}", s.port)))?;
             if !ports[port].vlans.contains(vlan.get()) {
-                return Err(invalid(key("vlan"), format!("port {:?} does not carry VLAN {vlan}", s.port)));
+                return Err(invalid(
+                    key("vlan"),
+                    format!("port {:?} does not carry VLAN {vlan}", s.port),
+                ));
             }
             if seen.insert((vlan, mac), i).is_some() {
-                return Err(invalid(key("mac"), format!("{mac} on VLAN {vlan} is listed twice")));
+                return Err(invalid(
+                    key("mac"),
+                    format!("{mac} on VLAN {vlan} is listed twice"),
+                ));
             }
             static_fdb.push(StaticFdb { mac, vlan, port });
         }
@@ -354,7 +414,10 @@ impl Config {
             None => None,
             Some(s) if s.is_empty() => None,
             Some(s) => Some(s.parse::<SocketAddr>().map_err(|e| {
-                invalid("metrics.listen", format!("{s:?} is not an address:port ({e})"))
+                invalid(
+                    "metrics.listen",
+                    format!("{s:?} is not an address:port ({e})"),
+                )
             })?),
         };
 
@@ -380,7 +443,8 @@ pub fn validate_device(dev: &str) -> Result<(), String> {
     }
     for kv in parts {
         match kv.split_once('=') {
-            Some((k, _)) if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {}
+            Some((k, _))
+                if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {}
             _ => return Err(format!("devargs item {kv:?} in {dev:?} is not key=value")),
         }
     }
@@ -391,7 +455,9 @@ pub fn validate_device(dev: &str) -> Result<(), String> {
         let driver = rest.trim_end_matches(|c: char| c.is_ascii_digit());
         if !driver.is_empty()
             && driver.len() < rest.len()
-            && driver.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && driver
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
         {
             return Ok(());
         }
@@ -410,7 +476,12 @@ fn is_pci_address(s: &str) -> bool {
         _ => return false,
     };
     match devfn.split_once('.') {
-        Some((dev, func)) => hex(bus, 2) && hex(dev, 2) && func.len() == 1 && func.chars().all(|c| ('0'..='7').contains(&c)),
+        Some((dev, func)) => {
+            hex(bus, 2)
+                && hex(dev, 2)
+                && func.len() == 1
+                && func.chars().all(|c| ('0'..='7').contains(&c))
+        }
         None => false,
     }
 }

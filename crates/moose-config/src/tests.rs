@@ -83,23 +83,44 @@ fn bad_device() {
     assert!(e.starts_with("port[0].device:"), "{e}");
     let e = err("[switch]\nname=\"s\"\n[[port]]\nname=\"p0\"\ndevice=\"net_pcap0,rx_pcap\"\n");
     assert!(e.starts_with("port[0].device:"), "{e}");
-    for good in ["net_null0", "net_af_packet12,iface=x", "0000:3b:00.1", "3b:00.1", "net_pcap0,rx_pcap=/tmp/a.pcap,tx_pcap=/tmp/b.pcap"] {
+    for good in [
+        "net_null0",
+        "net_af_packet12,iface=x",
+        "0000:3b:00.1",
+        "3b:00.1",
+        "net_pcap0,rx_pcap=/tmp/a.pcap,tx_pcap=/tmp/b.pcap",
+    ] {
         assert!(validate_device(good).is_ok(), "{good}");
     }
-    for bad in ["", "net_", "net_null", "0000:3b:00.8", "3b:0.1", "eth0", ",iface=x"] {
+    for bad in [
+        "",
+        "net_",
+        "net_null",
+        "0000:3b:00.8",
+        "3b:0.1",
+        "eth0",
+        ",iface=x",
+    ] {
         assert!(validate_device(bad).is_err(), "{bad}");
     }
 }
 
 #[test]
 fn duplicate_port_name() {
-    let e = err(&with_port("[[port]]\nname = \"p0\"\ndevice = \"net_null1\"\n"));
-    assert!(e.starts_with("port[1].name:") && e.contains("duplicate"), "{e}");
+    let e = err(&with_port(
+        "[[port]]\nname = \"p0\"\ndevice = \"net_null1\"\n",
+    ));
+    assert!(
+        e.starts_with("port[1].name:") && e.contains("duplicate"),
+        "{e}"
+    );
 }
 
 #[test]
 fn duplicate_device() {
-    let e = err(&with_port("[[port]]\nname = \"p1\"\ndevice = \"net_null0\"\n"));
+    let e = err(&with_port(
+        "[[port]]\nname = \"p1\"\ndevice = \"net_null0\"\n",
+    ));
     assert!(e.starts_with("port[1].device:"), "{e}");
 }
 
@@ -107,11 +128,17 @@ fn duplicate_device() {
 fn bad_addresses() {
     let e = err(&with_port("[metrics]\nlisten = \"localhost\"\n"));
     assert!(e.starts_with("metrics.listen:"), "{e}");
-    let e = err(&with_port("[[static_fdb]]\nmac = \"02:00:00:00:00\"\nport = \"p0\"\n"));
+    let e = err(&with_port(
+        "[[static_fdb]]\nmac = \"02:00:00:00:00\"\nport = \"p0\"\n",
+    ));
     assert!(e.starts_with("static_fdb[0].mac:"), "{e}");
-    let e = err(&with_port("[[static_fdb]]\nmac = \"01:00:5e:00:00:01\"\nport = \"p0\"\n"));
+    let e = err(&with_port(
+        "[[static_fdb]]\nmac = \"01:00:5e:00:00:01\"\nport = \"p0\"\n",
+    ));
     assert!(e.starts_with("static_fdb[0].mac:"), "{e}");
-    let e = err(&with_port("[[static_fdb]]\nmac = \"02:00:00:00:00:01\"\nport = \"nope\"\n"));
+    let e = err(&with_port(
+        "[[static_fdb]]\nmac = \"02:00:00:00:00:01\"\nport = \"nope\"\n",
+    ));
     assert!(e.starts_with("static_fdb[0].port:"), "{e}");
 }
 
@@ -124,14 +151,21 @@ fn bad_values() {
     assert!(err(&with_port("role = \"bogus\"")).starts_with("port[0].role:"));
     assert!(err(&with_port("learn_limit = 0")).starts_with("port[0].learn_limit:"));
     assert!(err(&with_port("rx_desc = 100")).starts_with("port[0].rx_desc:"));
-    let dp = |s: &str| format!("[switch]\nname=\"s\"\n[dataplane]\n{s}\n[[port]]\nname=\"p0\"\ndevice=\"net_null0\"\n");
+    let dp = |s: &str| {
+        format!(
+            "[switch]\nname=\"s\"\n[dataplane]\n{s}\n[[port]]\nname=\"p0\"\ndevice=\"net_null0\"\n"
+        )
+    };
     assert!(err(&dp("workers = 0")).starts_with("dataplane.workers:"));
     assert!(err(&dp("workers = 2\ncores = [1]")).starts_with("dataplane.cores:"));
     assert!(err(&dp("idle = \"spin\"")).starts_with("dataplane.idle:"));
     assert!(err(&dp("burst = 0")).starts_with("dataplane.burst:"));
     assert!(err(&dp("punt_ring = 100")).starts_with("dataplane.punt_ring:"));
     assert!(err("[switch]\nname=\"s\"\n").starts_with("port:"));
-    assert!(err("[switch]\nname=\"\"\n[[port]]\nname=\"p\"\ndevice=\"net_null0\"").starts_with("switch.name:"));
+    assert!(
+        err("[switch]\nname=\"\"\n[[port]]\nname=\"p\"\ndevice=\"net_null0\"")
+            .starts_with("switch.name:")
+    );
 }
 
 #[test]

@@ -26,7 +26,10 @@ pub enum Action {
     Unicast(u16),
     /// Send a copy out of every port in the mask. `unknown` is set for
     /// unicast destinations missing from the FDB.
-    Flood { mask: u64, unknown: bool },
+    Flood {
+        mask: u64,
+        unknown: bool,
+    },
     /// Hand to the slow path (IEEE 802.1D reserved destinations).
     Punt,
 }
@@ -168,7 +171,11 @@ mod tests {
 
     fn frame(dst: Mac, src: Mac, vid: Option<u16>) -> Vec<u8> {
         let mut v = Vec::new();
-        let tag = vid.map(|vid| VlanTag { vid, pcp: 0, dei: false });
+        let tag = vid.map(|vid| VlanTag {
+            vid,
+            pcp: 0,
+            dei: false,
+        });
         ethernet::emit(&mut v, dst, src, tag, EtherType::Ipv4, &[0u8; 46]);
         v
     }
@@ -185,7 +192,13 @@ mod tests {
     fn unknown_unicast_floods_and_requests_learning() {
         let t = PortTable::simple(3, 1522);
         let (a, l) = decide(&frame(mac(2), mac(1), None), 0, &t, &FdbView::default());
-        assert_eq!(a, Action::Flood { mask: 0b110, unknown: true });
+        assert_eq!(
+            a,
+            Action::Flood {
+                mask: 0b110,
+                unknown: true
+            }
+        );
         assert_eq!(l, Learn::Request(fdb_key(1, mac(1))));
     }
 
@@ -204,9 +217,25 @@ mod tests {
     fn broadcast_floods_in_vlan_only() {
         let mut cfg_ports = PortTable::simple(3, 1522);
         cfg_ports.members[10] = 0b011;
-        let (a, _) = decide(&frame(Mac::BROADCAST, mac(1), Some(10)), 0, &cfg_ports, &FdbView::default());
-        assert_eq!(a, Action::Flood { mask: 0b010, unknown: false });
-        let (a, _) = decide(&frame(Mac::BROADCAST, mac(1), Some(10)), 2, &cfg_ports, &FdbView::default());
+        let (a, _) = decide(
+            &frame(Mac::BROADCAST, mac(1), Some(10)),
+            0,
+            &cfg_ports,
+            &FdbView::default(),
+        );
+        assert_eq!(
+            a,
+            Action::Flood {
+                mask: 0b010,
+                unknown: false
+            }
+        );
+        let (a, _) = decide(
+            &frame(Mac::BROADCAST, mac(1), Some(10)),
+            2,
+            &cfg_ports,
+            &FdbView::default(),
+        );
         assert_eq!(a, Action::Drop(DropReason::VlanIngress));
     }
 
@@ -214,10 +243,19 @@ mod tests {
     fn vlans_are_separate_tables() {
         let t = PortTable::simple(3, 1522);
         let v = view(&[(10, mac(2), 2, false)]);
-        assert_eq!(decide(&frame(mac(2), mac(1), Some(10)), 0, &t, &v).0, Action::Unicast(2));
-        assert!(matches!(decide(&frame(mac(2), mac(1), Some(20)), 0, &t, &v).0, Action::Flood { unknown: true, .. }));
+        assert_eq!(
+            decide(&frame(mac(2), mac(1), Some(10)), 0, &t, &v).0,
+            Action::Unicast(2)
+        );
+        assert!(matches!(
+            decide(&frame(mac(2), mac(1), Some(20)), 0, &t, &v).0,
+            Action::Flood { unknown: true, .. }
+        ));
         // priority-tagged (vid 0) frames use the pvid
-        assert!(matches!(decide(&frame(mac(2), mac(1), Some(0)), 0, &t, &v).0, Action::Flood { .. }));
+        assert!(matches!(
+            decide(&frame(mac(2), mac(1), Some(0)), 0, &t, &v).0,
+            Action::Flood { .. }
+        ));
     }
 
     #[test]
@@ -225,18 +263,33 @@ mod tests {
         let t = PortTable::simple(2, 100);
         let v = FdbView::default();
         let f = frame(mac(2), mac(1), Some(5));
-        assert_eq!(decide(&f[..10], 0, &t, &v).0, Action::Drop(DropReason::TooShort));
-        assert_eq!(decide(&f[..16], 0, &t, &v).0, Action::Drop(DropReason::TruncatedVlan));
+        assert_eq!(
+            decide(&f[..10], 0, &t, &v).0,
+            Action::Drop(DropReason::TooShort)
+        );
+        assert_eq!(
+            decide(&f[..16], 0, &t, &v).0,
+            Action::Drop(DropReason::TruncatedVlan)
+        );
         let big = vec![0x02u8; 101];
-        assert_eq!(decide(&big, 0, &t, &v).0, Action::Drop(DropReason::Oversize));
-        assert_eq!(decide(&frame(mac(2), Mac::BROADCAST, None), 0, &t, &v).0, Action::Drop(DropReason::SrcMulticast));
+        assert_eq!(
+            decide(&big, 0, &t, &v).0,
+            Action::Drop(DropReason::Oversize)
+        );
+        assert_eq!(
+            decide(&frame(mac(2), Mac::BROADCAST, None), 0, &t, &v).0,
+            Action::Drop(DropReason::SrcMulticast)
+        );
     }
 
     #[test]
     fn static_entries_pin_the_source() {
         let t = PortTable::simple(2, 1522);
         let v = view(&[(1, mac(1), 1, true)]);
-        assert_eq!(decide(&frame(mac(2), mac(1), None), 0, &t, &v).0, Action::Drop(DropReason::StaticMove));
+        assert_eq!(
+            decide(&frame(mac(2), mac(1), None), 0, &t, &v).0,
+            Action::Drop(DropReason::StaticMove)
+        );
     }
 
     #[test]
@@ -245,16 +298,34 @@ mod tests {
         let bpdu = Mac([0x01, 0x80, 0xc2, 0, 0, 0]);
         let lldp = Mac([0x01, 0x80, 0xc2, 0, 0, 0x0e]);
         let v = FdbView::default();
-        assert_eq!(decide(&frame(bpdu, mac(1), None), 0, &t, &v).0, Action::Punt);
-        assert_eq!(decide(&frame(lldp, mac(1), None), 0, &t, &v).0, Action::Punt);
+        assert_eq!(
+            decide(&frame(bpdu, mac(1), None), 0, &t, &v).0,
+            Action::Punt
+        );
+        assert_eq!(
+            decide(&frame(lldp, mac(1), None), 0, &t, &v).0,
+            Action::Punt
+        );
         let not_reserved = Mac([0x01, 0x80, 0xc2, 0, 0, 0x10]);
-        assert!(matches!(decide(&frame(not_reserved, mac(1), None), 0, &t, &v).0, Action::Flood { .. }));
+        assert!(matches!(
+            decide(&frame(not_reserved, mac(1), None), 0, &t, &v).0,
+            Action::Flood { .. }
+        ));
     }
 
     #[test]
     fn single_port_vlan_has_nowhere_to_flood() {
         let mut t = PortTable::simple(2, 1522);
         t.members[7] = 0b01;
-        assert_eq!(decide(&frame(Mac::BROADCAST, mac(1), Some(7)), 0, &t, &FdbView::default()).0, Action::Drop(DropReason::NoFloodPort));
+        assert_eq!(
+            decide(
+                &frame(Mac::BROADCAST, mac(1), Some(7)),
+                0,
+                &t,
+                &FdbView::default()
+            )
+            .0,
+            Action::Drop(DropReason::NoFloodPort)
+        );
     }
 }

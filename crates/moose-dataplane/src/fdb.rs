@@ -107,7 +107,9 @@ pub struct FdbEntry {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Learned {
     New,
-    Moved { from: u16 },
+    Moved {
+        from: u16,
+    },
     Refreshed,
     /// The port is at its learn limit; not learned.
     LimitReached,
@@ -255,7 +257,8 @@ impl Fdb {
         let per_port = &mut self.per_port;
         let before = self.entries.len();
         self.entries.retain(|k, e| {
-            let keep = e.kind == FdbKind::Static || now.saturating_duration_since(e.last_seen) < aging;
+            let keep =
+                e.kind == FdbKind::Static || now.saturating_duration_since(e.last_seen) < aging;
             if !keep {
                 per_port[usize::from(e.port)] -= 1;
                 ops.push(FdbOp::Remove(*k));
@@ -378,7 +381,11 @@ mod tests {
         assert_eq!(f.learn(key(3), 0, t0, &mut ops), Learned::LimitReached);
         assert_eq!(f.learn(key(1), 0, t0, &mut ops), Learned::Refreshed);
         assert_eq!(f.learn(key(3), 1, t0, &mut ops), Learned::New);
-        assert_eq!(f.learn(key(3), 0, t0, &mut ops), Learned::LimitReached, "a move into a full port is refused");
+        assert_eq!(
+            f.learn(key(3), 0, t0, &mut ops),
+            Learned::LimitReached,
+            "a move into a full port is refused"
+        );
         f.flush_port(0, &mut ops);
         assert_eq!(f.learn(key(3), 0, t0, &mut ops), Learned::Moved { from: 1 });
         assert_eq!(f.counters.limit_refused, 2);

@@ -59,7 +59,10 @@ pub fn fdb_key(vlan: u16, mac: moose_wire::Mac) -> u64 {
 /// Splits a key made by [`fdb_key`].
 #[inline]
 pub fn split_key(key: u64) -> (u16, moose_wire::Mac) {
-    ((key >> 48) as u16, moose_wire::Mac::from_u64(key & 0xffff_ffff_ffff))
+    (
+        (key >> 48) as u16,
+        moose_wire::Mac::from_u64(key & 0xffff_ffff_ffff),
+    )
 }
 
 /// Everything the dataplane runs, wired together and ready to be put on
@@ -89,14 +92,20 @@ impl<B: io::Backend> Pipeline<B> {
         assert_eq!(pools.len(), n + 1);
         let ports = std::sync::Arc::new(PortTable::from_config(cfg));
         let quit = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (writer, readers) = moose_tables::publish::left_right::<FdbView, fdb::FdbOp>(FdbView::default(), n);
+        let (writer, readers) =
+            moose_tables::publish::left_right::<FdbView, fdb::FdbOp>(FdbView::default(), n);
         let (control_tx, control_rx) = std::sync::mpsc::channel();
         let slow_pool = pools.pop().expect("slow path pool");
         let mut consumers = Vec::new();
         let mut injectors = Vec::new();
         let mut workers = Vec::new();
         let mut stats = Vec::new();
-        for (w, ((rx, tx), (pool, reader))) in rx.into_iter().zip(tx).zip(pools.into_iter().zip(readers)).enumerate() {
+        for (w, ((rx, tx), (pool, reader))) in rx
+            .into_iter()
+            .zip(tx)
+            .zip(pools.into_iter().zip(readers))
+            .enumerate()
+        {
             let (p, c) = rtrb::RingBuffer::new(cfg.dataplane.punt_ring);
             consumers.push(c);
             let (ip, ic) = rtrb::RingBuffer::new(worker::INJECT_RING);

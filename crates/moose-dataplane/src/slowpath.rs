@@ -161,7 +161,11 @@ impl<B: Backend> SlowPath<B> {
                         self.fdb.learn(key, port, now, &mut self.ops);
                     }
                     Ok(Punt::Frame { frame, .. }) => {
-                        *self.stats.control_frames.entry(control_kind(frame.as_ref())).or_default() += 1;
+                        *self
+                            .stats
+                            .control_frames
+                            .entry(control_kind(frame.as_ref()))
+                            .or_default() += 1;
                         self.free.push(frame);
                     }
                     Err(_) => break,

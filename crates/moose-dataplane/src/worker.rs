@@ -46,7 +46,8 @@ pub struct WorkerConfig {
 
 impl WorkerConfig {
     pub fn from_config(id: usize, cfg: &moose_config::Config) -> WorkerConfig {
-        let refresh = (cfg.bridge.aging / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
+        let refresh =
+            (cfg.bridge.aging / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
         WorkerConfig {
             id,
             burst: cfg.dataplane.burst.min(MAX_BURST),
@@ -179,7 +180,8 @@ impl<B: Backend> Worker<B> {
             if loops % HOUSEKEEPING_LOOPS == 0 || empty_loops > 0 {
                 now_ms = now.duration_since(self.start).as_millis() as u32;
                 if loops % HOUSEKEEPING_LOOPS == 0 {
-                    self.counters.global(GlobalCounter::Loops, u64::from(HOUSEKEEPING_LOOPS));
+                    self.counters
+                        .global(GlobalCounter::Loops, u64::from(HOUSEKEEPING_LOOPS));
                     self.counters.publish(&self.stats);
                     if self.quit.load(Ordering::Relaxed) {
                         break;
@@ -232,8 +234,14 @@ impl<B: Backend> Worker<B> {
         let refresh_ms = self.cfg.refresh.as_millis() as u32;
         for &(_, learn) in &self.actions {
             let send = match learn {
-                Learn::Known(k) => self.learn.should_send(k, port, now_ms, refresh_ms).then_some(k),
-                Learn::Request(k) => self.learn.should_send(k, port, now_ms, RELEARN_MS).then_some(k),
+                Learn::Known(k) => self
+                    .learn
+                    .should_send(k, port, now_ms, refresh_ms)
+                    .then_some(k),
+                Learn::Request(k) => self
+                    .learn
+                    .should_send(k, port, now_ms, RELEARN_MS)
+                    .then_some(k),
                 Learn::None => None,
             };
             if let Some(key) = send {
@@ -326,7 +334,8 @@ impl<B: Backend> Worker<B> {
         self.counters.add(port, PortCounter::TxPackets, sent as u64);
         self.counters.add(port, PortCounter::TxBytes, total - left);
         if !buf.is_empty() {
-            self.counters.drop(port, DropReason::TxFull, buf.len() as u64);
+            self.counters
+                .drop(port, DropReason::TxFull, buf.len() as u64);
             self.pool.free_bulk(buf);
         }
     }

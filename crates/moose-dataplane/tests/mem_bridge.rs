@@ -24,7 +24,18 @@ fn config(workers: usize) -> Config {
 
 fn frame(dst: Mac, src: Mac, vid: Option<u16>) -> Vec<u8> {
     let mut v = Vec::new();
-    emit(&mut v, dst, src, vid.map(|vid| VlanTag { vid, pcp: 0, dei: false }), EtherType::Ipv4, &[7u8; 46]);
+    emit(
+        &mut v,
+        dst,
+        src,
+        vid.map(|vid| VlanTag {
+            vid,
+            pcp: 0,
+            dei: false,
+        }),
+        EtherType::Ipv4,
+        &[7u8; 46],
+    );
     v
 }
 
@@ -48,7 +59,9 @@ impl Rig {
         for (i, p) in ports.iter().enumerate() {
             rx[i % workers].push((i as u16, p.rx()));
         }
-        let tx = (0..workers).map(|_| ports.iter().map(|p| p.tx()).collect()).collect();
+        let tx = (0..workers)
+            .map(|_| ports.iter().map(|p| p.tx()).collect())
+            .collect();
         let pools = (0..=workers).map(|_| MemPool::default()).collect();
         let pipe = Pipeline::<Mem>::build(&cfg, rx, tx, pools);
         let mut threads = Vec::new();
@@ -82,7 +95,11 @@ impl Rig {
     fn fdb(&self) -> Vec<(u16, String, u16)> {
         let (tx, rx) = mpsc::channel();
         self.control.send(Control::FdbDump(tx)).unwrap();
-        rx.recv_timeout(Duration::from_secs(2)).unwrap().into_iter().map(|r| (r.vlan, r.mac, r.port)).collect()
+        rx.recv_timeout(Duration::from_secs(2))
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.vlan, r.mac, r.port))
+            .collect()
     }
 
     fn wait_fdb(&self, n: usize) -> Vec<(u16, String, u16)> {
@@ -124,7 +141,10 @@ fn learning_and_flooding(workers: usize) {
     assert!(rig.collect(1, 0).is_empty());
     let f = rig.wait_fdb(3);
     assert!(f.contains(&(1, mac(2).to_string(), 2)), "{f:?}");
-    assert!(f.contains(&(1, "02:00:00:00:00:99".to_string(), 1)), "static entry: {f:?}");
+    assert!(
+        f.contains(&(1, "02:00:00:00:00:99".to_string(), 1)),
+        "static entry: {f:?}"
+    );
     // and back: unicast to port 2 only
     rig.ports[0].inject(frame(mac(2), mac(1), None));
     assert_eq!(rig.collect(2, 1).len(), 1);
@@ -157,7 +177,10 @@ fn vlan_separation() {
     // port 2 carries only VLANs 1 and 10
     rig.ports[0].inject(frame(Mac::BROADCAST, mac(1), Some(20)));
     assert_eq!(rig.collect(1, 1).len(), 1);
-    assert!(rig.collect(2, 0).is_empty(), "VLAN 20 must not reach port 2");
+    assert!(
+        rig.collect(2, 0).is_empty(),
+        "VLAN 20 must not reach port 2"
+    );
     rig.ports[2].inject(frame(Mac::BROADCAST, mac(3), Some(20)));
     assert!(rig.collect(0, 0).is_empty());
     assert_eq!(rig.totals(2).drops["vlan_not_allowed"], 1);
@@ -201,7 +224,9 @@ fn slow_path_transmits_through_a_worker() {
     let f = frame(mac(7), mac(8), None);
     for port in 0..3u16 {
         let (tx, rx) = mpsc::channel();
-        rig.control.send(Control::Send(port, f.clone(), tx)).unwrap();
+        rig.control
+            .send(Control::Send(port, f.clone(), tx))
+            .unwrap();
         assert!(rx.recv_timeout(Duration::from_secs(2)).unwrap());
     }
     for port in 0..3 {

@@ -218,8 +218,14 @@ impl BaselineLpm {
         for &(p, l, v) in prefixes {
             maps[l as usize].insert(p & prefix_mask(l), v);
         }
-        let lens: Vec<u8> = (0..=48u8).rev().filter(|&l| !maps[l as usize].is_empty()).collect();
-        let maps = lens.iter().map(|&l| std::mem::take(&mut maps[l as usize])).collect();
+        let lens: Vec<u8> = (0..=48u8)
+            .rev()
+            .filter(|&l| !maps[l as usize].is_empty())
+            .collect();
+        let maps = lens
+            .iter()
+            .map(|&l| std::mem::take(&mut maps[l as usize]))
+            .collect();
         BaselineLpm { lens, maps }
     }
 
@@ -273,16 +279,24 @@ fn bench_lpm(n: usize, min_time: Duration, quick: bool) -> LpmFigures {
         acc
     });
     let single = rate(keys.len(), min_time, reps, || {
-        keys.iter()
-            .fold(0u64, |a, &k| a.wrapping_add(trie.lookup_raw(black_box(k)) as u64))
+        keys.iter().fold(0u64, |a, &k| {
+            a.wrapping_add(trie.lookup_raw(black_box(k)) as u64)
+        })
     });
     let baseline = rate(keys.len(), min_time, reps, || {
-        keys.iter()
-            .fold(0u64, |a, &k| a.wrapping_add(base.lookup(black_box(k)) as u64))
+        keys.iter().fold(0u64, |a, &k| {
+            a.wrapping_add(base.lookup(black_box(k)) as u64)
+        })
     });
     // Update rate: remove and re-insert a slice of the table.
     let mut t = trie.clone();
-    let upd: Vec<_> = prefixes.iter().skip(1).step_by(7).take(2000).copied().collect();
+    let upd: Vec<_> = prefixes
+        .iter()
+        .skip(1)
+        .step_by(7)
+        .take(2000)
+        .copied()
+        .collect();
     let t1 = Instant::now();
     for &(p, l, _) in &upd {
         t.remove(p, l);
@@ -420,7 +434,15 @@ impl fmt::Display for TablesReport {
         writeln!(
             f,
             "{:<4} {:>9} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8} {:>9}",
-            "LPM", "prefixes", "batch M/s", "single M/s", "base M/s", "batch×", "single×", "B/pfx", "upd/s"
+            "LPM",
+            "prefixes",
+            "batch M/s",
+            "single M/s",
+            "base M/s",
+            "batch×",
+            "single×",
+            "B/pfx",
+            "upd/s"
         )?;
         for (k, l) in &self.lpm {
             writeln!(

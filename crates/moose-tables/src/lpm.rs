@@ -113,8 +113,8 @@ impl MacLpm {
     pub fn new() -> Self {
         MacLpm {
             top: vec![LEAF | NO_ROUTE as u32; 1 << TOP_BITS],
-            nodes: Vec::new(),
-            leaves: Vec::new(),
+            nodes: vec![DUMMY],
+            leaves: vec![NO_ROUTE],
             rib: BTreeMap::new(),
             garbage_nodes: 0,
             garbage_leaves: 0,
@@ -193,9 +193,7 @@ impl MacLpm {
     /// Bytes of the lookup structure (top array, nodes, leaves, including
     /// garbage not yet compacted). The RIB is reported by [`Self::rib_bytes`].
     pub fn bytes(&self) -> usize {
-        self.top.len() * 4
-            + self.nodes.len() * std::mem::size_of::<Node>()
-            + self.leaves.len() * 2
+        self.top.len() * 4 + self.nodes.len() * std::mem::size_of::<Node>() + self.leaves.len() * 2
     }
 
     /// Estimated bytes of the control-plane prefix set (B-tree of 8 + 2
@@ -270,32 +268,62 @@ impl MacLpm {
     }
 
     /// Walk `BATCH` independent keys one level at a time so that their
-    /// cache misses overlap; lanes that reached a leaf are skipped.
+    /// loads overlap. The step is branch-free: a lane that already holds a
+    /// leaf reads the dummy node 0 and keeps its leaf (a select, not a
+    /// branch), so the only branch is "is any lane still walking", taken at
+    /// most 6 times per group; branch mispredictions, not memory, were the
+    /// cost of the per-lane branchy version.
     #[inline]
     fn lookup_group(&self, keys: &[u64; BATCH], out: &mut [u16; BATCH]) {
         let mut cur = [0u32; BATCH];
-        let mut live = 0u32;
+        let mut all = LEAF;
         for i in 0..BATCH {
             let c = self.top[((keys[i] & MAC_MASK) >> TOP_SHIFT) as usize];
             cur[i] = c;
-            live |= ((c & LEAF == 0) as u32) << i;
+            all &= c;
         }
         let mut shift = TOP_SHIFT;
-        while live != 0 {
+        while all == 0 {
             shift -= STRIDE;
-            let mut lanes = live;
-            while lanes != 0 {
-                let i = lanes.trailing_zeros() as usize;
-                lanes &= lanes - 1;
-                let c = self.step(cur[i], keys[i] & MAC_MASK, shift);
+            all = LEAF;
+            for i in 0..BATCH {
+                let c = self.step_select(cur[i], keys[i], shift);
                 cur[i] = c;
-                if c & LEAF != 0 {
-                    live &= !(1 << i);
-                }
+                all &= c;
             }
         }
         for i in 0..BATCH {
             out[i] = cur[i] as u16;
+        }
+    }
+
+    /// Branch-free step: from `cur` (a node index, or a leaf that stays),
+    /// follow the 6 key bits at `shift`.
+    #[inline(always)]
+    fn step_select(&self, cur: u32, key: u64, shift: u32) -> u32 {
+        let done = cur & LEAF != 0;
+        // Node 0 is a dummy (one leaf run at leaf 0) so a finished lane
+        // indexes something valid.
+        let n = &self.nodes[if done { 0 } else { cur as usize }];
+        let v = ((key >> shift) & 63) as u32;
+        let upto = u64::MAX >> (63 - v);
+        let child = n
+            .base1
+            .wrapping_add((n.vector & upto).count_ones())
+            .wrapping_sub(1);
+        // base0 >= 1 for real nodes (leaf 0 is a dummy), so this never
+        // underflows even when no leaf precedes slot v.
+        let leaf =
+            LEAF | self.leaves[(n.base0 + (n.leafvec & upto).count_ones() - 1) as usize] as u32;
+        let next = if (n.vector >> v) & 1 != 0 {
+            child
+        } else {
+            leaf
+        };
+        if done {
+            cur
+        } else {
+            next
         }
     }
 
@@ -324,7 +352,9 @@ impl MacLpm {
 
     fn rebuild_all(&mut self) {
         self.nodes.clear();
+        self.nodes.push(DUMMY);
         self.leaves.clear();
+        self.leaves.push(NO_ROUTE);
         self.garbage_nodes = 0;
         self.garbage_leaves = 0;
         let all: Vec<(u64, u8, u16)> = self.iter().collect();
@@ -389,8 +419,10 @@ impl MacLpm {
             }
         }
         let base1 = self.nodes.len() as u32;
-        self.nodes
-            .resize(self.nodes.len() + vector.count_ones() as usize, Node::default());
+        self.nodes.resize(
+            self.nodes.len() + vector.count_ones() as usize,
+            Node::default(),
+        );
         let mut k = 0usize;
         let mut i = 0usize;
         let mut child = 0u32;
@@ -506,6 +538,14 @@ impl MacLpm {
         }
     }
 }
+
+/// Node 0: what finished lanes of a batched lookup read.
+const DUMMY: Node = Node {
+    vector: 0,
+    leafvec: 1,
+    base0: 0,
+    base1: 0,
+};
 
 fn check(len: u8, value: u16) {
     assert!(len <= 48, "MAC prefix length {len} > 48");

@@ -124,10 +124,7 @@ impl XlateMap {
     pub fn insert(&mut self, key: u64, value: u64) -> Option<u64> {
         let h = self.hasher.hash(key);
         let hs = self.hasher;
-        match self
-            .table
-            .entry(h, |e| e.0 == key, |e| hs.hash(e.0))
-        {
+        match self.table.entry(h, |e| e.0 == key, |e| hs.hash(e.0)) {
             hashbrown::hash_table::Entry::Occupied(mut o) => {
                 Some(std::mem::replace(&mut o.get_mut().1, value))
             }
@@ -358,10 +355,7 @@ mod tests {
         x.bind(10, 0x0050_5600_0001, 0x0211_1100_0001, 3);
         assert_eq!(x.moose_of(10, 0x0050_5600_0001), Some(0x0211_1100_0001));
         assert_eq!(x.moose_of(11, 0x0050_5600_0001), None);
-        assert_eq!(
-            x.real_of(10, 0x0211_1100_0001),
-            Some((0x0050_5600_0001, 3))
-        );
+        assert_eq!(x.real_of(10, 0x0211_1100_0001), Some((0x0050_5600_0001, 3)));
         // Rebinding the real MAC drops the old MOOSE address.
         x.bind(10, 0x0050_5600_0001, 0x0211_1100_0002, 4);
         assert_eq!(x.real_of(10, 0x0211_1100_0001), None);

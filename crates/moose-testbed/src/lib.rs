@@ -23,10 +23,13 @@ pub enum TestbedError {
 
 /// Runs a command, failing with its stderr.
 pub fn sh(args: &[&str]) -> Result<Output, TestbedError> {
-    let out = Command::new(args[0]).args(&args[1..]).output().map_err(|source| TestbedError::Spawn {
-        cmd: args.join(" "),
-        source,
-    })?;
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|source| TestbedError::Spawn {
+            cmd: args.join(" "),
+            source,
+        })?;
     if !out.status.success() {
         return Err(TestbedError::Command {
             cmd: args.join(" "),
@@ -67,7 +70,8 @@ impl Host {
     /// Pings `ip` from this host; true if every echo was answered.
     pub fn ping(&self, ip: &str, count: u32) -> bool {
         let c = count.to_string();
-        self.exec(&["ping", "-c", &c, "-i", "0.2", "-W", "2", "-q", ip]).is_ok()
+        self.exec(&["ping", "-c", &c, "-i", "0.2", "-W", "2", "-q", ip])
+            .is_ok()
     }
 
     /// The interface carrying the host's address (eth0 or its VLAN child).
@@ -88,7 +92,12 @@ pub struct Testbed {
 impl Testbed {
     /// Creates `n` hosts `10.77.<subnet>.<i+1>/24`. `vlans[i]`, if given,
     /// puts host `i`'s address on an 802.1Q sub-interface.
-    pub fn new(tag: &str, n: usize, subnet: u8, vlans: &[Option<u16>]) -> Result<Testbed, TestbedError> {
+    pub fn new(
+        tag: &str,
+        n: usize,
+        subnet: u8,
+        vlans: &[Option<u16>],
+    ) -> Result<Testbed, TestbedError> {
         if !is_root() {
             return Err(TestbedError::NotRoot);
         }
@@ -114,7 +123,9 @@ impl Testbed {
                 vlan,
             };
             tb.hosts.push(host.clone());
-            sh(&["ip", "link", "add", &port_if, "type", "veth", "peer", "name", &peer])?;
+            sh(&[
+                "ip", "link", "add", &port_if, "type", "veth", "peer", "name", &peer,
+            ])?;
             sh(&["ip", "link", "set", &peer, "netns", &ns])?;
             host.exec(&["ip", "link", "set", &peer, "name", "eth0"])?;
             host.exec(&["ip", "link", "set", "eth0", "address", &mac])?;
@@ -127,7 +138,10 @@ impl Testbed {
                 Some(v) => {
                     let sub = host.ifname();
                     let vs = v.to_string();
-                    host.exec(&["ip", "link", "add", "link", "eth0", "name", &sub, "type", "vlan", "id", &vs])?;
+                    host.exec(&[
+                        "ip", "link", "add", "link", "eth0", "name", &sub, "type", "vlan", "id",
+                        &vs,
+                    ])?;
                     host.exec(&["ip", "link", "set", &sub, "up"])?;
                     host.exec(&["ip", "addr", "add", &addr, "dev", &sub])?;
                 }
@@ -135,7 +149,11 @@ impl Testbed {
                     host.exec(&["ip", "addr", "add", &addr, "dev", "eth0"])?;
                 }
             }
-            sh(&["sysctl", "-qw", &format!("net.ipv6.conf.{port_if}.disable_ipv6=1")])?;
+            sh(&[
+                "sysctl",
+                "-qw",
+                &format!("net.ipv6.conf.{port_if}.disable_ipv6=1"),
+            ])?;
             sh(&["ip", "link", "set", &port_if, "up"])?;
         }
         Ok(tb)

@@ -294,15 +294,28 @@ mod tests {
         assert_eq!(p.src.to_string(), "02:00:00:00:00:01");
         assert_eq!(p.tag, None);
         assert_eq!(p.ethertype, EtherType::Arp);
-        assert_eq!(EthernetFrame::new_checked(&UNTAGGED[..]).unwrap().payload(), &[0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(
+            EthernetFrame::new_checked(&UNTAGGED[..]).unwrap().payload(),
+            &[0xde, 0xad, 0xbe, 0xef]
+        );
     }
 
     #[test]
     fn parse_tagged() {
         let p = parse(&TAGGED, 1518).unwrap();
-        assert_eq!(p.tag, Some(VlanTag { vid: 10, pcp: 5, dei: false }));
+        assert_eq!(
+            p.tag,
+            Some(VlanTag {
+                vid: 10,
+                pcp: 5,
+                dei: false
+            })
+        );
         assert_eq!(p.ethertype, EtherType::Ipv4);
-        assert_eq!(EthernetFrame::new_checked(&TAGGED[..]).unwrap().payload(), &[0x45, 0x00]);
+        assert_eq!(
+            EthernetFrame::new_checked(&TAGGED[..]).unwrap().payload(),
+            &[0x45, 0x00]
+        );
     }
 
     #[test]
@@ -318,10 +331,28 @@ mod tests {
     #[test]
     fn emit_parse_roundtrip() {
         let mut out = Vec::new();
-        let tag = VlanTag { vid: 10, pcp: 5, dei: false };
-        emit(&mut out, Mac([2, 0, 0, 0, 0, 2]), Mac([2, 0, 0, 0, 0, 1]), Some(tag), EtherType::Ipv4, &[0x45, 0]);
+        let tag = VlanTag {
+            vid: 10,
+            pcp: 5,
+            dei: false,
+        };
+        emit(
+            &mut out,
+            Mac([2, 0, 0, 0, 0, 2]),
+            Mac([2, 0, 0, 0, 0, 1]),
+            Some(tag),
+            EtherType::Ipv4,
+            &[0x45, 0],
+        );
         assert_eq!(out, TAGGED);
-        emit(&mut out, Mac::BROADCAST, Mac([2, 0, 0, 0, 0, 1]), None, EtherType::Arp, &[0xde, 0xad, 0xbe, 0xef]);
+        emit(
+            &mut out,
+            Mac::BROADCAST,
+            Mac([2, 0, 0, 0, 0, 1]),
+            None,
+            EtherType::Arp,
+            &[0xde, 0xad, 0xbe, 0xef],
+        );
         assert_eq!(out, UNTAGGED);
     }
 
@@ -331,7 +362,11 @@ mod tests {
         let mut f = EthernetFrame::new_checked(&mut b[..]).unwrap();
         f.set_src(Mac([2, 9, 9, 9, 9, 9]));
         f.set_dst(Mac::BROADCAST);
-        f.set_vlan_tag(VlanTag { vid: 20, pcp: 0, dei: true });
+        f.set_vlan_tag(VlanTag {
+            vid: 20,
+            pcp: 0,
+            dei: true,
+        });
         assert_eq!(f.src(), Mac([2, 9, 9, 9, 9, 9]));
         assert!(f.dst().is_broadcast());
         assert_eq!(f.vlan_tag().unwrap().vid, 20);

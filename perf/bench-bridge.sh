@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# perf/bench-bridge.sh — single-core forwarding rate of the moose learning
+# bridge against dpdk-testpmd (--forward-mode=mac) on identical virtual
+# devices, run alternately for several rounds. A benchmark, not a test: it
+# exits non-zero only when a run fails (process died, no counters), never
+# because of a rate.
+#
+# Usage (as root, from the repo root):
+#   perf/bench-bridge.sh
+#   ROUNDS=5 SECS=8 perf/bench-bridge.sh
+#
+# Environment:
+#   ROUNDS        rounds; each round runs testpmd then moose (default 3)
+#   SECS          seconds of traffic per run (default 5)
+#   WARMUP        seconds at the start of a run that are not measured (default 1)
+#   FLOWS         distinct (src,dst) MAC pairs in the capture (default 1:
+#                 02:00:00:00:00:01 -> 02:00:00:00:00:02)
+#   PKTS          frames in the capture, flows round-robin (default 64)
+#   FRAME_LEN     frame length without FCS (default 60, i.e. 64 on the wire)
+#   METRICS_PORT  TCP port of moose's /metrics (default 9481)
+#   MOOSE         moose binary (default $CARGO_TARGET_DIR/release/moose,
+#                 built with `cargo build --release` when BUILD=1)
+#   BUILD         1 = run `cargo build --release` first (default 1)
+#   TESTPMD       testpmd binary (default dpdk-testpmd)
+#   TSC_HZ        override the TSC frequency used for cycles/packet
+#   KEEP_TMP      1 = keep the temp directory (logs) for inspection
+#
+# Method:
+#   * testpmd: `-l 0,1` (main lcore 0, one forwarding lcore 1), --stats-period 1.
+#     Its per-second "Tx-pps" of port 1 is computed by testpmd from TSC deltas.
+#     Sample k covers second k-1..k of forwarding (sample 0 is empty). We keep
+#     samples WARMUP+1 .. SECS and report their mean.
+#   * moose: one worker on core 1, EAL main and slow path on core 0. Once
+#     /metrics answers, we wait WARMUP s, scrape moose_port_tx_packets_total
+#     {port="p1"}, wait SECS-WARMUP s, scrape again; pps = delta packets /
+#     delta wall time (each scrape time-stamped as the midpoint of the curl).
+#   * cycles/packet = TSC Hz / pps: one busy forwarding core in both cases.
+#     TSC Hz: $TSC_HZ, else the kernel's "tsc: Refined TSC clocksource
+#     calibration" or "tsc: Detected ... MHz" from dmesg/journal, else
+#     "cpu MHz" of /proc/cpuinfo when the CPU has constant_tsc.
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3}
+SECS=${SECS:-5}
+WARMUP=${WARMUP:-1}
+FLOWS=${FLOWS:-1}
+PKTS=${PKTS:-64}
+FRAME_LEN=${FRAME_LEN:-60}
+METRICS_PORT=${METRICS_PORT:-9481}
+BUILD=${BUILD:-1}
+TESTPMD=${TESTPMD:-dpdk-testpmd}
+KEEP_TMP=${KEEP_TMP:-0}
+
+die() { echo "bench-bridge: $*" >&2; exit 1; }
+
+[[ $(id -u) -eq 0 ]] || die "must run as root (DPDK EAL)"
+(( SECS > WARMUP )) || die "SECS ($SECS) must be greater than WARMUP ($WARMUP)"
+(( ROUNDS >= 1 )) || die "ROUNDS must be >= 1"
+command -v "$TESTPMD" >/dev/null || die "$TESTPMD not found"
+command -v curl >/dev/null || die "curl not found"
+command -v python3 >/dev/null || die "python3 not found"
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [[ -z ${MOOSE:-} ]]; then
+    TARGET=${CARGO_TARGET_DIR:-$REPO/target}
+    MOOSE=$TARGET/release/moose
+    if [[ $BUILD == 1 ]]; then
+        echo "# building: (cd $REPO && cargo build --release)" >&2
+        (cd "$REPO" && cargo build --release --quiet) || die "cargo build --release failed"
+    fi
+fi
+[[ -x $MOOSE ]] || die "moose binary not found at $MOOSE (set MOOSE= or BUILD=1)"
+
+TMP=$(mktemp -d /tmp/moose-bench.XXXXXX)
+TAG=mb$$
+PIDS=()
+PREFIXES=()
+
+cleanup() {
+    local rc=$?
+    for p in "${PIDS[@]}"; do
+        if kill -0 "$p" 2>/dev/null; then
+            kill -INT "$p" 2>/dev/null || true
+            sleep 0.5
+            kill -KILL "$p" 2>/dev/null || true
+            wait "$p" 2>/dev/null || true
+        fi
+    done
+    for pf in "${PREFIXES[@]}"; do
+        rm -rf "/var/run/dpdk/$pf"
+    done
+    if [[ $KEEP_TMP == 1 ]]; then
+        echo "# kept $TMP" >&2
+    else
+        rm -rf "$TMP"
+    fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- TSC frequency ---------------------------------------------------------
+tsc_hz() {
+    if [[ -n ${TSC_HZ:-} ]]; then echo "$TSC_HZ env"; return; fi
+    local log mhz
+    log=$( { dmesg 2>/dev/null || journalctl -k -b 2>/dev/null || true; } | grep -E 'tsc: (Refined TSC clocksource calibration|Detected)' || true)
+    mhz=$(grep 'Refined TSC' <<<"$log" | tail -1 | grep -oE '[0-9]+\.[0-9]+ MHz' | cut -d' ' -f1 || true)
+    if [[ -n $mhz ]]; then echo "$(awk -v m="$mhz" 'BEGIN{printf "%.0f", m*1e6}') kernel-refined"; return; fi
+    mhz=$(grep 'Detected' <<<"$log" | tail -1 | grep -oE '[0-9]+\.[0-9]+ MHz' | cut -d' ' -f1 || true)
+    if [[ -n $mhz ]]; then echo "$(awk -v m="$mhz" 'BEGIN{printf "%.0f", m*1e6}') kernel-detected"; return; fi
+    if grep -q constant_tsc /proc/cpuinfo; then
+        mhz=$(awk -F: '/cpu MHz/{gsub(/ /,"",$2); print $2; exit}' /proc/cpuinfo)
+        echo "$(awk -v m="$mhz" 'BEGIN{printf "%.0f", m*1e6}') cpuinfo"; return
+    fi
+    echo "0 unknown"
+}
+read -r TSC TSC_SRC < <(tsc_hz)
+
+# ---- the capture -----------------------------------------------------------
+PCAP=$TMP/t.pcap
+python3 - "$PCAP" "$FLOWS" "$PKTS" "$FRAME_LEN" <<'EOF'
+import struct, sys
+path, flows, pkts, flen = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+assert 60 <= flen <= 1514 and flows >= 1 and pkts >= 1
+def mac(n):
+    return bytes([0x02, 0, 0, 0, (n >> 8) & 0xff, n & 0xff])
+with open(path, "wb") as f:
+    # pcap global header: magic, v2.4, tz 0, sigfigs 0, snaplen, LINKTYPE_ETHERNET
+    f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    for i in range(pkts):
+        k = i % flows
+        src, dst = mac(2 * k + 1), mac(2 * k + 2)    # flow 0: ..:01 -> ..:02
+        payload = bytes(flen - 14)
+        frame = dst + src + b"\x08\x00" + payload
+        f.write(struct.pack("<IIII", 0, i, len(frame), len(frame)))
+        f.write(frame)
+EOF
+
+# ---- testpmd ---------------------------------------------------------------
+run_testpmd() {    # $1 = round; prints pps
+    local r=$1 pf=${TAG}-tp$1 log=$TMP/testpmd.$1.log pid need n
+    PREFIXES+=("$pf")
+    need=$((SECS + 1))    # samples 0..SECS
+    stdbuf -oL -eL "$TESTPMD" -l 0,1 --no-huge -m 1024 --no-pci --no-telemetry \
+        --file-prefix="$pf" \
+        --vdev="net_pcap0,rx_pcap=$PCAP,infinite_rx=1" --vdev=net_null0,no-rx=1 -- \
+        --total-num-mbufs=16384 --forward-mode=mac --nb-cores=1 \
+        --auto-start --stats-period 1 </dev/null >"$log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    local deadline=$((SECONDS + SECS + 30))
+    while :; do
+        n=$(tx_pps_samples "$log" | wc -l)
+        (( n >= need )) && break
+        kill -0 "$pid" 2>/dev/null || { tail -20 "$log" >&2; die "testpmd round $r exited early"; }
+        (( SECONDS < deadline )) || { tail -20 "$log" >&2; die "testpmd round $r: no stats"; }
+        sleep 0.2
+    done
+    kill -INT "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true    # testpmd re-raises SIGINT: status 130
+    rm -rf "/var/run/dpdk/$pf"
+    tx_pps_samples "$log" | sed -n "$((WARMUP + 2)),$((SECS + 1))p" |
+        awk '{s += $1; n++} END {if (n == 0 || s == 0) exit 1; printf "%.0f\n", s / n}' ||
+        { tail -30 "$log" >&2; die "testpmd round $r: zero rate"; }
+}
+
+# Tx-pps of port 1, one line per stats period, in order.
+tx_pps_samples() {
+    tr -d '\033' <"$1" | awk '/NIC statistics for port/ {for (i = 1; i <= NF; i++) if ($i == "port") p = $(i + 1)}
+                             /Tx-pps:/ && p == 1 {print $2}'
+}
+
+# ---- moose -----------------------------------------------------------------
+scrape() {    # prints "<unix time> <p1 tx packets>"
+    local t0 t1 v
+    t0=$(date +%s.%N)
+    v=$(curl -sf --max-time 2 "http://127.0.0.1:$METRICS_PORT/metrics" |
+        awk '$1 == "moose_port_tx_packets_total{port=\"p1\"}" {printf "%.0f", $2}') || return 1
+    t1=$(date +%s.%N)
+    [[ -n $v ]] || return 1
+    awk -v a="$t0" -v b="$t1" -v v="$v" 'BEGIN {printf "%.6f %s\n", (a + b) / 2, v}'
+}
+
+run_moose() {    # $1 = round; prints pps
+    local r=$1 pf=${TAG}-mo$1 cfg=$TMP/moose.$1.toml log=$TMP/moose.$1.log out=$TMP/moose.$1.json pid
+    PREFIXES+=("$pf")
+    cat >"$cfg" <<EOF
+[switch]
+name = "bench"
+[dataplane]
+workers = 1
+cores = [1]
+control_core = 0
+idle = "poll"
+eal = ["--no-huge", "-m", "1024", "--no-pci", "--no-telemetry", "--file-prefix=$pf"]
+mbufs = 16383
+[[port]]
+name = "p0"
+device = "net_pcap0,rx_pcap=$PCAP,infinite_rx=1"
+[[port]]
+name = "p1"
+device = "net_null0,no-rx=1"
+[metrics]
+listen = "127.0.0.1:$METRICS_PORT"
+EOF
+    # --duration is only a safety net; the run is stopped with SIGINT.
+    "$MOOSE" run -c "$cfg" --json --duration $((SECS + 60)) >"$out" 2>"$log" &
+    pid=$!
+    PIDS+=("$pid")
+    local deadline=$((SECONDS + 30))
+    until scrape >/dev/null 2>&1; do
+        kill -0 "$pid" 2>/dev/null || { tail -20 "$log" >&2; die "moose round $r exited early"; }
+        (( SECONDS < deadline )) || { tail -20 "$log" >&2; die "moose round $r: /metrics never answered"; }
+        sleep 0.1
+    done
+    sleep "$WARMUP"
+    local a b
+    a=$(scrape) || die "moose round $r: scrape failed"
+    sleep $((SECS - WARMUP))
+    b=$(scrape) || die "moose round $r: scrape failed"
+    kill -INT "$pid"
+    local rc=0
+    wait "$pid" || rc=$?
+    rm -rf "/var/run/dpdk/$pf"
+    (( rc == 0 )) || { tail -20 "$log" >&2; die "moose round $r exited with status $rc"; }
+    if command -v jq >/dev/null; then
+        jq -c '[.ports[] | {name, rx: .counters.rx_packets, tx: .counters.tx_packets,
+                drops: ([.counters.drops[]] | add)}]' "$out" >"$TMP/moose.$1.summary" 2>/dev/null || true
+    fi
+    read -r ta va <<<"$a"
+    read -r tb vb <<<"$b"
+    awk -v ta="$ta" -v va="$va" -v tb="$tb" -v vb="$vb" \
+        'BEGIN {if (vb <= va) exit 1; printf "%.0f\n", (vb - va) / (tb - ta)}' ||
+        die "moose round $r: tx counter did not move"
+}
+
+# ---- main ------------------------------------------------------------------
+median() { sort -n | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+cpp() { awk -v hz="$TSC" -v pps="$1" 'BEGIN {if (hz > 0 && pps > 0) printf "%.1f", hz / pps; else print "n/a"}'; }
+mpps() { awk -v p="$1" 'BEGIN {printf "%.2f", p / 1e6}'; }
+
+echo "# moose bridge vs testpmd mac fwd: $ROUNDS rounds x ${SECS}s (first ${WARMUP}s not measured), $FLOWS flow(s), ${FRAME_LEN}B frames"
+echo "# moose: $MOOSE ($("$MOOSE" --version 2>/dev/null | head -1))"
+echo "# testpmd: $(command -v "$TESTPMD"); TSC: $TSC Hz ($TSC_SRC); cpu: $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), $(nproc) cores"
+printf '%-6s %-8s %12s %8s %10s\n' round app pps Mpps cyc/pkt
+TP=()
+MO=()
+for r in $(seq 1 "$ROUNDS"); do
+    p=$(run_testpmd "$r")
+    TP+=("$p")
+    printf '%-6s %-8s %12s %8s %10s\n' "$r" testpmd "$p" "$(mpps "$p")" "$(cpp "$p")"
+    p=$(run_moose "$r")
+    MO+=("$p")
+    printf '%-6s %-8s %12s %8s %10s' "$r" moose "$p" "$(mpps "$p")" "$(cpp "$p")"
+    if [[ -s $TMP/moose.$r.summary ]]; then printf '   final %s' "$(cat "$TMP/moose.$r.summary")"; fi
+    echo
+done
+tpm=$(printf '%s\n' "${TP[@]}" | median)
+mom=$(printf '%s\n' "${MO[@]}" | median)
+echo "median testpmd $tpm pps ($(mpps "$tpm") Mpps, $(cpp "$tpm") cycles/packet)"
+echo "median moose   $mom pps ($(mpps "$mom") Mpps, $(cpp "$mom") cycles/packet)"
+echo "ratio moose/testpmd $(awk -v a="$mom" -v b="$tpm" 'BEGIN {printf "%.3f", a / b}')"
