@@ -80,7 +80,7 @@ cleanup() {
     local rc=$?
     for p in "${PIDS[@]}"; do
         if kill -0 "$p" 2>/dev/null; then
-            kill -INT "$p" 2>/dev/null || true
+            kill -TERM "$p" 2>/dev/null || true
             sleep 0.5
             kill -KILL "$p" 2>/dev/null || true
             wait "$p" 2>/dev/null || true
@@ -137,7 +137,7 @@ with open(path, "wb") as f:
 EOF
 
 # ---- testpmd ---------------------------------------------------------------
-run_testpmd() {    # $1 = round; prints pps
+run_testpmd() {    # $1 = round; sets RESULT (pps)
     local r=$1 pf=${TAG}-tp$1 log=$TMP/testpmd.$1.log pid need n
     PREFIXES+=("$pf")
     need=$((SECS + 1))    # samples 0..SECS
@@ -156,11 +156,11 @@ run_testpmd() {    # $1 = round; prints pps
         (( SECONDS < deadline )) || { tail -20 "$log" >&2; die "testpmd round $r: no stats"; }
         sleep 0.2
     done
-    kill -INT "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true    # testpmd re-raises SIGINT: status 130
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true    # testpmd re-raises the signal: status 143
     rm -rf "/var/run/dpdk/$pf"
-    tx_pps_samples "$log" | sed -n "$((WARMUP + 2)),$((SECS + 1))p" |
-        awk '{s += $1; n++} END {if (n == 0 || s == 0) exit 1; printf "%.0f\n", s / n}' ||
+    RESULT=$(tx_pps_samples "$log" | sed -n "$((WARMUP + 2)),$((SECS + 1))p" |
+        awk '{s += $1; n++} END {if (n == 0 || s == 0) exit 1; printf "%.0f\n", s / n}') ||
         { tail -30 "$log" >&2; die "testpmd round $r: zero rate"; }
 }
 
@@ -181,7 +181,7 @@ scrape() {    # prints "<unix time> <p1 tx packets>"
     awk -v a="$t0" -v b="$t1" -v v="$v" 'BEGIN {printf "%.6f %s\n", (a + b) / 2, v}'
 }
 
-run_moose() {    # $1 = round; prints pps
+run_moose() {    # $1 = round; sets RESULT (pps)
     local r=$1 pf=${TAG}-mo$1 cfg=$TMP/moose.$1.toml log=$TMP/moose.$1.log out=$TMP/moose.$1.json pid
     PREFIXES+=("$pf")
     cat >"$cfg" <<EOF
@@ -203,7 +203,7 @@ device = "net_null0,no-rx=1"
 [metrics]
 listen = "127.0.0.1:$METRICS_PORT"
 EOF
-    # --duration is only a safety net; the run is stopped with SIGINT.
+    # --duration is only a safety net; the run is stopped with SIGTERM.
     "$MOOSE" run -c "$cfg" --json --duration $((SECS + 60)) >"$out" 2>"$log" &
     pid=$!
     PIDS+=("$pid")
@@ -218,7 +218,7 @@ EOF
     a=$(scrape) || die "moose round $r: scrape failed"
     sleep $((SECS - WARMUP))
     b=$(scrape) || die "moose round $r: scrape failed"
-    kill -INT "$pid"
+    kill -TERM "$pid"
     local rc=0
     wait "$pid" || rc=$?
     rm -rf "/var/run/dpdk/$pf"
@@ -229,8 +229,8 @@ EOF
     fi
     read -r ta va <<<"$a"
     read -r tb vb <<<"$b"
-    awk -v ta="$ta" -v va="$va" -v tb="$tb" -v vb="$vb" \
-        'BEGIN {if (vb <= va) exit 1; printf "%.0f\n", (vb - va) / (tb - ta)}' ||
+    RESULT=$(awk -v ta="$ta" -v va="$va" -v tb="$tb" -v vb="$vb" \
+        'BEGIN {if (vb <= va) exit 1; printf "%.0f\n", (vb - va) / (tb - ta)}') ||
         die "moose round $r: tx counter did not move"
 }
 
@@ -246,10 +246,12 @@ printf '%-6s %-8s %12s %8s %10s\n' round app pps Mpps cyc/pkt
 TP=()
 MO=()
 for r in $(seq 1 "$ROUNDS"); do
-    p=$(run_testpmd "$r")
+    run_testpmd "$r"
+    p=$RESULT
     TP+=("$p")
     printf '%-6s %-8s %12s %8s %10s\n' "$r" testpmd "$p" "$(mpps "$p")" "$(cpp "$p")"
-    p=$(run_moose "$r")
+    run_moose "$r"
+    p=$RESULT
     MO+=("$p")
     printf '%-6s %-8s %12s %8s %10s' "$r" moose "$p" "$(mpps "$p")" "$(cpp "$p")"
     if [[ -s $TMP/moose.$r.summary ]]; then printf '   final %s' "$(cat "$TMP/moose.$r.summary")"; fi

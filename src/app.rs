@@ -86,7 +86,13 @@ pub fn run(
     log(format!("{} ({})", crate::VERSION, moose_dpdk::version()));
 
     let mempool = Arc::new(
-        Mempool::create("moose_mbufs", cfg.dataplane.mbufs, 256, 2048 + 128, -1)
+        Mempool::create(
+            "moose_mbufs",
+            cfg.dataplane.mbufs,
+            256,
+            cfg.dataplane.mbuf_size + 128, // + RTE_PKTMBUF_HEADROOM
+            moose_dpdk::SOCKET_ID_ANY,
+        )
             .with_context(|| format!("creating a pool of {} mbufs (dataplane.mbufs; does it fit in the EAL's memory, -m?)", cfg.dataplane.mbufs))?,
     );
 

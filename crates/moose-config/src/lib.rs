@@ -139,6 +139,8 @@ pub struct Dataplane {
     pub eal: Vec<String>,
     pub burst: usize,
     pub max_frame: usize,
+    /// Data room of each mbuf (bytes, without headroom).
+    pub mbuf_size: u16,
     pub mbufs: u32,
     /// Per-port tx buffers are flushed at least this often.
     pub drain: Duration,
@@ -241,10 +243,19 @@ impl Config {
                 format!("{} is not in 64..=9600", dp.max_frame),
             ));
         }
-        if dp.max_frame > 2048 - 128 && dp.mbuf_size < dp.max_frame {
+        if !(1024..=16384).contains(&dp.mbuf_size) {
+            return Err(invalid(
+                "dataplane.mbuf_size",
+                format!("{} is not in 1024..=16384", dp.mbuf_size),
+            ));
+        }
+        if dp.max_frame > dp.mbuf_size {
             return Err(invalid(
                 "dataplane.max_frame",
-                "larger than the mbuf data room",
+                format!(
+                    "{} is larger than dataplane.mbuf_size ({})",
+                    dp.max_frame, dp.mbuf_size
+                ),
             ));
         }
         if dp.mbufs < 1024 {
@@ -267,6 +278,7 @@ impl Config {
             eal: dp.eal,
             burst: dp.burst,
             max_frame: dp.max_frame,
+            mbuf_size: dp.mbuf_size as u16,
             mbufs: dp.mbufs,
             drain: Duration::from_micros(dp.drain_us),
             punt_ring: dp.punt_ring,
