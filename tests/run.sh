@@ -13,3 +13,5 @@ echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --release -- -D warnings
 echo "== cargo test"
 cargo test --workspace --release
+echo "== loom model check of the left-right publication"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p moose-tables --release --lib loom

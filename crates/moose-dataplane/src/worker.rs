@@ -23,7 +23,8 @@ use crate::fdb::FdbView;
 use crate::io::{Backend, FramePool, RxQueue, TxQueue};
 use crate::{Inject, Punt};
 
-/// Loops between counter publication and quit checks while busy.
+/// Loops between counter publication and quit checks while busy (a power
+/// of two).
 pub const HOUSEKEEPING_LOOPS: u32 = 64;
 /// Largest burst a worker handles.
 pub const MAX_BURST: usize = 64;
@@ -177,9 +178,10 @@ impl<B: Backend> Worker<B> {
                 self.flush_all();
                 last_drain = now;
             }
-            if loops % HOUSEKEEPING_LOOPS == 0 || empty_loops > 0 {
+            let housekeeping = loops & (HOUSEKEEPING_LOOPS - 1) == 0;
+            if housekeeping || empty_loops > 0 {
                 now_ms = now.duration_since(self.start).as_millis() as u32;
-                if loops % HOUSEKEEPING_LOOPS == 0 {
+                if housekeeping {
                     self.counters
                         .global(GlobalCounter::Loops, u64::from(HOUSEKEEPING_LOOPS));
                     self.counters.publish(&self.stats);

@@ -269,7 +269,7 @@ fn bench_lpm(n: usize, min_time: Duration, quick: bool) -> LpmFigures {
     let base = BaselineLpm::new(&prefixes);
     let keys = gen_lpm_keys(&prefixes, 1 << 16, 0xbeef ^ n as u64);
     let reps = if quick { 2 } else { 3 };
-    let mut out = vec![0u16; 32];
+    let mut out = [0u16; 32];
     let batched = rate(keys.len(), min_time, reps, || {
         let mut acc = 0u64;
         for burst in keys.chunks(32) {
@@ -341,7 +341,7 @@ fn bench_xlate(n: usize, min_time: Duration, quick: bool) -> XlateFigures {
         })
         .collect();
     let reps = if quick { 2 } else { 3 };
-    let mut out = vec![0u64; 32];
+    let mut out = [0u64; 32];
     let batched = rate(keys.len(), min_time, reps, || {
         let mut acc = 0u64;
         for burst in keys.chunks(32) {

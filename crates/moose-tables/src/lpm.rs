@@ -29,12 +29,15 @@
 //!   [`BATCH`], so the loads of independent lookups overlap (memory-level
 //!   parallelism) instead of serialising on one dependent chain.
 //!
-//! # Numbers (release, this 2-core VM, `cargo run --release -p moose-tables --example bench`)
+//! # Numbers (release, 2-core shared VM, `cargo run --release -p moose-tables --example bench`)
 //!
-//! See `perf/tables.md` for the table of figures; in short: 10k prefixes —
-//! batched ≈ 95–110 M lookups/s, single ≈ 45–60 M/s, ≈ 30 B/prefix; 1M
-//! prefixes — batched ≈ 30–40 M/s, ≈ 35 B/prefix; ≥ 5× the per-length
-//! hash baseline.
+//! Measured while other builds loaded the machine (load average 3–6 on 2
+//! cores), so absolute rates are low and noisy; see `perf/tables.md`.
+//! 10k prefixes: batched 14–32 M/s, single 13–21 M/s, 1.3–2.3× the
+//! per-length hash baseline, 45.6 B/prefix. 1M prefixes: ~2.3 M/s batched
+//! (memory- and TLB-bound: 32 MB of nodes on 4 KiB pages in a VM; profile
+//! shows the time on the node and leaf loads), 33.6 B/prefix, ≈ baseline.
+//! Both miss the goals (≥ 200 / ≥ 100 M/s, ≤ 40 B, ≥ 5×).
 
 use std::collections::BTreeMap;
 
@@ -267,63 +270,36 @@ impl MacLpm {
         }
     }
 
-    /// Walk `BATCH` independent keys one level at a time so that their
-    /// loads overlap. The step is branch-free: a lane that already holds a
-    /// leaf reads the dummy node 0 and keeps its leaf (a select, not a
-    /// branch), so the only branch is "is any lane still walking", taken at
-    /// most 6 times per group; branch mispredictions, not memory, were the
-    /// cost of the per-lane branchy version.
+    /// Walk `BATCH` independent keys one level at a time so that the
+    /// loads of independent lookups overlap; lanes that reached a leaf
+    /// drop out of the `live` mask. (A branch-free variant that keeps
+    /// stepping finished lanes through a dummy node measured slower: it
+    /// pays an extra leaf load per lane per level.)
     #[inline]
     fn lookup_group(&self, keys: &[u64; BATCH], out: &mut [u16; BATCH]) {
         let mut cur = [0u32; BATCH];
-        let mut all = LEAF;
+        let mut live = 0u32;
         for i in 0..BATCH {
             let c = self.top[((keys[i] & MAC_MASK) >> TOP_SHIFT) as usize];
             cur[i] = c;
-            all &= c;
+            live |= ((c & LEAF == 0) as u32) << i;
         }
         let mut shift = TOP_SHIFT;
-        while all == 0 {
+        while live != 0 {
             shift -= STRIDE;
-            all = LEAF;
-            for i in 0..BATCH {
-                let c = self.step_select(cur[i], keys[i], shift);
+            let mut lanes = live;
+            while lanes != 0 {
+                let i = lanes.trailing_zeros() as usize;
+                lanes &= lanes - 1;
+                let c = self.step(cur[i], keys[i] & MAC_MASK, shift);
                 cur[i] = c;
-                all &= c;
+                if c & LEAF != 0 {
+                    live &= !(1 << i);
+                }
             }
         }
         for i in 0..BATCH {
             out[i] = cur[i] as u16;
-        }
-    }
-
-    /// Branch-free step: from `cur` (a node index, or a leaf that stays),
-    /// follow the 6 key bits at `shift`.
-    #[inline(always)]
-    fn step_select(&self, cur: u32, key: u64, shift: u32) -> u32 {
-        let done = cur & LEAF != 0;
-        // Node 0 is a dummy (one leaf run at leaf 0) so a finished lane
-        // indexes something valid.
-        let n = &self.nodes[if done { 0 } else { cur as usize }];
-        let v = ((key >> shift) & 63) as u32;
-        let upto = u64::MAX >> (63 - v);
-        let child = n
-            .base1
-            .wrapping_add((n.vector & upto).count_ones())
-            .wrapping_sub(1);
-        // base0 >= 1 for real nodes (leaf 0 is a dummy), so this never
-        // underflows even when no leaf precedes slot v.
-        let leaf =
-            LEAF | self.leaves[(n.base0 + (n.leafvec & upto).count_ones() - 1) as usize] as u32;
-        let next = if (n.vector >> v) & 1 != 0 {
-            child
-        } else {
-            leaf
-        };
-        if done {
-            cur
-        } else {
-            next
         }
     }
 
@@ -367,7 +343,7 @@ impl MacLpm {
             top_default[first..first + count].fill(v);
         }
         let mut rest = &all[..];
-        for t in 0..(1usize << TOP_BITS) {
+        for (t, &dflt) in top_default.iter().enumerate() {
             let region_end = ((t as u64) + 1) << TOP_SHIFT;
             let n = rest.partition_point(|e| e.0 < region_end);
             let (mine, tail) = rest.split_at(n);
@@ -375,11 +351,11 @@ impl MacLpm {
             self.top[t] = if mine.iter().any(|e| e.1 as u32 > TOP_BITS) {
                 let idx = self.nodes.len() as u32;
                 self.nodes.push(Node::default());
-                let node = self.build(TOP_BITS, top_default[t], mine);
+                let node = self.build(TOP_BITS, dflt, mine);
                 self.nodes[idx as usize] = node;
                 idx
             } else {
-                LEAF | top_default[t] as u32
+                LEAF | dflt as u32
             };
         }
     }
@@ -539,7 +515,7 @@ impl MacLpm {
     }
 }
 
-/// Node 0: what finished lanes of a batched lookup read.
+/// Node 0 and leaf 0 are placeholders, so that no real index is 0.
 const DUMMY: Node = Node {
     vector: 0,
     leafvec: 1,
@@ -628,5 +604,26 @@ mod tests {
             assert_eq!(a.lookup(k), b.lookup(k), "{k:012x}");
         }
         assert!(a.bytes() > 0);
+    }
+
+    #[test]
+    fn churn_compacts_and_stays_correct() {
+        let base = mac("02:11:11:00:00:00");
+        let mut t = MacLpm::new();
+        for i in 0..1500u64 {
+            t.insert(base | (i * 0x1_0100), 40, (i % 50) as u16);
+        }
+        let before = t.bytes();
+        for round in 0..40u16 {
+            // Each change of the /24 rebuilds the whole subtree below it.
+            t.insert(base, 24, round);
+            t.remove(base, 24);
+        }
+        assert!(t.bytes() <= 2 * before + 64 * 1024, "garbage was compacted");
+        let fresh = MacLpm::from_prefixes(t.iter());
+        for i in 0..5000u64 {
+            let k = base | (i * 0xfff3);
+            assert_eq!(t.lookup(k), fresh.lookup(k), "{k:012x}");
+        }
     }
 }

@@ -49,11 +49,16 @@
 //! live: the shared block is reference counted and readers keep reading the
 //! last published copy; ops appended but not published are discarded.
 //!
-//! # Numbers (release, 2-core shared VM)
+//! # Numbers (release, 2-core shared VM under load)
 //!
-//! `enter` + drop: ~8 ns (dominated by the fence). `publish` with one reader
-//! entering every ~1 µs: see `perf/tables.md` (`xlate_inserts_per_sec_with_readers`
-//! publishes every 1024 inserts).
+//! `moose bench tables` binds 1M hosts into a published [`crate::xlate::Xlate`],
+//! publishing every 1024 ops, while a reader enters once per 32 lookups:
+//! 175–258 k binds/s, reader unaffected (37 M lookups during the run). The
+//! longest publish was 15–33 ms, against the 1 ms goal. Not yet separated:
+//! a publish includes replaying 1024 binds (first-touch page faults of the
+//! 1M-bucket tables) and, with more runnable threads than cores, waiting
+//! for a reader descheduled inside its read section. Typical publishes
+//! are far shorter; the maximum is what needs work.
 
 use std::ops::Deref;
 
@@ -466,7 +471,9 @@ mod tests {
                 thread::spawn(move || {
                     let mut last = 0;
                     let mut views = 0u64;
-                    while !stop.load(Ordering::Relaxed) {
+                    // At least a few views even if the writer finishes
+                    // before this thread is first scheduled (loaded CI).
+                    while !stop.load(Ordering::Relaxed) || views < 64 {
                         let g = r.enter();
                         let sum: u64 = g.vals.iter().sum();
                         assert_eq!(sum, TOTAL, "torn view at version {}", g.version);
@@ -475,7 +482,7 @@ mod tests {
                         last = g.version;
                         views += 1;
                         drop(g);
-                        if views % 1024 == 0 {
+                        if views & 1023 == 0 {
                             r.offline();
                             thread::yield_now();
                             r.online();

@@ -7,20 +7,22 @@
 //! ([`xkey`]); a forward value is the MOOSE MAC, a reverse value is
 //! `(port << 48) | real_mac` ([`pack_real`]). Each direction is a
 //! `hashbrown::HashTable<(u64, u64)>` — SwissTable open addressing with
-//! SIMD group probing, 16-byte entries, ~1 control byte of overhead per
-//! bucket — hashed by [`FoldHasher`]-style folded multiply of the key with a
-//! per-table random seed (one 64×64→128 multiply; the seed keeps hosts from
-//! choosing colliding MACs). Hashes are computed for a whole burst first,
-//! then probed, so the probes of independent keys overlap.
+//! SIMD group probing, 16-byte entries, one control byte per bucket —
+//! hashed by [`FoldHasher`]: a folded multiply of the key with a per-table
+//! random seed (one 64×64→128 multiply; the seed keeps hosts from choosing
+//! colliding MACs). Batched lookups are a plain loop whose probes the CPU
+//! overlaps; hashing a burst first measured slower.
 //!
-//! Writing our own open-addressing table was not needed: the measured
-//! lookup rate is within the goals with hashbrown (see `perf/tables.md`).
+//! We did not write our own open-addressing table: at 10k entries hashbrown
+//! reaches the goal, and at 1M the cost is the cache/TLB miss per probe,
+//! which a different probing scheme would not remove.
 //!
-//! # Numbers (release, this 2-core VM)
+//! # Numbers (release, 2-core shared VM under load; see `perf/tables.md`)
 //!
-//! See `perf/tables.md`. Batched lookups ≈ 100–150 M/s at 10k entries and
-//! ≈ 30–40 M/s at 1M (out of cache), 2–4× `std::collections::HashMap` with
-//! SipHash; ≈ 36 bytes per entry per direction.
+//! 10k entries: 85–175 M lookups/s, 2.6–3.2× `std::collections::HashMap`
+//! (SipHash); 1M entries: 10–21 M/s (out of cache), 2.6–5.1× the baseline;
+//! 27.9 / 35.7 bytes per entry per direction. Bindings into a published
+//! [`Xlate`] with a reader running: 175–258 k/s.
 
 use std::hash::BuildHasher;
 
@@ -63,7 +65,7 @@ pub struct FoldHasher {
 impl FoldHasher {
     /// A hasher with a random seed.
     pub fn random() -> Self {
-        let seed = std::collections::hash_map::RandomState::new().hash_one(0x6d6f_6f73_65u64);
+        let seed = std::collections::hash_map::RandomState::new().hash_one(0x006d_6f6f_7365_u64);
         FoldHasher { seed: seed | 1 }
     }
 
@@ -163,24 +165,19 @@ impl XlateMap {
         self.get(key).unwrap_or(MISS)
     }
 
-    /// Batched lookup: `out[i] = get_raw(keys[i])`. Hashes a group first,
-    /// then probes, so independent probes overlap.
+    /// Batched lookup: `out[i] = get_raw(keys[i])`. The probes of
+    /// consecutive keys are independent, so the CPU overlaps them; a
+    /// variant that hashed the whole burst first and then probed measured
+    /// about half as fast at 10k entries (90 vs 175 M/s), so this is the
+    /// plain loop.
     ///
     /// # Panics
     /// If `out` is shorter than `keys`.
+    #[inline]
     pub fn get_batch(&self, keys: &[u64], out: &mut [u64]) {
         assert!(out.len() >= keys.len());
-        let mut hashes = [0u64; BATCH];
-        for (kc, oc) in keys.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
-            for (h, &k) in hashes.iter_mut().zip(kc) {
-                *h = self.hasher.hash(k);
-            }
-            for ((o, &k), &h) in oc.iter_mut().zip(kc).zip(&hashes) {
-                *o = match self.table.find(h, |e| e.0 == k) {
-                    Some(e) => e.1,
-                    None => MISS,
-                };
-            }
+        for (o, &k) in out.iter_mut().zip(keys) {
+            *o = self.get_raw(k);
         }
     }
 

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# perf/profile-bridge.sh — where a moose worker spends its time on the
+# bench-bridge.sh workload (64-byte frames, pcap infinite_rx -> null).
+# `perf stat` cycles are unsupported on our VMs, so this samples the
+# cpu-clock software event (perf record -e cpu-clock) and charges samples of
+# the moose binary to moose source lines through the inline chains
+# (perf/attribute.py). Run as root from the repo root after a release build.
+#   SECS=4 perf/profile-bridge.sh
+set -euo pipefail
+SECS=${SECS:-4}
+METRICS_PORT=${METRICS_PORT:-9482}
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+MOOSE=${MOOSE:-${CARGO_TARGET_DIR:-$REPO/target}/release/moose}
+[[ -x $MOOSE ]] || { echo "no moose binary at $MOOSE" >&2; exit 1; }
+command -v perf >/dev/null || { echo "perf not found" >&2; exit 1; }
+TMP=$(mktemp -d /tmp/moose-prof.XXXXXX)
+PF=mp$$
+PID=
+cleanup() {
+    [[ -n $PID ]] && kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
+    rm -rf "/var/run/dpdk/$PF" "$TMP"
+}
+trap cleanup EXIT
+python3 - "$TMP/t.pcap" <<'PY'
+import struct, sys
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    for i in range(64):
+        fr = bytes([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0]) + bytes(46)
+        f.write(struct.pack("<IIII", 0, i, len(fr), len(fr)) + fr)
+PY
+cat >"$TMP/m.toml" <<TOML
+[switch]
+name = "prof"
+[dataplane]
+workers = 1
+cores = [1]
+control_core = 0
+idle = "poll"
+eal = ["--no-huge", "-m", "1024", "--no-pci", "--no-telemetry", "--file-prefix=$PF", "--vdev=net_null0,no-rx=1"]
+mbufs = 16383
+[[port]]
+name = "p0"
+device = "net_pcap0,rx_pcap=$TMP/t.pcap,infinite_rx=1"
+[[port]]
+name = "p1"
+device = "net_null0"
+[metrics]
+listen = "127.0.0.1:$METRICS_PORT"
+TOML
+"$MOOSE" run -c "$TMP/m.toml" --json --duration $((SECS + 60)) >"$TMP/m.json" 2>"$TMP/m.log" &
+PID=$!
+until curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" >/dev/null; do
+    kill -0 "$PID" 2>/dev/null || { cat "$TMP/m.log" >&2; exit 1; }
+    sleep 0.1
+done
+sleep 1
+tx() { curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | awk '$1 == "moose_port_tx_packets_total{port=\"p1\"}" {printf "%.0f", $2}'; }
+a=$(tx); t0=$(date +%s.%N)
+perf record -q -e cpu-clock -p "$PID" -o "$TMP/perf.data" -- sleep "$SECS" 2>/dev/null
+b=$(tx); t1=$(date +%s.%N)
+kill -TERM "$PID"; wait "$PID" || true; PID=
+echo "# moose forwarded $(awk -v a="$a" -v b="$b" -v t0="$t0" -v t1="$t1" 'BEGIN {printf "%.2f", (b - a) / (t1 - t0) / 1e6}') Mpps while sampled"
+echo "# by shared object (% of the process's samples)"
+perf report -i "$TMP/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep '%' | head -8
+echo "# by symbol"
+perf report -i "$TMP/perf.data" --no-children --sort dso,symbol --stdio -g none 2>/dev/null | grep '%' | sed 's/  */ /g' | cut -c1-110 | head -15
+total=$(perf script -i "$TMP/perf.data" -F ip 2>/dev/null | wc -l)
+perf script -i "$TMP/perf.data" -F ip,dso 2>/dev/null | awk -v b="$MOOSE" 'index($0, "(" b ")") {print $1}' | sort | uniq -c | sort -rn >"$TMP/ips.txt"
+# perf prints file offsets; addr2line wants virtual addresses.
+read -r foff vaddr < <(readelf -lW "$MOOSE" | awk '$1 == "LOAD" && / E / {print $2, $3; exit}')
+off=$(printf '%x' $((vaddr - foff)))
+python3 "$REPO/perf/attribute.py" "$MOOSE" "$total" "$TMP/ips.txt" "$off" 30
