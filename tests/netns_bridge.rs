@@ -47,17 +47,29 @@ fn metric(text: &str, name: &str, labels: &str) -> f64 {
 
 #[test]
 fn three_hosts_ping_through_moose() {
-    let tag = unique_tag("mt");
-    let tb = Testbed::new(&tag, 3, 9, &[]).expect("testbed (needs root)");
-    let s = Scratch::new("netns");
+    three_hosts(1, "a", 9);
+}
+
+/// Two workers: each af_packet port has two qpairs (the kernel fans traffic
+/// out over both sockets), polled by different workers; every worker has
+/// its own tx queue on every port.
+#[test]
+fn three_hosts_two_workers() {
+    three_hosts(2, "b", 10);
+}
+
+fn three_hosts(workers: usize, letter: &str, subnet: u8) {
+    let tag = unique_tag(&format!("m{letter}"));
+    let tb = Testbed::new(&tag, 3, subnet, &[]).expect("testbed (needs root)");
+    let s = Scratch::new(&format!("netns{letter}"));
     let listen = format!("127.0.0.1:{}", free_port());
     let mut cfg = format!(
-        "[switch]\nname = \"netns\"\n[dataplane]\nidle = \"backoff\"\nmbufs = 4095\n{}\n[bridge]\naging_secs = 120\n[metrics]\nlisten = \"{listen}\"\n",
-        eal("netns")
+        "[switch]\nname = \"netns\"\n[dataplane]\nworkers = {workers}\nidle = \"backoff\"\nmbufs = 4095\n{}\n[bridge]\naging_secs = 120\n[metrics]\nlisten = \"{listen}\"\n",
+        eal(&format!("netns{letter}"))
     );
     for (i, h) in tb.hosts.iter().enumerate() {
         cfg += &format!(
-            "[[port]]\nname = \"p{i}\"\ndevice = \"net_af_packet{i},iface={}\"\n",
+            "[[port]]\nname = \"p{i}\"\ndevice = \"net_af_packet{i},iface={},qpairs={workers}\"\n",
             h.port_if
         );
     }
@@ -101,6 +113,11 @@ fn three_hosts_ping_through_moose() {
     assert_eq!(ports.as_array().unwrap().len(), 3);
     assert_eq!(ports[0]["driver"], "net_af_packet");
     assert_eq!(ports[0]["link"]["up"], true);
+    assert_eq!(ports[0]["tx_queues"], workers);
+    if workers == 2 {
+        assert_eq!(ports[0]["rx_queue_workers"], serde_json::json!([0, 1]));
+        assert_eq!(ports[1]["rx_queue_workers"], serde_json::json!([1, 0]));
+    }
 
     let m = http_get(&listen, "/metrics").unwrap();
     for i in 0..3 {
@@ -119,7 +136,9 @@ fn three_hosts_ping_through_moose() {
         m.contains("moose_port_drops_total{port=\"p0\",reason=\"too_short\"} 0"),
         "{m}"
     );
-    assert!(metric(&m, "moose_worker_bursts_total", "worker=\"0\"") > 0.0);
+    for w in 0..workers {
+        assert!(metric(&m, "moose_worker_bursts_total", &format!("worker=\"{w}\"")) > 0.0);
+    }
 
     // Clean stop on SIGTERM, with final counters.
     let child = app.0.take().unwrap();

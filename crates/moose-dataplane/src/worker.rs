@@ -278,13 +278,16 @@ impl<B: Backend> Worker<B> {
                     while m != 0 {
                         let out = m.trailing_zeros() as usize;
                         m &= m - 1;
-                        self.counters.add(out as u16, PortCounter::TxFlood, 1);
                         if m == 0 {
+                            self.counters.add(out as u16, PortCounter::TxFlood, 1);
                             self.txbuf[out].push(f);
                             break;
                         }
                         match self.pool.alloc_copy(f.as_ref()) {
-                            Some(c) => self.txbuf[out].push(c),
+                            Some(c) => {
+                                self.counters.add(out as u16, PortCounter::TxFlood, 1);
+                                self.txbuf[out].push(c);
+                            }
                             None => self.counters.drop(port, DropReason::NoBuffer, 1),
                         }
                     }
