@@ -18,7 +18,8 @@ PF=mp$$
 PID=
 cleanup() {
     [[ -n $PID ]] && kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
-    rm -rf "/var/run/dpdk/$PF" "$TMP"
+    rm -rf "/var/run/dpdk/$PF"
+    if [[ ${KEEP_TMP:-0} == 1 ]]; then echo "# kept $TMP" >&2; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT
 python3 - "$TMP/t.pcap" <<'PY'
@@ -61,13 +62,16 @@ perf record -q -e cpu-clock -p "$PID" -o "$TMP/perf.data" -- sleep "$SECS" 2>/de
 b=$(tx); t1=$(date +%s.%N)
 kill -TERM "$PID"; wait "$PID" || true; PID=
 echo "# moose forwarded $(awk -v a="$a" -v b="$b" -v t0="$t0" -v t1="$t1" 'BEGIN {printf "%.2f", (b - a) / (t1 - t0) / 1e6}') Mpps while sampled"
-echo "# by shared object (% of the process's samples)"
-perf report -i "$TMP/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep '%' | head -8
-echo "# by symbol"
-perf report -i "$TMP/perf.data" --no-children --sort dso,symbol --stdio -g none 2>/dev/null | grep '%' | sed 's/  */ /g' | cut -c1-110 | head -15
-total=$(perf script -i "$TMP/perf.data" -F ip 2>/dev/null | wc -l)
-perf script -i "$TMP/perf.data" -F ip,dso 2>/dev/null | awk -v b="$MOOSE" 'index($0, "(" b ")") {print $1}' | sort | uniq -c | sort -rn >"$TMP/ips.txt"
-# perf prints file offsets; addr2line wants virtual addresses.
-read -r foff vaddr < <(readelf -lW "$MOOSE" | awk '$1 == "LOAD" && / E / {print $2, $3; exit}')
-off=$(printf '%x' $((vaddr - foff)))
-python3 "$REPO/perf/attribute.py" "$MOOSE" "$total" "$TMP/ips.txt" "$off" 30
+# Only the worker thread (moose-w0); the slow path and the main thread
+# run on core 0.
+W=(--comms moose-w0)
+echo "# samples by thread"
+perf script -i "$TMP/perf.data" -F comm 2>/dev/null | sort | uniq -c | sort -rn || true
+echo "# worker: by shared object (% of the worker's samples)"
+perf report -i "$TMP/perf.data" "${W[@]}" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^#' | grep '%' | head -8 || true
+echo "# worker: by symbol"
+perf report -i "$TMP/perf.data" "${W[@]}" --no-children --sort dso,symbol --stdio -g none 2>/dev/null | grep -v '^#' | grep '%' | sed 's/  */ /g' | cut -c1-110 | head -15 || true
+total=$(perf script -i "$TMP/perf.data" "${W[@]}" -F ip 2>/dev/null | wc -l)
+perf script -i "$TMP/perf.data" "${W[@]}" --no-demangle -F ip,sym,symoff,dso 2>/dev/null |
+    awk -v b="$MOOSE" 'index($0, "(" b ")") {print $2}' | sort | uniq -c | sort -rn >"$TMP/syms.txt" || true
+python3 "$REPO/perf/attribute.py" "$MOOSE" "$total" "$TMP/syms.txt" 30

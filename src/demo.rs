@@ -80,7 +80,7 @@ pub fn run(hosts: usize, keep: bool) -> anyhow::Result<()> {
         "moose demo: {hosts} hosts in network namespaces {tag}-h0..{}",
         hosts - 1
     );
-    let tb = Testbed::new(&tag, hosts, 1, &[]).context("building the testbed")?;
+    let tb = Testbed::new(&tag, hosts, 1).context("building the testbed")?;
     let dir = std::env::temp_dir().join(format!("moose-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let metrics = format!("127.0.0.1:{}", free_port()?);

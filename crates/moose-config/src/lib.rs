@@ -456,7 +456,9 @@ pub fn validate_device(dev: &str) -> Result<(), String> {
     for kv in parts {
         match kv.split_once('=') {
             Some((k, _))
-                if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {}
+                if !k.is_empty()
+                    && k.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') => {}
             _ => return Err(format!("devargs item {kv:?} in {dev:?} is not key=value")),
         }
     }

@@ -89,6 +89,7 @@ fn bad_device() {
         "0000:3b:00.1",
         "3b:00.1",
         "net_pcap0,rx_pcap=/tmp/a.pcap,tx_pcap=/tmp/b.pcap",
+        "net_null0,no-rx=1",
     ] {
         assert!(validate_device(good).is_ok(), "{good}");
     }

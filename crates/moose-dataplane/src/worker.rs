@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use moose_config::IdleMode;
 use moose_tables::publish::Reader;
 
-use crate::bridge::{decide, Action, Learn, PortTable};
+use crate::bridge::{decide_cached, Action, BurstCache, Learn, PortTable};
 use crate::counters::{DropReason, GlobalCounter, PortCounter, WorkerCounters, WorkerStats};
 use crate::fdb::FdbView;
 use crate::io::{Backend, FramePool, RxQueue, TxQueue};
@@ -26,6 +26,8 @@ use crate::{Inject, Punt};
 /// Loops between counter publication and quit checks while busy (a power
 /// of two).
 pub const HOUSEKEEPING_LOOPS: u32 = 64;
+/// Loops between clock reads while busy (a power of two).
+const CLOCK_LOOPS: u32 = 8;
 /// Largest burst a worker handles.
 pub const MAX_BURST: usize = 64;
 const LEARN_CACHE: usize = 1024;
@@ -103,8 +105,9 @@ pub struct Worker<B: Backend> {
     stats: Arc<WorkerStats>,
     quit: Arc<AtomicBool>,
     burst: Vec<B::Frame>,
-    actions: Vec<(Action, Learn)>,
     txbuf: Vec<Vec<B::Frame>>,
+    /// Bytes in each tx buffer.
+    txbytes: Vec<u64>,
     refused: Vec<B::Frame>,
     learn: LearnCache,
     start: Instant,
@@ -139,9 +142,9 @@ impl<B: Backend> Worker<B> {
             stats,
             quit,
             burst: Vec::with_capacity(MAX_BURST),
-            actions: Vec::with_capacity(MAX_BURST),
             // A flood can add a whole burst to every port before a flush.
             txbuf: (0..n).map(|_| Vec::with_capacity(MAX_BURST * 2)).collect(),
+            txbytes: vec![0; n],
             refused: Vec::with_capacity(MAX_BURST * 2),
             learn: LearnCache::new(),
             start: Instant::now(),
@@ -173,14 +176,19 @@ impl<B: Backend> Worker<B> {
             } else {
                 empty_loops = 0;
             }
-            let now = Instant::now();
-            if got == 0 || now.duration_since(last_drain) >= self.cfg.drain {
-                self.flush_all();
-                last_drain = now;
+            // The clock is read when idle and every CLOCK_LOOPS loops: busy
+            // buffers are flushed when full anyway, so the drain timer
+            // needs no per-loop precision.
+            if got == 0 || loops & (CLOCK_LOOPS - 1) == 0 {
+                let now = Instant::now();
+                if got == 0 || now.duration_since(last_drain) >= self.cfg.drain {
+                    self.flush_all();
+                    last_drain = now;
+                }
+                now_ms = now.duration_since(self.start).as_millis() as u32;
             }
             let housekeeping = loops & (HOUSEKEEPING_LOOPS - 1) == 0;
             if housekeeping || empty_loops > 0 {
-                now_ms = now.duration_since(self.start).as_millis() as u32;
                 if housekeeping {
                     self.counters
                         .global(GlobalCounter::Loops, u64::from(HOUSEKEEPING_LOOPS));
@@ -210,92 +218,117 @@ impl<B: Backend> Worker<B> {
     }
 
     /// One rx burst on one queue, fully processed. Returns frames received.
+    ///
+    /// One pass over the burst under one FDB read view: decide (with a
+    /// per-burst lookup cache), request learning, and move the frame to its
+    /// tx buffer(s). Then flush the buffers that are full.
     #[inline]
     fn poll(&mut self, i: usize, now_ms: u32) -> usize {
-        let (port, rxq) = &mut self.rx[i];
+        let Worker {
+            cfg,
+            rx,
+            pool,
+            ports,
+            fdb,
+            punt,
+            counters,
+            burst,
+            txbuf,
+            txbytes,
+            refused,
+            learn,
+            ..
+        } = self;
+        let (port, rxq) = &mut rx[i];
         let port = *port;
-        let n = rxq.rx_burst(&mut self.burst, self.cfg.burst);
-        self.counters.global(GlobalCounter::Bursts, 1);
+        let n = rxq.rx_burst(burst, cfg.burst);
+        counters.global(GlobalCounter::Bursts, 1);
         if n == 0 {
-            self.counters.global(GlobalCounter::EmptyPolls, 1);
+            counters.global(GlobalCounter::EmptyPolls, 1);
             return 0;
         }
-        let mut bytes = 0u64;
-        {
-            let view = self.fdb.enter();
-            self.actions.clear();
-            for f in &self.burst {
-                let b = f.as_ref();
-                bytes += b.len() as u64;
-                self.actions.push(decide(b, port, &self.ports, &view));
-            }
-        }
-        self.counters.add(port, PortCounter::RxPackets, n as u64);
-        self.counters.add(port, PortCounter::RxBytes, bytes);
+        let refresh_ms = cfg.refresh.as_millis() as u32;
+        let mut rx_bytes = 0u64;
+        let mut unknown = 0u64;
+        let mut last_learn = u64::MAX;
+        let mut cache = BurstCache::default();
+        let view = fdb.enter();
+        for f in burst.drain(..) {
+            let len = f.as_ref().len();
+            rx_bytes += len as u64;
+            let (action, l) = decide_cached(f.as_ref(), port, ports, &view, &mut cache);
 
-        let refresh_ms = self.cfg.refresh.as_millis() as u32;
-        for &(_, learn) in &self.actions {
-            let send = match learn {
-                Learn::Known(k) => self
-                    .learn
-                    .should_send(k, port, now_ms, refresh_ms)
-                    .then_some(k),
-                Learn::Request(k) => self
-                    .learn
-                    .should_send(k, port, now_ms, RELEARN_MS)
-                    .then_some(k),
-                Learn::None => None,
+            // Learning: at most one request per source per interval.
+            let send = match l {
+                Learn::Known(k) if k != last_learn => {
+                    last_learn = k;
+                    learn.should_send(k, port, now_ms, refresh_ms).then_some(k)
+                }
+                Learn::Request(k) if k != last_learn => {
+                    last_learn = k;
+                    learn.should_send(k, port, now_ms, RELEARN_MS).then_some(k)
+                }
+                _ => None,
             };
             if let Some(key) = send {
-                self.counters.global(GlobalCounter::LearnRequests, 1);
-                if self.punt.push(Punt::Learn { key, port }).is_err() {
-                    self.counters.global(GlobalCounter::LearnRingFull, 1);
+                counters.global(GlobalCounter::LearnRequests, 1);
+                if punt.push(Punt::Learn { key, port }).is_err() {
+                    counters.global(GlobalCounter::LearnRingFull, 1);
                 }
             }
-        }
 
-        for (idx, f) in self.burst.drain(..).enumerate() {
-            match self.actions[idx].0 {
-                Action::Unicast(out) => self.txbuf[usize::from(out)].push(f),
+            match action {
+                Action::Unicast(out) => {
+                    let out = usize::from(out);
+                    txbytes[out] += len as u64;
+                    txbuf[out].push(f);
+                }
                 Action::Drop(r) => {
-                    self.counters.drop(port, r, 1);
-                    self.refused.push(f);
+                    counters.drop(port, r, 1);
+                    refused.push(f);
                 }
                 Action::Punt => {
-                    self.counters.add(port, PortCounter::RxPunted, 1);
+                    counters.add(port, PortCounter::RxPunted, 1);
                     if let Err(rtrb::PushError::Full(Punt::Frame { frame, .. })) =
-                        self.punt.push(Punt::Frame { port, frame: f })
+                        punt.push(Punt::Frame { port, frame: f })
                     {
-                        self.counters.drop(port, DropReason::PuntRingFull, 1);
-                        self.refused.push(frame);
+                        counters.drop(port, DropReason::PuntRingFull, 1);
+                        refused.push(frame);
                     }
                 }
-                Action::Flood { mask, unknown } => {
-                    if unknown {
-                        self.counters.add(port, PortCounter::RxUnknownUnicast, 1);
-                    }
+                Action::Flood { mask, unknown: u } => {
+                    unknown += u64::from(u);
                     let mut m = mask;
-                    while m != 0 {
+                    loop {
                         let out = m.trailing_zeros() as usize;
                         m &= m - 1;
                         if m == 0 {
-                            self.counters.add(out as u16, PortCounter::TxFlood, 1);
-                            self.txbuf[out].push(f);
+                            // The last port gets the original frame.
+                            counters.add(out as u16, PortCounter::TxFlood, 1);
+                            txbytes[out] += len as u64;
+                            txbuf[out].push(f);
                             break;
                         }
-                        match self.pool.alloc_copy(f.as_ref()) {
+                        match pool.alloc_copy(f.as_ref()) {
                             Some(c) => {
-                                self.counters.add(out as u16, PortCounter::TxFlood, 1);
-                                self.txbuf[out].push(c);
+                                counters.add(out as u16, PortCounter::TxFlood, 1);
+                                txbytes[out] += len as u64;
+                                txbuf[out].push(c);
                             }
-                            None => self.counters.drop(port, DropReason::NoBuffer, 1),
+                            None => counters.drop(port, DropReason::NoBuffer, 1),
                         }
                     }
                 }
             }
         }
-        if !self.refused.is_empty() {
-            self.pool.free_bulk(&mut self.refused);
+        drop(view);
+        counters.add(port, PortCounter::RxPackets, n as u64);
+        counters.add(port, PortCounter::RxBytes, rx_bytes);
+        if unknown != 0 {
+            counters.add(port, PortCounter::RxUnknownUnicast, unknown);
+        }
+        if !refused.is_empty() {
+            pool.free_bulk(refused);
         }
         for out in 0..self.txbuf.len() {
             if self.txbuf[out].len() >= self.cfg.burst {
@@ -314,6 +347,7 @@ impl<B: Backend> Worker<B> {
                 if self.txbuf[out].len() == self.txbuf[out].capacity() {
                     self.flush(out);
                 }
+                self.txbytes[out] += frame.as_ref().len() as u64;
                 self.txbuf[out].push(frame);
                 n += 1;
             }
@@ -332,16 +366,17 @@ impl<B: Backend> Worker<B> {
     /// Sends port `out`'s buffer; what the NIC refuses is freed and counted.
     fn flush(&mut self, out: usize) {
         let buf = &mut self.txbuf[out];
-        let total: u64 = buf.iter().map(|f| f.as_ref().len() as u64).sum();
         let sent = self.tx[out].tx_burst(buf);
-        let left: u64 = buf.iter().map(|f| f.as_ref().len() as u64).sum();
         let port = out as u16;
-        self.counters.add(port, PortCounter::TxPackets, sent as u64);
-        self.counters.add(port, PortCounter::TxBytes, total - left);
+        let mut bytes = std::mem::take(&mut self.txbytes[out]);
         if !buf.is_empty() {
+            let left: u64 = buf.iter().map(|f| f.as_ref().len() as u64).sum();
+            bytes -= left;
             self.counters
                 .drop(port, DropReason::TxFull, buf.len() as u64);
             self.pool.free_bulk(buf);
         }
+        self.counters.add(port, PortCounter::TxPackets, sent as u64);
+        self.counters.add(port, PortCounter::TxBytes, bytes);
     }
 }

@@ -55,8 +55,6 @@ pub struct Host {
     pub port_if: String,
     pub ip: String,
     pub mac: String,
-    /// VLAN the host's interface is tagged with, if any.
-    pub vlan: Option<u16>,
 }
 
 impl Host {
@@ -73,14 +71,6 @@ impl Host {
         self.exec(&["ping", "-c", &c, "-i", "0.2", "-W", "2", "-q", ip])
             .is_ok()
     }
-
-    /// The interface carrying the host's address (eth0 or its VLAN child).
-    pub fn ifname(&self) -> String {
-        match self.vlan {
-            Some(v) => format!("eth0.{v}"),
-            None => "eth0".into(),
-        }
-    }
 }
 
 /// A set of hosts; removed on drop.
@@ -90,14 +80,9 @@ pub struct Testbed {
 }
 
 impl Testbed {
-    /// Creates `n` hosts `10.77.<subnet>.<i+1>/24`. `vlans[i]`, if given,
-    /// puts host `i`'s address on an 802.1Q sub-interface.
-    pub fn new(
-        tag: &str,
-        n: usize,
-        subnet: u8,
-        vlans: &[Option<u16>],
-    ) -> Result<Testbed, TestbedError> {
+    /// Creates `n` hosts `10.77.<subnet>.<i+1>/24` with MACs
+    /// `02:77:<subnet>:00:00:<i+1>`.
+    pub fn new(tag: &str, n: usize, subnet: u8) -> Result<Testbed, TestbedError> {
         if !is_root() {
             return Err(TestbedError::NotRoot);
         }
@@ -112,7 +97,6 @@ impl Testbed {
             let _ = sh(&["ip", "netns", "del", &ns]);
             let _ = sh(&["ip", "link", "del", &port_if]);
             sh(&["ip", "netns", "add", &ns])?;
-            let vlan = vlans.get(i).copied().flatten();
             let ip = format!("10.77.{subnet}.{}", i + 1);
             let mac = format!("02:77:{subnet:02x}:00:00:{:02x}", i + 1);
             let host = Host {
@@ -120,7 +104,6 @@ impl Testbed {
                 port_if: port_if.clone(),
                 ip: ip.clone(),
                 mac: mac.clone(),
-                vlan,
             };
             tb.hosts.push(host.clone());
             sh(&[
@@ -133,22 +116,7 @@ impl Testbed {
             host.exec(&["ip", "link", "set", "eth0", "up"])?;
             // No IPv6 chatter (DAD, router solicitations) in the captures.
             host.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])?;
-            let addr = format!("{ip}/24");
-            match vlan {
-                Some(v) => {
-                    let sub = host.ifname();
-                    let vs = v.to_string();
-                    host.exec(&[
-                        "ip", "link", "add", "link", "eth0", "name", &sub, "type", "vlan", "id",
-                        &vs,
-                    ])?;
-                    host.exec(&["ip", "link", "set", &sub, "up"])?;
-                    host.exec(&["ip", "addr", "add", &addr, "dev", &sub])?;
-                }
-                None => {
-                    host.exec(&["ip", "addr", "add", &addr, "dev", "eth0"])?;
-                }
-            }
+            host.exec(&["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"])?;
             sh(&[
                 "sysctl",
                 "-qw",
