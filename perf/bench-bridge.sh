@@ -16,6 +16,10 @@
 #   FLOWS         distinct (src,dst) MAC pairs in the capture (default 1:
 #                 02:00:00:00:00:01 -> 02:00:00:00:00:02)
 #   PKTS          frames in the capture, flows round-robin (default 64)
+#   DST           "known" (default): every destination is a static FDB entry
+#                 on p1, the steady state of a bridge (unicast forwarding);
+#                 "unknown": destinations are never learned, every frame is
+#                 unknown unicast flooded to the single other port
 #   FRAME_LEN     frame length without FCS (default 60, i.e. 64 on the wire)
 #   METRICS_PORT  TCP port of moose's /metrics (default 9481)
 #   MOOSE         moose binary (default $CARGO_TARGET_DIR/release/moose,
@@ -44,6 +48,7 @@ ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-5}
 WARMUP=${WARMUP:-1}
 FLOWS=${FLOWS:-1}
+DST=${DST:-known}
 PKTS=${PKTS:-64}
 FRAME_LEN=${FRAME_LEN:-60}
 METRICS_PORT=${METRICS_PORT:-9481}
@@ -193,19 +198,23 @@ workers = 1
 cores = [1]
 control_core = 0
 idle = "poll"
-eal = ["--no-huge", "-m", "1024", "--no-pci", "--no-telemetry", "--file-prefix=$pf", "--vdev=net_null0,no-rx=1"]
+eal = ["--no-huge", "-m", "1024", "--no-pci", "--no-telemetry", "--file-prefix=$pf", "--vdev=net_null0,no-rx=1"]  # p1 below finds it by name
 mbufs = 16383
 [[port]]
 name = "p0"
 device = "net_pcap0,rx_pcap=$PCAP,infinite_rx=1"
 [[port]]
 name = "p1"
-# "net_null0,no-rx=1" is rejected by the config validation (devargs keys
-# with '-'), so the device is created by --vdev above and found by name.
 device = "net_null0"
 [metrics]
 listen = "127.0.0.1:$METRICS_PORT"
 EOF
+    if [[ $DST == known ]]; then
+        for ((k = 0; k < FLOWS; k++)); do
+            printf '[[static_fdb]]\nmac = "02:00:00:00:%02x:%02x"\nport = "p1"\n' \
+                $(((2 * k + 2) >> 8)) $(((2 * k + 2) & 255)) >>"$cfg"
+        done
+    fi
     # --duration is only a safety net; the run is stopped with SIGTERM.
     "$MOOSE" run -c "$cfg" --json --duration $((SECS + 60)) >"$out" 2>"$log" &
     pid=$!
@@ -242,7 +251,7 @@ median() { sort -n | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; e
 cpp() { awk -v hz="$TSC" -v pps="$1" 'BEGIN {if (hz > 0 && pps > 0) printf "%.1f", hz / pps; else print "n/a"}'; }
 mpps() { awk -v p="$1" 'BEGIN {printf "%.2f", p / 1e6}'; }
 
-echo "# moose bridge vs testpmd mac fwd: $ROUNDS rounds x ${SECS}s (first ${WARMUP}s not measured), $FLOWS flow(s), ${FRAME_LEN}B frames"
+echo "# moose bridge vs testpmd mac fwd: $ROUNDS rounds x ${SECS}s (first ${WARMUP}s not measured), $FLOWS flow(s), ${FRAME_LEN}B frames, destinations $DST"
 echo "# moose: $MOOSE ($("$MOOSE" --version 2>/dev/null | head -1))"
 echo "# testpmd: $(command -v "$TESTPMD"); TSC: $TSC Hz ($TSC_SRC); cpu: $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), $(nproc) cores"
 printf '%-6s %-8s %12s %8s %10s\n' round app pps Mpps cyc/pkt

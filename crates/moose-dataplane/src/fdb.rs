@@ -2,7 +2,7 @@
 //!
 //! Two structures:
 //!
-//! * [`FdbView`], what workers read: one hashbrown map from the packed key
+//! * [`FdbView`], what workers read: one open-addressing [`KeyMap`] from the packed key
 //!   `VLAN << 48 | MAC` to a packed 32-bit value (port, static flag), both
 //!   single words so a probe touches one cache line. It is published to the
 //!   workers with `moose_tables::publish` (left-right: two copies, an
@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use hashbrown::HashMap;
 use moose_tables::publish::Absorb;
 
+use crate::keymap::KeyMap;
 use crate::{split_key, MAX_PORTS};
 
 /// A packed view value: bits 0..16 port, bit 16 static.
@@ -57,13 +58,13 @@ pub enum FdbOp {
 /// The workers' read-only FDB.
 #[derive(Clone, Default)]
 pub struct FdbView {
-    map: HashMap<u64, ViewEntry>,
+    map: KeyMap,
 }
 
 impl FdbView {
     #[inline]
     pub fn get(&self, key: u64) -> Option<ViewEntry> {
-        self.map.get(&key).copied()
+        self.map.get(key).map(ViewEntry)
     }
 
     pub fn len(&self) -> usize {
@@ -79,10 +80,10 @@ impl Absorb<FdbOp> for FdbView {
     fn absorb(&mut self, op: &FdbOp) {
         match *op {
             FdbOp::Set(k, v) => {
-                self.map.insert(k, v);
+                self.map.insert(k, v.0);
             }
             FdbOp::Remove(k) => {
-                self.map.remove(&k);
+                self.map.remove(k);
             }
         }
     }

@@ -19,6 +19,7 @@ pub mod bridge;
 pub mod counters;
 pub mod fdb;
 pub mod io;
+pub mod keymap;
 pub mod mem;
 pub mod slowpath;
 pub mod worker;
