@@ -91,25 +91,23 @@ impl PortTable {
     }
 }
 
-/// 01:80:c2:00:00:00 – 01:80:c2:00:00:0f (as the top 48 bits of a u64
-/// key): never forwarded by a bridge.
+/// The 48 address bits of a little-endian `u64` load of a frame.
+const MAC_BITS: u64 = 0xffff_ffff_ffff;
+/// The I/G (group) bit: bit 0 of octet 0.
+const GROUP_BIT: u64 = 1;
+
+/// 01:80:c2:00:00:00 – 01:80:c2:00:00:0f (little-endian address bits):
+/// never forwarded by a bridge.
 #[inline]
 fn is_reserved(dst: u64) -> bool {
-    dst & !0xf == 0x0180_c200_0000
+    dst & !(0xf << 40) == 0x0000_00c2_8001
 }
 
 #[inline]
-fn mac_at(b: &[u8], at: usize) -> u64 {
-    u64::from_be_bytes([
-        0,
-        0,
-        b[at],
-        b[at + 1],
-        b[at + 2],
-        b[at + 3],
-        b[at + 4],
-        b[at + 5],
-    ])
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
 }
 
 /// The last FDB lookup of each kind in a burst. Consecutive frames of one
@@ -160,7 +158,13 @@ pub fn decide_cached(
     if len < ethernet::HEADER_LEN {
         return (Action::Drop(DropReason::TooShort), Learn::None);
     }
-    let tpid = u16::from_be_bytes([frame[12], frame[13]]);
+    // Two unaligned 8-byte loads give both addresses (little-endian key
+    // order, see `fdb_key`) and the TPID.
+    let w0 = le_u64(frame, 0);
+    let w1 = le_u64(frame, 6);
+    let dst = w0 & MAC_BITS;
+    let src = w1 & MAC_BITS;
+    let tpid = ((w1 >> 48) as u16).swap_bytes();
     let tag = if tpid == 0x8100 || tpid == 0x88a8 {
         if len < ethernet::TAGGED_HEADER_LEN {
             return (Action::Drop(DropReason::TruncatedVlan), Learn::None);
@@ -172,9 +176,7 @@ pub fn decide_cached(
     if len > ports.max_frame {
         return (Action::Drop(DropReason::Oversize), Learn::None);
     }
-    let dst = mac_at(frame, 0);
-    let src = mac_at(frame, 6);
-    if src & (1 << 40) != 0 {
+    if src & GROUP_BIT != 0 {
         return (Action::Drop(DropReason::SrcMulticast), Learn::None);
     }
     let vlan = if tag != 0 {
@@ -198,7 +200,7 @@ pub fn decide_cached(
         return (Action::Punt, learn);
     }
     let others = members & !(1 << port);
-    let action = if dst & (1 << 40) != 0 {
+    let action = if dst & GROUP_BIT != 0 {
         Action::Flood {
             mask: others,
             unknown: false,
@@ -417,7 +419,7 @@ mod tests {
                     Err(FrameError::Oversize) => prop_assert_eq!(plain.0, Action::Drop(DropReason::Oversize)),
                     Ok(p) => {
                         prop_assert!(!matches!(plain.0, Action::Drop(DropReason::TooShort | DropReason::TruncatedVlan | DropReason::Oversize)));
-                        if !p.src.is_multicast() && !matches!(plain.0, Action::Drop(DropReason::StaticMove)) {
+                        if !p.src.is_multicast() && !matches!(plain.0, Action::Drop(DropReason::StaticMove | DropReason::VlanIngress)) {
                             let vlan = match p.tag { Some(t) if t.vid != 0 => t.vid, _ => 1 };
                             let k = fdb_key(vlan, p.src);
                             prop_assert!(plain.1 == Learn::Known(k) || plain.1 == Learn::Request(k));

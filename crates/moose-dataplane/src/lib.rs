@@ -51,18 +51,23 @@ pub struct Inject<F> {
     pub frame: F,
 }
 
-/// Packs a VLAN and a MAC into one 64-bit table key.
+/// Packs a VLAN and a MAC into one 64-bit table key: the VLAN in bits
+/// 48..60, the MAC's six octets little-endian in bits 0..48 — exactly what
+/// one unaligned little-endian load of the frame's address field gives, so
+/// the fast path builds keys without byte swaps.
 #[inline]
 pub fn fdb_key(vlan: u16, mac: moose_wire::Mac) -> u64 {
-    (u64::from(vlan) << 48) | mac.to_u64()
+    let m = mac.0;
+    (u64::from(vlan) << 48) | u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], 0, 0])
 }
 
 /// Splits a key made by [`fdb_key`].
 #[inline]
 pub fn split_key(key: u64) -> (u16, moose_wire::Mac) {
+    let b = key.to_le_bytes();
     (
         (key >> 48) as u16,
-        moose_wire::Mac::from_u64(key & 0xffff_ffff_ffff),
+        moose_wire::Mac([b[0], b[1], b[2], b[3], b[4], b[5]]),
     )
 }
 

@@ -21,6 +21,8 @@
 pub mod bench;
 pub mod lpm;
 #[allow(unsafe_code)]
+pub mod mem;
+#[allow(unsafe_code)]
 pub mod publish;
 pub mod xlate;
 

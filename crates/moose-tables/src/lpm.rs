@@ -1,5 +1,5 @@
-//! MAC longest-prefix match over 48-bit keys: a Poptrie-style compressed
-//! multibit trie.
+//! MAC longest-prefix match over 48-bit keys: a DXR-style range table
+//! (direct-pointing top level + per-bucket sorted interval lists).
 //!
 //! # Design
 //!
@@ -7,53 +7,81 @@
 //! significant; prefix lengths are 0..=48; values are next-hop ids
 //! `0..=0xfffe` ([`NO_ROUTE`] is the "no match" sentinel of the raw API).
 //!
-//! * **Top level, direct pointing**: the first [`TOP_BITS`] = 12 key bits
-//!   index a 4096-entry array of `u32`; an entry is either a leaf
-//!   (`LEAF | value`) or the index of a node. 16 KiB, always cache-hot.
-//! * **Nodes, 6-bit stride**: the remaining 36 bits are consumed 6 at a time
-//!   (at most 6 nodes deep). A node is 24 bytes: `vector` (bit i set = slot i
-//!   is an internal child), `leafvec` (bit i set = a new leaf run starts at
-//!   slot i), and the bases of its contiguous child block and leaf block.
-//!   The child or leaf of slot `v` is found by `popcount` of the bitmap up
-//!   to `v` — no per-slot pointers. Leaf pushing plus run-length compression
-//!   of leaves (Poptrie's "leafvec") keeps a node with a single next hop
-//!   down to one 2-byte leaf.
+//! A prefix set partitions the 48-bit key space into at most `2n + 1`
+//! intervals of constant next hop; a lookup only has to find the interval
+//! that holds the key (Zec, Rizzo, Mikuc: "DXR: towards a billion routing
+//! lookups per second in software", 2012).
+//!
+//! * **Top level, direct pointing**: the first `s` key bits index an array
+//!   of `u32` (`s` = 12..=20, chosen at (re)build as ⌈log₂ n⌉ so that the
+//!   array costs ≤ ~8 B per prefix: s = 14 at 10k prefixes, 20 at 1M). An
+//!   entry is either a leaf (`LEAF | value`: the whole bucket has one next
+//!   hop — one load per lookup) or the start and count of the bucket's
+//!   intervals.
+//! * **Intervals**: one `u64` each, `(offset << 16) | value`, `offset` the
+//!   interval's first key relative to the bucket (≤ 36 bits), sorted; the
+//!   first offset of a bucket is 0, adjacent intervals never share a value.
+//!   The lookup is a branch-free binary search for the last interval whose
+//!   offset is ≤ the key's low bits — at the sizes above a bucket holds a
+//!   handful of intervals, one or two cache lines. A lookup is therefore at
+//!   most two dependent memory accesses (top entry, interval line), against
+//!   one per 6-bit level (up to 7) in the multibit trie this replaced.
+//!   Entries of buckets with ≥ 31 intervals keep their count in a header
+//!   word just before the intervals.
 //! * **Updates**: the authoritative prefix set (the RIB) is a `BTreeMap`
-//!   ordered by (prefix, length). An insert or delete rebuilds only the
-//!   smallest existing subtree covering the prefix, *in place* (the node
-//!   keeps its index, so no parent changes), from a range query on the
-//!   RIB. Old child and leaf blocks become garbage; when garbage exceeds the
-//!   live structure the whole trie is rebuilt compactly. Prefixes shorter
-//!   than 12 bits rewrite each top entry they cover.
-//! * **Batched lookup**: keys are walked level-synchronously in groups of
-//!   [`BATCH`], so the loads of independent lookups overlap (memory-level
-//!   parallelism) instead of serialising on one dependent chain.
+//!   ordered by (prefix, length). An insert or delete recomputes the
+//!   interval lists of the buckets the prefix touches (one bucket unless
+//!   the prefix is shorter than `s`) by a stack sweep over a RIB range
+//!   query, appends them and repoints the top entry. Replaced lists become
+//!   garbage; when garbage exceeds the live lists (or the table has grown
+//!   4× past its top size) everything is rebuilt compactly.
+//! * **Batched lookup**: keys are processed in groups of [`BATCH`] in three
+//!   passes — top index (+ prefetch for big tops), top entry (+ prefetch of
+//!   the bucket's middle interval), search — so the cache and TLB misses of
+//!   all keys of a group overlap instead of serialising.
+//! * Large arrays are advised for 2 MiB transparent huge pages
+//!   ([`crate::mem::advise_huge`]); at 1M prefixes the tables are ~20 MB
+//!   and would otherwise take a TLB miss on most lookups.
 //!
-//! # Numbers (release, 2-core shared VM, `cargo run --release -p moose-tables --example bench`)
+//! Worst cases: a bucket holding very many prefixes (e.g. 100k host routes
+//! in one /20 of a 1M table) costs a longer binary search (log₂ of its size)
+//! and an update in it rewrites the whole bucket.
 //!
-//! Measured while other builds loaded the machine (load average 3–6 on 2
-//! cores), so absolute rates are low and noisy; see `perf/tables.md`.
-//! 10k prefixes: batched 14–32 M/s, single 13–21 M/s, 1.3–2.3× the
-//! per-length hash baseline, 45.6 B/prefix. 1M prefixes: ~2.3 M/s batched
-//! (memory- and TLB-bound: 32 MB of nodes on 4 KiB pages in a VM; profile
-//! shows the time on the node and leaf loads), 33.6 B/prefix, ≈ baseline.
-//! Both miss the issue's goals (≥ 200 / ≥ 100 M/s, ≤ 40 B, ≥ 5×).
+//! # Numbers
+//!
+//! See `perf/tables.md` (measured with `cargo run --release -p moose-tables
+//! --example bench` on the shared 2-core VM).
 
 use std::collections::BTreeMap;
 
+use crate::mem;
 use crate::publish::Absorb;
 
 /// Sentinel returned by the raw lookups when no prefix matches.
 pub const NO_ROUTE: u16 = u16::MAX;
-/// Bits resolved by the direct-pointing top array.
+/// Fewest key bits resolved by the direct-pointing top array.
 pub const TOP_BITS: u32 = 12;
-/// Keys per group in [`MacLpm::lookup_batch`].
-pub const BATCH: usize = 16;
+/// Most key bits resolved by the top array (4 MiB of entries).
+pub const MAX_TOP_BITS: u32 = 21;
+/// Chunk size of [`MacLpm::lookup_batch_opt`] (a DPDK burst).
+pub const BATCH: usize = 32;
+/// Tables up to this size (bytes) stay in L2 and are looked up in batches
+/// without software pipelining.
+pub const CACHE_RESIDENT: usize = 512 << 10;
+/// Prefetch distance (keys) of each stage of [`MacLpm::lookup_batch`].
+pub const PIPE: usize = 8;
 
-const STRIDE: u32 = 6;
 const MAC_MASK: u64 = (1 << 48) - 1;
+/// Top entry: the whole bucket maps to the value in the low 16 bits.
 const LEAF: u32 = 1 << 31;
-const TOP_SHIFT: u32 = 48 - TOP_BITS;
+/// Top entry of a list bucket: `count << CNT_SHIFT | start`.
+const CNT_SHIFT: u32 = 26;
+const START_MASK: u32 = (1 << CNT_SHIFT) - 1;
+/// Count code meaning "count in the header word at `start - 1`".
+const LONG: u32 = 31;
+/// Intervals compared at once at the end of a search; `ranges` ends with
+/// this many padding words so the comparison window never runs off it.
+const SCAN: usize = 16;
 
 /// A change to an [`MacLpm`], for publication through [`crate::publish`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,16 +92,6 @@ pub enum LpmOp {
     Remove { prefix: u64, len: u8 },
     /// Remove every prefix.
     Clear,
-}
-
-#[derive(Clone, Copy, Debug, Default)]
-struct Node {
-    /// Bit i set: slot i is a child node (at `base1 + rank`).
-    vector: u64,
-    /// Bit i set: a leaf run starts at slot i (leaf at `base0 + rank - 1`).
-    leafvec: u64,
-    base0: u32,
-    base1: u32,
 }
 
 /// Mask selecting the top `len` bits of a 48-bit key.
@@ -95,14 +113,17 @@ fn rib_key(prefix: u64, len: u8) -> u64 {
 /// The MAC LPM table.
 #[derive(Clone, Debug)]
 pub struct MacLpm {
-    /// Direct-pointing level: `LEAF | value` or a node index.
+    /// Direct-pointing level: `LEAF | value` or `count << 26 | start`.
     top: Vec<u32>,
-    nodes: Vec<Node>,
-    leaves: Vec<u16>,
+    /// Key bits resolved by `top`.
+    top_bits: u32,
+    /// Interval lists of all buckets: `(offset << 16) | value`, plus a count
+    /// header before each list of ≥ [`LONG`] intervals.
+    ranges: Vec<u64>,
     /// Authoritative prefix set: `(prefix << 6) | len` → value.
     rib: BTreeMap<u64, u16>,
-    garbage_nodes: usize,
-    garbage_leaves: usize,
+    /// Words of `ranges` no longer referenced.
+    garbage: usize,
 }
 
 impl Default for MacLpm {
@@ -111,16 +132,20 @@ impl Default for MacLpm {
     }
 }
 
+/// Top bits for a table of `n` prefixes: ⌈log₂ n⌉ within the limits.
+fn top_bits_for(n: usize) -> u32 {
+    (usize::BITS + 1 - n.saturating_sub(1).leading_zeros()).clamp(TOP_BITS, MAX_TOP_BITS)
+}
+
 impl MacLpm {
     /// An empty table (every lookup misses).
     pub fn new() -> Self {
         MacLpm {
             top: vec![LEAF | NO_ROUTE as u32; 1 << TOP_BITS],
-            nodes: vec![DUMMY],
-            leaves: vec![NO_ROUTE],
+            top_bits: TOP_BITS,
+            ranges: vec![0; 1 + SCAN],
             rib: BTreeMap::new(),
-            garbage_nodes: 0,
-            garbage_leaves: 0,
+            garbage: 0,
         }
     }
 
@@ -193,10 +218,11 @@ impl MacLpm {
         *self = Self::new();
     }
 
-    /// Bytes of the lookup structure (top array, nodes, leaves, including
-    /// garbage not yet compacted). The RIB is reported by [`Self::rib_bytes`].
+    /// Bytes of the lookup structure (top array and interval lists,
+    /// including garbage not yet compacted). The RIB is reported by
+    /// [`Self::rib_bytes`].
     pub fn bytes(&self) -> usize {
-        self.top.len() * 4 + self.nodes.len() * std::mem::size_of::<Node>() + self.leaves.len() * 2
+        self.top.len() * 4 + self.ranges.len() * 8
     }
 
     /// Estimated bytes of the control-plane prefix set (B-tree of 8 + 2
@@ -218,43 +244,111 @@ impl MacLpm {
     #[inline]
     pub fn lookup_raw(&self, key: u64) -> u16 {
         let key = key & MAC_MASK;
-        let mut cur = self.top[(key >> TOP_SHIFT) as usize];
-        let mut shift = TOP_SHIFT;
-        while cur & LEAF == 0 {
-            shift -= STRIDE;
-            cur = self.step(cur, key, shift);
+        let shift = 48 - self.top_bits;
+        let e = self.top[(key >> shift) as usize];
+        if e & LEAF != 0 {
+            return e as u16;
         }
-        cur as u16
+        self.search(e, key, shift)
     }
 
-    /// One level: from node `idx`, follow the 6 key bits at `shift`.
+    /// The (start, count) of a list bucket's intervals.
     #[inline(always)]
-    fn step(&self, idx: u32, key: u64, shift: u32) -> u32 {
-        let n = &self.nodes[idx as usize];
-        let v = ((key >> shift) & 63) as u32;
-        let upto = u64::MAX >> (63 - v);
-        if (n.vector >> v) & 1 != 0 {
-            n.base1 + (n.vector & upto).count_ones() - 1
+    fn list(&self, e: u32) -> (usize, usize) {
+        let start = (e & START_MASK) as usize;
+        let code = e >> CNT_SHIFT;
+        let cnt = if code == LONG {
+            self.ranges[start - 1] as usize
         } else {
-            LEAF | self.leaves[(n.base0 + (n.leafvec & upto).count_ones() - 1) as usize] as u32
+            code as usize
+        };
+        (start, cnt)
+    }
+
+    /// Binary search of the list bucket `e` for `key` (bucket-relative bits
+    /// below `shift`). Branch-free: the loop count depends only on the
+    /// bucket's size.
+    #[inline(always)]
+    fn search(&self, e: u32, key: u64, shift: u32) -> u16 {
+        let (start, cnt) = self.list(e);
+        let iv = &self.ranges[start..start + cnt + SCAN];
+        let probe = ((key & ((1u64 << shift) - 1)) << 16) | 0xffff;
+        // Narrow big buckets by binary search, then count the boundaries
+        // ≤ the key among the remaining ≤ 16 with a fixed-length masked
+        // count: no data-dependent branch or loop exit (LLVM turns an `if`
+        // in a binary search, or a variable-length count, into branches that
+        // mispredict on most lookups), and it vectorises. The 16 words may
+        // run past the list (into the next list or the padding at the end of
+        // `ranges`); the `j < n` mask ignores them.
+        let mut base = 0usize;
+        let mut n = cnt;
+        while n > SCAN {
+            let half = n / 2;
+            base += half & ((iv[base + half] <= probe) as usize).wrapping_neg();
+            n -= half;
         }
+        let w: &[u64; SCAN] = self.ranges[start + base..start + base + SCAN]
+            .try_into()
+            .expect("SCAN words");
+        let mut c = 0usize;
+        for (j, &b) in w.iter().enumerate().skip(1) {
+            c += ((b <= probe) & (j < n)) as usize;
+        }
+        base += c;
+        iv[base] as u16
     }
 
     /// Batched lookup: `out[i] = lookup_raw(keys[i])` ([`NO_ROUTE`] on miss).
+    ///
+    /// Software-pipelined over the keys: at step `i` the top entry of key
+    /// `i` is prefetched, key `i - D` loads its (by now cached) top entry
+    /// and prefetches its bucket's intervals, and key `i - 2D` searches its
+    /// (by now cached) intervals, with `D` = [`PIPE`]. Every memory access
+    /// thus has `D` other lookups' work to hide behind, instead of stalling
+    /// its own lookup.
     ///
     /// # Panics
     /// If `out` is shorter than `keys`.
     pub fn lookup_batch(&self, keys: &[u64], out: &mut [u16]) {
         assert!(out.len() >= keys.len());
-        let mut kc = keys.chunks_exact(BATCH);
-        let mut oc = out.chunks_exact_mut(BATCH);
-        for (k, o) in (&mut kc).zip(&mut oc) {
-            let k: &[u64; BATCH] = k.try_into().expect("chunk");
-            let o: &mut [u16; BATCH] = o.try_into().expect("chunk");
-            self.lookup_group(k, o);
+        let out = &mut out[..keys.len()];
+        if self.bytes() <= CACHE_RESIDENT {
+            // Cache-resident table: nothing to hide, and the plain loop
+            // (whose iterations the CPU overlaps by itself) is faster than
+            // the pipeline's bookkeeping.
+            for (o, &k) in out.iter_mut().zip(keys) {
+                *o = self.lookup_raw(k);
+            }
+            return;
         }
-        for (k, o) in kc.remainder().iter().zip(oc.into_remainder()) {
-            *o = self.lookup_raw(*k);
+        let shift = 48 - self.top_bits;
+        let n = keys.len();
+        // A top array beyond 64 KiB is not L1/L2-resident: prefetch it.
+        let pf_top = self.top_bits > 14;
+        let mut ring = [0u32; 2 * PIPE];
+        let slot = |k: u64| ((k & MAC_MASK) >> shift) as usize;
+        for i in 0..n + 2 * PIPE {
+            if pf_top && i < n {
+                mem::prefetch_index(&self.top, slot(keys[i]));
+            }
+            if i >= 2 * PIPE {
+                let j = i - 2 * PIPE;
+                let e = ring[j % (2 * PIPE)];
+                out[j] = if e & LEAF != 0 {
+                    e as u16
+                } else {
+                    self.search(e, keys[j] & MAC_MASK, shift)
+                };
+            }
+            if i >= PIPE && i - PIPE < n {
+                let j = i - PIPE;
+                let e = self.top[slot(keys[j])];
+                ring[j % (2 * PIPE)] = e;
+                if e & LEAF == 0 {
+                    let mid = ((e >> CNT_SHIFT) as usize) / 2;
+                    mem::prefetch_index(&self.ranges, (e & START_MASK) as usize + mid);
+                }
+            }
         }
     }
 
@@ -270,36 +364,13 @@ impl MacLpm {
         }
     }
 
-    /// Walk `BATCH` independent keys one level at a time so that the
-    /// loads of independent lookups overlap; lanes that reached a leaf
-    /// drop out of the `live` mask. (A branch-free variant that keeps
-    /// stepping finished lanes through a dummy node measured slower: it
-    /// pays an extra leaf load per lane per level.)
-    #[inline]
-    fn lookup_group(&self, keys: &[u64; BATCH], out: &mut [u16; BATCH]) {
-        let mut cur = [0u32; BATCH];
-        let mut live = 0u32;
-        for i in 0..BATCH {
-            let c = self.top[((keys[i] & MAC_MASK) >> TOP_SHIFT) as usize];
-            cur[i] = c;
-            live |= ((c & LEAF == 0) as u32) << i;
-        }
-        let mut shift = TOP_SHIFT;
-        while live != 0 {
-            shift -= STRIDE;
-            let mut lanes = live;
-            while lanes != 0 {
-                let i = lanes.trailing_zeros() as usize;
-                lanes &= lanes - 1;
-                let c = self.step(cur[i], keys[i] & MAC_MASK, shift);
-                cur[i] = c;
-                if c & LEAF != 0 {
-                    live &= !(1 << i);
-                }
-            }
-        }
-        for i in 0..BATCH {
-            out[i] = cur[i] as u16;
+    #[doc(hidden)]
+    pub fn debug_bucket_size(&self, key: u64) -> usize {
+        let e = self.top[((key & MAC_MASK) >> (48 - self.top_bits)) as usize];
+        if e & LEAF != 0 {
+            1
+        } else {
+            self.list(e).1
         }
     }
 
@@ -315,213 +386,164 @@ impl MacLpm {
         NO_ROUTE
     }
 
-    /// Prefixes strictly longer than `s` inside region `p/s`.
-    fn region(&self, p: u64, s: u32) -> Vec<(u64, u8, u16)> {
-        let lo = p & prefix_mask(s as u8);
-        let hi = lo | (MAC_MASK >> s);
-        self.rib
-            .range(rib_key(lo, 0)..=rib_key(hi, 48))
-            .map(|(&k, &v)| (k >> 6, (k & 63) as u8, v))
-            .filter(|&(_, l, _)| l as u32 > s)
-            .collect()
+    /// Append the interval list of bucket `t` (given its default value and
+    /// the RIB entries inside it) and return its top entry.
+    fn build_bucket(&mut self, t: usize, default: u16, prefs: &[(u64, u8, u16)]) -> u32 {
+        let shift = 48 - self.top_bits;
+        let lo = (t as u64) << shift;
+        let end = lo + (1u64 << shift);
+        let tb = self.top_bits;
+        // Stack sweep over the laminar family of prefix intervals, sorted
+        // by (prefix, len): a covering prefix precedes what it covers.
+        let mut out: Vec<(u64, u16)> = Vec::with_capacity(2 * prefs.len() + 1);
+        let mut stack: Vec<(u64, u16)> = vec![(end, default)];
+        emit(&mut out, lo, default);
+        for &(p, l, v) in prefs {
+            if l as u32 <= tb {
+                continue;
+            }
+            let hi = p + (1u64 << (48 - l as u32));
+            while stack.last().expect("bucket frame").0 <= p {
+                let (at, _) = stack.pop().expect("frame");
+                emit(&mut out, at, stack.last().expect("bucket frame").1);
+            }
+            stack.push((hi, v));
+            emit(&mut out, p, v);
+        }
+        while stack.len() > 1 {
+            let (at, _) = stack.pop().expect("frame");
+            emit(&mut out, at, stack.last().expect("bucket frame").1);
+        }
+        // `emit` may have recorded the bucket's end as a boundary.
+        if out.last().is_some_and(|e| e.0 >= end) {
+            out.pop();
+        }
+        if out.len() == 1 {
+            return LEAF | out[0].1 as u32;
+        }
+        let cnt = out.len() as u32;
+        self.ranges.truncate(self.ranges.len() - SCAN);
+        let code = if cnt >= LONG {
+            self.ranges.push(cnt as u64);
+            LONG
+        } else {
+            cnt
+        };
+        let start = self.ranges.len() as u32;
+        assert!(
+            (start as usize + out.len()) < (1 << CNT_SHIFT),
+            "MAC LPM interval table full"
+        );
+        self.ranges
+            .extend(out.iter().map(|&(at, v)| ((at - lo) << 16) | v as u64));
+        self.ranges.extend([0; SCAN]);
+        (code << CNT_SHIFT) | start
+    }
+
+    /// Words of `ranges` used by top entry `e`.
+    fn words(&self, e: u32) -> usize {
+        if e & LEAF != 0 {
+            0
+        } else {
+            let (_, cnt) = self.list(e);
+            cnt + ((e >> CNT_SHIFT) == LONG) as usize
+        }
     }
 
     fn rebuild_all(&mut self) {
-        self.nodes.clear();
-        self.nodes.push(DUMMY);
-        self.leaves.clear();
-        self.leaves.push(NO_ROUTE);
-        self.garbage_nodes = 0;
-        self.garbage_leaves = 0;
         let all: Vec<(u64, u8, u16)> = self.iter().collect();
-        // Short prefixes (< TOP_BITS) expand over top entries, in
+        let tb = top_bits_for(all.len());
+        self.top_bits = tb;
+        let shift = 48 - tb;
+        let mut top = Vec::with_capacity(1 << tb);
+        mem::advise_huge(&top);
+        top.resize(1 << tb, LEAF | NO_ROUTE as u32);
+        self.top = top;
+        // About 2 intervals per prefix; a fresh allocation advised for huge
+        // pages before it is written, with room for updates.
+        let mut ranges = Vec::with_capacity(2 * all.len() + all.len() / 4 + 64);
+        mem::advise_huge(&ranges);
+        ranges.resize(1 + SCAN, 0);
+        self.ranges = ranges;
+        self.garbage = 0;
+        // Short prefixes (<= top bits) expand over top entries, in
         // (prefix, len) order so that a longer one overrides its cover.
-        let mut top_default = vec![NO_ROUTE; 1 << TOP_BITS];
-        for &(p, l, v) in all.iter().filter(|e| (e.1 as u32) <= TOP_BITS) {
-            let first = (p >> TOP_SHIFT) as usize;
-            let count = 1usize << (TOP_BITS - l as u32);
+        let mut top_default = vec![NO_ROUTE; 1 << tb];
+        for &(p, l, v) in all.iter().filter(|e| (e.1 as u32) <= tb) {
+            let first = (p >> shift) as usize;
+            let count = 1usize << (tb - l as u32);
             top_default[first..first + count].fill(v);
         }
         let mut rest = &all[..];
         for (t, &dflt) in top_default.iter().enumerate() {
-            let region_end = ((t as u64) + 1) << TOP_SHIFT;
+            let region_end = ((t as u64) + 1) << shift;
             let n = rest.partition_point(|e| e.0 < region_end);
             let (mine, tail) = rest.split_at(n);
             rest = tail;
-            self.top[t] = if mine.iter().any(|e| e.1 as u32 > TOP_BITS) {
-                let idx = self.nodes.len() as u32;
-                self.nodes.push(Node::default());
-                let node = self.build(TOP_BITS, dflt, mine);
-                self.nodes[idx as usize] = node;
-                idx
+            self.top[t] = if mine.iter().any(|e| e.1 as u32 > tb) {
+                self.build_bucket(t, dflt, mine)
             } else {
                 LEAF | dflt as u32
             };
         }
     }
 
-    /// Build the node whose stride starts at bit `s`, with `default` as the
-    /// value of every slot no prefix covers. `prefs` is sorted by
-    /// (prefix, len) and lies inside the node's region; entries with length
-    /// `<= s` are already folded into `default` and are skipped. Pushes the
-    /// node's leaf block and child block; returns the node itself.
-    fn build(&mut self, s: u32, default: u16, prefs: &[(u64, u8, u16)]) -> Node {
-        let end = s + STRIDE;
-        let slot_shift = 48 - end;
-        let mut vals = [default; 64];
-        let mut vector = 0u64;
-        // Sorted by (prefix, len): a covering prefix precedes what it covers.
-        for &(p, l, v) in prefs {
-            let l = l as u32;
-            if l <= s {
-                continue;
-            }
-            let slot = ((p >> slot_shift) & 63) as usize;
-            if l <= end {
-                let count = 1usize << (end - l);
-                vals[slot..slot + count].fill(v);
-            } else {
-                vector |= 1 << slot;
-            }
-        }
-        let base0 = self.leaves.len() as u32;
-        let mut leafvec = 0u64;
-        let mut prev = None;
-        for (i, &v) in vals.iter().enumerate() {
-            if (vector >> i) & 1 == 0 && prev != Some(v) {
-                leafvec |= 1 << i;
-                self.leaves.push(v);
-                prev = Some(v);
-            }
-        }
-        let base1 = self.nodes.len() as u32;
-        self.nodes.resize(
-            self.nodes.len() + vector.count_ones() as usize,
-            Node::default(),
-        );
-        let mut k = 0usize;
-        let mut i = 0usize;
-        let mut child = 0u32;
-        while k < prefs.len() {
-            let slot = ((prefs[k].0 >> slot_shift) & 63) as usize;
-            let mut j = k;
-            while j < prefs.len() && ((prefs[j].0 >> slot_shift) & 63) as usize == slot {
-                j += 1;
-            }
-            if (vector >> slot) & 1 != 0 {
-                let node = self.build(end, vals[slot], &prefs[k..j]);
-                self.nodes[(base1 + child) as usize] = node;
-                child += 1;
-            }
-            k = j;
-            i += 1;
-        }
-        debug_assert!(i <= 64 && child == vector.count_ones());
-        Node {
-            vector,
-            leafvec,
-            base0,
-            base1,
-        }
-    }
-
-    /// Count the nodes and leaves below node `idx` (not the node itself).
-    fn count_below(&self, idx: u32) -> (usize, usize) {
-        let n = self.nodes[idx as usize];
-        let mut nodes = n.vector.count_ones() as usize;
-        let mut leaves = n.leafvec.count_ones() as usize;
-        for c in 0..n.vector.count_ones() {
-            let (a, b) = self.count_below(n.base1 + c);
-            nodes += a;
-            leaves += b;
-        }
-        (nodes, leaves)
-    }
-
-    /// Rebuild node `idx` (stride at `s`, region containing `p`) in place.
-    fn rebuild_node(&mut self, idx: u32, s: u32, p: u64) {
-        let (gn, gl) = self.count_below(idx);
-        self.garbage_nodes += gn;
-        self.garbage_leaves += gl;
-        let default = self.best_covering(p, s);
-        let prefs = self.region(p, s);
-        let node = self.build(s, default, &prefs);
-        self.nodes[idx as usize] = node;
-    }
-
+    /// Recompute bucket `t` from the RIB.
     fn rebuild_top(&mut self, t: usize) {
-        let p = (t as u64) << TOP_SHIFT;
-        let e = self.top[t];
-        let prefs = self.region(p, TOP_BITS);
-        let default = self.best_covering(p, TOP_BITS);
-        if e & LEAF == 0 {
-            let (gn, gl) = self.count_below(e);
-            self.garbage_nodes += gn;
-            self.garbage_leaves += gl;
-            if prefs.is_empty() {
-                self.garbage_nodes += 1;
-            }
-        }
+        let tb = self.top_bits;
+        let lo = (t as u64) << (48 - tb);
+        let hi = lo | (MAC_MASK >> tb);
+        let prefs: Vec<(u64, u8, u16)> = self
+            .rib
+            .range(rib_key(lo, 0)..=rib_key(hi, 48))
+            .map(|(&k, &v)| (k >> 6, (k & 63) as u8, v))
+            .filter(|&(_, l, _)| l as u32 > tb)
+            .collect();
+        let default = self.best_covering(lo, tb);
+        self.garbage += self.words(self.top[t]);
         self.top[t] = if prefs.is_empty() {
             LEAF | default as u32
         } else {
-            let idx = if e & LEAF == 0 {
-                e
-            } else {
-                self.nodes.push(Node::default());
-                self.nodes.len() as u32 - 1
-            };
-            let node = self.build(TOP_BITS, default, &prefs);
-            self.nodes[idx as usize] = node;
-            idx
+            self.build_bucket(t, default, &prefs)
         };
     }
 
-    /// Bring the trie in line with the RIB after `p/len` changed.
+    /// Bring the table in line with the RIB after `p/len` changed.
     fn rebuild_for(&mut self, p: u64, len: u8) {
         let len = len as u32;
-        if len <= TOP_BITS {
-            let first = (p >> TOP_SHIFT) as usize;
-            for t in first..first + (1usize << (TOP_BITS - len)) {
-                self.rebuild_top(t);
-            }
-        } else {
-            let t = (p >> TOP_SHIFT) as usize;
-            let mut cur = self.top[t];
-            if cur & LEAF != 0 {
-                self.rebuild_top(t);
-            } else {
-                let mut s = TOP_BITS;
-                loop {
-                    if len <= s + STRIDE {
-                        self.rebuild_node(cur, s, p);
-                        break;
-                    }
-                    let n = self.nodes[cur as usize];
-                    let v = ((p >> (48 - s - STRIDE)) & 63) as u32;
-                    if (n.vector >> v) & 1 == 0 {
-                        self.rebuild_node(cur, s, p);
-                        break;
-                    }
-                    cur = n.base1 + (n.vector & (u64::MAX >> (63 - v))).count_ones() - 1;
-                    s += STRIDE;
-                }
-            }
+        let tb = self.top_bits;
+        let first = (p >> (48 - tb)) as usize;
+        let count = if len <= tb { 1usize << (tb - len) } else { 1 };
+        for t in first..first + count {
+            self.rebuild_top(t);
         }
-        let live = self.nodes.len() - self.garbage_nodes;
-        if self.garbage_nodes > 4096 && self.garbage_nodes > live {
+        let live = self.ranges.len() - SCAN - self.garbage;
+        let grown = tb < MAX_TOP_BITS && self.rib.len() > 4 << tb;
+        if (self.garbage > 4096 && self.garbage > live) || grown {
             self.rebuild_all();
         }
     }
 }
 
-/// Node 0 and leaf 0 are placeholders, so that no real index is 0.
-const DUMMY: Node = Node {
-    vector: 0,
-    leafvec: 1,
-    base0: 0,
-    base1: 0,
-};
+/// Append boundary `at → val` to an interval list under construction:
+/// a boundary at the same point as the last one replaces it, and a value
+/// equal to the current one adds nothing (adjacent intervals merge).
+fn emit(out: &mut Vec<(u64, u16)>, at: u64, val: u16) {
+    if let Some(last) = out.last_mut() {
+        if last.0 == at {
+            last.1 = val;
+            let n = out.len();
+            if n >= 2 && out[n - 2].1 == val {
+                out.pop();
+            }
+            return;
+        }
+        if last.1 == val {
+            return;
+        }
+    }
+    out.push((at, val));
+}
 
 fn check(len: u8, value: u16) {
     assert!(len <= 48, "MAC prefix length {len} > 48");

@@ -73,6 +73,16 @@ use self::sync::{fence, Arc, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 pub trait Absorb<O> {
     /// Apply one operation.
     fn absorb(&mut self, op: &O);
+
+    /// Apply a run of operations in order (the replay in
+    /// [`Writer::publish`]). Must be equivalent to `absorb` on each; a table
+    /// may override it to overlap the memory accesses of consecutive ops
+    /// (e.g. prefetch the slots of op `i + 8` while applying op `i`).
+    fn absorb_all(&mut self, ops: &[O]) {
+        for op in ops {
+            self.absorb(op);
+        }
+    }
 }
 
 #[repr(align(128))]
@@ -188,13 +198,13 @@ where
         }
         self.back ^= 1;
         let back = self.back;
-        for op in self.log.drain(..) {
-            sh.copies[back].with_mut(|p| {
-                // SAFETY: every reader that could be in copy `back` has left
-                // it (loop above); new read sections load the new `active`.
-                unsafe { (*p).absorb(&op) }
-            });
-        }
+        let log = &self.log;
+        sh.copies[back].with_mut(|p| {
+            // SAFETY: every reader that could be in copy `back` has left
+            // it (loop above); new read sections load the new `active`.
+            unsafe { (*p).absorb_all(log) }
+        });
+        self.log.clear();
         self.publishes += 1;
     }
 
