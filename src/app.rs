@@ -296,10 +296,7 @@ fn final_report(shared: &Shared) -> serde_json::Value {
             serde_json::json!({
                 "name": p.name,
                 "counters": t,
-                "nic": nic.map(|s| serde_json::json!({
-                    "ipackets": s.ipackets, "opackets": s.opackets, "ibytes": s.ibytes, "obytes": s.obytes,
-                    "imissed": s.imissed, "ierrors": s.ierrors, "oerrors": s.oerrors, "rx_nombuf": s.rx_nombuf,
-                })),
+                "nic": nic.map(|s| crate::http::nic_json(&s)),
             })
         })
         .collect();

@@ -76,6 +76,24 @@ fn route(url: &str, shared: &Shared, registry: &Registry) -> (u16, &'static str,
             Some(v) => json(v),
             None => (503, "text/plain", "slow path did not answer\n".into()),
         },
+        "/api/v1/xstats" => json(serde_json::Value::Object(
+            shared
+                .ports
+                .iter()
+                .map(|p| {
+                    let x = p.port.xstats().map(|v| {
+                        v.into_iter()
+                            .map(|(k, n)| (k, n.into()))
+                            .collect::<serde_json::Map<_, _>>()
+                    });
+                    (
+                        p.name.clone(),
+                        x.map(serde_json::Value::Object)
+                            .unwrap_or(serde_json::Value::Null),
+                    )
+                })
+                .collect(),
+        )),
         "/api/v1/status" => json(serde_json::json!({
             "switch": shared.cfg.name,
             "version": crate::VERSION,
@@ -87,10 +105,18 @@ fn route(url: &str, shared: &Shared, registry: &Registry) -> (u16, &'static str,
         "/" => (
             200,
             "text/plain",
-            "moose: /metrics /api/v1/ports /api/v1/fdb /api/v1/status\n".into(),
+            "moose: /metrics /api/v1/ports /api/v1/fdb /api/v1/xstats /api/v1/status\n".into(),
         ),
         _ => (404, "text/plain", format!("no such path: {path}\n")),
     }
+}
+
+/// The NIC's own counters (ethdev stats) as JSON.
+pub fn nic_json(s: &moose_dpdk::PortStats) -> serde_json::Value {
+    serde_json::json!({
+        "ipackets": s.ipackets, "opackets": s.opackets, "ibytes": s.ibytes, "obytes": s.obytes,
+        "imissed": s.imissed, "ierrors": s.ierrors, "oerrors": s.oerrors, "rx_nombuf": s.rx_nombuf,
+    })
 }
 
 fn mac_str(m: [u8; 6]) -> String {
@@ -122,10 +148,7 @@ fn ports(shared: &Shared) -> serde_json::Value {
                 "rx_queue_workers": p.rx_workers,
                 "link": { "up": link.up, "speed_mbps": link.speed_mbps, "full_duplex": link.full_duplex },
                 "counters": t,
-                "nic": nic.map(|s| serde_json::json!({
-                    "ipackets": s.ipackets, "opackets": s.opackets, "ibytes": s.ibytes, "obytes": s.obytes,
-                    "imissed": s.imissed, "ierrors": s.ierrors, "oerrors": s.oerrors, "rx_nombuf": s.rx_nombuf,
-                })),
+                "nic": nic.map(|s| nic_json(&s)),
             })
         })
         .collect();

@@ -119,6 +119,10 @@ fn three_hosts(workers: usize, letter: &str, subnet: u8) {
         assert_eq!(ports[1]["rx_queue_workers"], serde_json::json!([1, 0]));
     }
 
+    let x: serde_json::Value =
+        serde_json::from_str(&http_get(&listen, "/api/v1/xstats").unwrap()).unwrap();
+    assert!(x["p0"]["rx_good_packets"].as_u64().unwrap() >= 8, "{x}");
+
     let m = http_get(&listen, "/metrics").unwrap();
     for i in 0..3 {
         let port = format!("port=\"p{i}\"");
@@ -238,4 +242,45 @@ fn vlans_separate_real_hosts() {
         assert_eq!(e["vlan"], vlan, "{e}");
         assert_eq!(e["port"], format!("p{i}"), "{e}");
     }
+}
+
+/// The README's first command: `moose demo` pings every pair and removes
+/// every namespace and link it made.
+#[test]
+fn demo_runs_and_cleans_up() {
+    let out = moose().args(["demo", "--hosts", "2"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("all 2 pairs reachable"), "{stdout}");
+    assert!(
+        stdout.contains("02:77:01:00:00:01"),
+        "FDB in the report: {stdout}"
+    );
+    let tag = stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("md") && w.ends_with("-h0"))
+        .map(|w| w.trim_end_matches("-h0").to_string())
+        .expect("namespace names in the report");
+    let netns = String::from_utf8_lossy(
+        &std::process::Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(!netns.contains(&tag), "namespaces left behind: {netns}");
+    let links = String::from_utf8_lossy(
+        &std::process::Command::new("ip")
+            .args(["-o", "link"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(!links.contains(&tag), "links left behind: {links}");
 }
