@@ -12,10 +12,13 @@ use moose_dataplane::{Control, Pipeline};
 use moose_wire::ethernet::emit;
 use moose_wire::{EtherType, Mac, VlanTag};
 
-fn config(workers: usize) -> Config {
-    let mut t = format!("[switch]\nname=\"t\"\n[dataplane]\nworkers={workers}\nidle=\"backoff\"\nbackoff_polls=4\nbackoff_sleep_us=50\n");
+fn config(workers: usize, extra: &str) -> Config {
+    let mut t = format!("[switch]\nname=\"t\"\n[dataplane]\nworkers={workers}\nidle=\"backoff\"\nbackoff_polls=4\nbackoff_sleep_us=50\n{extra}\n");
     for i in 0..3 {
         t += &format!("[[port]]\nname=\"p{i}\"\ndevice=\"net_null{i}\"\n");
+        if i == 1 {
+            t += "learn_limit = 2\n";
+        }
     }
     t += "vlans=[1,10]\n";
     t += "[[static_fdb]]\nmac=\"02:00:00:00:00:99\"\nport=\"p1\"\n";
@@ -53,7 +56,10 @@ struct Rig {
 
 impl Rig {
     fn start(workers: usize) -> Rig {
-        let cfg = config(workers);
+        Rig::with_config(workers, config(workers, ""))
+    }
+
+    fn with_config(workers: usize, cfg: Config) -> Rig {
         let ports: Vec<MemPort> = (0..3).map(|_| MemPort::new(1024)).collect();
         let mut rx: Vec<Vec<_>> = (0..workers).map(|_| Vec::new()).collect();
         for (i, p) in ports.iter().enumerate() {
@@ -232,5 +238,59 @@ fn slow_path_transmits_through_a_worker() {
     for port in 0..3 {
         assert_eq!(rig.collect(port, 1), vec![f.clone()]);
     }
+    rig.stop();
+}
+
+#[test]
+fn aging_removes_silent_hosts() {
+    let rig = Rig::with_config(1, config(1, "[bridge]\naging_secs = 1"));
+    rig.ports[0].inject(frame(Mac::BROADCAST, mac(1), None));
+    assert!(rig.wait_fdb(2).contains(&(1, mac(1).to_string(), 0)));
+    // Refreshed while it keeps talking...
+    for _ in 0..6 {
+        std::thread::sleep(Duration::from_millis(300));
+        rig.ports[0].inject(frame(Mac::BROADCAST, mac(1), None));
+    }
+    assert!(
+        rig.fdb().contains(&(1, mac(1).to_string(), 0)),
+        "a talking host does not age out"
+    );
+    // ...and gone within aging time + the 1 s aging sweep once silent.
+    let t = Instant::now();
+    while rig.fdb().iter().any(|e| e.1 == mac(1).to_string()) {
+        assert!(t.elapsed() < Duration::from_secs(4), "not aged");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        rig.fdb().iter().any(|e| e.1 == "02:00:00:00:00:99"),
+        "static entries stay"
+    );
+    rig.stop();
+}
+
+#[test]
+fn learn_limit_caps_a_port() {
+    let rig = Rig::start(1);
+    // p1 may learn two addresses; a third is refused but still forwarded.
+    for n in 10..13 {
+        rig.ports[1].inject(frame(Mac::BROADCAST, mac(n), None));
+    }
+    assert_eq!(rig.collect(0, 3).len(), 3);
+    std::thread::sleep(Duration::from_millis(50));
+    let on_p1: Vec<_> = rig
+        .fdb()
+        .into_iter()
+        .filter(|e| e.2 == 1 && e.1 != "02:00:00:00:00:99")
+        .collect();
+    assert_eq!(on_p1.len(), 2, "{on_p1:?}");
+    let (tx, rx) = mpsc::channel();
+    rig.control.send(Control::Stats(tx)).unwrap();
+    assert!(
+        rx.recv_timeout(Duration::from_secs(2))
+            .unwrap()
+            .fdb
+            .limit_refused
+            >= 1
+    );
     rig.stop();
 }
