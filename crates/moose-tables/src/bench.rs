@@ -79,10 +79,22 @@ pub struct TablesReport {
     /// Keyed `"10k"` and `"1m"` (see `entries`).
     pub xlate: std::collections::BTreeMap<String, XlateFigures>,
     /// Host bindings per second into a published [`Xlate`] (both
-    /// directions, publish every 1024) while a reader thread looks up.
+    /// directions, publishing every [`PUBLISH_INTERVAL`]) while a reader
+    /// thread looks up.
     pub xlate_inserts_per_sec_with_readers: f64,
     /// Longest single `publish()` during that run, microseconds.
     pub publish_max_us: f64,
+    /// The publish interval used, microseconds.
+    pub publish_interval_us: f64,
+    /// Number of publishes during that run.
+    pub publishes: u64,
+    /// Longest time from an append to the swap (at the start of the
+    /// `publish()` that carries it) after which every newly entered read
+    /// section sees it, microseconds. A worker enters once per burst, so
+    /// this plus one burst is the visibility delay; the rest of a publish
+    /// (waiting for readers still in the old copy, replaying the log on
+    /// it) delays only the writer and is in `publish_max_us`.
+    pub update_visible_max_us: f64,
     /// Lookups the reader thread completed during that run, millions.
     pub reader_mlookups_during_updates: f64,
 }
@@ -105,14 +117,17 @@ pub fn run(cfg: &BenchConfig) -> TablesReport {
         lpm.insert(name.to_string(), bench_lpm(n, min_time, cfg.quick));
         xlate.insert(name.to_string(), bench_xlate(n, min_time, cfg.quick));
     }
-    let (ins, pmax, rl) = bench_updates(if cfg.quick { 20_000 } else { 1_000_000 });
+    let u = bench_updates(if cfg.quick { 20_000 } else { 1_000_000 });
     TablesReport {
         quick: cfg.quick,
         lpm,
         xlate,
-        xlate_inserts_per_sec_with_readers: ins,
-        publish_max_us: pmax,
-        reader_mlookups_during_updates: rl,
+        xlate_inserts_per_sec_with_readers: u.rate,
+        publish_max_us: u.publish_max.as_secs_f64() * 1e6,
+        publish_interval_us: PUBLISH_INTERVAL.as_secs_f64() * 1e6,
+        publishes: u.publishes,
+        update_visible_max_us: u.visible_max.as_secs_f64() * 1e6,
+        reader_mlookups_during_updates: u.reader_mlookups,
     }
 }
 
@@ -268,7 +283,7 @@ fn bench_lpm(n: usize, min_time: Duration, quick: bool) -> LpmFigures {
     let build_ms = t0.elapsed().as_secs_f64() * 1e3;
     let base = BaselineLpm::new(&prefixes);
     let keys = gen_lpm_keys(&prefixes, 1 << 16, 0xbeef ^ n as u64);
-    let reps = if quick { 2 } else { 3 };
+    let reps = if quick { 2 } else { 5 };
     let mut out = [0u16; 32];
     let batched = rate(keys.len(), min_time, reps, || {
         let mut acc = 0u64;
@@ -340,7 +355,7 @@ fn bench_xlate(n: usize, min_time: Duration, quick: bool) -> XlateFigures {
             }
         })
         .collect();
-    let reps = if quick { 2 } else { 3 };
+    let reps = if quick { 2 } else { 5 };
     let mut out = [0u64; 32];
     let batched = rate(keys.len(), min_time, reps, || {
         let mut acc = 0u64;
@@ -369,9 +384,22 @@ fn bench_xlate(n: usize, min_time: Duration, quick: bool) -> XlateFigures {
     }
 }
 
-/// Bind `n` hosts through a left-right writer (publishing every 1024)
-/// while one reader thread looks hosts up in bursts of 32.
-fn bench_updates(n: usize) -> (f64, f64, f64) {
+/// How often the update benchmark publishes: an appended op becomes
+/// visible at most this long plus one publish later.
+pub const PUBLISH_INTERVAL: Duration = Duration::from_micros(100);
+
+struct UpdateFigures {
+    rate: f64,
+    publish_max: Duration,
+    publishes: u64,
+    visible_max: Duration,
+    reader_mlookups: f64,
+}
+
+/// Bind `n` hosts through a left-right writer, publishing whenever
+/// [`PUBLISH_INTERVAL`] has passed since the last publish (checked every 64
+/// appends), while one reader thread looks hosts up in bursts of 32.
+fn bench_updates(n: usize) -> UpdateFigures {
     let (mut w, mut readers) = left_right::<Xlate, HostOp>(Xlate::with_capacity(n), 1);
     let mut reader = readers.pop().expect("one reader");
     let stop = Arc::new(AtomicBool::new(false));
@@ -397,31 +425,47 @@ fn bench_updates(n: usize) -> (f64, f64, f64) {
         })
     };
     let mut pmax = Duration::ZERO;
+    let mut vmax = Duration::ZERO;
     let t0 = Instant::now();
+    // Time of the first append not yet published.
+    let mut first: Option<Instant> = None;
+    let mut last_pub = t0;
+    let mut publish = |w: &mut crate::publish::Writer<Xlate, HostOp>,
+                       first: &mut Option<Instant>| {
+        let p = Instant::now();
+        w.publish();
+        let end = Instant::now();
+        pmax = pmax.max(end - p);
+        if let Some(f) = first.take() {
+            vmax = vmax.max(p - f);
+        }
+        end
+    };
     for i in 0..n as u64 {
+        if first.is_none() {
+            first = Some(Instant::now());
+        }
         w.append(HostOp::Bind {
             vlan: 1,
             real: 0x0050_5600_0000 | i,
             moose: 0x0211_1100_0000 | i,
             port: (i % 8) as u16,
         });
-        if i % 1024 == 1023 {
-            let p = Instant::now();
-            w.publish();
-            pmax = pmax.max(p.elapsed());
+        if i % 64 == 63 && last_pub.elapsed() >= PUBLISH_INTERVAL {
+            last_pub = publish(&mut w, &mut first);
         }
     }
-    let p = Instant::now();
-    w.publish();
-    pmax = pmax.max(p.elapsed());
+    publish(&mut w, &mut first);
     let secs = t0.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     th.join().expect("reader thread");
-    (
-        n as f64 / secs,
-        pmax.as_secs_f64() * 1e6,
-        looked.load(Ordering::Relaxed) as f64 / 1e6,
-    )
+    UpdateFigures {
+        rate: n as f64 / secs,
+        publish_max: pmax,
+        publishes: w.publishes(),
+        visible_max: vmax,
+        reader_mlookups: looked.load(Ordering::Relaxed) as f64 / 1e6,
+    }
 }
 
 impl fmt::Display for TablesReport {
@@ -479,9 +523,13 @@ impl fmt::Display for TablesReport {
         }
         writeln!(
             f,
-            "xlate inserts/s with a reader: {:.0} (max publish {:.0} µs, reader {:.1} M lookups)",
+            "xlate inserts/s with a reader: {:.0} (publish every {:.0} µs: {} publishes, \
+             max publish {:.0} µs, max visibility delay {:.0} µs; reader {:.1} M lookups)",
             self.xlate_inserts_per_sec_with_readers,
+            self.publish_interval_us,
+            self.publishes,
             self.publish_max_us,
+            self.update_visible_max_us,
             self.reader_mlookups_during_updates
         )
     }

@@ -12,9 +12,10 @@
 //! Every table is mutated only through its op type (`Absorb`), so both
 //! copies of a published table apply the same ops in the same order and
 //! stay identical. `unsafe` is confined to [`publish`] (the two copies of
-//! the left-right buffer), every block carrying a `// SAFETY:` note; every
-//! other module is safe code. [`bench`] measures everything against
-//! baselines in the same run (`moose bench tables`).
+//! the left-right buffer) and [`mem`] (prefetch and huge-page hints), every
+//! block carrying a `// SAFETY:` note; every other module is safe code.
+//! [`bench`](mod@bench) measures everything against baselines in the same
+//! run (`moose bench tables`).
 
 #![deny(unsafe_code)]
 

@@ -13,32 +13,37 @@
 //! lookups per second in software", 2012).
 //!
 //! * **Top level, direct pointing**: the first `s` key bits index an array
-//!   of `u32` (`s` = 12..=20, chosen at (re)build as ⌈log₂ n⌉ so that the
-//!   array costs ≤ ~8 B per prefix: s = 14 at 10k prefixes, 20 at 1M). An
+//!   of `u32` (`s` = 12..=21, chosen at (re)build as ⌈log₂ n⌉ + 1 so that
+//!   the array costs ≤ ~16 B per prefix: s = 15 at 10k prefixes, 21 at 1M). An
 //!   entry is either a leaf (`LEAF | value`: the whole bucket has one next
 //!   hop — one load per lookup) or the start and count of the bucket's
 //!   intervals.
 //! * **Intervals**: one `u64` each, `(offset << 16) | value`, `offset` the
 //!   interval's first key relative to the bucket (≤ 36 bits), sorted; the
 //!   first offset of a bucket is 0, adjacent intervals never share a value.
-//!   The lookup is a branch-free binary search for the last interval whose
-//!   offset is ≤ the key's low bits — at the sizes above a bucket holds a
-//!   handful of intervals, one or two cache lines. A lookup is therefore at
+//!   The lookup finds the last interval whose offset is ≤ the key's low
+//!   bits: binary narrowing down to 16 candidates, then a fixed-length
+//!   masked count of those 16 (branch-free, vectorised) — at the sizes above
+//!   a bucket holds a handful to a few dozen intervals. A lookup is therefore at
 //!   most two dependent memory accesses (top entry, interval line), against
 //!   one per 6-bit level (up to 7) in the multibit trie this replaced.
-//!   Entries of buckets with ≥ 31 intervals keep their count in a header
-//!   word just before the intervals.
+//!   Entries of buckets with ≥ 31 intervals keep their count (and the
+//!   list's capacity) in a header word just before the intervals.
 //! * **Updates**: the authoritative prefix set (the RIB) is a `BTreeMap`
 //!   ordered by (prefix, length). An insert or delete recomputes the
 //!   interval lists of the buckets the prefix touches (one bucket unless
 //!   the prefix is shorter than `s`) by a stack sweep over a RIB range
-//!   query, appends them and repoints the top entry. Replaced lists become
-//!   garbage; when garbage exceeds the live lists (or the table has grown
-//!   4× past its top size) everything is rebuilt compactly.
-//! * **Batched lookup**: keys are processed in groups of [`BATCH`] in three
-//!   passes — top index (+ prefetch for big tops), top entry (+ prefetch of
-//!   the bucket's middle interval), search — so the cache and TLB misses of
-//!   all keys of a group overlap instead of serialising.
+//!   query, and stores them: in place when a long list still fits its
+//!   capacity (lists rebuilt by updates get 25 % room), else appended with
+//!   the top entry repointed. Replaced lists become garbage; when garbage
+//!   exceeds the live lists (or the table has grown 4× past its top size)
+//!   everything is rebuilt compactly.
+//! * **Batched lookup**: for tables beyond L2 size, software-pipelined —
+//!   key `i`'s top entry is prefetched, key `i - 8` loads it and prefetches
+//!   its intervals, key `i - 16` searches — so the cache and TLB misses of
+//!   a burst overlap. Cache-resident tables (≤ [`CACHE_RESIDENT`])
+//!   skip the prefetching (slower there) and go in two passes per 32 keys:
+//!   all top entries, then all searches.
 //! * Large arrays are advised for 2 MiB transparent huge pages
 //!   ([`crate::mem::advise_huge`]); at 1M prefixes the tables are ~20 MB
 //!   and would otherwise take a TLB miss on most lookups.
@@ -49,8 +54,11 @@
 //!
 //! # Numbers
 //!
-//! See `perf/tables.md` (measured with `cargo run --release -p moose-tables
-//! --example bench` on the shared 2-core VM).
+//! Shared 2-core VM, loaded (see `perf/tables.md` for all runs): 10k
+//! prefixes 54–89 M lookups/s batched, 31 B/prefix, 2.5–5.2× the per-length
+//! hash baseline; 1M prefixes 14–15 M/s batched (12–36 over the round),
+//! 26 B/prefix, 4.3–5.6×. The
+//! multibit trie this replaced measured 14–32 and 2.3 M/s, 45.6 B/prefix.
 
 use std::collections::BTreeMap;
 
@@ -61,7 +69,7 @@ use crate::publish::Absorb;
 pub const NO_ROUTE: u16 = u16::MAX;
 /// Fewest key bits resolved by the direct-pointing top array.
 pub const TOP_BITS: u32 = 12;
-/// Most key bits resolved by the top array (4 MiB of entries).
+/// Most key bits resolved by the top array (8 MiB of entries).
 pub const MAX_TOP_BITS: u32 = 21;
 /// Chunk size of [`MacLpm::lookup_batch_opt`] (a DPDK burst).
 pub const BATCH: usize = 32;
@@ -258,7 +266,7 @@ impl MacLpm {
         let start = (e & START_MASK) as usize;
         let code = e >> CNT_SHIFT;
         let cnt = if code == LONG {
-            self.ranges[start - 1] as usize
+            self.ranges[start - 1] as u32 as usize
         } else {
             code as usize
         };
@@ -312,16 +320,27 @@ impl MacLpm {
     pub fn lookup_batch(&self, keys: &[u64], out: &mut [u16]) {
         assert!(out.len() >= keys.len());
         let out = &mut out[..keys.len()];
+        let shift = 48 - self.top_bits;
         if self.bytes() <= CACHE_RESIDENT {
-            // Cache-resident table: nothing to hide, and the plain loop
-            // (whose iterations the CPU overlaps by itself) is faster than
-            // the pipeline's bookkeeping.
-            for (o, &k) in out.iter_mut().zip(keys) {
-                *o = self.lookup_raw(k);
+            // Cache-resident table: nothing to prefetch. Two passes per
+            // chunk — all top entries, then all searches — so the loads
+            // of independent keys sit next to each other for the CPU to
+            // overlap, without the pipeline's bookkeeping.
+            for (kc, oc) in keys.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
+                let mut ent = [0u32; BATCH];
+                for (e, &k) in ent.iter_mut().zip(kc) {
+                    *e = self.top[((k & MAC_MASK) >> shift) as usize];
+                }
+                for ((o, &e), &k) in oc.iter_mut().zip(&ent).zip(kc) {
+                    *o = if e & LEAF != 0 {
+                        e as u16
+                    } else {
+                        self.search(e, k & MAC_MASK, shift)
+                    };
+                }
             }
             return;
         }
-        let shift = 48 - self.top_bits;
         let n = keys.len();
         // A top array beyond 64 KiB is not L1/L2-resident: prefetch it.
         let pf_top = self.top_bits > 14;
@@ -345,8 +364,13 @@ impl MacLpm {
                 let e = self.top[slot(keys[j])];
                 ring[j % (2 * PIPE)] = e;
                 if e & LEAF == 0 {
-                    let mid = ((e >> CNT_SHIFT) as usize) / 2;
-                    mem::prefetch_index(&self.ranges, (e & START_MASK) as usize + mid);
+                    // First and last line of the search's first window
+                    // (for long lists: its first binary probe).
+                    let start = (e & START_MASK) as usize;
+                    let cnt = (e >> CNT_SHIFT) as usize;
+                    mem::prefetch_index(&self.ranges, start);
+                    let second = if cnt > SCAN { cnt / 2 } else { cnt - 1 };
+                    mem::prefetch_index(&self.ranges, start + second);
                 }
             }
         }
@@ -364,16 +388,6 @@ impl MacLpm {
         }
     }
 
-    #[doc(hidden)]
-    pub fn debug_bucket_size(&self, key: u64) -> usize {
-        let e = self.top[((key & MAC_MASK) >> (48 - self.top_bits)) as usize];
-        if e & LEAF != 0 {
-            1
-        } else {
-            self.list(e).1
-        }
-    }
-
     // ---- construction ----
 
     /// Longest prefix in the RIB of length `<= max_len` covering `p`.
@@ -386,9 +400,18 @@ impl MacLpm {
         NO_ROUTE
     }
 
-    /// Append the interval list of bucket `t` (given its default value and
-    /// the RIB entries inside it) and return its top entry.
-    fn build_bucket(&mut self, t: usize, default: u16, prefs: &[(u64, u8, u16)]) -> u32 {
+    /// Store the interval list of bucket `t` (given its default value and
+    /// the RIB entries inside it) and return its top entry. `old` is the
+    /// bucket's current top entry (its list is reused or becomes garbage);
+    /// `slack`: leave room for growth.
+    fn build_bucket(
+        &mut self,
+        t: usize,
+        default: u16,
+        prefs: &[(u64, u8, u16)],
+        old: u32,
+        slack: bool,
+    ) -> u32 {
         let shift = 48 - self.top_bits;
         let lo = (t as u64) << shift;
         let end = lo + (1u64 << shift);
@@ -418,24 +441,44 @@ impl MacLpm {
         if out.last().is_some_and(|e| e.0 >= end) {
             out.pop();
         }
-        if out.len() == 1 {
+        let words = out.iter().map(|&(at, v)| ((at - lo) << 16) | v as u64);
+        let cnt = out.len();
+        // A long list with room for the new one is rewritten in place (the
+        // writer owns this copy), so that repeated updates in a crowded
+        // bucket neither copy it nor pile up garbage.
+        if cnt >= LONG as usize && old & LEAF == 0 && old >> CNT_SHIFT == LONG {
+            let start = (old & START_MASK) as usize;
+            let cap = (self.ranges[start - 1] >> 32) as usize;
+            if cnt <= cap {
+                self.ranges[start - 1] = (cap as u64) << 32 | cnt as u64;
+                for (d, w) in self.ranges[start..start + cnt].iter_mut().zip(words) {
+                    *d = w;
+                }
+                return old;
+            }
+        }
+        self.garbage += self.words(old);
+        if cnt == 1 {
             return LEAF | out[0].1 as u32;
         }
-        let cnt = out.len() as u32;
         self.ranges.truncate(self.ranges.len() - SCAN);
-        let code = if cnt >= LONG {
-            self.ranges.push(cnt as u64);
+        // Long lists rebuilt by an update get 25 % room to grow in place.
+        let cap = if slack { cnt + cnt / 4 } else { cnt };
+        let code = if cnt >= LONG as usize {
+            self.ranges.push((cap as u64) << 32 | cnt as u64);
             LONG
         } else {
-            cnt
+            cnt as u32
         };
         let start = self.ranges.len() as u32;
         assert!(
-            (start as usize + out.len()) < (1 << CNT_SHIFT),
+            (start as usize + cap) < (1 << CNT_SHIFT),
             "MAC LPM interval table full"
         );
-        self.ranges
-            .extend(out.iter().map(|&(at, v)| ((at - lo) << 16) | v as u64));
+        self.ranges.extend(words);
+        if code == LONG {
+            self.ranges.resize(start as usize + cap, 0);
+        }
         self.ranges.extend([0; SCAN]);
         (code << CNT_SHIFT) | start
     }
@@ -444,9 +487,11 @@ impl MacLpm {
     fn words(&self, e: u32) -> usize {
         if e & LEAF != 0 {
             0
+        } else if e >> CNT_SHIFT == LONG {
+            let start = (e & START_MASK) as usize;
+            (self.ranges[start - 1] >> 32) as usize + 1
         } else {
-            let (_, cnt) = self.list(e);
-            cnt + ((e >> CNT_SHIFT) == LONG) as usize
+            (e >> CNT_SHIFT) as usize
         }
     }
 
@@ -481,7 +526,7 @@ impl MacLpm {
             let (mine, tail) = rest.split_at(n);
             rest = tail;
             self.top[t] = if mine.iter().any(|e| e.1 as u32 > tb) {
-                self.build_bucket(t, dflt, mine)
+                self.build_bucket(t, dflt, mine, LEAF, false)
             } else {
                 LEAF | dflt as u32
             };
@@ -500,11 +545,12 @@ impl MacLpm {
             .filter(|&(_, l, _)| l as u32 > tb)
             .collect();
         let default = self.best_covering(lo, tb);
-        self.garbage += self.words(self.top[t]);
+        let old = self.top[t];
         self.top[t] = if prefs.is_empty() {
+            self.garbage += self.words(old);
             LEAF | default as u32
         } else {
-            self.build_bucket(t, default, &prefs)
+            self.build_bucket(t, default, &prefs, old, true)
         };
     }
 
@@ -626,6 +672,51 @@ mod tests {
             assert_eq!(a.lookup(k), b.lookup(k), "{k:012x}");
         }
         assert!(a.bytes() > 0);
+    }
+
+    /// Longest match by probing every length (reference for big tests).
+    fn reference(t: &MacLpm, key: u64) -> Option<u16> {
+        (0..=48u8).rev().find_map(|l| t.get(key, l))
+    }
+
+    #[test]
+    fn long_buckets_and_growth() {
+        // Thousands of prefixes in one bucket (lists of >= 31 intervals with
+        // a count header, binary narrowing before the scan), grown past the
+        // top-size threshold incrementally (rebuild with more top bits).
+        let base = mac("02:11:11:00:00:00");
+        let mut t = MacLpm::new();
+        t.insert(base, 24, 1);
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut keys = Vec::new();
+        for i in 0..20_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let (p, l) = match i % 4 {
+                0 => (base | (x & 0xff_ffff), 48),
+                1 => (base | (x & 0xff_ff00), 40),
+                2 => (base | (x & 0xff_f000), 36),
+                _ => ((x & MAC_MASK) | 0x0200_0000_0000, 48),
+            };
+            t.insert(p, l, (i % 1000) as u16 + 2);
+            keys.extend([
+                p,
+                p | !prefix_mask(l) & MAC_MASK,
+                p.wrapping_sub(1) & MAC_MASK,
+            ]);
+            if i % 7 == 0 {
+                t.remove(p, l);
+            }
+        }
+        assert!(t.top_bits > TOP_BITS, "grew its top level");
+        let mut out = vec![0u16; keys.len()];
+        t.lookup_batch(&keys, &mut out);
+        for (k, o) in keys.iter().zip(&out) {
+            let want = reference(&t, *k);
+            assert_eq!(t.lookup(*k), want, "{k:012x}");
+            assert_eq!(*o, want.unwrap_or(NO_ROUTE), "batched {k:012x}");
+        }
     }
 
     #[test]

@@ -49,16 +49,20 @@
 //! live: the shared block is reference counted and readers keep reading the
 //! last published copy; ops appended but not published are discarded.
 //!
+//! The replay goes through [`Absorb::absorb_all`], which a table may
+//! override to overlap the memory accesses of consecutive ops.
+//!
 //! # Numbers (release, 2-core shared VM under load)
 //!
 //! `moose bench tables` binds 1M hosts into a published [`crate::xlate::Xlate`],
-//! publishing every 1024 ops, while a reader enters once per 32 lookups:
-//! 175–258 k binds/s, reader unaffected (37 M lookups during the run). The
-//! longest publish was 15–33 ms, against the 1 ms goal. Not yet separated:
-//! a publish includes replaying 1024 binds (first-touch page faults of the
-//! 1M-bucket tables) and, with more runnable threads than cores, waiting
-//! for a reader descheduled inside its read section. Typical publishes
-//! are far shorter; the maximum is what needs work.
+//! publishing every 100 µs, while a reader enters once per 32 lookups:
+//! ~3 M binds/s (was 175–258 k/s with hashbrown, no prefetching and a
+//! publish every 1024 ops); an op becomes visible (the swap) within
+//! 0.2–0.3 ms of its append. The longest publish is still ~1–4 ms: on an
+//! oversubscribed machine a reader can be preempted inside its read section
+//! and the writer waits for it (≈ one 4 ms scheduler tick) before
+//! replaying — this delays the writer, not visibility, which happens at
+//! the swap at the start of `publish`.
 
 use std::ops::Deref;
 

@@ -5,24 +5,36 @@
 //!
 //! Keys and values are each one `u64`: a key is `(vlan << 48) | mac`
 //! ([`xkey`]); a forward value is the MOOSE MAC, a reverse value is
-//! `(port << 48) | real_mac` ([`pack_real`]). Each direction is a
-//! `hashbrown::HashTable<(u64, u64)>` — SwissTable open addressing with
-//! SIMD group probing, 16-byte entries, one control byte per bucket —
-//! hashed by [`FoldHasher`]: a folded multiply of the key with a per-table
-//! random seed (one 64×64→128 multiply; the seed keeps hosts from choosing
-//! colliding MACs). Batched lookups are a plain loop whose probes the CPU
-//! overlaps; hashing a burst first measured slower.
+//! `(port << 48) | real_mac` ([`pack_real`]). Each direction is an
+//! [`XlateMap`]: open addressing with linear probing over 16-byte
+//! `(key, value)` slots (four to a cache line), the home slot taken from
+//! the top bits of [`FoldHasher`] — a folded multiply of the key with a
+//! per-table random seed (one 64×64→128 multiply; the seed keeps hosts from
+//! choosing colliding MACs). Deletion is by backward shift (no tombstones),
+//! load ≤ 5/8 (≤ 3/8 while the table is ≤ 512 KiB). A lookup is one probe
+//! sequence, normally inside the home slot's cache line: one memory access,
+//! where hashbrown's SwissTable (used before) reads a control group and
+//! then the slot.
 //!
-//! We did not write our own open-addressing table: at 10k entries hashbrown
-//! reaches the goal, and at 1M the cost is the cache/TLB miss per probe,
-//! which a different probing scheme would not remove.
+//! * **Batched lookup** ([`XlateMap::get_batch`]): for tables beyond L2
+//!   size, software-pipelined — key `i` is hashed and its home slot
+//!   prefetched 8 keys before it is probed — so the misses of a burst
+//!   overlap. At 1M entries (32 MB) this is what reaches the goal.
+//! * **Huge pages**: slot arrays are allocated and advised for 2 MiB THP
+//!   before they are first written ([`crate::mem::advise_huge`]), and
+//!   written (page-faulted) at construction rather than during inserts.
+//! * **Updates** ([`Xlate::bind`] and its [`Absorb`] replay) prefetch both
+//!   directions' home slots before touching either, and the left-right
+//!   replay prefetches op `i + 8` while applying op `i`
+//!   ([`Absorb::absorb_all`]), so binds into big tables overlap their cache
+//!   misses.
 //!
 //! # Numbers (release, 2-core shared VM under load; see `perf/tables.md`)
 //!
-//! 10k entries: 85–175 M lookups/s, 2.6–3.2× `std::collections::HashMap`
-//! (SipHash); 1M entries: 10–21 M/s (out of cache), 2.6–5.1× the baseline;
-//! 27.9 / 35.7 bytes per entry per direction. Bindings into a published
-//! [`Xlate`] with a reader running: 175–258 k/s.
+//! 10k entries: 95–136 M lookups/s batched, 2.0–4.4× `std::collections::
+//! HashMap` (SipHash); 1M entries: 26–81 M/s batched, 6–25× the baseline;
+//! 52 / 33.6 bytes per entry per direction. Bindings into a published
+//! [`Xlate`] with a reader running: ~3 M/s, publishing every 100 µs.
 
 use std::hash::BuildHasher;
 
@@ -32,7 +44,7 @@ use crate::publish::Absorb;
 /// Raw-lookup sentinel for "not present" (no packed value can equal it: a
 /// MAC is 48 bits, and port `0xffff` with the broadcast MAC is never stored).
 pub const MISS: u64 = u64::MAX;
-/// Keys per hashed-then-probed group in batched lookups.
+/// Chunk size of [`XlateMap::get_batch_opt`] (a DPDK burst).
 pub const BATCH: usize = 32;
 
 const MAC_MASK: u64 = (1 << 48) - 1;
@@ -125,9 +137,16 @@ fn empty_slots(n: usize) -> Vec<(u64, u64)> {
     v
 }
 
-/// Slots for `n` entries at load ≤ 5/8 (at least 8).
+/// Slots for `n` entries: load ≤ 5/8, and ≤ 3/8 while the table stays
+/// cache-sized (≤ 512 KiB), where short probe sequences (fewer mispredicted
+/// probe-loop exits) matter more than memory. At least 8.
 fn slots_for(n: usize) -> usize {
-    (n + n / 2 + n / 8 + 1).next_power_of_two().max(8)
+    let sparse = (n * 8 / 3 + 1).next_power_of_two();
+    if sparse * 16 <= crate::lpm::CACHE_RESIDENT {
+        sparse.max(8)
+    } else {
+        (n + n / 2 + n / 8 + 1).next_power_of_two()
+    }
 }
 
 impl Default for XlateMap {
