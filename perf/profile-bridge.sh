@@ -49,6 +49,11 @@ device = "net_null0"
 [metrics]
 listen = "127.0.0.1:$METRICS_PORT"
 TOML
+# DST=known (default, as bench-bridge.sh): the destination is a static FDB
+# entry, frames are forwarded as known unicast; DST=unknown: flooded.
+if [[ ${DST:-known} == known ]]; then
+    printf '[[static_fdb]]\nmac = "02:00:00:00:00:02"\nport = "p1"\n' >>"$TMP/m.toml"
+fi
 "$MOOSE" run -c "$TMP/m.toml" --json --duration $((SECS + 60)) >"$TMP/m.json" 2>"$TMP/m.log" &
 PID=$!
 until curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" >/dev/null; do

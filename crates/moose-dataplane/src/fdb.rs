@@ -2,7 +2,8 @@
 //!
 //! Two structures:
 //!
-//! * [`FdbView`], what workers read: one open-addressing [`KeyMap`] from the packed key
+//! * [`FdbView`], what workers read: one open-addressing `moose_tables`
+//!   [`XlateMap`] (the translation tables' map) from the packed key
 //!   `VLAN << 48 | MAC` to a packed 32-bit value (port, static flag), both
 //!   single words so a probe touches one cache line. It is published to the
 //!   workers with `moose_tables::publish` (left-right: two copies, an
@@ -23,8 +24,8 @@ use std::time::{Duration, Instant};
 use hashbrown::HashMap;
 use moose_tables::publish::Absorb;
 
-use crate::keymap::KeyMap;
 use crate::{split_key, MAX_PORTS};
+use moose_tables::xlate::XlateMap;
 
 /// A packed view value: bits 0..16 port, bit 16 static.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -58,13 +59,13 @@ pub enum FdbOp {
 /// The workers' read-only FDB.
 #[derive(Clone, Default)]
 pub struct FdbView {
-    map: KeyMap,
+    map: XlateMap,
 }
 
 impl FdbView {
     #[inline]
     pub fn get(&self, key: u64) -> Option<ViewEntry> {
-        self.map.get(key).map(ViewEntry)
+        self.map.get(key).map(|v| ViewEntry(v as u32))
     }
 
     pub fn len(&self) -> usize {
@@ -80,7 +81,7 @@ impl Absorb<FdbOp> for FdbView {
     fn absorb(&mut self, op: &FdbOp) {
         match *op {
             FdbOp::Set(k, v) => {
-                self.map.insert(k, v.0);
+                self.map.insert(k, u64::from(v.0));
             }
             FdbOp::Remove(k) => {
                 self.map.remove(k);

@@ -19,7 +19,6 @@ pub mod bridge;
 pub mod counters;
 pub mod fdb;
 pub mod io;
-pub mod keymap;
 pub mod mem;
 pub mod slowpath;
 pub mod worker;
