@@ -105,6 +105,8 @@ pub struct Worker<B: Backend> {
     stats: Arc<WorkerStats>,
     quit: Arc<AtomicBool>,
     burst: Vec<B::Frame>,
+    /// Decisions of the current burst (reused; never reallocates).
+    actions: Vec<Action>,
     txbuf: Vec<Vec<B::Frame>>,
     /// Bytes in each tx buffer.
     txbytes: Vec<u64>,
@@ -144,6 +146,7 @@ impl<B: Backend> Worker<B> {
             burst: Vec::with_capacity(MAX_BURST),
             // A flood can add a whole burst to every port before a flush.
             txbuf: (0..n).map(|_| Vec::with_capacity(MAX_BURST * 2)).collect(),
+            actions: Vec::with_capacity(MAX_BURST),
             txbytes: vec![0; n],
             refused: Vec::with_capacity(MAX_BURST * 2),
             learn: LearnCache::new(),
@@ -219,9 +222,11 @@ impl<B: Backend> Worker<B> {
 
     /// One rx burst on one queue, fully processed. Returns frames received.
     ///
-    /// One pass over the burst under one FDB read view: decide (with a
-    /// per-burst lookup cache), request learning, and move the frame to its
-    /// tx buffer(s). Then flush the buffers that are full.
+    /// Decide first, move later: one pass over the burst under one FDB read
+    /// view decides every frame (with a per-burst lookup cache) and requests
+    /// learning; a second pass moves the frames to their tx buffer(s) — all
+    /// at once when the whole burst goes to one port. Then the buffers that
+    /// are full are flushed.
     #[inline]
     fn poll(&mut self, i: usize, now_ms: u32) -> usize {
         let Worker {
@@ -233,6 +238,7 @@ impl<B: Backend> Worker<B> {
             punt,
             counters,
             burst,
+            actions,
             txbuf,
             txbytes,
             refused,
@@ -252,11 +258,17 @@ impl<B: Backend> Worker<B> {
         let mut unknown = 0u64;
         let mut last_learn = u64::MAX;
         let mut cache = BurstCache::default();
+        // Pass 1, under one read view: decide every frame and ask for
+        // learning; frames stay where they are.
         let view = fdb.enter();
-        for f in burst.drain(..) {
-            let len = f.as_ref().len();
-            rx_bytes += len as u64;
-            let (action, l) = decide_cached(f.as_ref(), port, ports, &view, &mut cache);
+        actions.clear();
+        // Some(out) while every frame so far is unicast to `out`.
+        let mut uniform: Option<u16> = None;
+        let mut all_same = true;
+        for f in burst.iter() {
+            let b = f.as_ref();
+            rx_bytes += b.len() as u64;
+            let (action, l) = decide_cached(b, port, ports, &view, &mut cache);
 
             // Learning: at most one request per source per interval.
             let send = match l {
@@ -276,7 +288,24 @@ impl<B: Backend> Worker<B> {
                     counters.global(GlobalCounter::LearnRingFull, 1);
                 }
             }
+            match (action, uniform) {
+                (Action::Unicast(out), None) if all_same => uniform = Some(out),
+                (Action::Unicast(out), Some(u)) if out == u => {}
+                _ => all_same = false,
+            }
+            actions.push(action);
+        }
+        drop(view);
 
+        // Pass 2: move. The common case — the whole burst to one port —
+        // is one copy of the pointers.
+        if let (true, Some(out)) = (all_same, uniform) {
+            let out = usize::from(out);
+            txbytes[out] += rx_bytes;
+            txbuf[out].append(burst);
+        }
+        for (f, &action) in burst.drain(..).zip(actions.iter()) {
+            let len = f.as_ref().len();
             match action {
                 Action::Unicast(out) => {
                     let out = usize::from(out);
@@ -321,7 +350,6 @@ impl<B: Backend> Worker<B> {
                 }
             }
         }
-        drop(view);
         counters.add(port, PortCounter::RxPackets, n as u64);
         counters.add(port, PortCounter::RxBytes, rx_bytes);
         if unknown != 0 {
