@@ -75,9 +75,17 @@ pub fn run(
 
     let mut eal_args = eal_args::merge(&cfg.dataplane.eal, cli_eal);
     if !eal_args::sets_lcores(&eal_args) {
-        // Only the main lcore: workers are our own pinned threads, registered
-        // with the EAL, so it must not start idle lcore threads of its own.
-        eal_args.insert(0, format!("-l{control_core}"));
+        // The control core first (the EAL's main lcore), then the worker
+        // cores. Workers are our own pinned threads registered with the EAL
+        // (the EAL's own threads for those lcores only wait, blocked); the
+        // point of listing the worker cores is that the EAL pins its control
+        // threads (interrupts, multi-process) to the cores that are NOT
+        // lcores, which with `-l <control>` alone would be the worker cores.
+        let mut lcores = vec![control_core];
+        lcores.extend(cores.iter().copied().filter(|c| *c != control_core));
+        let list: Vec<String> = lcores.iter().map(|c| c.to_string()).collect();
+        eal_args.insert(0, format!("-l{}", list.join(",")));
+        eal_args.insert(1, format!("--main-lcore={control_core}"));
     }
     let mut argv = vec![String::from("moose")];
     argv.extend(eal_args);
