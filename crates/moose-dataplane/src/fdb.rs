@@ -153,10 +153,6 @@ impl Fdb {
         }
     }
 
-    pub fn aging(&self) -> Duration {
-        self.aging
-    }
-
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -33,8 +33,6 @@ const DRAIN_BATCH: usize = 1024;
 pub enum Control {
     FdbDump(Sender<Vec<FdbRecord>>),
     Stats(Sender<SlowStats>),
-    /// Removes the dynamic entries of a port.
-    FlushPort(u16, Sender<usize>),
     /// Transmits a frame on a port (for tools and tests).
     Send(u16, Vec<u8>, Sender<bool>),
 }
@@ -112,10 +110,6 @@ impl<B: Backend> SlowPath<B> {
         self.publish();
     }
 
-    pub fn fdb(&self) -> &Fdb {
-        &self.fdb
-    }
-
     /// Sends one frame on `port`, through a worker's tx queue. False if no
     /// buffer was free or the worker's inject ring was full.
     pub fn send(&mut self, port: u16, data: &[u8]) -> bool {
@@ -188,11 +182,6 @@ impl<B: Backend> SlowPath<B> {
                 self.stats.fdb_entries = self.fdb.len();
                 self.stats.fdb = self.fdb.counters.clone();
                 let _ = reply.send(self.stats.clone());
-            }
-            Control::FlushPort(port, reply) => {
-                let n = self.fdb.flush_port(port, &mut self.ops);
-                self.publish();
-                let _ = reply.send(n);
             }
             Control::Send(port, data, reply) => {
                 let _ = reply.send(self.send(port, &data));

@@ -3,8 +3,10 @@
 //! The loop, per receive queue: rx burst → skip if empty → take the FDB view
 //! → decide every frame into an action array → ask the slow path to learn
 //! unknown or moved sources → release the view → move frames into per-port
-//! tx buffers (copies for floods) → flush full buffers. Every loop: flush all
-//! buffers if the drain interval passed. Every [`HOUSEKEEPING_LOOPS`] loops
+//! tx buffers (copies for floods; one pointer copy when the whole burst goes
+//! to one port) → flush full buffers. When idle, and every `CLOCK_LOOPS`
+//! loops if the drain interval passed: flush all buffers. Every
+//! [`HOUSEKEEPING_LOOPS`] loops
 //! or when idle: publish counters, check for quit, maybe sleep.
 //!
 //! Nothing in the loop allocates: the burst, action and tx vectors are
