@@ -7,8 +7,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::MAX_PORTS;
-
 /// Why a frame was dropped. Each reason is a counter per port and a
 /// Prometheus label value.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -89,7 +87,6 @@ pub enum PortCounter {
 const N_PORT_COUNTERS: usize = 7;
 const N_DROPS: usize = DropReason::ALL.len();
 const STRIDE: usize = N_PORT_COUNTERS + N_DROPS;
-const GLOBAL_BASE: usize = MAX_PORTS * STRIDE;
 
 /// Worker-wide counters.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -105,32 +102,37 @@ pub enum GlobalCounter {
 }
 
 const N_GLOBAL: usize = 6;
-const TOTAL: usize = GLOBAL_BASE + N_GLOBAL;
+
+/// Counters for `n_ports` ports: the worker-wide ones first, then one
+/// block of [`STRIDE`] per port. Sized by the real port count, not
+/// [`MAX_PORTS`](crate::MAX_PORTS): the whole array is copied on every
+/// publish, and with two ports it is 5 cache lines instead of 145.
+fn len(n_ports: usize) -> usize {
+    N_GLOBAL + n_ports * STRIDE
+}
 
 #[inline]
 fn port_index(port: u16, c: PortCounter) -> usize {
-    usize::from(port) * STRIDE + c as usize
+    N_GLOBAL + usize::from(port) * STRIDE + c as usize
 }
 
 #[inline]
 fn drop_index(port: u16, r: DropReason) -> usize {
-    usize::from(port) * STRIDE + N_PORT_COUNTERS + r as usize
+    N_GLOBAL + usize::from(port) * STRIDE + N_PORT_COUNTERS + r as usize
 }
 
 /// Worker-local counters: plain integers, touched only by their worker.
 pub struct WorkerCounters {
-    v: Box<[u64; TOTAL]>,
-}
-
-impl Default for WorkerCounters {
-    fn default() -> Self {
-        WorkerCounters {
-            v: Box::new([0; TOTAL]),
-        }
-    }
+    v: Box<[u64]>,
 }
 
 impl WorkerCounters {
+    pub fn new(n_ports: usize) -> WorkerCounters {
+        WorkerCounters {
+            v: vec![0; len(n_ports)].into_boxed_slice(),
+        }
+    }
+
     #[inline]
     pub fn add(&mut self, port: u16, c: PortCounter, n: u64) {
         self.v[port_index(port, c)] += n;
@@ -143,7 +145,7 @@ impl WorkerCounters {
 
     #[inline]
     pub fn global(&mut self, c: GlobalCounter, n: u64) {
-        self.v[GLOBAL_BASE + c as usize] += n;
+        self.v[c as usize] += n;
     }
 
     pub fn get(&self, port: u16, c: PortCounter) -> u64 {
@@ -154,8 +156,10 @@ impl WorkerCounters {
         self.v[drop_index(port, r)]
     }
 
-    /// Copies every counter into `shared` with relaxed stores.
+    /// Copies every counter into `shared` (made for as many ports) with
+    /// relaxed stores.
     pub fn publish(&self, shared: &WorkerStats) {
+        debug_assert_eq!(shared.v.len(), self.v.len());
         for (s, v) in shared.v.iter().zip(self.v.iter()) {
             s.store(*v, Ordering::Relaxed);
         }
@@ -163,30 +167,33 @@ impl WorkerCounters {
 }
 
 /// The published copy of one worker's counters. Writer: that worker
-/// (stores only). Readers: the metrics scraper and the API.
+/// (stores only). Readers: the metrics scraper and the API; a port the
+/// worker does not have reads as zero.
 pub struct WorkerStats {
     v: Box<[AtomicU64]>,
 }
 
-impl Default for WorkerStats {
-    fn default() -> Self {
+impl WorkerStats {
+    pub fn new(n_ports: usize) -> WorkerStats {
         WorkerStats {
-            v: (0..TOTAL).map(|_| AtomicU64::new(0)).collect(),
+            v: (0..len(n_ports)).map(|_| AtomicU64::new(0)).collect(),
         }
     }
-}
 
-impl WorkerStats {
+    fn load(&self, i: usize) -> u64 {
+        self.v.get(i).map_or(0, |a| a.load(Ordering::Relaxed))
+    }
+
     pub fn port(&self, port: u16, c: PortCounter) -> u64 {
-        self.v[port_index(port, c)].load(Ordering::Relaxed)
+        self.load(port_index(port, c))
     }
 
     pub fn dropped(&self, port: u16, r: DropReason) -> u64 {
-        self.v[drop_index(port, r)].load(Ordering::Relaxed)
+        self.load(drop_index(port, r))
     }
 
     pub fn global(&self, c: GlobalCounter) -> u64 {
-        self.v[GLOBAL_BASE + c as usize].load(Ordering::Relaxed)
+        self.load(c as usize)
     }
 }
 
@@ -234,16 +241,33 @@ mod tests {
 
     #[test]
     fn publish_copies_every_counter() {
-        let mut c = WorkerCounters::default();
+        let mut c = WorkerCounters::new(64);
         c.add(3, PortCounter::RxBytes, 100);
         c.drop(63, DropReason::PuntRingFull, 2);
         c.global(GlobalCounter::EmptyPolls, 5);
-        let s = WorkerStats::default();
+        let s = WorkerStats::new(64);
         c.publish(&s);
         assert_eq!(s.port(3, PortCounter::RxBytes), 100);
         assert_eq!(s.dropped(63, DropReason::PuntRingFull), 2);
         assert_eq!(s.global(GlobalCounter::EmptyPolls), 5);
         assert_eq!(s.port(2, PortCounter::RxBytes), 0);
+        // Blocks do not overlap: the last port's last counter is the end.
+        assert_eq!(
+            drop_index(63, DropReason::PuntRingFull) + 1,
+            len(64),
+            "layout is dense"
+        );
+    }
+
+    #[test]
+    fn ports_beyond_the_worker_read_as_zero() {
+        let mut c = WorkerCounters::new(2);
+        c.add(1, PortCounter::TxPackets, 7);
+        let s = WorkerStats::new(2);
+        c.publish(&s);
+        assert_eq!(s.port(1, PortCounter::TxPackets), 7);
+        assert_eq!(s.port(2, PortCounter::TxPackets), 0);
+        assert_eq!(s.dropped(40, DropReason::TxFull), 0);
     }
 
     #[test]

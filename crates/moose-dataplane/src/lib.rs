@@ -115,7 +115,7 @@ impl<B: io::Backend> Pipeline<B> {
             consumers.push(c);
             let (ip, ic) = rtrb::RingBuffer::new(worker::INJECT_RING);
             injectors.push(ip);
-            let s = std::sync::Arc::new(WorkerStats::default());
+            let s = std::sync::Arc::new(WorkerStats::new(ports.n_ports));
             stats.push(s.clone());
             workers.push(Worker::new(
                 WorkerConfig::from_config(w, cfg),

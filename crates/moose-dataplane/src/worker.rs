@@ -142,7 +142,7 @@ impl<B: Backend> Worker<B> {
             fdb,
             punt,
             inject,
-            counters: WorkerCounters::default(),
+            counters: WorkerCounters::new(n),
             stats,
             quit,
             burst: Vec::with_capacity(MAX_BURST),
