@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use moose_config::IdleMode;
 use moose_tables::publish::Reader;
 
-use crate::bridge::{decide_cached, Action, BurstCache, Learn, PortTable};
+use crate::bridge::{decide_burst, Action, Header, Learn, PortTable};
 use crate::counters::{DropReason, GlobalCounter, PortCounter, WorkerCounters, WorkerStats};
 use crate::fdb::FdbView;
 use crate::io::{Backend, FramePool, RxQueue, TxQueue};
@@ -107,8 +107,10 @@ pub struct Worker<B: Backend> {
     stats: Arc<WorkerStats>,
     quit: Arc<AtomicBool>,
     burst: Vec<B::Frame>,
-    /// Decisions of the current burst (reused; never reallocates).
-    actions: Vec<Action>,
+    /// Headers of the current burst, loaded before any decision.
+    headers: Box<[Header; MAX_BURST]>,
+    /// Decisions of the current burst.
+    actions: Box<[Action; MAX_BURST]>,
     txbuf: Vec<Vec<B::Frame>>,
     /// Bytes in each tx buffer.
     txbytes: Vec<u64>,
@@ -146,9 +148,10 @@ impl<B: Backend> Worker<B> {
             stats,
             quit,
             burst: Vec::with_capacity(MAX_BURST),
+            headers: Box::new([Header::default(); MAX_BURST]),
             // A flood can add a whole burst to every port before a flush.
             txbuf: (0..n).map(|_| Vec::with_capacity(MAX_BURST * 2)).collect(),
-            actions: Vec::with_capacity(MAX_BURST),
+            actions: Box::new([Action::Punt; MAX_BURST]),
             txbytes: vec![0; n],
             refused: Vec::with_capacity(MAX_BURST * 2),
             learn: LearnCache::new(),
@@ -240,6 +243,7 @@ impl<B: Backend> Worker<B> {
             punt,
             counters,
             burst,
+            headers,
             actions,
             txbuf,
             txbytes,
@@ -259,20 +263,19 @@ impl<B: Backend> Worker<B> {
         let mut rx_bytes = 0u64;
         let mut unknown = 0u64;
         let mut last_learn = u64::MAX;
-        let mut cache = BurstCache::default();
+        // Pass 0: load every frame's header. The loads are independent, so
+        // the CPU overlaps them; no decision waits for its own frame.
+        let headers = &mut headers[..n];
+        for (h, f) in headers.iter_mut().zip(burst.iter()) {
+            *h = Header::load(f.as_ref());
+            rx_bytes += h.len() as u64;
+        }
         // Pass 1, under one read view: decide every frame and ask for
-        // learning; frames stay where they are.
+        // learning (at most one request per source per interval); frames
+        // stay where they are.
         let view = fdb.enter();
-        actions.clear();
-        // Some(out) while every frame so far is unicast to `out`.
-        let mut uniform: Option<u16> = None;
-        let mut all_same = true;
-        for f in burst.iter() {
-            let b = f.as_ref();
-            rx_bytes += b.len() as u64;
-            let (action, l) = decide_cached(b, port, ports, &view, &mut cache);
-
-            // Learning: at most one request per source per interval.
+        let actions = &mut actions[..n];
+        let uniform = decide_burst(headers, port, ports, &view, actions, |l| {
             let send = match l {
                 Learn::Known(k) if k != last_learn => {
                     last_learn = k;
@@ -290,18 +293,12 @@ impl<B: Backend> Worker<B> {
                     counters.global(GlobalCounter::LearnRingFull, 1);
                 }
             }
-            match (action, uniform) {
-                (Action::Unicast(out), None) if all_same => uniform = Some(out),
-                (Action::Unicast(out), Some(u)) if out == u => {}
-                _ => all_same = false,
-            }
-            actions.push(action);
-        }
+        });
         drop(view);
 
         // Pass 2: move. The common case — the whole burst to one port —
         // is one copy of the pointers.
-        if let (true, Some(out)) = (all_same, uniform) {
+        if let Some(out) = uniform {
             let out = usize::from(out);
             txbytes[out] += rx_bytes;
             txbuf[out].append(burst);
