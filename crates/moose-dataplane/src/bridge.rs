@@ -292,14 +292,13 @@ pub fn decide_header(
 /// one port.
 #[inline]
 pub fn decide_burst(
-    headers: &[Header],
+    headers: impl IntoIterator<Item = Header>,
     port: u16,
     ports: &PortTable,
     fdb: &FdbView,
     actions: &mut [Action],
     mut learn: impl FnMut(Learn),
 ) -> Option<u16> {
-    debug_assert!(actions.len() >= headers.len());
     let mut cache = BurstCache::default();
     let in_range = |len: usize| (ethernet::TAGGED_HEADER_LEN..=ports.max_frame).contains(&len);
     // The previous decided frame: its words, the tci bits that matter
@@ -307,7 +306,7 @@ pub fn decide_burst(
     let mut prev: Option<(u64, u64, u16, u16, Action)> = None;
     let mut uniform = None;
     let mut all_same = true;
-    for (h, slot) in headers.iter().zip(actions.iter_mut()) {
+    for (h, slot) in headers.into_iter().zip(actions.iter_mut()) {
         if let Some((w0, w1, mask, tci, a)) = prev {
             if h.w0 == w0 && h.w1 == w1 && h.tci & mask == tci && in_range(h.len()) {
                 // Same action as the previous frame: `uniform` stands.
@@ -315,7 +314,7 @@ pub fn decide_burst(
                 continue;
             }
         }
-        let (action, l) = decide_header(h, port, ports, fdb, &mut cache);
+        let (action, l) = decide_header(&h, port, ports, fdb, &mut cache);
         learn(l);
         let tpid = ((h.w1 >> 48) as u16).swap_bytes();
         let mask = if tpid == 0x8100 || tpid == 0x88a8 {
@@ -570,7 +569,7 @@ mod tests {
             let headers: Vec<Header> = burst.iter().map(|f| Header::load(f)).collect();
             let mut actions = vec![Action::Punt; burst.len()];
             let mut learned = Vec::new();
-            let uniform = decide_burst(&headers, port, &t, &v, &mut actions, |l| learned.push(l));
+            let uniform = decide_burst(headers.iter().copied(), port, &t, &v, &mut actions, |l| learned.push(l));
 
             let single: Vec<(Action, Learn)> = burst.iter().map(|f| decide(f, port, &t, &v)).collect();
             let expect: Vec<Action> = single.iter().map(|x| x.0).collect();

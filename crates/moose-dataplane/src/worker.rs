@@ -107,8 +107,6 @@ pub struct Worker<B: Backend> {
     stats: Arc<WorkerStats>,
     quit: Arc<AtomicBool>,
     burst: Vec<B::Frame>,
-    /// Headers of the current burst, loaded before any decision.
-    headers: Box<[Header; MAX_BURST]>,
     /// Decisions of the current burst.
     actions: Box<[Action; MAX_BURST]>,
     txbuf: Vec<Vec<B::Frame>>,
@@ -148,7 +146,6 @@ impl<B: Backend> Worker<B> {
             stats,
             quit,
             burst: Vec::with_capacity(MAX_BURST),
-            headers: Box::new([Header::default(); MAX_BURST]),
             // A flood can add a whole burst to every port before a flush.
             txbuf: (0..n).map(|_| Vec::with_capacity(MAX_BURST * 2)).collect(),
             actions: Box::new([Action::Punt; MAX_BURST]),
@@ -243,7 +240,6 @@ impl<B: Backend> Worker<B> {
             punt,
             counters,
             burst,
-            headers,
             actions,
             txbuf,
             txbytes,
@@ -263,18 +259,16 @@ impl<B: Backend> Worker<B> {
         let mut rx_bytes = 0u64;
         let mut unknown = 0u64;
         let mut last_learn = u64::MAX;
-        // Pass 0: load every frame's header. The loads are independent, so
-        // the CPU overlaps them; no decision waits for its own frame.
-        let headers = &mut headers[..n];
-        for (h, f) in headers.iter_mut().zip(burst.iter()) {
-            *h = Header::load(f.as_ref());
-            rx_bytes += h.len() as u64;
-        }
         // Pass 1, under one read view: decide every frame and ask for
         // learning (at most one request per source per interval); frames
         // stay where they are.
         let view = fdb.enter();
         let actions = &mut actions[..n];
+        let headers = burst.iter().map(|f| {
+            let h = Header::load(f.as_ref());
+            rx_bytes += h.len() as u64;
+            h
+        });
         let uniform = decide_burst(headers, port, ports, &view, actions, |l| {
             let send = match l {
                 Learn::Known(k) if k != last_learn => {
