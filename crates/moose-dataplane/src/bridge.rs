@@ -288,8 +288,7 @@ pub fn decide_header(
 /// without a decision: a burst is mostly runs of one flow, and the result
 /// depends on nothing else (VPP's L2 nodes use the same trick). Its
 /// learning is the previous frame's too, so `learn` is not called again.
-/// Returns the port every frame goes to when the whole burst is unicast to
-/// one port.
+/// Returns the action when every frame of the burst has the same one.
 #[inline]
 pub fn decide_burst(
     headers: impl IntoIterator<Item = Header>,
@@ -298,13 +297,13 @@ pub fn decide_burst(
     fdb: &FdbView,
     actions: &mut [Action],
     mut learn: impl FnMut(Learn),
-) -> Option<u16> {
+) -> Option<Action> {
     let mut cache = BurstCache::default();
     let in_range = |len: usize| (ethernet::TAGGED_HEADER_LEN..=ports.max_frame).contains(&len);
     // The previous decided frame: its words, the tci bits that matter
     // (0 if untagged) and its action; valid only if its length was in range.
     let mut prev: Option<(u64, u64, u16, u16, Action)> = None;
-    let mut uniform = None;
+    let mut uniform: Option<Action> = None;
     let mut all_same = true;
     for (h, slot) in headers.into_iter().zip(actions.iter_mut()) {
         if let Some((w0, w1, mask, tci, a)) = prev {
@@ -323,10 +322,10 @@ pub fn decide_burst(
             0
         };
         prev = in_range(h.len()).then_some((h.w0, h.w1, mask, h.tci & mask, action));
-        match (action, uniform) {
-            (Action::Unicast(out), None) if all_same => uniform = Some(out),
-            (Action::Unicast(out), Some(u)) if out == u => {}
-            _ => all_same = false,
+        match uniform {
+            None => uniform = Some(action),
+            Some(u) if u == action => {}
+            Some(_) => all_same = false,
         }
         *slot = action;
     }
@@ -547,8 +546,7 @@ mod tests {
         /// A burst decided at once, reusing the previous frame's decision
         /// for repeats, gets the same actions as deciding every frame on
         /// its own, the same learning (up to consecutive repeats), and
-        /// reports a uniform port exactly when every action is that
-        /// unicast.
+        /// reports an action exactly when every frame has it.
         #[test]
         fn burst_decision_equals_per_frame(
             // A few distinct frames (some tagged, some short or long); the
@@ -578,11 +576,8 @@ mod tests {
             want.dedup();
             learned.dedup();
             prop_assert_eq!(learned, want);
-            let all_to = |p: u16| expect.iter().all(|a| *a == Action::Unicast(p));
-            match uniform {
-                Some(p) => prop_assert!(all_to(p)),
-                None => prop_assert!(!matches!(expect[0], Action::Unicast(p) if all_to(p))),
-            }
+            let all_same = expect.iter().all(|a| *a == expect[0]);
+            prop_assert_eq!(uniform, all_same.then_some(expect[0]));
         }
     }
 

@@ -1,15 +1,16 @@
 //! The worker: one pinned thread polling its receive queues.
 //!
 //! The loop, per receive queue: rx burst → skip if empty → take the FDB view
-//! → decide every frame into an action array → ask the slow path to learn
-//! unknown or moved sources → release the view → move frames into per-port
-//! tx buffers (copies for floods; one pointer copy when the whole burst goes
-//! to one port) → flush full buffers. When idle, and every `CLOCK_LOOPS`
-//! loops if the drain interval passed: flush all buffers. Every
-//! [`HOUSEKEEPING_LOOPS`] loops
-//! or when idle: publish counters, check for quit, maybe sleep.
+//! → decide the burst into an action array ([`decide_burst`]: each frame's
+//! header is read once; a frame like the one before reuses its decision) →
+//! ask the slow path to learn unknown or moved sources → release the view →
+//! move frames into per-port tx buffers (copies for floods; one pointer copy
+//! when the whole burst goes to one port) → flush full buffers. When idle,
+//! and every `CLOCK_LOOPS` loops if the drain interval passed: flush all
+//! buffers. Every [`HOUSEKEEPING_LOOPS`] loops or when idle: publish
+//! counters, check for quit, maybe sleep.
 //!
-//! Nothing in the loop allocates: the burst, action and tx vectors are
+//! Nothing in the loop allocates: the burst, action and tx arrays are
 //! allocated once with their full capacity and reused.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -290,12 +291,30 @@ impl<B: Backend> Worker<B> {
         });
         drop(view);
 
-        // Pass 2: move. The common case — the whole burst to one port —
-        // is one copy of the pointers.
-        if let Some(out) = uniform {
-            let out = usize::from(out);
-            txbytes[out] += rx_bytes;
-            txbuf[out].append(burst);
+        // Pass 2: move. The common cases — the whole burst to one port
+        // (unicast, or a flood with one other port), or all dropped for one
+        // reason — are one copy of the pointers.
+        let n64 = n as u64;
+        match uniform {
+            Some(Action::Unicast(out)) => {
+                let out = usize::from(out);
+                txbytes[out] += rx_bytes;
+                txbuf[out].append(burst);
+            }
+            Some(Action::Flood { mask, unknown: u }) if mask.count_ones() == 1 => {
+                let out = mask.trailing_zeros() as usize;
+                if u {
+                    unknown += n64;
+                }
+                counters.add(out as u16, PortCounter::TxFlood, n64);
+                txbytes[out] += rx_bytes;
+                txbuf[out].append(burst);
+            }
+            Some(Action::Drop(r)) => {
+                counters.drop(port, r, n64);
+                refused.append(burst);
+            }
+            _ => {}
         }
         for (f, &action) in burst.drain(..).zip(actions.iter()) {
             let len = f.as_ref().len();
