@@ -5,12 +5,14 @@
 //! unicast never goes back out of the ingress port or to a port that does
 //! not exist; a flood mask is non-empty, excludes the ingress port and
 //! stays within the ports; parse errors and invalid sources are dropped
-//! without learning; a learn key is the frame's (VLAN, source).
+//! without learning; a learn key is the frame's (VLAN, source). The frames
+//! decided as one burst (`decide_burst`, ingress port of the first) get
+//! the same actions as one by one.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use moose_dataplane::bridge::{decide, Action, Learn, PortTable};
+use moose_dataplane::bridge::{decide, decide_burst, Action, Header, Learn, PortTable};
 use moose_dataplane::fdb::{FdbOp, FdbView, ViewEntry};
 use moose_dataplane::{fdb_key, DropReason};
 use moose_tables::publish::Absorb;
@@ -98,6 +100,20 @@ fuzz_target!(|input: Input| {
                     assert_eq!(view.get(k).map(|e| e.port()), Some(port));
                 }
             }
+        }
+    }
+
+    if let Some((p, _)) = input.frames.first() {
+        let port = u16::from(*p) % n as u16;
+        let frames: Vec<&[u8]> = input.frames.iter().take(64).map(|(_, f)| f.as_slice()).collect();
+        let mut actions = vec![Action::Punt; frames.len()];
+        let headers = frames.iter().map(|f| Header::load(f));
+        let uniform = decide_burst(headers, port, &table, &view, &mut actions, |_| {});
+        for (f, a) in frames.iter().zip(&actions) {
+            assert_eq!(decide(f, port, &table, &view).0, *a, "burst and single decisions differ");
+        }
+        if let Some(u) = uniform {
+            assert!(actions.iter().all(|a| *a == u), "uniform action that is not");
         }
     }
 });
