@@ -48,7 +48,10 @@ fuzz_target!(|input: Input| {
         let op = if e.remove {
             FdbOp::Remove(key)
         } else {
-            FdbOp::Set(key, ViewEntry::new(u16::from(e.port) % n as u16, e.is_static))
+            FdbOp::Set(
+                key,
+                ViewEntry::new(u16::from(e.port) % n as u16, e.is_static),
+            )
         };
         view.absorb(&op);
     }
@@ -75,11 +78,17 @@ fuzz_target!(|input: Input| {
                 assert_eq!(&p.dst.0[..5], &[0x01, 0x80, 0xc2, 0, 0]);
             }
             Action::Drop(r) => {
-                if matches!(r, DropReason::TooShort | DropReason::TruncatedVlan | DropReason::Oversize) {
+                if matches!(
+                    r,
+                    DropReason::TooShort | DropReason::TruncatedVlan | DropReason::Oversize
+                ) {
                     assert!(parsed.is_err());
                     assert_eq!(learn, Learn::None);
                 }
-                assert!(!matches!(r, DropReason::NoBuffer | DropReason::TxFull | DropReason::PuntRingFull));
+                assert!(!matches!(
+                    r,
+                    DropReason::NoBuffer | DropReason::TxFull | DropReason::PuntRingFull
+                ));
             }
         }
         match parsed {
@@ -105,15 +114,27 @@ fuzz_target!(|input: Input| {
 
     if let Some((p, _)) = input.frames.first() {
         let port = u16::from(*p) % n as u16;
-        let frames: Vec<&[u8]> = input.frames.iter().take(64).map(|(_, f)| f.as_slice()).collect();
+        let frames: Vec<&[u8]> = input
+            .frames
+            .iter()
+            .take(64)
+            .map(|(_, f)| f.as_slice())
+            .collect();
         let mut actions = vec![Action::Punt; frames.len()];
         let headers = frames.iter().map(|f| Header::load(f));
         let uniform = decide_burst(headers, port, &table, &view, &mut actions, |_| {});
         for (f, a) in frames.iter().zip(&actions) {
-            assert_eq!(decide(f, port, &table, &view).0, *a, "burst and single decisions differ");
+            assert_eq!(
+                decide(f, port, &table, &view).0,
+                *a,
+                "burst and single decisions differ"
+            );
         }
         if let Some(u) = uniform {
-            assert!(actions.iter().all(|a| *a == u), "uniform action that is not");
+            assert!(
+                actions.iter().all(|a| *a == u),
+                "uniform action that is not"
+            );
         }
     }
 });

@@ -11,7 +11,9 @@ use moose_dataplane::bridge::PortTable;
 use moose_dataplane::worker::WorkerConfig;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let cfg = match Config::from_toml(text) {
         Ok(c) => c,
         Err(e) => {

@@ -25,7 +25,10 @@ fuzz_target!(|data: &[u8]| {
         (Ok(_), Ok(_)) => assert!(frame.len() <= max_len),
         (Err(FrameError::Oversize), Ok(_)) => assert!(frame.len() > max_len),
         (Err(e), Err(c)) => assert_eq!(e, c),
-        (p, c) => panic!("parse {p:?} disagrees with new_checked {:?}", c.as_ref().err()),
+        (p, c) => panic!(
+            "parse {p:?} disagrees with new_checked {:?}",
+            c.as_ref().err()
+        ),
     }
     if frame.len() < 14 {
         assert!(checked.is_err());
@@ -53,7 +56,13 @@ fuzz_target!(|data: &[u8]| {
     }
     // MAC helpers on arbitrary addresses.
     assert_eq!(Mac::from_u64(dst.to_u64()), dst);
-    let _ = (dst.is_multicast(), dst.is_broadcast(), dst.is_unicast(), dst.is_local(), dst.is_zero());
+    let _ = (
+        dst.is_multicast(),
+        dst.is_broadcast(),
+        dst.is_unicast(),
+        dst.is_local(),
+        dst.is_zero(),
+    );
     let _ = dst.to_string();
 
     if let Ok(p) = parsed {
@@ -70,12 +79,19 @@ fuzz_target!(|data: &[u8]| {
     // Setters on a copy.
     let mut buf = frame.to_vec();
     let mut m = EthernetFrame::new_checked(&mut buf[..]).unwrap();
-    let (nd, ns) = (Mac::from_u64(src.to_u64() ^ 1), Mac::from_u64(dst.to_u64() ^ 2));
+    let (nd, ns) = (
+        Mac::from_u64(src.to_u64() ^ 1),
+        Mac::from_u64(dst.to_u64() ^ 2),
+    );
     m.set_dst(nd);
     m.set_src(ns);
     assert_eq!((m.dst(), m.src()), (nd, ns));
     if m.is_tagged() {
-        let t = VlanTag { vid: 4095, pcp: 7, dei: true };
+        let t = VlanTag {
+            vid: 4095,
+            pcp: 7,
+            dei: true,
+        };
         m.set_vlan_tag(t);
         assert_eq!(m.vlan_tag(), Some(t));
     }
