@@ -12,7 +12,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use moose_dataplane::bridge::{decide, decide_burst, Action, Header, Learn, PortTable};
+use moose_dataplane::bridge::{decide, decide_burst, Action, FlowCache, Header, Learn, PortTable};
 use moose_dataplane::fdb::{FdbOp, FdbView, ViewEntry};
 use moose_dataplane::{fdb_key, DropReason};
 use moose_tables::publish::Absorb;
@@ -122,7 +122,18 @@ fuzz_target!(|input: Input| {
             .collect();
         let mut actions = vec![Action::Punt; frames.len()];
         let headers = frames.iter().map(|f| Header::load(f));
-        let uniform = decide_burst(headers, port, &table, &view, &mut actions, |_| {});
+        // Two slots: the frames collide in the flow cache.
+        let mut flows = FlowCache::with_slots(2, 1000);
+        let uniform = decide_burst(
+            headers,
+            port,
+            &table,
+            &view,
+            &mut flows,
+            0,
+            &mut actions,
+            |_| {},
+        );
         for (f, a) in frames.iter().zip(&actions) {
             assert_eq!(
                 decide(f, port, &table, &view).0,

@@ -280,26 +280,96 @@ pub fn decide_header(
     (action, learn)
 }
 
+/// Slots in a [`FlowCache`] (a power of two).
+pub const FLOW_CACHE: usize = 256;
+
+/// One remembered decision: the header words and ingress port it was made
+/// for, the FDB generation it was made under, when, and the action.
+#[derive(Copy, Clone)]
+struct Flow {
+    w0: u64,
+    w1: u64,
+    generation: u64,
+    action: Action,
+    tci: u16,
+    port: u16,
+    at_ms: u32,
+}
+
+/// A worker's memory of recent decisions, direct-mapped by header and
+/// ingress port (the idea of OVS's exact-match cache). A frame whose
+/// header words (addresses, TPID, and octets 14..16, whether a tag or
+/// not), ingress port and in-range length match an entry gets its action
+/// without lookups, as long as the FDB view has not changed since
+/// (same generation) and the entry is younger than `ttl_ms`.
+///
+/// Only decisions whose learning is [`Learn::Known`] or [`Learn::None`] are
+/// remembered; a hit skips learning, so `ttl_ms` is the refresh interval
+/// of known sources: an expired entry is decided again and its source
+/// offered for refresh. Unknown or moved sources are never remembered: they
+/// are asked for every time (the worker's learn cache rate-limits them).
+pub struct FlowCache {
+    flows: Box<[Option<Flow>]>,
+    /// `flows.len() - 1`.
+    mask: usize,
+    ttl_ms: u32,
+}
+
+impl FlowCache {
+    /// A cache of [`FLOW_CACHE`] slots.
+    pub fn new(ttl_ms: u32) -> FlowCache {
+        FlowCache::with_slots(FLOW_CACHE, ttl_ms)
+    }
+
+    /// A cache of `slots` (a power of two) slots; tests use tiny ones so
+    /// that every entry collides.
+    pub fn with_slots(slots: usize, ttl_ms: u32) -> FlowCache {
+        assert!(
+            slots.is_power_of_two(),
+            "flow cache slots must be a power of two"
+        );
+        FlowCache {
+            flows: vec![None; slots].into_boxed_slice(),
+            mask: slots - 1,
+            ttl_ms,
+        }
+    }
+
+    #[inline]
+    fn slot(&self, h: &Header, port: u16) -> usize {
+        let x = h.w0 ^ h.w1.rotate_left(29) ^ (u64::from(h.tci) << 16) ^ u64::from(port);
+        (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & self.mask
+    }
+}
+
 /// Decides a whole burst: `actions[i]` for `headers[i]`; `learn` is called
 /// with the learning of each frame that needed a decision of its own.
 ///
-/// A frame whose addresses, TPID and (if tagged) VLAN equal the previous
-/// decided frame's, and whose length is in range, gets that frame's action
-/// without a decision: a burst is mostly runs of one flow, and the result
-/// depends on nothing else (VPP's L2 nodes use the same trick). Its
-/// learning is the previous frame's too, so `learn` is not called again.
+/// Two shortcuts spare most frames the lookups:
+/// * a frame whose addresses, TPID and (if tagged) VLAN equal the previous
+///   decided frame's, and whose length is in range, gets that frame's
+///   action: a burst is mostly runs of one flow (VPP's L2 nodes do the
+///   same). Its learning is the previous frame's too, so `learn` is not
+///   called again;
+/// * otherwise a hit in the worker's [`FlowCache`] (at time `now_ms`).
+///
 /// Returns the action when every frame of the burst has the same one.
+#[allow(clippy::too_many_arguments)]
 #[inline]
 pub fn decide_burst(
     headers: impl IntoIterator<Item = Header>,
     port: u16,
     ports: &PortTable,
     fdb: &FdbView,
+    flows: &mut FlowCache,
+    now_ms: u32,
     actions: &mut [Action],
     mut learn: impl FnMut(Learn),
 ) -> Option<Action> {
     let mut cache = BurstCache::default();
     let in_range = |len: usize| (ethernet::TAGGED_HEADER_LEN..=ports.max_frame).contains(&len);
+    let generation = fdb.generation();
+    let ttl_ms = flows.ttl_ms;
     // The previous decided frame: its words, the tci bits that matter
     // (0 if untagged) and its action; valid only if its length was in range.
     let mut prev: Option<(u64, u64, u16, u16, Action)> = None;
@@ -313,8 +383,37 @@ pub fn decide_burst(
                 continue;
             }
         }
-        let (action, l) = decide_header(&h, port, ports, fdb, &mut cache);
-        learn(l);
+        let i = flows.slot(&h, port);
+        let entry = &mut flows.flows[i];
+        let action = match *entry {
+            Some(f)
+                if f.w0 == h.w0
+                    && f.w1 == h.w1
+                    && f.tci == h.tci
+                    && f.port == port
+                    && f.generation == generation
+                    && now_ms.wrapping_sub(f.at_ms) < ttl_ms
+                    && in_range(h.len()) =>
+            {
+                f.action
+            }
+            _ => {
+                let (action, l) = decide_header(&h, port, ports, fdb, &mut cache);
+                learn(l);
+                if in_range(h.len()) && !matches!(l, Learn::Request(_)) {
+                    *entry = Some(Flow {
+                        w0: h.w0,
+                        w1: h.w1,
+                        generation,
+                        action,
+                        tci: h.tci,
+                        port,
+                        at_ms: now_ms,
+                    });
+                }
+                action
+            }
+        };
         let tpid = ((h.w1 >> 48) as u16).swap_bytes();
         let mask = if tpid == 0x8100 || tpid == 0x88a8 {
             0x0fff
@@ -543,42 +642,128 @@ mod tests {
             }
         }
 
-        /// A burst decided at once, reusing the previous frame's decision
-        /// for repeats, gets the same actions as deciding every frame on
-        /// its own, the same learning (up to consecutive repeats), and
-        /// reports an action exactly when every frame has it.
+        /// A burst decided at once, reusing the previous frame's or a
+        /// cached decision for repeats, gets the same actions as deciding
+        /// every frame on its own, and reports an action exactly when every
+        /// frame has it. With an empty flow cache, learning is the same up
+        /// to repeats: every source the single decisions learn is offered,
+        /// and nothing else.
         #[test]
         fn burst_decision_equals_per_frame(
             // A few distinct frames (some tagged, some short or long); the
             // burst picks among them so that repeats are common.
-            pool in proptest::collection::vec((0u8..4, 0u8..4, prop_oneof![Just(None), Just(Some(0u16)), Just(Some(5u16)), Just(Some(7u16))], 0usize..70, any::<u8>()), 1..5),
-            picks in proptest::collection::vec(0usize..5, 1..MAX_BURST_TEST),
+            pool in frame_pool(),
+            picks in proptest::collection::vec(0usize..7, 1..MAX_BURST_TEST),
             max in 14usize..70,
             port in 0u16..3,
         ) {
             let t = PortTable::simple(3, max);
             let v = view(&[(1, mac(2), 2, false), (1, mac(1), 0, false), (5, mac(2), 1, true), (7, mac(3), 0, false)]);
-            let frames: Vec<Vec<u8>> = pool.iter().map(|&(d, s, vid, len, fill)| {
-                let mut f = frame(mac(d), mac(s), vid);
-                f.resize(len.max(1), fill);
-                f
-            }).collect();
+            let frames = build_frames(&pool);
             let burst: Vec<&[u8]> = picks.iter().map(|&i| frames[i % frames.len()].as_slice()).collect();
             let headers: Vec<Header> = burst.iter().map(|f| Header::load(f)).collect();
             let mut actions = vec![Action::Punt; burst.len()];
             let mut learned = Vec::new();
-            let uniform = decide_burst(headers.iter().copied(), port, &t, &v, &mut actions, |l| learned.push(l));
+            let mut flows = FlowCache::new(1000);
+            let uniform = decide_burst(headers.iter().copied(), port, &t, &v, &mut flows, 0, &mut actions, |l| learned.push(l));
 
             let single: Vec<(Action, Learn)> = burst.iter().map(|f| decide(f, port, &t, &v)).collect();
             let expect: Vec<Action> = single.iter().map(|x| x.0).collect();
             prop_assert_eq!(&actions, &expect);
-            let mut want: Vec<Learn> = single.iter().map(|x| x.1).collect();
-            want.dedup();
-            learned.dedup();
-            prop_assert_eq!(learned, want);
+            let want: std::collections::BTreeSet<String> = single.iter().map(|x| format!("{:?}", x.1)).collect();
+            let got: std::collections::BTreeSet<String> = learned.iter().map(|l| format!("{l:?}")).collect();
+            prop_assert_eq!(got, want);
             let all_same = expect.iter().all(|a| *a == expect[0]);
             prop_assert_eq!(uniform, all_same.then_some(expect[0]));
         }
+
+        /// Over many bursts, with FDB changes and time passing in between,
+        /// the flow cache never changes a decision; a known source is
+        /// offered for refresh again once the cache's time-to-live passes.
+        #[test]
+        fn flow_cache_follows_fdb_changes_and_time(
+            pool in frame_pool(),
+            rounds in proptest::collection::vec((
+                proptest::collection::vec(0usize..7, 1..MAX_BURST_TEST),
+                0u16..3,
+                proptest::option::of((1u16..8, 0u8..4, 0u16..3, any::<bool>())),
+                0u32..1500,
+            ), 1..8),
+            max in 14usize..70,
+            // One slot makes every entry collide; 256 is the worker's size.
+            slots in prop_oneof![Just(1usize), Just(2), Just(256)],
+        ) {
+            let t = PortTable::simple(3, max);
+            let mut v = view(&[(1, mac(2), 2, false), (1, mac(1), 0, false), (5, mac(2), 1, true)]);
+            let frames = build_frames(&pool);
+            let mut flows = FlowCache::with_slots(slots, 1000);
+            let mut now = 0u32;
+            for (picks, port, change, dt) in rounds {
+                if let Some((vlan, m, p, remove)) = change {
+                    let key = fdb_key(vlan, mac(m));
+                    v.absorb(&if remove { FdbOp::Remove(key) } else { FdbOp::Set(key, ViewEntry::new(p, false)) });
+                }
+                now = now.wrapping_add(dt);
+                let burst: Vec<&[u8]> = picks.iter().map(|&i| frames[i % frames.len()].as_slice()).collect();
+                let mut actions = vec![Action::Punt; burst.len()];
+                let mut learned = Vec::new();
+                decide_burst(burst.iter().map(|f| Header::load(f)), port, &t, &v, &mut flows, now, &mut actions, |l| learned.push(l));
+                let single: Vec<(Action, Learn)> = burst.iter().map(|f| decide(f, port, &t, &v)).collect();
+                let expect: Vec<Action> = single.iter().map(|x| x.0).collect();
+                prop_assert_eq!(&actions, &expect);
+                // Unknown or moved sources are never served from the cache.
+                for (_, l) in &single {
+                    if let Learn::Request(_) = l {
+                        prop_assert!(learned.contains(l));
+                    }
+                }
+            }
+            // After the time-to-live every known source is offered again.
+            now = now.wrapping_add(1000);
+            let port = 0;
+            let burst: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
+            let mut actions = vec![Action::Punt; burst.len()];
+            let mut learned = Vec::new();
+            decide_burst(burst.iter().map(|f| Header::load(f)), port, &t, &v, &mut flows, now, &mut actions, |l| learned.push(l));
+            for f in &burst {
+                let l = decide(f, port, &t, &v).1;
+                if let Learn::Known(_) = l {
+                    prop_assert!(learned.contains(&l));
+                }
+            }
+        }
+    }
+
+    type Pool = Vec<(u8, u8, Option<u16>, usize, u8)>;
+
+    fn frame_pool() -> impl Strategy<Value = Pool> {
+        // Few addresses, so that frames differing in one field only (the
+        // destination, or the VLAN) are common.
+        proptest::collection::vec(
+            (
+                0u8..3,
+                1u8..3,
+                prop_oneof![
+                    Just(None),
+                    Just(Some(0u16)),
+                    Just(Some(5u16)),
+                    Just(Some(7u16))
+                ],
+                0usize..70,
+                any::<u8>(),
+            ),
+            1..7,
+        )
+    }
+
+    fn build_frames(pool: &Pool) -> Vec<Vec<u8>> {
+        pool.iter()
+            .map(|&(d, s, vid, len, fill)| {
+                let mut f = frame(mac(d), mac(s), vid);
+                f.resize(len.max(1), fill);
+                f
+            })
+            .collect()
     }
 
     const MAX_BURST_TEST: usize = 40;

@@ -60,6 +60,10 @@ pub enum FdbOp {
 #[derive(Clone, Default)]
 pub struct FdbView {
     map: XlateMap,
+    /// Changes absorbed so far. Both left-right copies absorb the same
+    /// changes in the same order, so equal generations mean equal
+    /// contents: a worker's flow cache is valid while it stays the same.
+    generation: u64,
 }
 
 impl FdbView {
@@ -72,6 +76,11 @@ impl FdbView {
         self.map.len()
     }
 
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
@@ -79,6 +88,7 @@ impl FdbView {
 
 impl Absorb<FdbOp> for FdbView {
     fn absorb(&mut self, op: &FdbOp) {
+        self.generation += 1;
         match *op {
             FdbOp::Set(k, v) => {
                 self.map.insert(k, u64::from(v.0));

@@ -2,7 +2,8 @@
 //!
 //! The loop, per receive queue: rx burst → skip if empty → take the FDB view
 //! → decide the burst into an action array ([`decide_burst`]: each frame's
-//! header is read once; a frame like the one before reuses its decision) →
+//! header is read once; a frame like the one before, or like one in the
+//! worker's [`FlowCache`], reuses that decision) →
 //! ask the slow path to learn unknown or moved sources → release the view →
 //! move frames into per-port tx buffers (copies for floods; one pointer copy
 //! when the whole burst goes to one port) → flush full buffers. When idle,
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 use moose_config::IdleMode;
 use moose_tables::publish::Reader;
 
-use crate::bridge::{decide_burst, Action, Header, Learn, PortTable};
+use crate::bridge::{decide_burst, Action, FlowCache, Header, Learn, PortTable};
 use crate::counters::{DropReason, GlobalCounter, PortCounter, WorkerCounters, WorkerStats};
 use crate::fdb::FdbView;
 use crate::io::{Backend, FramePool, RxQueue, TxQueue};
@@ -115,6 +116,7 @@ pub struct Worker<B: Backend> {
     txbytes: Vec<u64>,
     refused: Vec<B::Frame>,
     learn: LearnCache,
+    flows: FlowCache,
     start: Instant,
 }
 
@@ -134,6 +136,7 @@ impl<B: Backend> Worker<B> {
     ) -> Worker<B> {
         assert_eq!(tx.len(), ports.n_ports, "one tx queue per port");
         let n = ports.n_ports;
+        let refresh_ms = cfg.refresh.as_millis() as u32;
         Worker {
             cfg,
             rx,
@@ -153,6 +156,7 @@ impl<B: Backend> Worker<B> {
             txbytes: vec![0; n],
             refused: Vec::with_capacity(MAX_BURST * 2),
             learn: LearnCache::new(),
+            flows: FlowCache::new(refresh_ms),
             start: Instant::now(),
         }
     }
@@ -246,6 +250,7 @@ impl<B: Backend> Worker<B> {
             txbytes,
             refused,
             learn,
+            flows,
             ..
         } = self;
         let (port, rxq) = &mut rx[i];
@@ -270,7 +275,7 @@ impl<B: Backend> Worker<B> {
             rx_bytes += h.len() as u64;
             h
         });
-        let uniform = decide_burst(headers, port, ports, &view, actions, |l| {
+        let uniform = decide_burst(headers, port, ports, &view, flows, now_ms, actions, |l| {
             let send = match l {
                 Learn::Known(k) if k != last_learn => {
                     last_learn = k;
