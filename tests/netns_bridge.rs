@@ -9,10 +9,43 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use common::*;
-use moose_testbed::{http_get, unique_tag, wait_http, Testbed};
+use moose_testbed::{http_get, unique_tag, Testbed};
 
 /// Kills the appliance if the test fails half-way.
 struct Running(Option<Child>);
+
+impl Running {
+    /// Waits until `/api/v1/status` answers. If moose exits first, or does
+    /// not answer in time, panics with its exit status and its stderr, so
+    /// that a failure says why.
+    fn wait_up(&mut self, listen: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if http_get(listen, "/api/v1/status").is_ok() {
+                return;
+            }
+            let child = self.0.as_mut().expect("running");
+            let exited = child.try_wait().expect("try_wait");
+            if exited.is_some() || std::time::Instant::now() > deadline {
+                if exited.is_none() {
+                    let _ = child.kill();
+                }
+                let out = self
+                    .0
+                    .take()
+                    .unwrap()
+                    .wait_with_output()
+                    .expect("moose output");
+                panic!(
+                    "moose did not answer on {listen} ({}); stderr:\n{}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -83,7 +116,7 @@ fn three_hosts(workers: usize, letter: &str, subnet: u8) {
         .spawn()
         .unwrap();
     let mut app = Running(Some(child));
-    wait_http(&listen, "/api/v1/status", Duration::from_secs(30)).expect("appliance up");
+    app.wait_up(&listen);
     assert!(tb.wait_up(Duration::from_secs(5)));
 
     for a in &tb.hosts {
@@ -208,8 +241,8 @@ fn vlans_separate_real_hosts() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let _app = Running(Some(child));
-    wait_http(&listen, "/api/v1/status", Duration::from_secs(30)).expect("appliance up");
+    let mut app = Running(Some(child));
+    app.wait_up(&listen);
     assert!(tb.wait_up(Duration::from_secs(5)));
     let h = &tb.hosts;
     assert!(h[0].ping(&h[1].ip, 2), "VLAN 10 pair");
