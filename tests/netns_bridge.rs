@@ -15,6 +15,22 @@ use moose_testbed::{http_get, unique_tag, Testbed};
 struct Running(Option<Child>);
 
 impl Running {
+    /// Starts `moose <args> <cfg>` (stdout and stderr piped) and waits
+    /// until it answers on `listen`.
+    fn start(args: &[&str], cfg: &std::path::Path, listen: &str) -> Running {
+        let child = moose()
+            .args(args)
+            .arg(cfg)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut app = Running(Some(child));
+        app.wait_up(listen);
+        app
+    }
+
     /// Waits until `/api/v1/status` answers. If moose exits first, or does
     /// not answer in time, panics with its exit status and its stderr, so
     /// that a failure says why.
@@ -107,16 +123,7 @@ fn three_hosts(workers: usize, letter: &str, subnet: u8) {
         );
     }
     let cfg = s.write("netns.toml", &cfg);
-    let child = moose()
-        .args(["run", "--json", "-c"])
-        .arg(&cfg)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut app = Running(Some(child));
-    app.wait_up(&listen);
+    let mut app = Running::start(&["run", "--json", "-c"], &cfg, &listen);
     assert!(tb.wait_up(Duration::from_secs(5)));
 
     for a in &tb.hosts {
@@ -233,16 +240,7 @@ fn vlans_separate_real_hosts() {
         );
     }
     let cfg = s.write("vlans.toml", &cfg);
-    let child = moose()
-        .args(["run", "-c"])
-        .arg(&cfg)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut app = Running(Some(child));
-    app.wait_up(&listen);
+    let _app = Running::start(&["run", "-c"], &cfg, &listen);
     assert!(tb.wait_up(Duration::from_secs(5)));
     let h = &tb.hosts;
     assert!(h[0].ping(&h[1].ip, 2), "VLAN 10 pair");
