@@ -117,6 +117,8 @@ pub struct Worker<B: Backend> {
     refused: Vec<B::Frame>,
     learn: LearnCache,
     flows: FlowCache,
+    /// `cfg.refresh` in milliseconds, converted once.
+    refresh_ms: u32,
     start: Instant,
 }
 
@@ -157,6 +159,7 @@ impl<B: Backend> Worker<B> {
             refused: Vec::with_capacity(MAX_BURST * 2),
             learn: LearnCache::new(),
             flows: FlowCache::new(refresh_ms),
+            refresh_ms,
             start: Instant::now(),
         }
     }
@@ -251,8 +254,10 @@ impl<B: Backend> Worker<B> {
             refused,
             learn,
             flows,
+            refresh_ms,
             ..
         } = self;
+        let refresh_ms = *refresh_ms;
         let (port, rxq) = &mut rx[i];
         let port = *port;
         let n = rxq.rx_burst(burst, cfg.burst);
@@ -261,7 +266,6 @@ impl<B: Backend> Worker<B> {
             counters.global(GlobalCounter::EmptyPolls, 1);
             return 0;
         }
-        let refresh_ms = cfg.refresh.as_millis() as u32;
         let mut rx_bytes = 0u64;
         let mut unknown = 0u64;
         let mut last_learn = u64::MAX;
