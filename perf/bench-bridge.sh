@@ -10,7 +10,7 @@
 #   ROUNDS=5 SECS=8 perf/bench-bridge.sh
 #
 # Environment:
-#   ROUNDS        rounds; each round runs testpmd then moose (default 3)
+#   ROUNDS        rounds; each round runs the baseline then moose (default 3)
 #   SECS          seconds of traffic per run (default 5)
 #   WARMUP        seconds at the start of a run that are not measured (default 1)
 #   FLOWS         distinct (src,dst) MAC pairs in the capture (default 1:
@@ -26,6 +26,9 @@
 #                 built with `cargo build --release` when BUILD=1)
 #   BUILD         1 = run `cargo build --release` first (default 1)
 #   TESTPMD       testpmd binary (default dpdk-testpmd)
+#   AGAINST       another moose binary to use as the baseline instead of
+#                 testpmd (A/B of two builds on the same workload: the
+#                 ratio is then moose/AGAINST), e.g. AGAINST=/tmp/moose.old
 #   TSC_HZ        override the TSC frequency used for cycles/packet
 #   KEEP_TMP      1 = keep the temp directory (logs) for inspection
 #
@@ -187,8 +190,8 @@ scrape() {    # prints "<unix time> <p1 tx packets>"
     awk -v a="$t0" -v b="$t1" -v v="$v" 'BEGIN {printf "%.6f %s\n", (a + b) / 2, v}'
 }
 
-run_moose() {    # $1 = round; sets RESULT (pps)
-    local r=$1 pf=${TAG}-mo$1 cfg=$TMP/moose.$1.toml log=$TMP/moose.$1.log out=$TMP/moose.$1.json pid
+run_moose() {    # $1 = round, $2 = binary, $3 = name for files; sets RESULT (pps)
+    local r=$1 bin=$2 pf=${TAG}-$3$1 cfg=$TMP/$3.$1.toml log=$TMP/$3.$1.log out=$TMP/$3.$1.json pid
     PREFIXES+=("$pf")
     cat >"$cfg" <<EOF
 [switch]
@@ -216,7 +219,7 @@ EOF
         done
     fi
     # --duration is only a safety net; the run is stopped with SIGTERM.
-    "$MOOSE" run -c "$cfg" --json --duration $((SECS + 60)) >"$out" 2>"$log" &
+    "$bin" run -c "$cfg" --json --duration $((SECS + 60)) >"$out" 2>"$log" &
     pid=$!
     PIDS+=("$pid")
     local deadline=$((SECONDS + 30))
@@ -237,7 +240,7 @@ EOF
     (( rc == 0 )) || { tail -20 "$log" >&2; die "moose round $r exited with status $rc"; }
     if command -v jq >/dev/null; then
         jq -c '[.ports[] | {name, rx: .counters.rx_packets, tx: .counters.tx_packets,
-                drops: ([.counters.drops[]] | add)}]' "$out" >"$TMP/moose.$1.summary" 2>/dev/null || true
+                drops: ([.counters.drops[]] | add)}]' "$out" >"$TMP/$3.$1.summary" 2>/dev/null || true
     fi
     read -r ta va <<<"$a"
     read -r tb vb <<<"$b"
@@ -251,18 +254,31 @@ median() { sort -n | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; e
 cpp() { awk -v hz="$TSC" -v pps="$1" 'BEGIN {if (hz > 0 && pps > 0) printf "%.1f", hz / pps; else print "n/a"}'; }
 mpps() { awk -v p="$1" 'BEGIN {printf "%.2f", p / 1e6}'; }
 
-echo "# moose bridge vs testpmd mac fwd: $ROUNDS rounds x ${SECS}s (first ${WARMUP}s not measured), $FLOWS flow(s), ${FRAME_LEN}B frames, destinations $DST"
+if [[ -n ${AGAINST:-} ]]; then
+    [[ -x $AGAINST ]] || die "AGAINST=$AGAINST is not an executable"
+    BASE=base
+    run_base() { run_moose "$1" "$AGAINST" base; }
+else
+    BASE=testpmd
+    run_base() { run_testpmd "$1"; }
+fi
+echo "# moose bridge vs $BASE: $ROUNDS rounds x ${SECS}s (first ${WARMUP}s not measured), $FLOWS flow(s), ${FRAME_LEN}B frames, destinations $DST"
 echo "# moose: $MOOSE ($("$MOOSE" --version 2>/dev/null | head -1))"
-echo "# testpmd: $(command -v "$TESTPMD"); TSC: $TSC Hz ($TSC_SRC); cpu: $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), $(nproc) cores"
+if [[ -n ${AGAINST:-} ]]; then
+    echo "# base: $AGAINST ($("$AGAINST" --version 2>/dev/null | head -1))"
+else
+    echo "# testpmd: $(command -v "$TESTPMD")"
+fi
+echo "# TSC: $TSC Hz ($TSC_SRC); cpu: $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), $(nproc) cores"
 printf '%-6s %-8s %12s %8s %10s\n' round app pps Mpps cyc/pkt
 TP=()
 MO=()
 for r in $(seq 1 "$ROUNDS"); do
-    run_testpmd "$r"
+    run_base "$r"
     p=$RESULT
     TP+=("$p")
-    printf '%-6s %-8s %12s %8s %10s\n' "$r" testpmd "$p" "$(mpps "$p")" "$(cpp "$p")"
-    run_moose "$r"
+    printf '%-6s %-8s %12s %8s %10s\n' "$r" "$BASE" "$p" "$(mpps "$p")" "$(cpp "$p")"
+    run_moose "$r" "$MOOSE" moose
     p=$RESULT
     MO+=("$p")
     printf '%-6s %-8s %12s %8s %10s' "$r" moose "$p" "$(mpps "$p")" "$(cpp "$p")"
@@ -271,6 +287,6 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 tpm=$(printf '%s\n' "${TP[@]}" | median)
 mom=$(printf '%s\n' "${MO[@]}" | median)
-echo "median testpmd $tpm pps ($(mpps "$tpm") Mpps, $(cpp "$tpm") cycles/packet)"
-echo "median moose   $mom pps ($(mpps "$mom") Mpps, $(cpp "$mom") cycles/packet)"
-echo "ratio moose/testpmd $(awk -v a="$mom" -v b="$tpm" 'BEGIN {printf "%.3f", a / b}')"
+printf 'median %-7s %s pps (%s Mpps, %s cycles/packet)\n' "$BASE" "$tpm" "$(mpps "$tpm")" "$(cpp "$tpm")"
+printf 'median %-7s %s pps (%s Mpps, %s cycles/packet)\n' moose "$mom" "$(mpps "$mom")" "$(cpp "$mom")"
+echo "ratio moose/$BASE $(awk -v a="$mom" -v b="$tpm" 'BEGIN {printf "%.3f", a / b}')"
