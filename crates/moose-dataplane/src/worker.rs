@@ -233,10 +233,10 @@ impl<B: Backend> Worker<B> {
     /// One rx burst on one queue, fully processed. Returns frames received.
     ///
     /// Decide first, move later: one pass over the burst under one FDB read
-    /// view decides every frame (with a per-burst lookup cache) and requests
-    /// learning; a second pass moves the frames to their tx buffer(s) — all
-    /// at once when the whole burst goes to one port. Then the buffers that
-    /// are full are flushed.
+    /// view decides every frame ([`decide_burst`], with its shortcuts for
+    /// repeated frames) and requests learning; a second pass moves the
+    /// frames to their tx buffer(s) — all at once when every frame has the
+    /// same action. Then the buffers that are full are flushed.
     #[inline]
     fn poll(&mut self, i: usize, now_ms: u32) -> usize {
         let Worker {
