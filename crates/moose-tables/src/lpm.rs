@@ -118,9 +118,12 @@ fn rib_key(prefix: u64, len: u8) -> u64 {
     (prefix << 6) | len as u64
 }
 
-/// The MAC LPM table.
+/// The lookup half of a MAC LPM: the top array and the interval lists,
+/// without the RIB. This is what the fast path reads; the control side
+/// keeps the [`MacLpm`] (RIB included) and publishes a copy of its
+/// `LpmTable` (an `Arc`), so the prefix set is never kept twice.
 #[derive(Clone, Debug)]
-pub struct MacLpm {
+pub struct LpmTable {
     /// Direct-pointing level: `LEAF | value` or `count << 26 | start`.
     top: Vec<u32>,
     /// Key bits resolved by `top`.
@@ -128,115 +131,43 @@ pub struct MacLpm {
     /// Interval lists of all buckets: `(offset << 16) | value`, plus a count
     /// header before each list of ≥ [`LONG`] intervals.
     ranges: Vec<u64>,
+}
+
+impl Default for LpmTable {
+    /// A table every lookup misses.
+    fn default() -> Self {
+        LpmTable {
+            top: vec![LEAF | NO_ROUTE as u32; 1 << TOP_BITS],
+            top_bits: TOP_BITS,
+            ranges: vec![0; 1 + SCAN],
+        }
+    }
+}
+
+/// The MAC LPM table: the authoritative prefix set and its lookup table.
+/// Derefs to [`LpmTable`] for lookups.
+#[derive(Clone, Debug)]
+pub struct MacLpm {
+    table: LpmTable,
     /// Authoritative prefix set: `(prefix << 6) | len` → value.
     rib: BTreeMap<u64, u16>,
     /// Words of `ranges` no longer referenced.
     garbage: usize,
 }
 
-impl Default for MacLpm {
-    fn default() -> Self {
-        Self::new()
+impl std::ops::Deref for MacLpm {
+    type Target = LpmTable;
+    fn deref(&self) -> &LpmTable {
+        &self.table
     }
 }
 
-/// Top bits for a table of `n` prefixes: ⌈log₂ n⌉ within the limits.
-fn top_bits_for(n: usize) -> u32 {
-    (usize::BITS + 1 - n.saturating_sub(1).leading_zeros()).clamp(TOP_BITS, MAX_TOP_BITS)
-}
-
-impl MacLpm {
-    /// An empty table (every lookup misses).
-    pub fn new() -> Self {
-        MacLpm {
-            top: vec![LEAF | NO_ROUTE as u32; 1 << TOP_BITS],
-            top_bits: TOP_BITS,
-            ranges: vec![0; 1 + SCAN],
-            rib: BTreeMap::new(),
-            garbage: 0,
-        }
-    }
-
-    /// Build from `(prefix, len, value)`; later duplicates win. Bits of
-    /// `prefix` beyond `len` are ignored.
-    ///
-    /// # Panics
-    /// If a `len > 48` or a `value == NO_ROUTE`.
-    pub fn from_prefixes<I: IntoIterator<Item = (u64, u8, u16)>>(prefixes: I) -> Self {
-        let mut t = Self::new();
-        for (p, l, v) in prefixes {
-            check(l, v);
-            t.rib.insert(rib_key(p & prefix_mask(l), l), v);
-        }
-        t.rebuild_all();
-        t
-    }
-
-    /// Number of prefixes.
-    pub fn len(&self) -> usize {
-        self.rib.len()
-    }
-
-    /// Whether the table holds no prefix.
-    pub fn is_empty(&self) -> bool {
-        self.rib.is_empty()
-    }
-
-    /// Exact-match get of `prefix/len`.
-    pub fn get(&self, prefix: u64, len: u8) -> Option<u16> {
-        self.rib
-            .get(&rib_key(prefix & prefix_mask(len), len))
-            .copied()
-    }
-
-    /// All prefixes in (prefix, len) order.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, u8, u16)> + '_ {
-        self.rib.iter().map(|(&k, &v)| (k >> 6, (k & 63) as u8, v))
-    }
-
-    /// Insert or replace `prefix/len → value`; returns the old value.
-    ///
-    /// # Panics
-    /// If `len > 48` or `value == NO_ROUTE`.
-    pub fn insert(&mut self, prefix: u64, len: u8, value: u16) -> Option<u16> {
-        check(len, value);
-        let p = prefix & prefix_mask(len);
-        let old = self.rib.insert(rib_key(p, len), value);
-        if old != Some(value) {
-            self.rebuild_for(p, len);
-        }
-        old
-    }
-
-    /// Remove `prefix/len`; returns its value.
-    pub fn remove(&mut self, prefix: u64, len: u8) -> Option<u16> {
-        if len > 48 {
-            return None;
-        }
-        let p = prefix & prefix_mask(len);
-        let old = self.rib.remove(&rib_key(p, len));
-        if old.is_some() {
-            self.rebuild_for(p, len);
-        }
-        old
-    }
-
-    /// Remove every prefix.
-    pub fn clear(&mut self) {
-        *self = Self::new();
-    }
-
+impl LpmTable {
     /// Bytes of the lookup structure (top array and interval lists,
     /// including garbage not yet compacted). The RIB is reported by
     /// [`Self::rib_bytes`].
     pub fn bytes(&self) -> usize {
         self.top.len() * 4 + self.ranges.len() * 8
-    }
-
-    /// Estimated bytes of the control-plane prefix set (B-tree of 8 + 2
-    /// byte entries, about 2/3 full, plus node headers).
-    pub fn rib_bytes(&self) -> usize {
-        self.rib.len() * 16
     }
 
     /// Longest-prefix match of `key`; `None` if nothing matches.
@@ -387,6 +318,108 @@ impl MacLpm {
             }
         }
     }
+}
+
+impl Default for MacLpm {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Top bits for a table of `n` prefixes: ⌈log₂ n⌉ within the limits.
+fn top_bits_for(n: usize) -> u32 {
+    (usize::BITS + 1 - n.saturating_sub(1).leading_zeros()).clamp(TOP_BITS, MAX_TOP_BITS)
+}
+
+impl MacLpm {
+    /// An empty table (every lookup misses).
+    pub fn new() -> Self {
+        MacLpm {
+            table: LpmTable::default(),
+            rib: BTreeMap::new(),
+            garbage: 0,
+        }
+    }
+
+    /// Build from `(prefix, len, value)`; later duplicates win. Bits of
+    /// `prefix` beyond `len` are ignored.
+    ///
+    /// # Panics
+    /// If a `len > 48` or a `value == NO_ROUTE`.
+    pub fn from_prefixes<I: IntoIterator<Item = (u64, u8, u16)>>(prefixes: I) -> Self {
+        let mut t = Self::new();
+        for (p, l, v) in prefixes {
+            check(l, v);
+            t.rib.insert(rib_key(p & prefix_mask(l), l), v);
+        }
+        t.rebuild_all();
+        t
+    }
+
+    /// Number of prefixes.
+    pub fn len(&self) -> usize {
+        self.rib.len()
+    }
+
+    /// Whether the table holds no prefix.
+    pub fn is_empty(&self) -> bool {
+        self.rib.is_empty()
+    }
+
+    /// Exact-match get of `prefix/len`.
+    pub fn get(&self, prefix: u64, len: u8) -> Option<u16> {
+        self.rib
+            .get(&rib_key(prefix & prefix_mask(len), len))
+            .copied()
+    }
+
+    /// All prefixes in (prefix, len) order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, u8, u16)> + '_ {
+        self.rib.iter().map(|(&k, &v)| (k >> 6, (k & 63) as u8, v))
+    }
+
+    /// Insert or replace `prefix/len → value`; returns the old value.
+    ///
+    /// # Panics
+    /// If `len > 48` or `value == NO_ROUTE`.
+    pub fn insert(&mut self, prefix: u64, len: u8, value: u16) -> Option<u16> {
+        check(len, value);
+        let p = prefix & prefix_mask(len);
+        let old = self.rib.insert(rib_key(p, len), value);
+        if old != Some(value) {
+            self.rebuild_for(p, len);
+        }
+        old
+    }
+
+    /// Remove `prefix/len`; returns its value.
+    pub fn remove(&mut self, prefix: u64, len: u8) -> Option<u16> {
+        if len > 48 {
+            return None;
+        }
+        let p = prefix & prefix_mask(len);
+        let old = self.rib.remove(&rib_key(p, len));
+        if old.is_some() {
+            self.rebuild_for(p, len);
+        }
+        old
+    }
+
+    /// Remove every prefix.
+    pub fn clear(&mut self) {
+        *self = Self::new();
+    }
+
+    /// Estimated bytes of the control-plane prefix set (B-tree of 8 + 2
+    /// byte entries, about 2/3 full, plus node headers).
+    pub fn rib_bytes(&self) -> usize {
+        self.rib.len() * 16
+    }
+
+    /// The lookup table alone (what workers are given), as a copy.
+    pub fn table(&self) -> LpmTable {
+        self.table.clone()
+    }
 
     // ---- construction ----
 
@@ -412,10 +445,10 @@ impl MacLpm {
         old: u32,
         slack: bool,
     ) -> u32 {
-        let shift = 48 - self.top_bits;
+        let shift = 48 - self.table.top_bits;
         let lo = (t as u64) << shift;
         let end = lo + (1u64 << shift);
-        let tb = self.top_bits;
+        let tb = self.table.top_bits;
         // Stack sweep over the laminar family of prefix intervals, sorted
         // by (prefix, len): a covering prefix precedes what it covers.
         let mut out: Vec<(u64, u16)> = Vec::with_capacity(2 * prefs.len() + 1);
@@ -448,10 +481,10 @@ impl MacLpm {
         // bucket neither copy it nor pile up garbage.
         if cnt >= LONG as usize && old & LEAF == 0 && old >> CNT_SHIFT == LONG {
             let start = (old & START_MASK) as usize;
-            let cap = (self.ranges[start - 1] >> 32) as usize;
+            let cap = (self.table.ranges[start - 1] >> 32) as usize;
             if cnt <= cap {
-                self.ranges[start - 1] = (cap as u64) << 32 | cnt as u64;
-                for (d, w) in self.ranges[start..start + cnt].iter_mut().zip(words) {
+                self.table.ranges[start - 1] = (cap as u64) << 32 | cnt as u64;
+                for (d, w) in self.table.ranges[start..start + cnt].iter_mut().zip(words) {
                     *d = w;
                 }
                 return old;
@@ -461,25 +494,25 @@ impl MacLpm {
         if cnt == 1 {
             return LEAF | out[0].1 as u32;
         }
-        self.ranges.truncate(self.ranges.len() - SCAN);
+        self.table.ranges.truncate(self.table.ranges.len() - SCAN);
         // Long lists rebuilt by an update get 25 % room to grow in place.
         let cap = if slack { cnt + cnt / 4 } else { cnt };
         let code = if cnt >= LONG as usize {
-            self.ranges.push((cap as u64) << 32 | cnt as u64);
+            self.table.ranges.push((cap as u64) << 32 | cnt as u64);
             LONG
         } else {
             cnt as u32
         };
-        let start = self.ranges.len() as u32;
+        let start = self.table.ranges.len() as u32;
         assert!(
             (start as usize + cap) < (1 << CNT_SHIFT),
             "MAC LPM interval table full"
         );
-        self.ranges.extend(words);
+        self.table.ranges.extend(words);
         if code == LONG {
-            self.ranges.resize(start as usize + cap, 0);
+            self.table.ranges.resize(start as usize + cap, 0);
         }
-        self.ranges.extend([0; SCAN]);
+        self.table.ranges.extend([0; SCAN]);
         (code << CNT_SHIFT) | start
     }
 
@@ -489,7 +522,7 @@ impl MacLpm {
             0
         } else if e >> CNT_SHIFT == LONG {
             let start = (e & START_MASK) as usize;
-            (self.ranges[start - 1] >> 32) as usize + 1
+            (self.table.ranges[start - 1] >> 32) as usize + 1
         } else {
             (e >> CNT_SHIFT) as usize
         }
@@ -498,18 +531,18 @@ impl MacLpm {
     fn rebuild_all(&mut self) {
         let all: Vec<(u64, u8, u16)> = self.iter().collect();
         let tb = top_bits_for(all.len());
-        self.top_bits = tb;
+        self.table.top_bits = tb;
         let shift = 48 - tb;
         let mut top = Vec::with_capacity(1 << tb);
         mem::advise_huge(&top);
         top.resize(1 << tb, LEAF | NO_ROUTE as u32);
-        self.top = top;
+        self.table.top = top;
         // About 2 intervals per prefix; a fresh allocation advised for huge
         // pages before it is written, with room for updates.
         let mut ranges = Vec::with_capacity(2 * all.len() + all.len() / 4 + 64);
         mem::advise_huge(&ranges);
         ranges.resize(1 + SCAN, 0);
-        self.ranges = ranges;
+        self.table.ranges = ranges;
         self.garbage = 0;
         // Short prefixes (<= top bits) expand over top entries, in
         // (prefix, len) order so that a longer one overrides its cover.
@@ -525,7 +558,7 @@ impl MacLpm {
             let n = rest.partition_point(|e| e.0 < region_end);
             let (mine, tail) = rest.split_at(n);
             rest = tail;
-            self.top[t] = if mine.iter().any(|e| e.1 as u32 > tb) {
+            self.table.top[t] = if mine.iter().any(|e| e.1 as u32 > tb) {
                 self.build_bucket(t, dflt, mine, LEAF, false)
             } else {
                 LEAF | dflt as u32
@@ -535,7 +568,7 @@ impl MacLpm {
 
     /// Recompute bucket `t` from the RIB.
     fn rebuild_top(&mut self, t: usize) {
-        let tb = self.top_bits;
+        let tb = self.table.top_bits;
         let lo = (t as u64) << (48 - tb);
         let hi = lo | (MAC_MASK >> tb);
         let prefs: Vec<(u64, u8, u16)> = self
@@ -545,8 +578,8 @@ impl MacLpm {
             .filter(|&(_, l, _)| l as u32 > tb)
             .collect();
         let default = self.best_covering(lo, tb);
-        let old = self.top[t];
-        self.top[t] = if prefs.is_empty() {
+        let old = self.table.top[t];
+        self.table.top[t] = if prefs.is_empty() {
             self.garbage += self.words(old);
             LEAF | default as u32
         } else {
@@ -557,13 +590,13 @@ impl MacLpm {
     /// Bring the table in line with the RIB after `p/len` changed.
     fn rebuild_for(&mut self, p: u64, len: u8) {
         let len = len as u32;
-        let tb = self.top_bits;
+        let tb = self.table.top_bits;
         let first = (p >> (48 - tb)) as usize;
         let count = if len <= tb { 1usize << (tb - len) } else { 1 };
         for t in first..first + count {
             self.rebuild_top(t);
         }
-        let live = self.ranges.len() - SCAN - self.garbage;
+        let live = self.table.ranges.len() - SCAN - self.garbage;
         let grown = tb < MAX_TOP_BITS && self.rib.len() > 4 << tb;
         if (self.garbage > 4096 && self.garbage > live) || grown {
             self.rebuild_all();

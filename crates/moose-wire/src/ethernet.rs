@@ -122,14 +122,7 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
 
     /// Checks that the header (and a tag if the TPID says there is one) fits.
     pub fn check_len(&self) -> Result<(), FrameError> {
-        let b = self.buffer.as_ref();
-        if b.len() < field::HEADER_LEN {
-            return Err(FrameError::TooShort);
-        }
-        if self.is_tagged() && b.len() < field::TAGGED_HEADER_LEN {
-            return Err(FrameError::TruncatedVlan);
-        }
-        Ok(())
+        Header::load(self.buffer.as_ref()).check(usize::MAX)
     }
 
     pub fn into_inner(self) -> T {
@@ -221,7 +214,170 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     }
 }
 
-/// What the fast path needs from a frame, read in one pass.
+/// The first 16 octets of a frame as the fast path reads them: both
+/// addresses, the TPID (or EtherType) and the tag control word, in two
+/// little-endian 8-byte words and one big-endian 16-bit word, plus the
+/// frame length. This is the one header parser of moose: the per-packet
+/// classifiers use it directly, and [`parse`] (for everything else) is built
+/// on it, so the two can never disagree.
+///
+/// Loading never fails or panics: a frame shorter than 16 octets reads as
+/// zero-padded, and [`Header::check`] then says why it is not a frame.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Header {
+    /// Octets 0..8: the destination address in bits 0..48.
+    w0: u64,
+    /// Octets 6..14: the source address in bits 0..48, the TPID (or
+    /// EtherType) byte-swapped in bits 48..64.
+    w1: u64,
+    /// Octets 14..16 (the tag control word if tagged); 0 if the frame is
+    /// shorter.
+    tci: u16,
+    len: u32,
+}
+
+/// The 48 address bits of a little-endian load.
+const MAC_BITS: u64 = (1 << 48) - 1;
+
+impl Header {
+    #[inline]
+    pub fn load(frame: &[u8]) -> Header {
+        let mut pad = [0u8; 16];
+        let b: &[u8; 16] = match frame.first_chunk::<16>() {
+            Some(b) => b,
+            None => {
+                pad[..frame.len()].copy_from_slice(frame);
+                &pad
+            }
+        };
+        let w = |at: usize| {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(&b[at..at + 8]);
+            u64::from_le_bytes(x)
+        };
+        Header {
+            w0: w(0),
+            w1: w(6),
+            tci: u16::from_be_bytes([b[14], b[15]]),
+            len: frame.len() as u32,
+        }
+    }
+
+    /// Checks, in this order, that the frame holds an Ethernet header,
+    /// that a tagged frame holds its whole tag, and that it is at most
+    /// `max_len` octets long.
+    #[inline]
+    pub fn check(&self, max_len: usize) -> Result<(), FrameError> {
+        let len = self.len();
+        if len < field::HEADER_LEN {
+            return Err(FrameError::TooShort);
+        }
+        if self.is_tagged() && len < field::TAGGED_HEADER_LEN {
+            return Err(FrameError::TruncatedVlan);
+        }
+        if len > max_len {
+            return Err(FrameError::Oversize);
+        }
+        Ok(())
+    }
+
+    /// The frame's length in octets.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The destination address as little-endian bits (an
+    /// [`ExactKey`](crate::ExactKey) MAC).
+    #[inline]
+    pub fn dst_le(&self) -> u64 {
+        self.w0 & MAC_BITS
+    }
+
+    /// The source address as little-endian bits.
+    #[inline]
+    pub fn src_le(&self) -> u64 {
+        self.w1 & MAC_BITS
+    }
+
+    #[inline]
+    pub fn dst(&self) -> Mac {
+        let b = self.w0.to_le_bytes();
+        Mac([b[0], b[1], b[2], b[3], b[4], b[5]])
+    }
+
+    #[inline]
+    pub fn src(&self) -> Mac {
+        let b = self.w1.to_le_bytes();
+        Mac([b[0], b[1], b[2], b[3], b[4], b[5]])
+    }
+
+    /// Group (multicast or broadcast) destination.
+    #[inline]
+    pub fn dst_is_group(&self) -> bool {
+        self.w0 & 1 != 0
+    }
+
+    /// The TPID, or the EtherType of an untagged frame.
+    #[inline]
+    pub fn tpid(&self) -> u16 {
+        ((self.w1 >> 48) as u16).swap_bytes()
+    }
+
+    /// An 802.1Q or 802.1ad outer tag.
+    #[inline]
+    pub fn is_tagged(&self) -> bool {
+        let t = self.tpid();
+        t == 0x8100 || t == 0x88a8
+    }
+
+    /// The raw tag control word (meaningful only if tagged).
+    #[inline]
+    pub fn tci(&self) -> u16 {
+        self.tci
+    }
+
+    /// The outer tag's VLAN id; 0 if untagged or priority-tagged.
+    #[inline]
+    pub fn vid(&self) -> u16 {
+        if self.is_tagged() {
+            self.tci & 0x0fff
+        } else {
+            0
+        }
+    }
+
+    /// Octets of the header (14, or 18 if tagged).
+    #[inline]
+    pub fn header_len(&self) -> usize {
+        if self.is_tagged() {
+            field::TAGGED_HEADER_LEN
+        } else {
+            field::HEADER_LEN
+        }
+    }
+
+    /// The words an exact-match flow cache keys on: `(w0, w1, tci)`.
+    #[inline]
+    pub fn words(&self) -> (u64, u64, u16) {
+        (self.w0, self.w1, self.tci)
+    }
+
+    /// A hash of both addresses and the tag, for choosing among equal-cost
+    /// next hops: frames of one flow always hash alike.
+    #[inline]
+    pub fn flow_hash(&self) -> u32 {
+        let x = self.dst_le() ^ self.src_le().rotate_left(23) ^ (u64::from(self.vid()) << 48);
+        (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as u32
+    }
+}
+
+/// What the slow path and tools need from a frame, read in one pass.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct ParsedFrame {
     pub dst: Mac,
@@ -231,18 +387,23 @@ pub struct ParsedFrame {
 }
 
 /// Parses the header of untrusted input, rejecting frames longer than
-/// `max_len` bytes. Never panics.
+/// `max_len` bytes. Never panics. Built on [`Header`].
 #[inline]
 pub fn parse(frame: &[u8], max_len: usize) -> Result<ParsedFrame, FrameError> {
-    let f = EthernetFrame::new_checked(frame)?;
-    if frame.len() > max_len {
-        return Err(FrameError::Oversize);
-    }
+    let h = Header::load(frame);
+    h.check(max_len)?;
+    let (tag, ethertype) = if h.is_tagged() {
+        // check() saw the whole tag, so octets 16..18 exist.
+        let et = u16::from_be_bytes([frame[16], frame[17]]);
+        (Some(VlanTag::from_tci(h.tci())), EtherType::from(et))
+    } else {
+        (None, EtherType::from(h.tpid()))
+    };
     Ok(ParsedFrame {
-        dst: f.dst(),
-        src: f.src(),
-        tag: f.vlan_tag(),
-        ethertype: f.ethertype(),
+        dst: h.dst(),
+        src: h.src(),
+        tag,
+        ethertype,
     })
 }
 
@@ -373,7 +534,39 @@ mod tests {
         assert!(f.vlan_tag().unwrap().dei);
     }
 
+    #[test]
+    fn header_fields() {
+        let h = Header::load(&TAGGED);
+        assert!(h.is_tagged());
+        assert_eq!(h.vid(), 10);
+        assert_eq!(h.dst(), Mac([2, 0, 0, 0, 0, 2]));
+        assert_eq!(h.src(), Mac([2, 0, 0, 0, 0, 1]));
+        assert_eq!(h.header_len(), 18);
+        assert_eq!(h.len(), 20);
+        let u = Header::load(&UNTAGGED);
+        assert!(!u.is_tagged() && u.dst_is_group());
+        assert_eq!(u.tpid(), 0x0806);
+        assert_eq!(u.vid(), 0);
+        assert_eq!(Header::load(&[]).check(100), Err(FrameError::TooShort));
+    }
+
     proptest! {
+        /// The view's accessors and the fast header agree on every input.
+        #[test]
+        fn header_agrees_with_view(data in proptest::collection::vec(prop_oneof![Just(0u8), Just(0x81), Just(0x88), Just(0xa8), any::<u8>()], 0..40)) {
+            let h = Header::load(&data);
+            match EthernetFrame::new_checked(&data[..]) {
+                Ok(f) => {
+                    prop_assert_eq!(h.dst(), f.dst());
+                    prop_assert_eq!(h.src(), f.src());
+                    prop_assert_eq!(h.is_tagged(), f.is_tagged());
+                    prop_assert_eq!(h.header_len(), f.header_len());
+                    prop_assert_eq!(h.vid(), f.vlan_tag().map_or(0, |t| t.vid));
+                }
+                Err(e) => prop_assert_eq!(h.check(usize::MAX), Err(e)),
+            }
+        }
+
         #[test]
         fn parse_never_panics(data in proptest::collection::vec(any::<u8>(), 0..64), max in 0usize..80) {
             let _ = parse(&data, max);

@@ -1,4 +1,5 @@
-//! Wire formats of the frames moose handles, as zero-copy views over byte
+//! Wire formats of the frames moose handles, and the identities and table
+//! keys read from them. Frames are zero-copy views over byte
 //! buffers (any `T: AsRef<[u8]>`, so a DPDK mbuf, a `Vec<u8>` or a slice).
 //!
 //! Invariants, in the style of smoltcp's `wire` module: every view has a
@@ -9,7 +10,11 @@
 #![forbid(unsafe_code)]
 
 pub mod ethernet;
+pub mod ids;
+pub mod keys;
 pub mod mac;
 
-pub use ethernet::{EtherType, EthernetFrame, FrameError, ParsedFrame, VlanTag};
+pub use ethernet::{EtherType, EthernetFrame, FrameError, Header, ParsedFrame, VlanTag};
+pub use ids::{AddrError, HostId, MacPrefix, MooseAddr, PortId, SwitchId};
+pub use keys::{ExactKey, PrefixKey};
 pub use mac::{Mac, MacParseError, Vlan, VlanError};
