@@ -1,114 +1,131 @@
-//! Counters of the fast path.
+//! Counters of the fast path, declared once.
+//!
+//! Every counter kind is one row of a table below: the enum variant, the
+//! label (the JSON key and the Prometheus label value or metric name part)
+//! and the help text. The enum, its `ALL` list, `label()`, `help()` and
+//! the Prometheus families in the binary are all generated from that row,
+//! so a new drop reason cannot be counted without also being exported and
+//! documented.
 //!
 //! Each worker counts into a plain, worker-local [`WorkerCounters`] and every
 //! few loops copies it into its [`WorkerStats`] with relaxed atomic *stores*
 //! (never read-modify-write). The metrics scraper sums the `WorkerStats` of
 //! all workers at scrape time. Writer: the owning worker. Readers: anyone.
+//! A `WorkerStats` sits in its own cache lines (aligned 128-byte chunks),
+//! so one worker's publish never invalidates a line another worker writes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Why a frame was dropped. Each reason is a counter per port and a
-/// Prometheus label value.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum DropReason {
-    /// Shorter than an Ethernet header.
-    TooShort,
-    /// Ends inside its 802.1Q tag.
-    TruncatedVlan,
-    /// Longer than `dataplane.max_frame`.
-    Oversize,
-    /// Source address is multicast/broadcast (invalid on the wire).
-    SrcMulticast,
-    /// The frame's VLAN is not carried by the ingress port.
-    VlanIngress,
-    /// Destination was learned on the ingress port: nothing to forward.
-    SamePort,
-    /// Source matches a static entry of another port.
-    StaticMove,
-    /// A flood with no other member port in the VLAN.
-    NoFloodPort,
-    /// The frame pool had no buffer for a flood copy.
-    NoBuffer,
-    /// The NIC's tx queue refused the frame.
-    TxFull,
-    /// The punt ring to the slow path was full (control frame lost).
-    PuntRingFull,
+use crossbeam_utils::CachePadded;
+use moose_config::PuntClass;
+
+/// Declares a counter kind: a `#[repr(u8)]` enum with `ALL`, `label()` and
+/// `help()`, from one table of `Variant => "label", "help";` rows.
+macro_rules! counter_kinds {
+    ($(#[$meta:meta])* pub enum $name:ident { $($variant:ident => $label:literal, $help:literal;)* }) => {
+        $(#[$meta])*
+        #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum $name {
+            $(#[doc = $help] $variant,)*
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// The JSON key and Prometheus label of this kind.
+            pub fn label(self) -> &'static str {
+                match self {
+                    $($name::$variant => $label,)*
+                }
+            }
+
+            /// What it counts, for metric help texts and the docs.
+            pub fn help(self) -> &'static str {
+                match self {
+                    $($name::$variant => $help,)*
+                }
+            }
+        }
+    };
 }
 
-impl DropReason {
-    pub const ALL: [DropReason; 11] = [
-        DropReason::TooShort,
-        DropReason::TruncatedVlan,
-        DropReason::Oversize,
-        DropReason::SrcMulticast,
-        DropReason::VlanIngress,
-        DropReason::SamePort,
-        DropReason::StaticMove,
-        DropReason::NoFloodPort,
-        DropReason::NoBuffer,
-        DropReason::TxFull,
-        DropReason::PuntRingFull,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            DropReason::TooShort => "too_short",
-            DropReason::TruncatedVlan => "truncated_vlan",
-            DropReason::Oversize => "oversize",
-            DropReason::SrcMulticast => "src_multicast",
-            DropReason::VlanIngress => "vlan_not_allowed",
-            DropReason::SamePort => "same_port",
-            DropReason::StaticMove => "static_move",
-            DropReason::NoFloodPort => "no_flood_port",
-            DropReason::NoBuffer => "no_buffer",
-            DropReason::TxFull => "tx_full",
-            DropReason::PuntRingFull => "punt_ring_full",
-        }
+counter_kinds! {
+    /// Why a frame was dropped: a counter per port and a value of the
+    /// `reason` label of `moose_port_drops_total`. Counted on the ingress
+    /// port, except `link_down`, `mtu_exceeded` and `tx_full` (egress).
+    pub enum DropReason {
+        TooShort => "too_short", "Shorter than an Ethernet header (14 bytes).";
+        TruncatedVlan => "truncated_vlan", "Ends inside its 802.1Q tag.";
+        Oversize => "oversize", "Longer than dataplane.max_frame.";
+        SrcMulticast => "src_multicast", "Source address is multicast or broadcast (invalid on the wire).";
+        SrcZero => "src_zero", "Source address is 00:00:00:00:00:00 (invalid on the wire).";
+        VlanIngress => "vlan_not_allowed", "The frame's VLAN is not carried by the ingress port.";
+        SamePort => "same_port", "The destination was learned on the ingress port: nothing to forward.";
+        StaticMove => "static_move", "The source is a static FDB entry of another port.";
+        NoFloodPort => "no_flood_port", "A flood with no other member port (up) in the VLAN.";
+        NoBuffer => "no_buffer", "No buffer for a flood copy.";
+        NoRoute => "no_route", "No route, or an empty next-hop group, for the destination.";
+        LinkDown => "link_down", "The egress port's link is down (egress port).";
+        MtuExceeded => "mtu_exceeded", "Longer than the egress port's MTU allows (egress port).";
+        TxFull => "tx_full", "The NIC's tx queue refused the frame (egress port).";
+        PuntRingFull => "punt_ring_full", "The punt ring of the frame's class to the control thread was full.";
+        PuntRateLimited => "punt_rate_limited", "The punt class's or the port's token bucket was empty.";
     }
 }
 
-/// Per-port counters of one worker.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum PortCounter {
-    RxPackets,
-    RxBytes,
-    TxPackets,
-    TxBytes,
-    /// Frames flooded out of this port (broadcast, multicast, unknown unicast).
-    TxFlood,
-    /// Frames received whose destination was not in the FDB.
-    RxUnknownUnicast,
-    /// Control frames punted to the slow path.
-    RxPunted,
+counter_kinds! {
+    /// Per-port frame counters (`moose_port_<label>_total{port}`).
+    pub enum PortCounter {
+        RxPackets => "rx_packets", "Frames received by the workers.";
+        RxBytes => "rx_bytes", "Bytes received by the workers.";
+        TxPackets => "tx_packets", "Frames the NIC accepted for transmission.";
+        TxBytes => "tx_bytes", "Bytes the NIC accepted for transmission.";
+        TxFlood => "tx_flood", "Frames flooded out of the port (broadcast, multicast, unknown unicast).";
+        RxUnknownUnicast => "rx_unknown_unicast", "Unicast frames received for destinations not in the FDB.";
+        RxPunted => "rx_punted", "Frames handed to the control thread.";
+    }
 }
 
-const N_PORT_COUNTERS: usize = 7;
-const N_DROPS: usize = DropReason::ALL.len();
-const STRIDE: usize = N_PORT_COUNTERS + N_DROPS;
-
-/// Worker-wide counters.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum GlobalCounter {
-    Loops,
-    Bursts,
-    EmptyPolls,
-    Sleeps,
-    /// Learn requests lost because the punt ring was full (frames still flow).
-    LearnRingFull,
-    LearnRequests,
+counter_kinds! {
+    /// Worker-wide counters (`moose_worker_<label>_total{worker}`).
+    pub enum WorkerCounter {
+        Loops => "loops", "Poll loops.";
+        Bursts => "bursts", "rx bursts attempted.";
+        EmptyPolls => "empty_polls", "rx bursts that returned nothing.";
+        Sleeps => "sleeps", "Idle back-off sleeps.";
+        LearnRequests => "learn_requests", "Learn and refresh requests offered to the control thread (see moose_punt_* for those refused).";
+        Injected => "injected", "Frames the control thread transmitted through this worker.";
+        InjectDropped => "inject_dropped", "Frames from the control thread dropped: no such port, or the port was parked.";
+    }
 }
 
-const N_GLOBAL: usize = 6;
+counter_kinds! {
+    /// Per worker and punt class (`moose_punt_<label>_total{worker,class}`):
+    /// what the worker handed to the control thread and what it refused.
+    pub enum PuntCounter {
+        Sent => "sent", "Punts (frames or learn requests) put on the class's ring.";
+        RingFull => "ring_full", "Punts refused because the class's ring was full.";
+        ClassRate => "class_rate_limited", "Punts refused by the class's token bucket.";
+        PortRate => "port_rate_limited", "Punts refused by the ingress port's token bucket of the class.";
+    }
+}
 
-/// Counters for `n_ports` ports: the worker-wide ones first, then one
-/// block of [`STRIDE`] per port. Sized by the real port count, not
-/// [`MAX_PORTS`](crate::MAX_PORTS): the whole array is copied on every
-/// publish, and with two ports it is 5 cache lines instead of 145.
+const N_CLASSES: usize = PuntClass::ALL.len();
+const N_GLOBAL: usize = WorkerCounter::COUNT + N_CLASSES * PuntCounter::COUNT;
+const STRIDE: usize = PortCounter::COUNT + DropReason::COUNT;
+
+/// Counters for `n_ports` ports: the worker-wide and punt ones first, then
+/// one block of [`STRIDE`] per port. Sized by the real port count: the
+/// whole array is copied on every publish.
 fn len(n_ports: usize) -> usize {
     N_GLOBAL + n_ports * STRIDE
+}
+
+#[inline]
+fn punt_index(class: PuntClass, c: PuntCounter) -> usize {
+    WorkerCounter::COUNT + class as usize * PuntCounter::COUNT + c as usize
 }
 
 #[inline]
@@ -118,7 +135,7 @@ fn port_index(port: u16, c: PortCounter) -> usize {
 
 #[inline]
 fn drop_index(port: u16, r: DropReason) -> usize {
-    N_GLOBAL + usize::from(port) * STRIDE + N_PORT_COUNTERS + r as usize
+    N_GLOBAL + usize::from(port) * STRIDE + PortCounter::COUNT + r as usize
 }
 
 /// Worker-local counters: plain integers, touched only by their worker.
@@ -144,8 +161,13 @@ impl WorkerCounters {
     }
 
     #[inline]
-    pub fn global(&mut self, c: GlobalCounter, n: u64) {
+    pub fn worker(&mut self, c: WorkerCounter, n: u64) {
         self.v[c as usize] += n;
+    }
+
+    #[inline]
+    pub fn punt(&mut self, class: PuntClass, c: PuntCounter) {
+        self.v[punt_index(class, c)] += 1;
     }
 
     pub fn get(&self, port: u16, c: PortCounter) -> u64 {
@@ -159,29 +181,43 @@ impl WorkerCounters {
     /// Copies every counter into `shared` (made for as many ports) with
     /// relaxed stores.
     pub fn publish(&self, shared: &WorkerStats) {
-        debug_assert_eq!(shared.v.len(), self.v.len());
-        for (s, v) in shared.v.iter().zip(self.v.iter()) {
-            s.store(*v, Ordering::Relaxed);
+        debug_assert_eq!(shared.len, self.v.len());
+        for (chunk, vals) in shared.chunks.iter().zip(self.v.chunks(CHUNK)) {
+            for (s, v) in chunk.iter().zip(vals) {
+                s.store(*v, Ordering::Relaxed);
+            }
         }
     }
 }
+
+/// Counters per cache-padded chunk (128 bytes, the unit crossbeam pads to
+/// on x86-64, which prefetches lines in pairs).
+const CHUNK: usize = 16;
 
 /// The published copy of one worker's counters. Writer: that worker
 /// (stores only). Readers: the metrics scraper and the API; a port the
 /// worker does not have reads as zero.
 pub struct WorkerStats {
-    v: Box<[AtomicU64]>,
+    chunks: Box<[CachePadded<[AtomicU64; CHUNK]>]>,
+    len: usize,
 }
 
 impl WorkerStats {
     pub fn new(n_ports: usize) -> WorkerStats {
+        let len = len(n_ports);
         WorkerStats {
-            v: (0..len(n_ports)).map(|_| AtomicU64::new(0)).collect(),
+            chunks: (0..len.div_ceil(CHUNK))
+                .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
+                .collect(),
+            len,
         }
     }
 
     fn load(&self, i: usize) -> u64 {
-        self.v.get(i).map_or(0, |a| a.load(Ordering::Relaxed))
+        if i >= self.len {
+            return 0;
+        }
+        self.chunks[i / CHUNK][i % CHUNK].load(Ordering::Relaxed)
     }
 
     pub fn port(&self, port: u16, c: PortCounter) -> u64 {
@@ -192,42 +228,45 @@ impl WorkerStats {
         self.load(drop_index(port, r))
     }
 
-    pub fn global(&self, c: GlobalCounter) -> u64 {
+    pub fn worker(&self, c: WorkerCounter) -> u64 {
         self.load(c as usize)
+    }
+
+    pub fn punt(&self, class: PuntClass, c: PuntCounter) -> u64 {
+        self.load(punt_index(class, c))
     }
 }
 
 /// Sums of all workers' stats for one port.
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct PortTotals {
-    pub rx_packets: u64,
-    pub rx_bytes: u64,
-    pub tx_packets: u64,
-    pub tx_bytes: u64,
-    pub tx_flood: u64,
-    pub rx_unknown_unicast: u64,
-    pub rx_punted: u64,
-    pub drops: std::collections::BTreeMap<&'static str, u64>,
+    /// By [`PortCounter::label`].
+    #[serde(flatten)]
+    pub counters: std::collections::BTreeMap<String, u64>,
+    /// By [`DropReason::label`]; every reason is present.
+    pub drops: std::collections::BTreeMap<String, u64>,
 }
 
 impl PortTotals {
     pub fn sum(stats: &[std::sync::Arc<WorkerStats>], port: u16) -> PortTotals {
-        let s = |c| stats.iter().map(|w| w.port(port, c)).sum::<u64>();
-        let mut t = PortTotals {
-            rx_packets: s(PortCounter::RxPackets),
-            rx_bytes: s(PortCounter::RxBytes),
-            tx_packets: s(PortCounter::TxPackets),
-            tx_bytes: s(PortCounter::TxBytes),
-            tx_flood: s(PortCounter::TxFlood),
-            rx_unknown_unicast: s(PortCounter::RxUnknownUnicast),
-            rx_punted: s(PortCounter::RxPunted),
-            drops: Default::default(),
-        };
-        for r in DropReason::ALL {
-            let n: u64 = stats.iter().map(|w| w.dropped(port, r)).sum();
-            t.drops.insert(r.name(), n);
+        let mut t = PortTotals::default();
+        for &c in PortCounter::ALL {
+            let n = stats.iter().map(|w| w.port(port, c)).sum();
+            t.counters.insert(c.label().to_string(), n);
+        }
+        for &r in DropReason::ALL {
+            let n = stats.iter().map(|w| w.dropped(port, r)).sum();
+            t.drops.insert(r.label().to_string(), n);
         }
         t
+    }
+
+    pub fn get(&self, c: PortCounter) -> u64 {
+        self.counters.get(c.label()).copied().unwrap_or(0)
+    }
+
+    pub fn dropped(&self, r: DropReason) -> u64 {
+        self.drops.get(r.label()).copied().unwrap_or(0)
     }
 
     pub fn total_drops(&self) -> u64 {
@@ -243,17 +282,20 @@ mod tests {
     fn publish_copies_every_counter() {
         let mut c = WorkerCounters::new(64);
         c.add(3, PortCounter::RxBytes, 100);
-        c.drop(63, DropReason::PuntRingFull, 2);
-        c.global(GlobalCounter::EmptyPolls, 5);
+        c.drop(63, DropReason::PuntRateLimited, 2);
+        c.worker(WorkerCounter::EmptyPolls, 5);
+        c.punt(PuntClass::Reserved, PuntCounter::RingFull);
         let s = WorkerStats::new(64);
         c.publish(&s);
         assert_eq!(s.port(3, PortCounter::RxBytes), 100);
-        assert_eq!(s.dropped(63, DropReason::PuntRingFull), 2);
-        assert_eq!(s.global(GlobalCounter::EmptyPolls), 5);
+        assert_eq!(s.dropped(63, DropReason::PuntRateLimited), 2);
+        assert_eq!(s.worker(WorkerCounter::EmptyPolls), 5);
+        assert_eq!(s.punt(PuntClass::Reserved, PuntCounter::RingFull), 1);
+        assert_eq!(s.punt(PuntClass::Learn, PuntCounter::RingFull), 0);
         assert_eq!(s.port(2, PortCounter::RxBytes), 0);
         // Blocks do not overlap: the last port's last counter is the end.
         assert_eq!(
-            drop_index(63, DropReason::PuntRingFull) + 1,
+            drop_index(63, *DropReason::ALL.last().unwrap()) + 1,
             len(64),
             "layout is dense"
         );
@@ -271,13 +313,48 @@ mod tests {
     }
 
     #[test]
-    fn reason_names_are_unique() {
-        let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
+    fn workers_stats_do_not_share_cache_lines() {
+        let a = WorkerStats::new(3);
+        let b = WorkerStats::new(3);
+        for s in [&a, &b] {
+            let p = s.chunks.as_ptr() as usize;
+            assert_eq!(p % 128, 0, "chunks start on a 128-byte boundary");
+            assert_eq!(std::mem::size_of_val(&s.chunks[0]) % 128, 0);
+        }
+    }
+
+    fn check<T: Copy>(all: &[T], index: impl Fn(T) -> usize, label: impl Fn(T) -> &'static str) {
+        let mut names: Vec<_> = all.iter().map(|&r| label(r)).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), DropReason::ALL.len());
-        for (i, r) in DropReason::ALL.iter().enumerate() {
-            assert_eq!(*r as usize, i);
+        assert_eq!(names.len(), all.len());
+        for (i, &r) in all.iter().enumerate() {
+            assert_eq!(index(r), i);
         }
+    }
+
+    #[test]
+    fn labels_are_unique_and_indices_dense() {
+        check(DropReason::ALL, |r| r as usize, DropReason::label);
+        check(PortCounter::ALL, |r| r as usize, PortCounter::label);
+        check(WorkerCounter::ALL, |r| r as usize, WorkerCounter::label);
+        check(PuntCounter::ALL, |r| r as usize, PuntCounter::label);
+        for r in DropReason::ALL {
+            assert!(r.help().ends_with('.') || r.help().ends_with(')'), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn totals_have_every_reason() {
+        let mut c = WorkerCounters::new(1);
+        c.drop(0, DropReason::SrcZero, 3);
+        let s = std::sync::Arc::new(WorkerStats::new(1));
+        c.publish(&s);
+        let t = PortTotals::sum(&[s], 0);
+        assert_eq!(t.drops.len(), DropReason::COUNT);
+        assert_eq!(t.dropped(DropReason::SrcZero), 3);
+        let json = serde_json::to_value(&t).unwrap();
+        assert_eq!(json["rx_packets"], 0);
+        assert_eq!(json["drops"]["src_zero"], 3);
     }
 }

@@ -3,11 +3,13 @@
 //! A backend provides receive queues, transmit queues and a frame pool, each
 //! owned by exactly one thread. DPDK implements it over ethdev queues and an
 //! mbuf mempool (in the `moose` binary); [`crate::mem`] implements it over
-//! in-process rings for tests.
+//! in-process rings for tests. Nothing here requires `'static`: DPDK's
+//! handles borrow the EAL and their port, and the threads that use them
+//! are scoped.
 
 /// A frame buffer: the bytes of one frame, rewritable in place.
-pub trait Frame: AsRef<[u8]> + AsMut<[u8]> + Send + 'static {}
-impl<T: AsRef<[u8]> + AsMut<[u8]> + Send + 'static> Frame for T {}
+pub trait Frame: AsRef<[u8]> + AsMut<[u8]> + Send {}
+impl<T: AsRef<[u8]> + AsMut<[u8]> + Send> Frame for T {}
 
 pub trait RxQueue: Send {
     type Frame: Frame;
@@ -30,10 +32,15 @@ pub trait FramePool: Send {
     fn free_bulk(&mut self, frames: &mut Vec<Self::Frame>) {
         frames.clear();
     }
+    /// Makes `n` more handles to `frame`'s buffer and passes them to `out`
+    /// one by one (a flood's copies). DPDK raises the mbuf's reference
+    /// count once; nothing is copied. Returns false, calling `out` for
+    /// none, if the handles could not be made.
+    fn share(&mut self, frame: &mut Self::Frame, n: u16, out: impl FnMut(Self::Frame)) -> bool;
 }
 
 /// The queues and pool types of one backend.
-pub trait Backend: 'static {
+pub trait Backend {
     type Frame: Frame;
     type Rx: RxQueue<Frame = Self::Frame>;
     type Tx: TxQueue<Frame = Self::Frame>;

@@ -26,9 +26,16 @@ pub struct MemPort {
 
 impl MemPort {
     pub fn new(capacity: usize) -> MemPort {
+        MemPort::with_capacity(capacity, capacity)
+    }
+
+    /// A port whose rings hold `ingress` frames towards the switch and
+    /// `egress` frames out of it (a small egress ring is a NIC tx queue
+    /// that fills up).
+    pub fn with_capacity(ingress: usize, egress: usize) -> MemPort {
         MemPort {
-            ingress: Arc::new(ArrayQueue::new(capacity)),
-            egress: Arc::new(ArrayQueue::new(capacity)),
+            ingress: Arc::new(ArrayQueue::new(ingress)),
+            egress: Arc::new(ArrayQueue::new(egress)),
         }
     }
 
@@ -90,7 +97,8 @@ impl TxQueue for MemTx {
     }
 }
 
-/// Heap-backed frame pool with an optional limit, to test buffer exhaustion.
+/// Heap-backed frame pool with an optional limit on the buffers it ever
+/// hands out, to test buffer exhaustion.
 #[derive(Default)]
 pub struct MemPool {
     pub limit: Option<usize>,
@@ -116,5 +124,21 @@ impl FramePool for MemPool {
         }
         self.allocated += 1;
         Some(data.to_vec())
+    }
+
+    /// Copies (a heap buffer has no reference count); counts against the
+    /// limit like allocations, so tests can exhaust it.
+    fn share(&mut self, frame: &mut Vec<u8>, n: u16, mut out: impl FnMut(Vec<u8>)) -> bool {
+        let n = usize::from(n);
+        if let Some(l) = self.limit {
+            if self.allocated + n > l {
+                return false;
+            }
+        }
+        self.allocated += n;
+        for _ in 0..n {
+            out(frame.clone());
+        }
+        true
     }
 }

@@ -1,44 +1,54 @@
 //! The worker: one pinned thread polling its receive queues.
 //!
-//! The loop, per receive queue: rx burst → skip if empty → take the FDB view
-//! → decide the burst into an action array ([`decide_burst`]: each frame's
-//! header is read once; a frame like the one before, or like one in the
-//! worker's [`FlowCache`], reuses that decision) →
-//! ask the slow path to learn unknown or moved sources → release the view →
-//! move frames into per-port tx buffers (copies for floods; one pointer copy
-//! when the whole burst goes to one port) → flush full buffers. When idle,
-//! and every `CLOCK_LOOPS` loops if the drain interval passed: flush all
-//! buffers. Every [`HOUSEKEEPING_LOOPS`] loops or when idle: publish
-//! counters, check for quit, maybe sleep.
+//! The loop, per receive queue: rx burst → skip if empty → enter the
+//! [`TableSet`] (one fence) → the queue's [`Classifier`] decides the burst
+//! into an action array (each header read once; shortcuts for repeated
+//! frames) → resolve ECMP groups by flow hash → the mover executes the
+//! actions (in-place rewrites; one pointer copy when the whole burst goes
+//! to one port; floods by reference count; punts onto their class's ring)
+//! → leave the tables → offer learn requests → flush full tx buffers. When
+//! idle, and every [`CLOCK_LOOPS`] loops if the drain interval passed:
+//! flush every buffer. Every [`HOUSEKEEPING_LOOPS`] loops or when idle:
+//! publish counters, hand parked ports' queues back to the control thread
+//! and take re-attached ones, check for quit, maybe sleep.
 //!
-//! Nothing in the loop allocates: the burst, action and tx arrays are
-//! allocated once with their full capacity and reused.
+//! Nothing in the loop allocates, locks, logs or makes a syscall of its
+//! own: the burst, action and tx arrays are allocated once with their full
+//! capacity, and a tx buffer never grows past it (every buffer holds fewer
+//! than `burst` frames when a burst starts, and one burst adds at most
+//! [`MAX_BURST`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use moose_config::IdleMode;
+use moose_config::{IdleMode, PuntClass};
 use moose_tables::publish::Reader;
+use moose_wire::{ExactKey, Header, PortId};
 
-use crate::bridge::{decide_burst, Action, FlowCache, Header, Learn, PortTable};
-use crate::counters::{DropReason, GlobalCounter, PortCounter, WorkerCounters, WorkerStats};
-use crate::fdb::FdbView;
+use crate::action::{self, Action, To};
+use crate::classify::{self, Burst, Classifier, FlowCache, Learn, Learns, Summary};
+use crate::counters::{
+    DropReason, PortCounter, PuntCounter, WorkerCounter, WorkerCounters, WorkerStats,
+};
 use crate::io::{Backend, FramePool, RxQueue, TxQueue};
-use crate::{Inject, Punt};
+use crate::punt::{Punt, PuntTx};
+use crate::tables::TableSet;
 
 /// Loops between counter publication and quit checks while busy (a power
 /// of two).
 pub const HOUSEKEEPING_LOOPS: u32 = 64;
 /// Loops between clock reads while busy (a power of two).
-const CLOCK_LOOPS: u32 = 8;
+pub const CLOCK_LOOPS: u32 = 8;
 /// Largest burst a worker handles.
 pub const MAX_BURST: usize = 64;
 const LEARN_CACHE: usize = 1024;
-/// Capacity of the slow path → worker transmit ring.
+/// Capacity of the control thread → worker transmit ring.
 pub const INJECT_RING: usize = 1024;
+/// Injected frames taken per loop, so injection cannot crowd out polling.
+const INJECT_PER_LOOP: usize = MAX_BURST;
 /// A learn request for an unknown source is repeated at most this often
-/// (the slow path may have refused it, or its ring may have been full).
+/// (the control thread may have refused it, or its ring may have been full).
 const RELEARN_MS: u32 = 100;
 
 #[derive(Clone, Debug)]
@@ -47,7 +57,7 @@ pub struct WorkerConfig {
     pub burst: usize,
     pub drain: Duration,
     pub idle: IdleMode,
-    /// Known sources are refreshed in the slow path at most this often.
+    /// Known sources are refreshed in the control thread at most this often.
     pub refresh: Duration,
 }
 
@@ -57,12 +67,41 @@ impl WorkerConfig {
             (cfg.bridge.aging / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
         WorkerConfig {
             id,
-            burst: cfg.dataplane.burst.min(MAX_BURST),
+            burst: cfg.dataplane.burst.clamp(1, MAX_BURST),
             drain: cfg.dataplane.drain,
             idle: cfg.dataplane.idle,
             refresh,
         }
     }
+}
+
+/// A frame the control thread asks a worker to transmit.
+#[derive(Debug)]
+pub struct Inject<F> {
+    pub port: PortId,
+    pub frame: F,
+}
+
+/// The queue handles of one port, moving between a worker and the control
+/// thread: a worker hands over what it holds of a parked port (its rx
+/// queues of the port and its tx queue on it); the control thread gives
+/// fresh ones back once the port is re-attached. Owning every handle of a
+/// port is the proof that no thread is using it.
+pub struct Handover<B: Backend> {
+    pub worker: usize,
+    pub port: PortId,
+    /// `(queue index, handle)`.
+    pub rx: Vec<(u16, B::Rx)>,
+    pub tx: Option<B::Tx>,
+}
+
+/// One receive queue of the worker and the classifier of its port's role.
+struct RxSlot<B: Backend> {
+    port: PortId,
+    queue: u16,
+    /// `None` while the port is parked.
+    rx: Option<B::Rx>,
+    classify: Classifier<B::Frame>,
 }
 
 /// A direct-mapped memory of learn requests already sent, so that a busy
@@ -81,36 +120,43 @@ impl LearnCache {
 
     /// True if a request for (key, port) should be sent now (and records it).
     #[inline]
-    fn should_send(&mut self, key: u64, port: u16, now_ms: u32, interval_ms: u32) -> bool {
-        let h = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 54) as usize;
+    fn should_send(&mut self, key: ExactKey, port: PortId, now_ms: u32, interval_ms: u32) -> bool {
+        let k = key.raw();
+        let h = (k.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 54) as usize;
         let s = &mut self.slots[h & (LEARN_CACHE - 1)];
-        if s.0 == key && s.1 == port && now_ms.wrapping_sub(s.2) < interval_ms {
+        if s.0 == k && s.1 == port.0 && now_ms.wrapping_sub(s.2) < interval_ms {
             return false;
         }
-        *s = (key, port, now_ms);
+        *s = (k, port.0, now_ms);
         true
     }
 }
 
+/// The worker's ends of its rings to and from the control thread.
+pub struct WorkerRings<B: Backend> {
+    pub punt: PuntTx<B::Frame>,
+    pub inject: rtrb::Consumer<Inject<B::Frame>>,
+    pub handover: rtrb::Producer<Handover<B>>,
+    pub handback: rtrb::Consumer<Handover<B>>,
+}
+
 pub struct Worker<B: Backend> {
     cfg: WorkerConfig,
-    /// (port index, queue) pairs this worker polls.
-    rx: Vec<(u16, B::Rx)>,
-    /// This worker's transmit queue on every port, by port index.
-    tx: Vec<B::Tx>,
+    rx: Vec<RxSlot<B>>,
+    /// This worker's transmit queue on every port, by port index; `None`
+    /// while the port is parked.
+    tx: Vec<Option<B::Tx>>,
     pool: B::Pool,
-    ports: Arc<PortTable>,
-    fdb: Reader<FdbView>,
-    punt: rtrb::Producer<Punt<B::Frame>>,
-    /// Frames the slow path wants sent; the worker owns every tx queue, so
-    /// the slow path transmits through it.
-    inject: rtrb::Consumer<Inject<B::Frame>>,
+    tables: Reader<TableSet>,
+    rings: WorkerRings<B>,
     counters: WorkerCounters,
     stats: Arc<WorkerStats>,
     quit: Arc<AtomicBool>,
     burst: Vec<B::Frame>,
     /// Decisions of the current burst.
     actions: Box<[Action; MAX_BURST]>,
+    tx_lens: [u16; MAX_BURST],
+    learns: Learns,
     txbuf: Vec<Vec<B::Frame>>,
     /// Bytes in each tx buffer.
     txbytes: Vec<u64>,
@@ -120,52 +166,100 @@ pub struct Worker<B: Backend> {
     /// `cfg.refresh` in milliseconds, converted once.
     refresh_ms: u32,
     start: Instant,
+    /// Ports whose tx queue this worker holds.
+    held: u64,
+}
+
+/// Why a worker could not be built.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WorkerError {
+    #[error("worker {worker}: {got} tx queue(s) for {ports} port(s); one per port is needed")]
+    TxQueues {
+        worker: usize,
+        got: usize,
+        ports: usize,
+    },
+    #[error("worker {worker}: rx queue of port {port}, which does not exist")]
+    NoSuchPort { worker: usize, port: PortId },
 }
 
 impl<B: Backend> Worker<B> {
-    #[allow(clippy::too_many_arguments)]
+    /// A worker polling `rx` (port, queue index, handle), with a tx queue
+    /// on every port (`tx[p]` for port `p`).
     pub fn new(
         cfg: WorkerConfig,
-        rx: Vec<(u16, B::Rx)>,
+        rx: Vec<(PortId, u16, B::Rx)>,
         tx: Vec<B::Tx>,
         pool: B::Pool,
-        ports: Arc<PortTable>,
-        fdb: Reader<FdbView>,
-        punt: rtrb::Producer<Punt<B::Frame>>,
-        inject: rtrb::Consumer<Inject<B::Frame>>,
+        mut tables: Reader<TableSet>,
+        rings: WorkerRings<B>,
         stats: Arc<WorkerStats>,
         quit: Arc<AtomicBool>,
-    ) -> Worker<B> {
-        assert_eq!(tx.len(), ports.n_ports, "one tx queue per port");
-        let n = ports.n_ports;
+    ) -> Result<Worker<B>, WorkerError> {
+        let (n, roles) = {
+            let t = tables.enter();
+            let roles: Vec<_> = t.ports.ports[..t.ports.n_ports]
+                .iter()
+                .map(|p| p.role)
+                .collect();
+            (t.ports.n_ports, roles)
+        };
+        if tx.len() != n {
+            return Err(WorkerError::TxQueues {
+                worker: cfg.id,
+                got: tx.len(),
+                ports: n,
+            });
+        }
+        let mut slots = Vec::with_capacity(rx.len());
+        for (port, queue, q) in rx {
+            let role = *roles.get(port.index()).ok_or(WorkerError::NoSuchPort {
+                worker: cfg.id,
+                port,
+            })?;
+            slots.push(RxSlot {
+                port,
+                queue,
+                rx: Some(q),
+                classify: classify::for_role::<B::Frame>(role),
+            });
+        }
         let refresh_ms = cfg.refresh.as_millis() as u32;
-        Worker {
-            cfg,
-            rx,
-            tx,
+        Ok(Worker {
+            rx: slots,
+            tx: tx.into_iter().map(Some).collect(),
             pool,
-            ports,
-            fdb,
-            punt,
-            inject,
+            tables,
+            rings,
             counters: WorkerCounters::new(n),
             stats,
             quit,
             burst: Vec::with_capacity(MAX_BURST),
-            // A flood can add a whole burst to every port before a flush.
+            actions: Box::new([Action::drop(DropReason::TooShort); MAX_BURST]),
+            tx_lens: [0; MAX_BURST],
+            learns: Learns::default(),
+            // Fewer than `burst` frames wait in a buffer when a burst
+            // starts, and a burst adds at most MAX_BURST.
             txbuf: (0..n).map(|_| Vec::with_capacity(MAX_BURST * 2)).collect(),
-            actions: Box::new([Action::Punt; MAX_BURST]),
             txbytes: vec![0; n],
             refused: Vec::with_capacity(MAX_BURST * 2),
             learn: LearnCache::new(),
             flows: FlowCache::new(refresh_ms),
             refresh_ms,
             start: Instant::now(),
-        }
+            held: crate::tables::all_ports(n),
+            cfg,
+        })
     }
 
     pub fn id(&self) -> usize {
         self.cfg.id
+    }
+
+    /// Milliseconds since the worker was built, its clock for token buckets
+    /// and caches.
+    fn ms(&self, now: Instant) -> u32 {
+        now.saturating_duration_since(self.start).as_millis() as u32
     }
 
     /// Runs until `quit` is set; returns after flushing and publishing the
@@ -174,15 +268,9 @@ impl<B: Backend> Worker<B> {
         let mut loops: u32 = 0;
         let mut empty_loops: u32 = 0;
         let mut last_drain = Instant::now();
-        let mut now_ms: u32 = 0;
+        let mut now_ms: u32 = self.ms(last_drain);
         loop {
-            let mut got = 0;
-            for i in 0..self.rx.len() {
-                got += self.poll(i, now_ms);
-            }
-            if !self.inject.is_empty() {
-                got += self.take_injected();
-            }
+            let got = self.poll_all(now_ms);
             loops = loops.wrapping_add(1);
             if got == 0 {
                 empty_loops += 1;
@@ -198,57 +286,147 @@ impl<B: Backend> Worker<B> {
                     self.flush_all();
                     last_drain = now;
                 }
-                now_ms = now.duration_since(self.start).as_millis() as u32;
+                now_ms = self.ms(now);
             }
             let housekeeping = loops & (HOUSEKEEPING_LOOPS - 1) == 0;
             if housekeeping || empty_loops > 0 {
                 if housekeeping {
                     self.counters
-                        .global(GlobalCounter::Loops, u64::from(HOUSEKEEPING_LOOPS));
-                    self.counters.publish(&self.stats);
-                    if self.quit.load(Ordering::Relaxed) {
-                        break;
-                    }
+                        .worker(WorkerCounter::Loops, u64::from(HOUSEKEEPING_LOOPS));
+                }
+                self.housekeeping();
+                if self.quit.load(Ordering::Relaxed) {
+                    break;
                 }
                 if let IdleMode::Backoff { polls, sleep } = self.cfg.idle {
                     if empty_loops >= polls {
-                        self.counters.global(GlobalCounter::Sleeps, 1);
+                        self.counters.worker(WorkerCounter::Sleeps, 1);
                         self.counters.publish(&self.stats);
-                        if self.quit.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        // Offline while asleep so the slow path never waits on us.
-                        self.fdb.offline();
+                        // Outside any read section, so the control thread
+                        // never waits on a sleeping worker.
+                        self.tables.offline();
                         std::thread::sleep(sleep);
-                        self.fdb.online();
+                        self.tables.online();
                     }
                 }
             }
         }
         self.flush_all();
         self.counters.publish(&self.stats);
-        self.fdb.offline();
+        self.tables.offline();
+    }
+
+    /// One loop of [`run`](Self::run) at time `now`, for tests that step
+    /// the pipeline: polls every queue and the inject ring, flushes every
+    /// tx buffer, publishes the counters and exchanges parked ports' queues
+    /// with the control thread. Returns the frames handled.
+    pub fn poll_once(&mut self, now: Instant) -> usize {
+        let got = self.poll_all(self.ms(now));
+        self.counters.worker(WorkerCounter::Loops, 1);
+        self.flush_all();
+        self.housekeeping();
+        got
+    }
+
+    /// The worker's counters as last published.
+    pub fn stats(&self) -> &Arc<WorkerStats> {
+        &self.stats
+    }
+
+    fn poll_all(&mut self, now_ms: u32) -> usize {
+        let mut got = 0;
+        for i in 0..self.rx.len() {
+            got += self.poll(i, now_ms);
+        }
+        if !self.rings.inject.is_empty() {
+            got += self.take_injected();
+        }
+        got
+    }
+
+    /// Publishes counters; hands over the queues of ports the control
+    /// thread parked; takes back re-attached ones.
+    fn housekeeping(&mut self) {
+        self.counters.publish(&self.stats);
+        let parked = self.tables.enter().ports.parked;
+        let mut give = parked & self.held;
+        while give != 0 {
+            let p = PortId(give.trailing_zeros() as u16);
+            give &= give - 1;
+            self.hand_over(p);
+        }
+        while let Ok(h) = self.rings.handback.pop() {
+            self.take_back(h);
+        }
+    }
+
+    fn hand_over(&mut self, port: PortId) {
+        let out = port.index();
+        // Frames waiting for the port are lost with its link.
+        let buf = &mut self.txbuf[out];
+        if !buf.is_empty() {
+            self.counters
+                .drop(port.0, DropReason::LinkDown, buf.len() as u64);
+            self.pool.free_bulk(buf);
+            self.txbytes[out] = 0;
+        }
+        let rx: Vec<(u16, B::Rx)> = self
+            .rx
+            .iter_mut()
+            .filter(|s| s.port == port)
+            .filter_map(|s| s.rx.take().map(|q| (s.queue, q)))
+            .collect();
+        let h = Handover {
+            worker: self.cfg.id,
+            port,
+            rx,
+            tx: self.tx[out].take(),
+        };
+        self.held &= !port.bit();
+        if let Err(rtrb::PushError::Full(h)) = self.rings.handover.push(h) {
+            // The ring holds one entry per port, so this cannot happen;
+            // keep the queues rather than lose them.
+            self.take_back(h);
+        }
+    }
+
+    fn take_back(&mut self, h: Handover<B>) {
+        for (queue, q) in h.rx {
+            if let Some(s) = self
+                .rx
+                .iter_mut()
+                .find(|s| s.port == h.port && s.queue == queue)
+            {
+                s.rx = Some(q);
+            }
+        }
+        if let Some(t) = h.tx {
+            if let Some(slot) = self.tx.get_mut(h.port.index()) {
+                *slot = Some(t);
+                self.held |= h.port.bit();
+            }
+        }
     }
 
     /// One rx burst on one queue, fully processed. Returns frames received.
     ///
-    /// Decide first, move later: one pass over the burst under one FDB read
-    /// view decides every frame ([`decide_burst`], with its shortcuts for
-    /// repeated frames) and requests learning; a second pass moves the
-    /// frames to their tx buffer(s) — all at once when every frame has the
-    /// same action. Then the buffers that are full are flushed.
+    /// Decide first, move later: the queue's classifier decides every frame
+    /// under one table view; the mover then executes the actions — all at
+    /// once when every frame has the same one. Then the buffers that are
+    /// full are flushed.
     #[inline]
     fn poll(&mut self, i: usize, now_ms: u32) -> usize {
         let Worker {
             cfg,
             rx,
             pool,
-            ports,
-            fdb,
-            punt,
+            tables,
+            rings,
             counters,
             burst,
             actions,
+            tx_lens,
+            learns,
             txbuf,
             txbytes,
             refused,
@@ -257,127 +435,80 @@ impl<B: Backend> Worker<B> {
             refresh_ms,
             ..
         } = self;
-        let refresh_ms = *refresh_ms;
-        let (port, rxq) = &mut rx[i];
-        let port = *port;
+        let slot = &mut rx[i];
+        let port = slot.port;
+        let Some(rxq) = slot.rx.as_mut() else {
+            return 0;
+        };
         let n = rxq.rx_burst(burst, cfg.burst);
-        counters.global(GlobalCounter::Bursts, 1);
+        counters.worker(WorkerCounter::Bursts, 1);
         if n == 0 {
-            counters.global(GlobalCounter::EmptyPolls, 1);
+            counters.worker(WorkerCounter::EmptyPolls, 1);
             return 0;
         }
-        let mut rx_bytes = 0u64;
-        let mut unknown = 0u64;
-        let mut last_learn = u64::MAX;
-        // Pass 1, under one read view: decide every frame and ask for
-        // learning (at most one request per source per interval); frames
-        // stay where they are.
-        let view = fdb.enter();
+        learns.clear();
+        let view = tables.enter();
         let actions = &mut actions[..n];
-        let headers = burst.iter().map(|f| {
-            let h = Header::load(f.as_ref());
-            rx_bytes += h.len() as u64;
-            h
-        });
-        let uniform = decide_burst(headers, port, ports, &view, flows, now_ms, actions, |l| {
-            let send = match l {
-                Learn::Known(k) if k != last_learn => {
-                    last_learn = k;
-                    learn.should_send(k, port, now_ms, refresh_ms).then_some(k)
-                }
-                Learn::Request(k) if k != last_learn => {
-                    last_learn = k;
-                    learn.should_send(k, port, now_ms, RELEARN_MS).then_some(k)
-                }
-                _ => None,
-            };
-            if let Some(key) = send {
-                counters.global(GlobalCounter::LearnRequests, 1);
-                if punt.push(Punt::Learn { key, port }).is_err() {
-                    counters.global(GlobalCounter::LearnRingFull, 1);
-                }
-            }
-        });
+        let tx_lens = &mut tx_lens[..n];
+        let mut b = Burst {
+            tables: &view,
+            port,
+            now_ms,
+            flows: &mut *flows,
+            actions,
+            tx_lens,
+            learns: &mut *learns,
+        };
+        let s = (slot.classify)(&mut b, &burst[..]);
+        let Burst {
+            actions, tx_lens, ..
+        } = b;
+        if s.groups {
+            resolve_groups(&view, &burst[..], actions);
+        }
+        let mut mv = Mover::<B> {
+            port,
+            up: view.ports.up & !view.ports.parked,
+            tx_max: &view.ports.ports,
+            counters,
+            pool,
+            punt: &mut rings.punt,
+            now_ms,
+            txbuf,
+            txbytes,
+            refused,
+        };
+        mv.move_burst(burst, actions, tx_lens, &s);
         drop(view);
 
-        // Pass 2: move. The common cases — the whole burst to one port
-        // (unicast, or a flood with one other port), or all dropped for one
-        // reason — are one copy of the pointers.
-        let n64 = n as u64;
-        match uniform {
-            Some(Action::Unicast(out)) => {
-                let out = usize::from(out);
-                txbytes[out] += rx_bytes;
-                txbuf[out].append(burst);
+        // Learning, at most one request per source per interval.
+        let mut last: Option<ExactKey> = None;
+        for &l in learns.as_slice() {
+            let (k, interval) = match l {
+                Learn::Known(k) => (k, *refresh_ms),
+                Learn::Request(k) => (k, RELEARN_MS),
+                Learn::None => continue,
+            };
+            if last == Some(k) || !learn.should_send(k, port, now_ms, interval) {
+                continue;
             }
-            Some(Action::Flood { mask, unknown: u }) if mask.count_ones() == 1 => {
-                let out = mask.trailing_zeros() as usize;
-                if u {
-                    unknown += n64;
-                }
-                counters.add(out as u16, PortCounter::TxFlood, n64);
-                txbytes[out] += rx_bytes;
-                txbuf[out].append(burst);
-            }
-            Some(Action::Drop(r)) => {
-                counters.drop(port, r, n64);
-                refused.append(burst);
-            }
-            _ => {}
+            last = Some(k);
+            counters.worker(WorkerCounter::LearnRequests, 1);
+            let why =
+                match rings
+                    .punt
+                    .offer(PuntClass::Learn, port, now_ms, Punt::Learn { key: k, port })
+                {
+                    Ok(()) => PuntCounter::Sent,
+                    Err((_, why)) => why,
+                };
+            counters.punt(PuntClass::Learn, why);
         }
-        for (f, &action) in burst.drain(..).zip(actions.iter()) {
-            let len = f.as_ref().len();
-            match action {
-                Action::Unicast(out) => {
-                    let out = usize::from(out);
-                    txbytes[out] += len as u64;
-                    txbuf[out].push(f);
-                }
-                Action::Drop(r) => {
-                    counters.drop(port, r, 1);
-                    refused.push(f);
-                }
-                Action::Punt => {
-                    counters.add(port, PortCounter::RxPunted, 1);
-                    if let Err(rtrb::PushError::Full(Punt::Frame { frame, .. })) =
-                        punt.push(Punt::Frame { port, frame: f })
-                    {
-                        counters.drop(port, DropReason::PuntRingFull, 1);
-                        refused.push(frame);
-                    }
-                }
-                Action::Flood { mask, unknown: u } => {
-                    unknown += u64::from(u);
-                    let mut m = mask;
-                    loop {
-                        let out = m.trailing_zeros() as usize;
-                        m &= m - 1;
-                        if m == 0 {
-                            // The last port gets the original frame.
-                            counters.add(out as u16, PortCounter::TxFlood, 1);
-                            txbytes[out] += len as u64;
-                            txbuf[out].push(f);
-                            break;
-                        }
-                        match pool.alloc_copy(f.as_ref()) {
-                            Some(c) => {
-                                counters.add(out as u16, PortCounter::TxFlood, 1);
-                                txbytes[out] += len as u64;
-                                txbuf[out].push(c);
-                            }
-                            None => counters.drop(port, DropReason::NoBuffer, 1),
-                        }
-                    }
-                }
-            }
-        }
-        counters.add(port, PortCounter::RxPackets, n as u64);
-        counters.add(port, PortCounter::RxBytes, rx_bytes);
-        if unknown != 0 {
-            counters.add(port, PortCounter::RxUnknownUnicast, unknown);
-        }
-        if !refused.is_empty() {
-            pool.free_bulk(refused);
+
+        counters.add(port.0, PortCounter::RxPackets, n as u64);
+        counters.add(port.0, PortCounter::RxBytes, s.rx_bytes);
+        if !self.refused.is_empty() {
+            self.pool.free_bulk(&mut self.refused);
         }
         for out in 0..self.txbuf.len() {
             if self.txbuf[out].len() >= self.cfg.burst {
@@ -387,19 +518,29 @@ impl<B: Backend> Worker<B> {
         n
     }
 
-    /// Moves frames from the slow path into the tx buffers.
+    /// Moves frames from the control thread into the tx buffers.
     fn take_injected(&mut self) -> usize {
         let mut n = 0;
-        while let Ok(Inject { port, frame }) = self.inject.pop() {
-            let out = usize::from(port);
-            if out < self.txbuf.len() {
-                if self.txbuf[out].len() == self.txbuf[out].capacity() {
-                    self.flush(out);
-                }
-                self.txbytes[out] += frame.as_ref().len() as u64;
-                self.txbuf[out].push(frame);
-                n += 1;
+        while n < INJECT_PER_LOOP {
+            let Ok(Inject { port, frame }) = self.rings.inject.pop() else {
+                break;
+            };
+            n += 1;
+            let out = port.index();
+            if out >= self.tx.len() || self.tx[out].is_none() {
+                self.counters.worker(WorkerCounter::InjectDropped, 1);
+                self.refused.push(frame);
+                continue;
             }
+            self.counters.worker(WorkerCounter::Injected, 1);
+            self.txbytes[out] += frame.as_ref().len() as u64;
+            self.txbuf[out].push(frame);
+            if self.txbuf[out].len() >= self.cfg.burst {
+                self.flush(out);
+            }
+        }
+        if !self.refused.is_empty() {
+            self.pool.free_bulk(&mut self.refused);
         }
         n
     }
@@ -414,9 +555,16 @@ impl<B: Backend> Worker<B> {
 
     /// Sends port `out`'s buffer; what the NIC refuses is freed and counted.
     fn flush(&mut self, out: usize) {
-        let buf = &mut self.txbuf[out];
-        let sent = self.tx[out].tx_burst(buf);
         let port = out as u16;
+        let buf = &mut self.txbuf[out];
+        let Some(txq) = self.tx[out].as_mut() else {
+            self.counters
+                .drop(port, DropReason::LinkDown, buf.len() as u64);
+            self.pool.free_bulk(buf);
+            self.txbytes[out] = 0;
+            return;
+        };
+        let sent = txq.tx_burst(buf);
         let mut bytes = std::mem::take(&mut self.txbytes[out]);
         if !buf.is_empty() {
             let left: u64 = buf.iter().map(|f| f.as_ref().len() as u64).sum();
@@ -427,5 +575,216 @@ impl<B: Backend> Worker<B> {
         }
         self.counters.add(port, PortCounter::TxPackets, sent as u64);
         self.counters.add(port, PortCounter::TxBytes, bytes);
+    }
+}
+
+/// Turns every [`To::Group`] into one member port by the frame's flow
+/// hash, while the tables are held; an unknown or empty group is a drop.
+#[cold]
+fn resolve_groups<F: AsRef<[u8]>>(t: &TableSet, frames: &[F], actions: &mut [Action]) {
+    for (a, f) in actions.iter_mut().zip(frames) {
+        if let To::Group(g) = a.to {
+            let h = Header::load(f.as_ref()).flow_hash();
+            a.to = match t.groups.pick(g, h) {
+                Some(p) => To::Port(p),
+                None => To::Drop(DropReason::NoRoute),
+            };
+        }
+    }
+}
+
+/// The mover: executes a burst's actions for every role.
+struct Mover<'a, B: Backend> {
+    /// Ingress port.
+    port: PortId,
+    /// Ports that may transmit (up and not parked).
+    up: u64,
+    tx_max: &'a [crate::tables::PortFacts],
+    counters: &'a mut WorkerCounters,
+    pool: &'a mut B::Pool,
+    punt: &'a mut PuntTx<B::Frame>,
+    now_ms: u32,
+    txbuf: &'a mut [Vec<B::Frame>],
+    txbytes: &'a mut [u64],
+    refused: &'a mut Vec<B::Frame>,
+}
+
+impl<B: Backend> Mover<'_, B> {
+    #[inline]
+    fn fits(&self, out: usize, len: u16) -> bool {
+        len <= self.tx_max[out].tx_max
+    }
+
+    /// Moves the whole burst. The common cases — the whole burst to one
+    /// port (unicast, or a flood with one other port), or all dropped for
+    /// one reason — are one copy of the pointers.
+    #[inline]
+    fn move_burst(
+        &mut self,
+        burst: &mut Vec<B::Frame>,
+        actions: &[Action],
+        tx_lens: &[u16],
+        s: &Summary,
+    ) {
+        let n = burst.len() as u64;
+        if let Some(a) = s.uniform {
+            if a.rewrite.ops.is_empty() {
+                match a.to {
+                    To::Port(out)
+                        if self.up & out.bit() != 0 && self.fits(out.index(), s.max_tx_len) =>
+                    {
+                        let o = out.index();
+                        self.txbytes[o] += s.rx_bytes;
+                        self.txbuf[o].append(burst);
+                        return;
+                    }
+                    To::Flood { mask, unknown } => {
+                        let m = mask & self.up;
+                        if m.count_ones() == 1
+                            && self.fits(m.trailing_zeros() as usize, s.max_tx_len)
+                        {
+                            let o = m.trailing_zeros() as usize;
+                            if unknown {
+                                self.counters
+                                    .add(self.port.0, PortCounter::RxUnknownUnicast, n);
+                            }
+                            self.counters.add(o as u16, PortCounter::TxFlood, n);
+                            self.txbytes[o] += s.rx_bytes;
+                            self.txbuf[o].append(burst);
+                            return;
+                        }
+                    }
+                    To::Drop(r) => {
+                        self.counters.drop(self.port.0, r, n);
+                        self.refused.append(burst);
+                        return;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for ((mut f, &a), &len) in burst.drain(..).zip(actions).zip(tx_lens) {
+            if !a.rewrite.ops.is_empty() {
+                let hl = Header::load(f.as_ref()).header_len();
+                action::apply(f.as_mut(), hl, &a.rewrite);
+            }
+            match a.to {
+                To::Port(out) => self.unicast(out, f, len),
+                To::Drop(r) => {
+                    self.counters.drop(self.port.0, r, 1);
+                    self.refused.push(f);
+                }
+                To::Flood { mask, unknown } => {
+                    if unknown {
+                        self.counters
+                            .add(self.port.0, PortCounter::RxUnknownUnicast, 1);
+                    }
+                    self.flood(mask, f, len);
+                }
+                To::Punt(class) => self.punt(class, f),
+                // Resolved under the tables; one left means no route.
+                To::Group(_) => {
+                    self.counters.drop(self.port.0, DropReason::NoRoute, 1);
+                    self.refused.push(f);
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn unicast(&mut self, out: PortId, f: B::Frame, len: u16) {
+        let o = out.index();
+        if self.up & out.bit() == 0 {
+            self.counters.drop(out.0, DropReason::LinkDown, 1);
+            self.refused.push(f);
+        } else if !self.fits(o, len) {
+            self.counters.drop(out.0, DropReason::MtuExceeded, 1);
+            self.refused.push(f);
+        } else {
+            self.txbytes[o] += f.as_ref().len() as u64;
+            self.txbuf[o].push(f);
+        }
+    }
+
+    /// A copy out of every port of `mask` that is up and whose MTU the
+    /// frame fits: reference counts of one buffer, the last port gets the
+    /// original.
+    #[inline]
+    fn flood(&mut self, mask: u64, mut f: B::Frame, len: u16) {
+        let mut m = mask & self.up;
+        let mut too_big = m;
+        let mut t = too_big;
+        while t != 0 {
+            let o = t.trailing_zeros() as usize;
+            t &= t - 1;
+            if self.fits(o, len) {
+                too_big &= !(1 << o);
+            }
+        }
+        while too_big != 0 {
+            let o = too_big.trailing_zeros();
+            too_big &= too_big - 1;
+            self.counters.drop(o as u16, DropReason::MtuExceeded, 1);
+            m &= !(1 << o);
+        }
+        if m == 0 {
+            if mask & self.up == 0 {
+                self.counters.drop(self.port.0, DropReason::NoFloodPort, 1);
+            }
+            self.refused.push(f);
+            return;
+        }
+        let bytes = f.as_ref().len() as u64;
+        let copies = m.count_ones() - 1;
+        if copies > 0 {
+            let (txbuf, txbytes, counters) =
+                (&mut *self.txbuf, &mut *self.txbytes, &mut *self.counters);
+            let mut rest = m;
+            let shared = self.pool.share(&mut f, copies as u16, |c| {
+                let o = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                counters.add(o as u16, PortCounter::TxFlood, 1);
+                txbytes[o] += bytes;
+                txbuf[o].push(c);
+            });
+            if shared {
+                m = rest;
+            } else {
+                // No copies: only the last port gets the frame.
+                self.counters
+                    .drop(self.port.0, DropReason::NoBuffer, u64::from(copies));
+                m = 1 << (63 - m.leading_zeros());
+            }
+        }
+        let o = m.trailing_zeros() as usize;
+        self.counters.add(o as u16, PortCounter::TxFlood, 1);
+        self.txbytes[o] += bytes;
+        self.txbuf[o].push(f);
+    }
+
+    #[inline]
+    fn punt(&mut self, class: PuntClass, f: B::Frame) {
+        let port = self.port;
+        match self
+            .punt
+            .offer(class, port, self.now_ms, Punt::Frame { port, frame: f })
+        {
+            Ok(()) => {
+                self.counters.add(port.0, PortCounter::RxPunted, 1);
+                self.counters.punt(class, PuntCounter::Sent);
+            }
+            Err((p, why)) => {
+                self.counters.punt(class, why);
+                let r = if why == PuntCounter::RingFull {
+                    DropReason::PuntRingFull
+                } else {
+                    DropReason::PuntRateLimited
+                };
+                self.counters.drop(port.0, r, 1);
+                if let Punt::Frame { frame, .. } = p {
+                    self.refused.push(frame);
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,653 @@
+//! The control runtime: one thread, the single writer of the tables.
+//!
+//! Each [`turn`](Runtime::turn): drain the workers' punt rings in class
+//! priority order ([`PuntClass::ALL`]: routing protocol first, then
+//! directory, host, learn, reserved; the protocol class without a budget,
+//! the others at most [`DRAIN_BATCH`] per ring per turn, so a flood of one
+//! class delays the others by one batch at most) and give each punt to the
+//! service that owns its class; fire due timers; deliver events; answer
+//! management requests; poll link state every [`LINK_POLL`]; move parked
+//! ports' queue handles along; publish the accumulated table changes at
+//! most every [`PUBLISH_INTERVAL`] (at once for link changes), so a change
+//! is visible to the workers within a millisecond.
+//!
+//! Who touches what: the table writer, the timers, the inject producers,
+//! the control pool and every service's state belong to this thread
+//! alone; management threads reach it only through the bounded request
+//! queue ([`crate::api`]).
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use moose_dataplane::io::{Backend, FramePool};
+use moose_dataplane::{ControlSide, Handover, Inject, Punt, PuntClass, TableOp, TableSet};
+use moose_tables::publish::Writer;
+use moose_wire::PortId;
+
+use crate::api::{self, serve, Call, ControlHandle, Request};
+use crate::ports::{PortDriver, PortQueues, PortState};
+
+/// Table changes are published at most this often.
+pub const PUBLISH_INTERVAL: Duration = Duration::from_micros(500);
+/// Link state and MTU are polled this often.
+pub const LINK_POLL: Duration = Duration::from_millis(100);
+/// Punts taken from one ring per turn, for every class but the protocol.
+pub const DRAIN_BATCH: usize = 1024;
+/// A failed re-attach is tried again after this long.
+pub const REATTACH_RETRY: Duration = Duration::from_secs(1);
+/// Management requests answered per turn.
+const REQUESTS_PER_TURN: usize = 64;
+
+/// Something a service tells the others.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A port's link went up or down.
+    Link { port: PortId, up: bool },
+}
+
+/// A control-plane feature hosted by the runtime.
+///
+/// Every method gets a [`Ctx`] to change tables, send frames, set timers
+/// and emit events. A frame handed to a service must be sent or freed
+/// through the context.
+pub trait Service<B: Backend>: Send {
+    /// The name requests are routed by (`Call::SERVICE`).
+    fn name(&self) -> &'static str;
+
+    /// The punt classes whose punts this service takes (each class has at
+    /// most one owner).
+    fn classes(&self) -> &'static [PuntClass] {
+        &[]
+    }
+
+    /// Called once before the workers start: install configured state.
+    fn start(&mut self, _cx: &mut Ctx<'_, B>) {}
+
+    /// A punt of one of [`classes`](Self::classes), from worker `worker`.
+    fn punt(&mut self, cx: &mut Ctx<'_, B>, _class: PuntClass, _worker: usize, p: Punt<B::Frame>) {
+        if let Punt::Frame { frame, .. } = p {
+            cx.free(frame);
+        }
+    }
+
+    /// A timer set with [`Ctx::timer`] is due.
+    fn timer(&mut self, _cx: &mut Ctx<'_, B>, _token: u64) {}
+
+    /// Another service (or the runtime) emitted `ev`.
+    fn event(&mut self, _cx: &mut Ctx<'_, B>, _ev: &Event) {}
+
+    /// A management request for this service; give it back if it is not
+    /// one of this service's calls.
+    fn request(
+        &mut self,
+        _cx: &mut Ctx<'_, B>,
+        body: Box<dyn std::any::Any + Send>,
+    ) -> Result<(), Box<dyn std::any::Any + Send>> {
+        Err(body)
+    }
+}
+
+/// Figures of the runtime itself.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct RuntimeStats {
+    pub turns: u64,
+    /// Table publications to the workers.
+    pub publishes: u64,
+    /// Punts drained, by class.
+    pub punts: BTreeMap<String, u64>,
+    /// Punts of a class no service owns (freed).
+    pub orphan_punts: u64,
+    /// Frames transmitted through the workers.
+    pub sent_frames: u64,
+    /// Frames that could not be sent (no buffer, inject ring full, no such port).
+    pub send_failures: u64,
+    pub timers: u64,
+    pub requests: u64,
+    /// Requests for a service that does not exist or did not understand them.
+    pub unknown_requests: u64,
+    pub link_changes: u64,
+    pub reattaches: u64,
+    pub reattach_failures: u64,
+}
+
+/// What a service can do while it handles something.
+pub struct Ctx<'a, B: Backend> {
+    /// The time of this turn.
+    pub now: Instant,
+    pub n_ports: usize,
+    service: usize,
+    writer: &'a mut Writer<TableSet, TableOp>,
+    inject: &'a mut [rtrb::Producer<Inject<B::Frame>>],
+    pool: &'a mut B::Pool,
+    free: &'a mut Vec<B::Frame>,
+    timers: &'a mut BinaryHeap<Reverse<Timer>>,
+    events: &'a mut Vec<Event>,
+    stats: &'a mut RuntimeStats,
+}
+
+impl<B: Backend> Ctx<'_, B> {
+    /// Appends a change to the published tables (visible to the workers
+    /// after the next publish, within [`PUBLISH_INTERVAL`]).
+    pub fn table(&mut self, op: TableOp) {
+        self.writer.append(op);
+    }
+
+    /// The tables as they will be after the next publish.
+    pub fn tables(&self) -> &TableSet {
+        self.writer.read()
+    }
+
+    /// Transmits a copy of `data` on `port`.
+    pub fn send(&mut self, port: PortId, data: &[u8]) -> bool {
+        match self.pool.alloc_copy(data) {
+            Some(f) => self.send_frame(port, f),
+            None => {
+                self.stats.send_failures += 1;
+                false
+            }
+        }
+    }
+
+    /// Transmits `frame` on `port` through a worker's tx queue (always the
+    /// same worker for a port, so frames to one port stay in order).
+    pub fn send_frame(&mut self, port: PortId, frame: B::Frame) -> bool {
+        if port.index() >= self.n_ports || self.inject.is_empty() {
+            self.stats.send_failures += 1;
+            self.free.push(frame);
+            return false;
+        }
+        let w = port.index() % self.inject.len();
+        match self.inject[w].push(Inject { port, frame }) {
+            Ok(()) => {
+                self.stats.sent_frames += 1;
+                true
+            }
+            Err(rtrb::PushError::Full(Inject { frame, .. })) => {
+                self.stats.send_failures += 1;
+                self.free.push(frame);
+                false
+            }
+        }
+    }
+
+    /// Returns a frame to the pool.
+    pub fn free(&mut self, frame: B::Frame) {
+        self.free.push(frame);
+    }
+
+    /// Calls this service's [`Service::timer`] with `token` at `at`.
+    pub fn timer(&mut self, at: Instant, token: u64) {
+        self.timers.push(Reverse(Timer {
+            at,
+            service: self.service,
+            token,
+        }));
+    }
+
+    /// Tells every service (including this one) about `ev`, after this
+    /// call returns.
+    pub fn emit(&mut self, ev: Event) {
+        self.events.push(ev);
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timer {
+    at: Instant,
+    service: usize,
+    token: u64,
+}
+
+/// A port whose queues are being collected, or whose re-attach failed.
+struct Reattach<B: Backend> {
+    port: PortId,
+    queues: PortQueues<B>,
+    want_rx: usize,
+    want_tx: usize,
+    /// The last attempt failed (and consumed the handles) at this time.
+    failed_at: Option<Instant>,
+}
+
+/// The runtime's own calls (service name `"runtime"`).
+pub mod calls {
+    use super::*;
+
+    /// The runtime's figures.
+    pub struct Status;
+    impl Call for Status {
+        const SERVICE: &'static str = "runtime";
+        type Reply = RuntimeStats;
+    }
+
+    /// The last polled state of every port.
+    pub struct Links;
+    impl Call for Links {
+        const SERVICE: &'static str = "runtime";
+        type Reply = Vec<PortState>;
+    }
+
+    /// Transmit a frame on a port (tools and tests).
+    pub struct Send {
+        pub port: PortId,
+        pub frame: Vec<u8>,
+    }
+    impl Call for Send {
+        const SERVICE: &'static str = "runtime";
+        type Reply = bool;
+    }
+}
+
+pub struct Runtime<'d, B: Backend> {
+    side: ControlSide<B>,
+    services: Vec<Box<dyn Service<B> + 'd>>,
+    owner: [Option<usize>; PuntClass::COUNT],
+    timers: BinaryHeap<Reverse<Timer>>,
+    requests: Receiver<Request>,
+    handle: ControlHandle,
+    driver: Box<dyn PortDriver<B> + 'd>,
+    ports: Vec<PortState>,
+    reattach: Option<Reattach<B>>,
+    stats: RuntimeStats,
+    last_publish: Instant,
+    last_link: Option<Instant>,
+    free: Vec<B::Frame>,
+    events: Vec<Event>,
+    urgent: bool,
+}
+
+/// Builds the [`Ctx`] of service `$i` from the runtime's fields.
+macro_rules! ctx {
+    ($rt:ident, $now:expr, $i:expr) => {
+        Ctx::<B> {
+            now: $now,
+            n_ports: $rt.side.n_ports,
+            service: $i,
+            writer: &mut $rt.side.tables,
+            inject: &mut $rt.side.inject,
+            pool: &mut $rt.side.pool,
+            free: &mut $rt.free,
+            timers: &mut $rt.timers,
+            events: &mut $rt.events,
+            stats: &mut $rt.stats,
+        }
+    };
+}
+
+impl<'d, B: Backend> Runtime<'d, B> {
+    pub fn new(side: ControlSide<B>, driver: Box<dyn PortDriver<B> + 'd>) -> Runtime<'d, B> {
+        let (handle, requests) = api::channel();
+        let n = side.n_ports;
+        Runtime {
+            side,
+            services: Vec::new(),
+            owner: [None; PuntClass::COUNT],
+            timers: BinaryHeap::new(),
+            requests,
+            handle,
+            driver,
+            ports: vec![
+                PortState {
+                    up: true,
+                    tx_max: u16::MAX,
+                    needs_reattach: false,
+                };
+                n
+            ],
+            reattach: None,
+            stats: RuntimeStats::default(),
+            last_publish: Instant::now(),
+            last_link: None,
+            free: Vec::new(),
+            events: Vec::new(),
+            urgent: false,
+        }
+    }
+
+    /// Adds a service; it takes the punt classes it names.
+    ///
+    /// # Panics
+    /// If a class already has an owner: that is a wiring bug.
+    pub fn add(&mut self, s: Box<dyn Service<B> + 'd>) {
+        let i = self.services.len();
+        for c in s.classes() {
+            assert!(
+                self.owner[c.index()].is_none(),
+                "punt class {c} has two owners"
+            );
+            self.owner[c.index()] = Some(i);
+        }
+        self.services.push(s);
+    }
+
+    /// A handle for management requests.
+    pub fn handle(&self) -> ControlHandle {
+        self.handle.clone()
+    }
+
+    /// Starts every service and publishes their tables and the ports'
+    /// link state, before the workers start.
+    pub fn start(&mut self, now: Instant) {
+        for i in 0..self.services.len() {
+            let mut cx = ctx!(self, now, i);
+            self.services[i].start(&mut cx);
+        }
+        self.poll_links(now);
+        self.dispatch_events(now);
+        self.publish(now);
+    }
+
+    /// Publishes pending table changes now.
+    pub fn publish(&mut self, now: Instant) {
+        if self.side.tables.pending() > 0 {
+            self.side.tables.publish();
+            self.stats.publishes += 1;
+        }
+        self.last_publish = now;
+        self.urgent = false;
+    }
+
+    pub fn stats(&self) -> &RuntimeStats {
+        &self.stats
+    }
+
+    /// One pass of the loop (see the module doc); returns how much work it
+    /// found (punts, timers, requests, handovers).
+    pub fn turn(&mut self, now: Instant) -> usize {
+        self.stats.turns += 1;
+        let mut work = self.drain(now);
+        work += self.fire_timers(now);
+        if self
+            .last_link
+            .is_none_or(|t| now.duration_since(t) >= LINK_POLL)
+        {
+            self.poll_links(now);
+        }
+        work += self.collect_handovers(now);
+        self.dispatch_events(now);
+        work += self.answer(now);
+        self.dispatch_events(now);
+        if self.side.tables.pending() > 0
+            && (self.urgent || now.duration_since(self.last_publish) >= PUBLISH_INTERVAL)
+        {
+            self.publish(now);
+        }
+        if !self.free.is_empty() {
+            self.side.pool.free_bulk(&mut self.free);
+        }
+        work
+    }
+
+    /// Runs until the pipeline's quit flag is set.
+    pub fn run(&mut self) {
+        while !self.side.quit.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            if self.turn(now) == 0 {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        }
+        self.publish(Instant::now());
+        if !self.free.is_empty() {
+            self.side.pool.free_bulk(&mut self.free);
+        }
+    }
+
+    fn drain(&mut self, now: Instant) -> usize {
+        let mut handled = 0;
+        for class in PuntClass::ALL {
+            let budget = if class == PuntClass::Protocol {
+                usize::MAX
+            } else {
+                DRAIN_BATCH
+            };
+            let mut n = 0u64;
+            for w in 0..self.side.punts.len() {
+                let mut taken = 0;
+                while taken < budget {
+                    let Ok(p) = self.side.punts[w].rings[class.index()].pop() else {
+                        break;
+                    };
+                    taken += 1;
+                    match self.owner[class.index()] {
+                        Some(i) => {
+                            let mut cx = ctx!(self, now, i);
+                            self.services[i].punt(&mut cx, class, w, p);
+                        }
+                        None => {
+                            self.stats.orphan_punts += 1;
+                            if let Punt::Frame { frame, .. } = p {
+                                self.free.push(frame);
+                            }
+                        }
+                    }
+                }
+                n += taken as u64;
+            }
+            if n > 0 {
+                *self
+                    .stats
+                    .punts
+                    .entry(class.name().to_string())
+                    .or_default() += n;
+                handled += n as usize;
+            }
+        }
+        handled
+    }
+
+    fn fire_timers(&mut self, now: Instant) -> usize {
+        let mut n = 0;
+        while let Some(Reverse(t)) = self.timers.peek().copied() {
+            if t.at > now {
+                break;
+            }
+            self.timers.pop();
+            n += 1;
+            self.stats.timers += 1;
+            let mut cx = ctx!(self, now, t.service);
+            self.services[t.service].timer(&mut cx, t.token);
+        }
+        n
+    }
+
+    fn dispatch_events(&mut self, now: Instant) {
+        if self.events.is_empty() {
+            return;
+        }
+        let events = std::mem::take(&mut self.events);
+        for ev in &events {
+            for i in 0..self.services.len() {
+                let mut cx = ctx!(self, now, i);
+                self.services[i].event(&mut cx, ev);
+            }
+        }
+    }
+
+    fn answer(&mut self, now: Instant) -> usize {
+        let mut n = 0;
+        while n < REQUESTS_PER_TURN {
+            let Ok(req) = self.requests.try_recv() else {
+                break;
+            };
+            n += 1;
+            self.stats.requests += 1;
+            if req.service == "runtime" {
+                if self.runtime_call(req.body).is_err() {
+                    self.stats.unknown_requests += 1;
+                }
+                continue;
+            }
+            let Some(i) = self.services.iter().position(|s| s.name() == req.service) else {
+                self.stats.unknown_requests += 1;
+                continue;
+            };
+            let mut cx = ctx!(self, now, i);
+            if self.services[i].request(&mut cx, req.body).is_err() {
+                self.stats.unknown_requests += 1;
+            }
+        }
+        n
+    }
+
+    fn runtime_call(
+        &mut self,
+        body: Box<dyn std::any::Any + Send>,
+    ) -> Result<(), Box<dyn std::any::Any + Send>> {
+        let body = match serve::<calls::Status>(body, |_| self.stats.clone()) {
+            Ok(()) => return Ok(()),
+            Err(b) => b,
+        };
+        let body = match serve::<calls::Links>(body, |_| self.ports.clone()) {
+            Ok(()) => return Ok(()),
+            Err(b) => b,
+        };
+        let now = Instant::now();
+        serve::<calls::Send>(body, |c| {
+            let mut cx = ctx!(self, now, usize::MAX);
+            cx.send(c.port, &c.frame)
+        })
+    }
+
+    /// Polls every port's state; publishes and announces changes; starts a
+    /// re-attach where one is needed.
+    fn poll_links(&mut self, now: Instant) {
+        self.last_link = Some(now);
+        for p in 0..self.side.n_ports {
+            let port = PortId(p as u16);
+            if self.reattach.as_ref().is_some_and(|r| r.port == port) {
+                continue;
+            }
+            let st = self.driver.state(port);
+            let old = self.ports[p];
+            if st.tx_max != old.tx_max {
+                self.side.tables.append(TableOp::TxMax {
+                    port,
+                    len: st.tx_max,
+                });
+            }
+            let up = st.up && !st.needs_reattach;
+            if up != old.up {
+                self.side.tables.append(TableOp::Link { port, up });
+                self.events.push(Event::Link { port, up });
+                self.stats.link_changes += 1;
+                self.urgent = true;
+            }
+            self.ports[p] = PortState { up, ..st };
+            if st.needs_reattach && self.reattach.is_none() {
+                self.start_reattach(port);
+            }
+        }
+    }
+
+    fn start_reattach(&mut self, port: PortId) {
+        let want_rx = self
+            .side
+            .rx_assignment
+            .iter()
+            .flatten()
+            .filter(|(p, _)| *p == port)
+            .count();
+        self.side
+            .tables
+            .append(TableOp::Park { port, parked: true });
+        self.urgent = true;
+        self.reattach = Some(Reattach {
+            port,
+            queues: PortQueues {
+                rx: Vec::new(),
+                tx: Vec::new(),
+            },
+            want_rx,
+            want_tx: self.side.handover.len(),
+            failed_at: None,
+        });
+    }
+
+    /// Takes the queue handles the workers hand over; re-attaches once it
+    /// has them all (or retries a failed attempt); gives fresh handles back.
+    fn collect_handovers(&mut self, now: Instant) -> usize {
+        let mut n = 0;
+        for w in 0..self.side.handover.len() {
+            while let Ok(h) = self.side.handover[w].pop() {
+                n += 1;
+                match &mut self.reattach {
+                    Some(r) if r.port == h.port => {
+                        r.queues.rx.extend(h.rx);
+                        if let Some(t) = h.tx {
+                            r.queues.tx.push((h.worker, t));
+                        }
+                    }
+                    // Not asked for: give it straight back.
+                    _ => {
+                        let _ = self.side.handback[w].push(h);
+                    }
+                }
+            }
+        }
+        let Some(r) = &mut self.reattach else {
+            return n;
+        };
+        let queues = match r.failed_at {
+            Some(t) if now.duration_since(t) < REATTACH_RETRY => return n,
+            Some(_) => None,
+            None if r.queues.rx.len() == r.want_rx && r.queues.tx.len() == r.want_tx => {
+                Some(std::mem::replace(
+                    &mut r.queues,
+                    PortQueues {
+                        rx: Vec::new(),
+                        tx: Vec::new(),
+                    },
+                ))
+            }
+            None => return n,
+        };
+        let port = r.port;
+        match self.driver.reattach(port, queues) {
+            Ok(fresh) => {
+                self.stats.reattaches += 1;
+                self.give_back(port, fresh);
+                self.reattach = None;
+                self.side.tables.append(TableOp::Park {
+                    port,
+                    parked: false,
+                });
+                self.urgent = true;
+                // The link is polled again right away.
+                self.last_link = None;
+            }
+            Err(_) => {
+                self.stats.reattach_failures += 1;
+                r.failed_at = Some(now);
+            }
+        }
+        n + 1
+    }
+
+    fn give_back(&mut self, port: PortId, q: PortQueues<B>) {
+        let PortQueues { mut rx, tx } = q;
+        let mut tx: Vec<Option<(usize, B::Tx)>> = tx.into_iter().map(Some).collect();
+        for (w, assigned) in self.side.rx_assignment.iter().enumerate() {
+            let mut mine = Vec::new();
+            for &(p, queue) in assigned {
+                if p == port {
+                    if let Some(i) = rx.iter().position(|(q, _)| *q == queue) {
+                        mine.push(rx.swap_remove(i));
+                    }
+                }
+            }
+            let t = tx
+                .iter_mut()
+                .find(|t| t.as_ref().is_some_and(|(tw, _)| *tw == w))
+                .and_then(Option::take)
+                .map(|(_, t)| t);
+            let _ = self.side.handback[w].push(Handover {
+                worker: w,
+                port,
+                rx: mine,
+                tx: t,
+            });
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Classification: a classifier per port role decides a whole burst into
+//! [`Action`]s.
+//!
+//! The worker does not know the roles: each of its rx queues holds the
+//! [`Classifier`] of its port's role, taken once from [`for_role`] when
+//! the worker is built (grout's "input mode" registration), so there is no
+//! per-packet branch on the role, nor a per-burst one.
+//!
+//! What all roles share lives here: [`decide_cached`] loads every frame's
+//! [`Header`] once, lets a frame reuse the decision of the frame before it
+//! when their headers match (a burst is mostly runs of one flow, as VPP's
+//! L2 nodes exploit), and otherwise consults the worker's [`FlowCache`]
+//! before calling the role's per-frame decision. Cached decisions are valid
+//! only under the same generations of the tables the role reads
+//! ([`TableSet::generation`]) and for a time-to-live.
+
+pub mod legacy;
+
+use moose_config::Role;
+use moose_wire::ethernet::TAGGED_HEADER_LEN;
+use moose_wire::{ExactKey, Header, PortId};
+
+use crate::action::{Action, To};
+use crate::tables::TableSet;
+use crate::worker::MAX_BURST;
+
+/// Learning to do for a frame's source, decided with its action.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Learn {
+    /// Known on this port: maybe refresh its age.
+    Known(ExactKey),
+    /// Unknown, or known on another port: ask the control thread.
+    Request(ExactKey),
+    None,
+}
+
+/// The learn events of a burst, in order (at most one per decided frame).
+pub struct Learns {
+    buf: [Learn; MAX_BURST],
+    n: usize,
+}
+
+impl Default for Learns {
+    fn default() -> Self {
+        Learns {
+            buf: [Learn::None; MAX_BURST],
+            n: 0,
+        }
+    }
+}
+
+impl Learns {
+    #[inline]
+    fn push(&mut self, l: Learn) {
+        if l != Learn::None && self.n < MAX_BURST {
+            self.buf[self.n] = l;
+            self.n += 1;
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.n = 0;
+    }
+
+    pub fn as_slice(&self) -> &[Learn] {
+        &self.buf[..self.n]
+    }
+}
+
+/// One burst being classified: the inputs a classifier reads and the
+/// arrays it fills.
+pub struct Burst<'a> {
+    pub tables: &'a TableSet,
+    pub port: PortId,
+    pub now_ms: u32,
+    pub flows: &'a mut FlowCache,
+    /// `actions[i]` for frame `i`.
+    pub actions: &'a mut [Action],
+    /// `tx_lens[i]`: frame `i`'s length less 4 if it is tagged, compared
+    /// with an egress port's untagged limit ([`PortFacts::tx_max`](crate::tables::PortFacts)).
+    pub tx_lens: &'a mut [u16],
+    pub learns: &'a mut Learns,
+}
+
+/// What a classifier reports about the burst besides the actions.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// The action of every frame, when they all have the same one.
+    pub uniform: Option<Action>,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// The largest `tx_lens` entry.
+    pub max_tx_len: u16,
+    /// Some action is a [`To::Group`] (to resolve by flow hash).
+    pub groups: bool,
+}
+
+/// A role's burst classifier.
+pub type Classifier<F> = fn(&mut Burst<'_>, &[F]) -> Summary;
+
+/// The classifier of a port role.
+pub fn for_role<F: AsRef<[u8]>>(role: Role) -> Classifier<F> {
+    match role {
+        Role::Legacy => legacy::classify::<F>,
+    }
+}
+
+/// Slots in a [`FlowCache`] (a power of two).
+pub const FLOW_CACHE: usize = 256;
+
+/// One remembered decision: the header words and ingress port it was made
+/// for, the table generation it was made under, when, and the action.
+#[derive(Copy, Clone)]
+struct Flow {
+    w0: u64,
+    w1: u64,
+    generation: u64,
+    action: Action,
+    tci: u16,
+    port: PortId,
+    at_ms: u32,
+}
+
+/// A worker's memory of recent decisions, direct-mapped by header and
+/// ingress port (the idea of OVS's exact-match cache). A frame whose
+/// header words (addresses, TPID, and octets 14..16, whether a tag or
+/// not), ingress port and in-range length match an entry gets its action
+/// without lookups, as long as the tables its role reads have not changed
+/// since (same generation) and the entry is younger than `ttl_ms`.
+///
+/// Only decisions whose learning is [`Learn::Known`] or [`Learn::None`] are
+/// remembered; a hit skips learning, so `ttl_ms` is the refresh interval
+/// of known sources: an expired entry is decided again and its source
+/// offered for refresh. Unknown or moved sources are never remembered.
+pub struct FlowCache {
+    flows: Box<[Option<Flow>]>,
+    /// `flows.len() - 1`.
+    mask: usize,
+    ttl_ms: u32,
+}
+
+impl FlowCache {
+    /// A cache of [`FLOW_CACHE`] slots.
+    pub fn new(ttl_ms: u32) -> FlowCache {
+        FlowCache::with_slots(FLOW_CACHE, ttl_ms)
+    }
+
+    /// A cache of `slots` slots (rounded up to a power of two); tests use
+    /// tiny ones so that every entry collides.
+    pub fn with_slots(slots: usize, ttl_ms: u32) -> FlowCache {
+        let slots = slots.max(1).next_power_of_two();
+        FlowCache {
+            flows: vec![None; slots].into_boxed_slice(),
+            mask: slots - 1,
+            ttl_ms,
+        }
+    }
+
+    #[inline]
+    fn slot(&self, h: &Header, port: PortId) -> usize {
+        let (w0, w1, tci) = h.words();
+        let x = w0 ^ w1.rotate_left(29) ^ (u64::from(tci) << 16) ^ u64::from(port.0);
+        (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & self.mask
+    }
+}
+
+/// Decides a burst with the shared shortcuts: `decide` is the role's
+/// per-frame decision (called only for frames that need one), `generation`
+/// the generation of the tables it reads. Fills `b.actions`, `b.tx_lens`
+/// and `b.learns`.
+///
+/// * A frame whose addresses, TPID and (if tagged) VLAN equal the previous
+///   decided frame's, and whose length is in range, gets that frame's
+///   action; its learning is the previous frame's too, so nothing is added
+///   to `learns`.
+/// * Otherwise a hit in the worker's [`FlowCache`].
+#[inline]
+pub fn decide_cached<F: AsRef<[u8]>>(
+    b: &mut Burst<'_>,
+    frames: &[F],
+    generation: u64,
+    mut decide: impl FnMut(&Header) -> (Action, Learn),
+) -> Summary {
+    let max_frame = b.tables.ports.max_frame;
+    let in_range = |len: usize| (TAGGED_HEADER_LEN..=max_frame).contains(&len);
+    let port = b.port;
+    let now_ms = b.now_ms;
+    let ttl_ms = b.flows.ttl_ms;
+    let mut s = Summary::default();
+    // The previous decided frame: its words, the tci bits that matter
+    // (0 if untagged) and its action; valid only if its length was in range.
+    let mut prev: Option<(u64, u64, u16, u16, Action)> = None;
+    let mut uniform: Option<Action> = None;
+    let mut all_same = true;
+    let slots = frames
+        .iter()
+        .zip(b.actions.iter_mut())
+        .zip(b.tx_lens.iter_mut());
+    for ((f, slot), tx_len) in slots {
+        let h = Header::load(f.as_ref());
+        let len = h.len();
+        s.rx_bytes += len as u64;
+        let tagged = h.is_tagged();
+        let l = (len - 4 * usize::from(tagged & (len >= 4))).min(usize::from(u16::MAX)) as u16;
+        *tx_len = l;
+        s.max_tx_len = s.max_tx_len.max(l);
+        let (w0, w1, tci) = h.words();
+        if let Some((p0, p1, mask, ptci, a)) = prev {
+            if w0 == p0 && w1 == p1 && tci & mask == ptci && in_range(len) {
+                // Same action as the previous frame: `uniform` stands.
+                *slot = a;
+                continue;
+            }
+        }
+        let i = b.flows.slot(&h, port);
+        let entry = &mut b.flows.flows[i];
+        let action = match *entry {
+            Some(e)
+                if e.w0 == w0
+                    && e.w1 == w1
+                    && e.tci == tci
+                    && e.port == port
+                    && e.generation == generation
+                    && now_ms.wrapping_sub(e.at_ms) < ttl_ms
+                    && in_range(len) =>
+            {
+                e.action
+            }
+            _ => {
+                let (action, learn) = decide(&h);
+                b.learns.push(learn);
+                if in_range(len) && !matches!(learn, Learn::Request(_)) {
+                    *entry = Some(Flow {
+                        w0,
+                        w1,
+                        generation,
+                        action,
+                        tci,
+                        port,
+                        at_ms: now_ms,
+                    });
+                }
+                action
+            }
+        };
+        let mask = if tagged { 0x0fff } else { 0 };
+        prev = in_range(len).then_some((w0, w1, mask, tci & mask, action));
+        s.groups |= matches!(action.to, To::Group(_));
+        match uniform {
+            None => uniform = Some(action),
+            Some(u) if u == action => {}
+            Some(_) => all_same = false,
+        }
+        *slot = action;
+    }
+    s.uniform = if all_same { uniform } else { None };
+    s
+}
