@@ -30,6 +30,8 @@
 
 mod eal;
 mod error;
+#[allow(dead_code)] // used by the port rework that follows
+mod kernel;
 mod mbuf;
 mod mempool;
 mod port;
