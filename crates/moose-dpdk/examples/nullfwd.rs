@@ -10,8 +10,7 @@
 use std::time::{Duration, Instant};
 
 use moose_dpdk::{
-    attach, tsc, tsc_hz, DpdkError, Eal, Mbuf, Mempool, Port, PortConf, DEFAULT_DATA_ROOM,
-    MAX_BURST, SOCKET_ID_ANY,
+    tsc, tsc_hz, DpdkError, Eal, Mbuf, PortConf, DEFAULT_DATA_ROOM, MAX_BURST, SOCKET_ID_ANY,
 };
 
 fn main() -> Result<(), DpdkError> {
@@ -25,56 +24,61 @@ fn main() -> Result<(), DpdkError> {
         "-m",
         "256",
         "--no-pci",
-        "--no-shconf",
         "--no-telemetry",
         "--log-level=warning",
+        &format!("--file-prefix=nullfwd-{}", std::process::id()),
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
     let eal = Eal::init(&args)?;
     println!("{}", moose_dpdk::version());
-    let pool = Mempool::create("nullfwd", 8191, 256, DEFAULT_DATA_ROOM, SOCKET_ID_ANY)?;
-    let src = Port::new(attach(src_args)?);
-    let dst = Port::new(attach(dst_args)?);
+    let pool = eal.mempool("nullfwd", 8191, 256, DEFAULT_DATA_ROOM, SOCKET_ID_ANY)?;
+    let mut src = eal.attach(src_args)?;
+    let mut dst = eal.attach(dst_args)?;
     println!("rx {:?}\ntx {:?}", src.info()?, dst.info()?);
-    for p in [&src, &dst] {
+    for p in [&mut src, &mut dst] {
         p.configure(&PortConf::default(), &pool)?;
         p.start()?;
     }
-    let mut rxq = src.rx_queue(0);
-    let mut txq = dst.tx_queue(0);
-    let mut burst: Vec<Mbuf> = Vec::with_capacity(MAX_BURST);
-    let (mut rx, mut tx) = (0u64, 0u64);
-    let t0 = tsc();
-    let end = Instant::now() + Duration::from_secs(secs);
-    let mut loops = 0u32;
-    loop {
-        loops = loops.wrapping_add(1);
-        // Checking the clock every 1024 bursts keeps it off the fast path.
-        if loops & 1023 == 0 && Instant::now() >= end {
-            break;
+    // The queue handles and the mbufs they move borrow the ports: keep them
+    // in a scope that ends before the ports are stopped.
+    {
+        let mut rxq = src.queues()?.rx.swap_remove(0);
+        let mut txq = dst.queues()?.tx.swap_remove(0);
+        let mut burst: Vec<Mbuf> = Vec::with_capacity(MAX_BURST);
+        let (mut rx, mut tx) = (0u64, 0u64);
+        let t0 = tsc();
+        let end = Instant::now() + Duration::from_secs(secs);
+        let mut loops = 0u32;
+        loop {
+            loops = loops.wrapping_add(1);
+            // Checking the clock every 1024 bursts keeps it off the fast path.
+            if loops & 1023 == 0 && Instant::now() >= end {
+                break;
+            }
+            let n = rxq.rx_burst(&mut burst, MAX_BURST);
+            if n == 0 {
+                continue;
+            }
+            rx += n as u64;
+            tx += txq.tx_burst(&mut burst) as u64;
+            Mbuf::free_bulk(&mut burst);
         }
-        let n = rxq.rx_burst(&mut burst, MAX_BURST);
-        if n == 0 {
-            continue;
-        }
-        rx += n as u64;
-        tx += txq.tx_burst(&mut burst) as u64;
-        Mbuf::free_bulk(&mut burst);
+        let cycles = tsc() - t0;
+        let secs_f = cycles as f64 / tsc_hz() as f64;
+        println!(
+            "rx {rx} tx {tx} in {secs_f:.2}s: {:.1} Mpps, {:.1} cycles/packet",
+            rx as f64 / secs_f / 1e6,
+            cycles as f64 / rx.max(1) as f64
+        );
     }
-    let cycles = tsc() - t0;
-    let secs_f = cycles as f64 / tsc_hz() as f64;
-    println!(
-        "rx {rx} tx {tx} in {secs_f:.2}s: {:.1} Mpps, {:.1} cycles/packet",
-        rx as f64 / secs_f / 1e6,
-        cycles as f64 / rx.max(1) as f64
-    );
     println!("src {:?}\ndst {:?}", src.stats()?, dst.stats()?);
-    for p in [&src, &dst] {
+    for mut p in [src, dst] {
         p.stop()?;
-        p.close();
+        p.close()?;
     }
+    drop(pool);
     drop(eal);
     Ok(())
 }

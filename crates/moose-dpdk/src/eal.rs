@@ -1,35 +1,31 @@
-//! The Environment Abstraction Layer: process-wide init and cleanup, and
-//! registration of non-EAL threads.
+//! The Environment Abstraction Layer: process-wide init and cleanup, the
+//! [`Eal`] token everything DPDK-backed borrows, and registration of
+//! non-EAL threads.
 
 use std::ffi::{c_char, c_int, CStr, CString};
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::error::{errno_last, DpdkError};
+use crate::{Mempool, Port};
 
 const EAL_NONE: u8 = 0;
-const EAL_LIVE: u8 = 1;
-/// Init was attempted (failed, or cleaned up): DPDK allows no second try.
-const EAL_DONE: u8 = 2;
+/// Init was attempted (it may have failed, or been cleaned up): DPDK allows
+/// no second try.
+const EAL_DONE: u8 = 1;
 
-/// Process-wide EAL state. Written by `Eal::init` and `Eal::drop` only.
+/// Process-wide "init was tried" flag, set by the first `Eal::init`.
 static EAL_STATE: AtomicU8 = AtomicU8::new(EAL_NONE);
 
-/// `Ok` while the EAL is up. Checked by control-plane entry points that
-/// would crash inside DPDK otherwise; never on the per-packet path.
-pub(crate) fn ensure_live() -> Result<(), DpdkError> {
-    if EAL_STATE.load(Ordering::Acquire) == EAL_LIVE {
-        Ok(())
-    } else {
-        Err(DpdkError::EalNotInitialised)
-    }
-}
-
-/// The initialised EAL. At most one per process, ever: DPDK cannot be
-/// initialised again after `rte_eal_cleanup`.
+/// The initialised EAL: a token that proves `rte_eal_init` succeeded and
+/// that `rte_eal_cleanup` has not run yet. At most one exists per process,
+/// ever: DPDK cannot be initialised again after cleanup.
 ///
-/// Dropping it calls `rte_eal_cleanup`, which releases all DPDK memory:
-/// drop it last, after every [`Mbuf`](crate::Mbuf), queue and port use has
-/// ended (in `main`, declare it first).
+/// Every DPDK-backed value ([`Mempool`], [`Mbuf`](crate::Mbuf), [`Port`],
+/// queue handles, [`ThreadRegistration`]) borrows it, so the borrow checker
+/// makes dropping it (which runs `rte_eal_cleanup` and frees all DPDK
+/// memory) wait until they are all gone. It is `Send + Sync` (scoped worker
+/// threads share `&Eal`) and not `Clone`.
 #[derive(Debug)]
 pub struct Eal {
     _private: (),
@@ -66,47 +62,87 @@ impl Eal {
         if ret < 0 {
             return Err(DpdkError::EalInit(errno_last()));
         }
-        EAL_STATE.store(EAL_LIVE, Ordering::Release);
         Ok(Eal { _private: () })
+    }
+
+    /// Creates a pool of `n_mbufs` packet mbufs (`rte_pktmbuf_pool_create`);
+    /// see [`Mempool`] for the parameters. The pool lives until the EAL is
+    /// cleaned up.
+    pub fn mempool(
+        &self,
+        name: &str,
+        n_mbufs: u32,
+        cache: u32,
+        data_room: u16,
+        socket: i32,
+    ) -> Result<Mempool<'_>, DpdkError> {
+        Mempool::create(self, name, n_mbufs, cache, data_room, socket)
+    }
+
+    /// Finds or hot-plugs the port for a device and takes ownership of it;
+    /// see [`Port`] for the device strings and what is checked.
+    pub fn attach(&self, devargs: &str) -> Result<Port<'_>, DpdkError> {
+        Port::attach(self, devargs)
+    }
+
+    /// Registers the calling `std::thread` with the EAL so it gets an lcore
+    /// id (and with it a per-lcore mempool cache). The guard releases the id
+    /// when dropped, on the same thread (it is `!Send`). On a thread that
+    /// already has an lcore id (the main thread, an EAL thread, or one
+    /// already registered) it changes nothing and its drop does nothing:
+    /// `rte_thread_register` would otherwise overwrite that id.
+    pub fn register_thread(&self) -> Result<ThreadRegistration<'_>, DpdkError> {
+        if lcore_id().is_some() {
+            return Ok(ThreadRegistration {
+                registered_here: false,
+                _not_send: PhantomData,
+            });
+        }
+        // SAFETY: &self proves the EAL is initialised and not cleaned up;
+        // the thread has no lcore id (checked above), so registering does
+        // not clobber one.
+        let ret = unsafe { dpdk_ffi::rte_thread_register() };
+        if ret < 0 {
+            return Err(DpdkError::ThreadRegister(errno_last()));
+        }
+        Ok(ThreadRegistration {
+            registered_here: true,
+            _not_send: PhantomData,
+        })
     }
 }
 
 impl Drop for Eal {
     fn drop(&mut self) {
-        EAL_STATE.store(EAL_DONE, Ordering::Release);
         // SAFETY: the EAL was initialised by the Eal::init that built self,
-        // and this is the only Eal; the type's contract is that nothing
-        // DPDK-backed is used after it is dropped.
+        // and this is the only Eal; everything DPDK-backed borrows it, so
+        // none of it is alive any more.
         unsafe {
             dpdk_ffi::rte_eal_cleanup();
         }
     }
 }
 
-/// Registers the calling `std::thread` with the EAL so it gets an lcore id
-/// (and with it a per-lcore mempool cache). Call once at the start of each
-/// worker thread that was not launched by the EAL; pair with
-/// [`unregister_thread`] before it exits.
-pub fn register_thread() -> Result<(), DpdkError> {
-    ensure_live()?;
-    // SAFETY: the EAL is initialised; rte_thread_register has no other
-    // precondition and is a no-op for an already-registered thread.
-    let ret = unsafe { dpdk_ffi::rte_thread_register() };
-    if ret < 0 {
-        return Err(DpdkError::ThreadRegister(errno_last()));
-    }
-    Ok(())
+/// The calling thread's EAL registration; see [`Eal::register_thread`].
+/// `!Send`: it must be dropped on the thread it registered.
+#[derive(Debug)]
+#[must_use = "dropping the registration unregisters the thread at once"]
+pub struct ThreadRegistration<'eal> {
+    registered_here: bool,
+    /// Borrows the EAL (it must outlive the registration) and is `!Send +
+    /// !Sync` through the raw pointer.
+    _not_send: PhantomData<(&'eal Eal, *const ())>,
 }
 
-/// Releases the calling thread's lcore id taken by [`register_thread`].
-/// Does nothing for an unregistered thread or once the EAL is gone.
-pub fn unregister_thread() {
-    if ensure_live().is_err() {
-        return;
+impl Drop for ThreadRegistration<'_> {
+    fn drop(&mut self) {
+        if self.registered_here {
+            // SAFETY: the EAL is alive (borrowed by self); this is the thread
+            // that registered (self is !Send), so the lcore id released is
+            // the one rte_thread_register gave it.
+            unsafe { dpdk_ffi::rte_thread_unregister() }
+        }
     }
-    // SAFETY: the EAL is initialised; unregistering a thread that has no
-    // lcore id is a documented no-op.
-    unsafe { dpdk_ffi::rte_thread_unregister() }
 }
 
 /// The calling thread's lcore id, or `None` for an unregistered non-EAL thread.

@@ -68,12 +68,18 @@ pub enum PortOp {
     Start,
     /// `rte_eth_dev_stop`.
     Stop,
+    /// `rte_eth_dev_close`.
+    Close,
+    /// `rte_dev_remove` (detaching the device after close).
+    Remove,
     /// `rte_eth_macaddr_get`.
     MacAddr,
     /// `rte_eth_promiscuous_enable` / `_disable`.
     Promiscuous,
     /// `rte_eth_dev_set_mtu`.
     SetMtu,
+    /// `rte_eth_dev_get_mtu`.
+    GetMtu,
     /// `rte_eth_stats_get`.
     Stats,
     /// `rte_eth_xstats_get_names` / `rte_eth_xstats_get`.
@@ -90,12 +96,37 @@ impl fmt::Display for PortOp {
             PortOp::TxQueueSetup(q) => write!(f, "tx_queue_setup(queue {q})"),
             PortOp::Start => f.write_str("dev_start"),
             PortOp::Stop => f.write_str("dev_stop"),
+            PortOp::Close => f.write_str("dev_close"),
+            PortOp::Remove => f.write_str("dev_remove"),
             PortOp::MacAddr => f.write_str("macaddr_get"),
             PortOp::Promiscuous => f.write_str("promiscuous"),
             PortOp::SetMtu => f.write_str("set_mtu"),
+            PortOp::GetMtu => f.write_str("get_mtu"),
             PortOp::Stats => f.write_str("stats_get"),
             PortOp::Xstats => f.write_str("xstats_get"),
         }
+    }
+}
+
+/// What was being done with a port's kernel network interface (the one an
+/// `net_af_packet` port is bound to) when it failed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum KernelOp {
+    /// Reading `/sys/class/net/<iface>/mtu`.
+    ReadMtu,
+    /// Reading the interface flags (`/sys/class/net/<iface>/flags`).
+    ReadFlags,
+    /// Restoring `IFF_PROMISC` (`SIOCGIFFLAGS` / `SIOCSIFFLAGS`).
+    RestorePromiscuous,
+}
+
+impl fmt::Display for KernelOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KernelOp::ReadMtu => "reading its MTU",
+            KernelOp::ReadFlags => "reading its flags",
+            KernelOp::RestorePromiscuous => "restoring its promiscuous flag",
+        })
     }
 }
 
@@ -108,9 +139,6 @@ pub enum DpdkError {
     /// `Eal::init` was called a second time in this process.
     #[error("EAL already initialised in this process, or a previous init failed (DPDK allows one init per process)")]
     EalAlreadyInitialised,
-    /// An operation that needs the EAL ran before `Eal::init` or after its drop.
-    #[error("EAL not initialised")]
-    EalNotInitialised,
     /// A string argument for DPDK contains a NUL byte or is too long.
     #[error("invalid argument {0:?}")]
     InvalidArgument(String),
@@ -125,37 +153,130 @@ pub enum DpdkError {
         /// DPDK's code.
         code: Errno,
     },
-    /// `rte_dev_probe` or the port lookup after it failed.
+    /// `rte_dev_probe` returned an error code, or no port appeared for the
+    /// device after it.
     #[error("attaching device {devargs:?} failed: {code}")]
     Attach {
         /// The device arguments as given.
         devargs: String,
-        /// DPDK's code.
+        /// DPDK's code (the negated return value of `rte_dev_probe`).
         code: Errno,
     },
-    /// A control-plane operation on a port failed.
-    #[error("port {}: {op} failed: {code}", port.0)]
-    Port {
-        /// The port.
+    /// The driver refused the device without an error code (`rte_dev_probe`
+    /// returned -1, which DPDK's drivers use for "failed"; `rte_errno` is
+    /// not set on that path, so it is not read). The EAL log says why.
+    #[error("attaching device {devargs:?} failed: the driver rejected it (see the EAL log)")]
+    ProbeRejected {
+        /// The device arguments as given.
+        devargs: String,
+    },
+    /// The kernel network interface named by `iface=` in an `net_af_packet`
+    /// device's arguments does not exist (checked before probing, because
+    /// DPDK's own error for this is misleading).
+    #[error("attaching device {devargs:?} failed: no such network interface {iface:?}")]
+    NoSuchInterface {
+        /// The device arguments as given.
+        devargs: String,
+        /// The interface name from `iface=`.
+        iface: String,
+    },
+    /// The device's port is already owned by another [`Port`](crate::Port)
+    /// of this process (two owners could burst one queue from two threads).
+    #[error("attaching device {devargs:?} failed: port {} is already attached", port.0)]
+    AlreadyAttached {
+        /// The device arguments as given.
+        devargs: String,
+        /// The port that owns the device.
         port: PortId,
+    },
+    /// A control-plane operation on a port failed in DPDK.
+    #[error("port {} ({device}): {op} failed: {code}", port.0)]
+    Port {
+        /// The port number.
+        port: PortId,
+        /// The device (ethdev) name.
+        device: String,
         /// What was being done.
         op: PortOp,
         /// DPDK's code.
         code: Errno,
     },
+    /// `start` or `queues` on a port that was never (successfully)
+    /// configured.
+    #[error("port {device}: not configured")]
+    NotConfigured {
+        /// The device name.
+        device: String,
+    },
+    /// `queues` on a port that is not started.
+    #[error("port {device}: not started")]
+    NotStarted {
+        /// The device name.
+        device: String,
+    },
+    /// `queues` was called a second time since the port was started: every
+    /// queue handle already has an owner.
+    #[error("port {device}: queue handles already taken since the last start")]
+    QueuesTaken {
+        /// The device name.
+        device: String,
+    },
+    /// A query ran while another thread was re-attaching the port; retry.
+    #[error("port {device}: re-attach in progress")]
+    Reattaching {
+        /// The device name.
+        device: String,
+    },
+    /// The port lost its device in a failed re-attach; call
+    /// [`Port::reattach`](crate::Port::reattach) again (with no handles).
+    #[error("port {device}: detached (a re-attach failed)")]
+    Detached {
+        /// The device name.
+        device: String,
+    },
+    /// `reattach` was given queue handles that are not exactly all of this
+    /// port's outstanding ones.
+    #[error("port {device}: re-attach refused: {reason}")]
+    ReattachQueues {
+        /// The device name.
+        device: String,
+        /// What was wrong with the handles.
+        reason: String,
+    },
+    /// An operation on the kernel network interface behind a port failed.
+    #[error("port {device}: interface {iface:?}: {op} failed: {source}")]
+    Kernel {
+        /// The device name.
+        device: String,
+        /// The kernel interface.
+        iface: String,
+        /// What was being done.
+        op: KernelOp,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 impl DpdkError {
-    /// DPDK's error code, if the error came from DPDK.
+    /// DPDK's (or the OS's) error code, if the error came with one.
     pub fn code(&self) -> Option<Errno> {
         match self {
             DpdkError::EalInit(c) | DpdkError::ThreadRegister(c) => Some(*c),
             DpdkError::MempoolCreate { code, .. }
             | DpdkError::Attach { code, .. }
             | DpdkError::Port { code, .. } => Some(*code),
+            DpdkError::Kernel { source, .. } => source.raw_os_error().map(Errno),
             DpdkError::EalAlreadyInitialised
-            | DpdkError::EalNotInitialised
-            | DpdkError::InvalidArgument(_) => None,
+            | DpdkError::InvalidArgument(_)
+            | DpdkError::ProbeRejected { .. }
+            | DpdkError::NoSuchInterface { .. }
+            | DpdkError::AlreadyAttached { .. }
+            | DpdkError::NotConfigured { .. }
+            | DpdkError::NotStarted { .. }
+            | DpdkError::QueuesTaken { .. }
+            | DpdkError::Reattaching { .. }
+            | DpdkError::Detached { .. }
+            | DpdkError::ReattachQueues { .. } => None,
         }
     }
 }
@@ -192,9 +313,10 @@ pub(crate) fn errno_last() -> Errno {
 /// A port operation's error from its return value.
 #[cold]
 #[inline(never)]
-pub(crate) fn port_err(port: PortId, op: PortOp, ret: i32) -> DpdkError {
+pub(crate) fn port_err(port: PortId, device: &str, op: PortOp, ret: i32) -> DpdkError {
     DpdkError::Port {
         port,
+        device: device.to_owned(),
         op,
         code: errno_from_ret(ret),
     }
@@ -219,11 +341,16 @@ mod tests {
 
     #[test]
     fn port_error_names_port_op_and_code() {
-        let e = port_err(PortId(3), PortOp::RxQueueSetup(1), -libc::ENOMEM);
+        let e = port_err(
+            PortId(3),
+            "net_null0",
+            PortOp::RxQueueSetup(1),
+            -libc::ENOMEM,
+        );
         assert_eq!(e.code(), Some(Errno::ENOMEM));
         let s = e.to_string();
         assert!(
-            s.starts_with("port 3: rx_queue_setup(queue 1) failed: error 12 ("),
+            s.starts_with("port 3 (net_null0): rx_queue_setup(queue 1) failed: error 12 ("),
             "{s}"
         );
         assert!(s.contains("memory"), "{s}");
@@ -236,6 +363,19 @@ mod tests {
             code: Errno::ENODEV,
         };
         assert!(e.to_string().contains("\"net_bogus0,x=1\""));
+    }
+
+    #[test]
+    fn missing_interface_error_names_the_interface() {
+        let e = DpdkError::NoSuchInterface {
+            devargs: "net_af_packet0,iface=x".into(),
+            iface: "x".into(),
+        };
+        assert!(
+            e.to_string().ends_with("no such network interface \"x\""),
+            "{e}"
+        );
+        assert_eq!(e.code(), None);
     }
 
     #[test]
