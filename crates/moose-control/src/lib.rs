@@ -24,6 +24,7 @@
 
 pub mod api;
 pub mod bridge;
+pub mod nic;
 pub mod ports;
 pub mod reserved;
 pub mod runtime;
