@@ -3,8 +3,9 @@
 //! Two layers, as in Snabb: [`raw`] is the TOML schema exactly as written
 //! (serde, unknown keys rejected), and [`Config`] is the validated form the
 //! rest of moose uses. Validation happens once, in [`Config::from_toml`], and
-//! every error names the key it is about (`port[1].device: ...`). Nothing
-//! downstream re-checks what is validated here.
+//! every error names the key it is about (`port[1].device: ...`); input that
+//! is not UTF-8 or not TOML is reported once, with its line and column.
+//! Nothing downstream re-checks what is validated here.
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
@@ -15,20 +16,64 @@ use std::time::Duration;
 
 use moose_wire::{Mac, Vlan};
 
+mod locate;
 pub mod raw;
 
-/// A configuration error, naming the key and the reason.
+pub use locate::Location;
+
+/// A configuration error, naming the key and the reason (or, for input that
+/// is not UTF-8 or not TOML, the file and the position). Each is one
+/// message: no variant has a `source`, so an error chain prints it once.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {reason}")]
     Io {
         path: String,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
-    #[error("invalid TOML: {0}")]
-    Syntax(String),
+    /// The first byte that is not UTF-8: its offset, and the line and
+    /// column it starts.
+    #[error(
+        "{}not valid UTF-8: {} at byte offset {offset} ({at})",
+        in_file(file),
+        bad_utf8(*byte, *truncated)
+    )]
+    Utf8 {
+        file: Option<String>,
+        offset: usize,
+        at: Location,
+        byte: Option<u8>,
+        /// The text ends inside a multi-byte character.
+        truncated: bool,
+    },
+    #[error("{}invalid TOML at {at}: {message}", in_file(file))]
+    Syntax {
+        file: Option<String>,
+        at: Location,
+        message: String,
+    },
+    /// Valid TOML that does not fit the schema: an unknown key, a missing
+    /// one, a value of the wrong type.
+    #[error("{key}: {reason}{}", at.map(|a| format!(" ({a})")).unwrap_or_default())]
+    Schema {
+        key: String,
+        reason: String,
+        at: Option<Location>,
+    },
     #[error("{key}: {reason}")]
     Invalid { key: String, reason: String },
+}
+
+fn in_file(file: &Option<String>) -> String {
+    file.as_ref().map(|f| format!("{f}: ")).unwrap_or_default()
+}
+
+fn bad_utf8(byte: Option<u8>, truncated: bool) -> String {
+    match (byte, truncated) {
+        (Some(b), false) => format!("byte {b:#04x}"),
+        (Some(b), true) => format!("the file ends inside a character (byte {b:#04x})"),
+        (None, _) => "the file ends inside a character".into(),
+    }
 }
 
 fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
@@ -164,17 +209,34 @@ pub struct Config {
 }
 
 impl Config {
+    /// Reads and validates a configuration file. Encoding and syntax errors
+    /// name the file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.display().to_string(),
-            source,
+        let name = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|reason| ConfigError::Io {
+            path: name.clone(),
+            reason,
         })?;
-        Config::from_toml(&text)
+        Config::parse(&bytes, Some(&name))
+    }
+
+    /// Validates a configuration held in memory, which must be UTF-8.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Config, ConfigError> {
+        Config::parse(bytes, None)
     }
 
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        Config::parse_text(text, None)
+    }
+
+    fn parse(bytes: &[u8], file: Option<&str>) -> Result<Config, ConfigError> {
+        let text = std::str::from_utf8(bytes).map_err(|e| locate::utf8_error(bytes, e, file))?;
+        Config::parse_text(text, file)
+    }
+
+    fn parse_text(text: &str, file: Option<&str>) -> Result<Config, ConfigError> {
         let raw: raw::File =
-            toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+            toml::from_str(text).map_err(|e| locate::toml_error(text, &e, file))?;
         Config::validate(raw)
     }
 

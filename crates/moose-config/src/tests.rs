@@ -72,9 +72,26 @@ fn defaults() {
 #[test]
 fn unknown_key_is_named() {
     let e = err(&with_port("colour = \"red\""));
-    assert!(e.contains("colour"), "{e}");
+    assert!(e.starts_with("port[0].colour: unknown key"), "{e}");
+    assert!(e.contains("line 6, column 1"), "{e}");
     let e = err("[switch]\nname = \"s\"\nfoo = 1\n");
-    assert!(e.contains("foo"), "{e}");
+    assert!(e.starts_with("switch.foo: unknown key"), "{e}");
+    let e = err(&with_port(
+        "[[port]]\nname = \"p1\"\ndevice = \"net_null1\"\nspeed = 1",
+    ));
+    assert!(e.starts_with("port[1].speed: unknown key"), "{e}");
+    let e = err(&with_port("[routing]\nx = 1"));
+    assert!(e.starts_with("routing: unknown key"), "{e}");
+    let e = err(&with_port("[[prt]]\nname = \"p1\""));
+    assert!(e.starts_with("prt: unknown key"), "{e}");
+    let e = err(&with_port("[dataplane.dataplane]\nx = 1"));
+    assert!(e.starts_with("dataplane.dataplane: unknown key"), "{e}");
+    let e = err(&with_port("[bridge.extra]\nx = 1"));
+    assert!(e.starts_with("bridge.extra: unknown key"), "{e}");
+    let e = err(&with_port(
+        "[metrics]\nlisten = \"127.0.0.1:1\"\nport = { a = 1 }",
+    ));
+    assert!(e.starts_with("metrics.port: unknown key"), "{e}");
 }
 
 #[test]
@@ -181,4 +198,160 @@ fn vlan_set() {
     assert_eq!(s.iter().collect::<Vec<_>>(), vec![1, 4094]);
     assert!(!VlanSet::all().contains(0) && !VlanSet::all().contains(4095));
     assert_eq!(VlanSet::all().iter().count(), 4094);
+}
+
+/// Every error is one message: no `source` (which an error chain would print
+/// a second time) and no line breaks.
+fn assert_one_message(e: &ConfigError) {
+    use std::error::Error;
+    assert!(e.source().is_none(), "{e}");
+    assert!(!e.to_string().contains('\n'), "{e}");
+}
+
+#[test]
+fn invalid_utf8_is_reported_once_with_its_position() {
+    let text = b"[switch]\nname = \"s\xff\"\n";
+    let e = Config::from_bytes(text).unwrap_err();
+    assert_one_message(&e);
+    match &e {
+        ConfigError::Utf8 {
+            offset, at, byte, ..
+        } => {
+            assert_eq!(*offset, 18);
+            assert_eq!(
+                *at,
+                Location {
+                    line: 2,
+                    column: 10
+                }
+            );
+            assert_eq!(*byte, Some(0xff));
+        }
+        other => panic!("{other}"),
+    }
+    let m = e.to_string();
+    assert!(
+        m.contains("not valid UTF-8: byte 0xff at byte offset 18 (line 2, column 10)"),
+        "{m}"
+    );
+    assert_eq!(m.matches("UTF-8").count(), 1, "{m}");
+
+    // Columns count characters; the file can end inside one.
+    let e = Config::from_bytes("[switch]\nname = \"é\u{2028}\"\n\u{20ac}".as_bytes()).unwrap_err();
+    assert!(!matches!(e, ConfigError::Utf8 { .. }), "valid UTF-8: {e}");
+    let e = Config::from_bytes(b"#\xc3\xa9\xe2\x82").unwrap_err();
+    let m = e.to_string();
+    assert!(
+        m.contains("ends inside a character") && m.contains("offset 3 (line 1, column 3)"),
+        "{m}"
+    );
+
+    // Loading a file names it.
+    let dir = std::env::temp_dir().join(format!("moose-config-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("bad.toml");
+    std::fs::write(&f, text).unwrap();
+    let e = Config::load(&f).unwrap_err();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_one_message(&e);
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{}: not valid UTF-8", f.display())),
+        "{e}"
+    );
+}
+
+#[test]
+fn missing_file_is_reported_once() {
+    let e = Config::load(Path::new("/nonexistent/moose.toml")).unwrap_err();
+    assert_one_message(&e);
+    let m = e.to_string();
+    assert!(
+        m.starts_with("cannot read /nonexistent/moose.toml: "),
+        "{m}"
+    );
+}
+
+#[test]
+fn syntax_errors_have_one_position() {
+    let e = Config::from_toml("[switch\nname = \"s\"\n").unwrap_err();
+    assert_one_message(&e);
+    assert!(
+        matches!(
+            e,
+            ConfigError::Syntax {
+                at: Location { line: 1, column: 8 },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let m = e.to_string();
+    assert!(
+        m.starts_with("invalid TOML at line 1, column 8: invalid table header"),
+        "{m}"
+    );
+    assert_eq!(m.matches("line").count(), 1, "{m}");
+    assert_eq!(m.matches("TOML").count(), 1, "{m}");
+
+    let e = Config::from_toml("[switch]\nname = \"s\"\nname = \"t\"\n").unwrap_err();
+    assert_one_message(&e);
+    assert!(
+        e.to_string()
+            .starts_with("invalid TOML at line 3, column 1: duplicate key"),
+        "{e}"
+    );
+    let e = Config::from_toml("a = \n").unwrap_err();
+    assert!(matches!(e, ConfigError::Syntax { .. }), "{e}");
+}
+
+#[test]
+fn schema_errors_name_their_key() {
+    let dp = |s: &str| {
+        format!(
+            "[switch]\nname=\"s\"\n[dataplane]\n{s}\n[[port]]\nname=\"p0\"\ndevice=\"net_null0\"\n"
+        )
+    };
+    for (text, key) in [
+        (dp("workers = \"two\""), "dataplane.workers: invalid type"),
+        (dp("workers = -1"), "dataplane.workers: invalid value"),
+        (dp("cores = [0, \"x\"]"), "dataplane.cores[1]: invalid type"),
+        (dp("eal = \"--no-huge\""), "dataplane.eal: invalid type"),
+        (
+            "[switch]\nname = \"s\"\n[[port]]\nname = \"p0\"\n".into(),
+            "port[0].device: required key is missing",
+        ),
+        (
+            "[[port]]\nname = \"p0\"\ndevice = \"net_null0\"\n".into(),
+            "switch: required key is missing",
+        ),
+        ("switch = 1\n".into(), "switch: invalid type"),
+        (with_port("pvid = 1.5"), "port[0].pvid: invalid type"),
+        (
+            with_port("port = [{ name = \"p1\", device = \"net_null1\", mtu = 1 }]"),
+            "port[0].port: unknown key",
+        ),
+        (
+            with_port(
+                "[[static_fdb]]\nmac = \"02:00:00:00:00:01\"\nport = \"p0\"\nvlan = 1979-05-27",
+            ),
+            "static_fdb[0].vlan: invalid type",
+        ),
+        (
+            with_port("punt.lldp.rate_pps = 1"),
+            "port[0].punt: unknown key",
+        ),
+    ] {
+        let e = Config::from_toml(&text).unwrap_err();
+        assert_one_message(&e);
+        let m = e.to_string();
+        assert!(m.starts_with(key), "{text}\n=> {m}");
+        assert!(
+            m.contains("(line ") || key.starts_with("switch: required"),
+            "{m}"
+        );
+    }
+    // A dotted key at the top level that is not in the schema.
+    let e = err("[switch]\nname = \"s\"\n[[port]]\nname=\"p0\"\ndevice=\"net_null0\"\n[metrics]\n[x]\npunt.lldp.rate_pps = 1\n");
+    assert!(e.starts_with("x: unknown key"), "{e}");
 }
