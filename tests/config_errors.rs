@@ -95,6 +95,7 @@ fn bad_addresses() {
     );
 }
 
+#[test]
 fn same_device_written_two_ways() {
     assert_rejected(
         "same-iface",

@@ -16,9 +16,11 @@ use std::time::Duration;
 
 use moose_wire::{Mac, Vlan};
 
+mod device;
 mod locate;
 pub mod raw;
 
+pub use device::{parse_device, DeviceIdentity, DeviceKind};
 pub use locate::Location;
 
 /// A configuration error, naming the key and the reason (or, for input that
@@ -152,8 +154,11 @@ impl fmt::Debug for VlanSet {
 pub struct PortConfig {
     pub name: String,
     pub role: Role,
-    /// DPDK device arguments: a PCI address or vdev devargs.
+    /// DPDK device arguments: a PCI address or vdev devargs, as written.
     pub device: String,
+    /// What `device` resolves to; no two ports share a device name or a
+    /// kernel interface.
+    pub identity: DeviceIdentity,
     /// VLAN of untagged and priority-tagged frames.
     pub pvid: Vlan,
     /// VLANs this port carries.
@@ -362,6 +367,7 @@ impl Config {
         let mut ports = Vec::new();
         let mut names: HashMap<String, usize> = HashMap::new();
         let mut devices: HashMap<String, usize> = HashMap::new();
+        let mut ifaces: HashMap<String, usize> = HashMap::new();
         for (i, p) in raw.port.into_iter().enumerate() {
             let key = |k: &str| format!("port[{i}].{k}");
             if p.name.is_empty()
@@ -397,13 +403,36 @@ impl Config {
                     ))
                 }
             };
-            validate_device(&p.device).map_err(|r| invalid(key("device"), r))?;
-            let dev_name = p.device.split(',').next().unwrap_or_default().to_string();
-            if let Some(j) = devices.insert(dev_name.clone(), i) {
+            let identity = parse_device(&p.device).map_err(|r| invalid(key("device"), r))?;
+            let other = |j: usize| {
+                let o: &PortConfig = &ports[j];
+                format!("port[{j}] ({:?}, device {:?})", o.name, o.device)
+            };
+            if let Some(&j) = devices.get(&identity.name) {
                 return Err(invalid(
                     key("device"),
-                    format!("device {dev_name:?} is already used by port[{j}]"),
+                    format!(
+                        "{:?} is device {}, already used by {}",
+                        p.device,
+                        identity.name,
+                        other(j)
+                    ),
                 ));
+            }
+            for ifname in &identity.kernel_ifaces {
+                if let Some(&j) = ifaces.get(ifname) {
+                    return Err(invalid(
+                        key("device"),
+                        format!(
+                            "kernel interface {ifname:?} is already used by {}",
+                            other(j)
+                        ),
+                    ));
+                }
+            }
+            devices.insert(identity.name.clone(), i);
+            for ifname in &identity.kernel_ifaces {
+                ifaces.insert(ifname.clone(), i);
             }
             let pvid = Vlan::new(p.pvid).map_err(|e| invalid(key("pvid"), e.to_string()))?;
             let vlans = match p.vlans {
@@ -441,6 +470,7 @@ impl Config {
                 name: p.name,
                 role,
                 device: p.device,
+                identity,
                 pvid,
                 vlans,
                 learn_limit: p.learn_limit,
@@ -506,60 +536,10 @@ impl Config {
     }
 }
 
-/// Checks a DPDK device string: a PCI address (`0000:01:00.0`, `01:00.0`)
-/// optionally followed by `,key=value` devargs, or a virtual device name
-/// (`net_<driver><n>`) with its devargs.
+/// Checks a DPDK device string; see [`parse_device`], which also says what
+/// it resolves to.
 pub fn validate_device(dev: &str) -> Result<(), String> {
-    let mut parts = dev.split(',');
-    let name = parts.next().unwrap_or_default();
-    if name.is_empty() {
-        return Err("empty device; expected a PCI address or vdev devargs like \"net_af_packet0,iface=eth1\"".into());
-    }
-    for kv in parts {
-        match kv.split_once('=') {
-            Some((k, _))
-                if !k.is_empty()
-                    && k.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') => {}
-            _ => return Err(format!("devargs item {kv:?} in {dev:?} is not key=value")),
-        }
-    }
-    if is_pci_address(name) {
-        return Ok(());
-    }
-    if let Some(rest) = name.strip_prefix("net_") {
-        let driver = rest.trim_end_matches(|c: char| c.is_ascii_digit());
-        if !driver.is_empty()
-            && driver.len() < rest.len()
-            && driver
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            return Ok(());
-        }
-    }
-    Err(format!(
-        "{name:?} is neither a PCI address (0000:01:00.0) nor a vdev name like net_af_packet0 (driver name then instance number)"
-    ))
-}
-
-fn is_pci_address(s: &str) -> bool {
-    let hex = |p: &str, n: usize| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit());
-    let parts: Vec<&str> = s.split(':').collect();
-    let (bus, devfn) = match parts.as_slice() {
-        [dom, bus, devfn] if hex(dom, 4) => (*bus, *devfn),
-        [bus, devfn] => (*bus, *devfn),
-        _ => return false,
-    };
-    match devfn.split_once('.') {
-        Some((dev, func)) => {
-            hex(bus, 2)
-                && hex(dev, 2)
-                && func.len() == 1
-                && func.chars().all(|c| ('0'..='7').contains(&c))
-        }
-        None => false,
-    }
+    parse_device(dev).map(|_| ())
 }
 
 #[cfg(test)]

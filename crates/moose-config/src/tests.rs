@@ -200,6 +200,113 @@ fn vlan_set() {
     assert_eq!(VlanSet::all().iter().count(), 4094);
 }
 
+fn two_devices(a: &str, b: &str) -> String {
+    format!(
+        "[switch]\nname = \"s\"\n[[port]]\nname = \"p0\"\ndevice = \"{a}\"\n[[port]]\nname = \"p1\"\ndevice = \"{b}\"\n"
+    )
+}
+
+#[test]
+fn each_device_once_by_identity() {
+    for (a, b, what) in [
+        (
+            "net_af_packet0,iface=veth1",
+            "net_af_packet1,iface=veth1",
+            "\"veth1\"",
+        ),
+        ("3b:00.0", "0000:3b:00.0", "0000:3b:00.0"),
+        ("0000:3b:00.0", "0000:3B:00.0", "0000:3b:00.0"),
+        ("3B:00.0,txq_inline=1", "0000:3b:00.0", "0000:3b:00.0"),
+        (
+            "net_pcap0,rx_pcap=/tmp/a.pcap",
+            "net_pcap0,tx_pcap=/tmp/b.pcap",
+            "net_pcap0",
+        ),
+        (
+            "net_pcap0,rx_iface=veth1",
+            "net_af_packet1,iface=veth1",
+            "\"veth1\"",
+        ),
+        (
+            "net_pcap0,rx_iface_in=eth0,tx_iface=eth1",
+            "net_pcap1,iface=eth1",
+            "\"eth1\"",
+        ),
+        ("net_tap0,iface=t0", "net_af_packet0,iface=t0", "\"t0\""),
+    ] {
+        let e = err(&two_devices(a, b));
+        assert!(e.starts_with("port[1].device:"), "{a} / {b}: {e}");
+        assert!(
+            e.contains(what) && e.contains("port[0] (\"p0\""),
+            "{a} / {b}: names the identity and the other port: {e}"
+        );
+    }
+    for (a, b) in [
+        ("net_af_packet0,iface=veth0", "net_af_packet1,iface=veth1"),
+        ("0000:3b:00.0", "0000:3b:00.1"),
+        ("0000:3b:00.0", "0001:3b:00.0"),
+        ("net_pcap0,rx_iface=a,tx_iface=a", "net_pcap1,iface=b"),
+        (
+            "net_pcap0,rx_pcap=/tmp/a.pcap",
+            "net_pcap1,rx_pcap=/tmp/a.pcap",
+        ),
+    ] {
+        assert!(Config::from_toml(&two_devices(a, b)).is_ok(), "{a} / {b}");
+    }
+}
+
+#[test]
+fn device_identity_is_exposed() {
+    let c = Config::from_toml(GOOD).unwrap();
+    let id = &c.ports[0].identity;
+    assert_eq!(id.name, "net_af_packet0");
+    assert_eq!(
+        id.kind,
+        DeviceKind::Vdev {
+            driver: "net_af_packet".into()
+        }
+    );
+    assert_eq!(id.kernel_iface.as_deref(), Some("veth-p0"));
+    assert_eq!(id.kernel_ifaces, vec!["veth-p0".to_string()]);
+    let id = &c.ports[1].identity;
+    assert_eq!(
+        (id.kind.clone(), id.name.as_str()),
+        (DeviceKind::Pci, "0000:01:00.0")
+    );
+    assert_eq!(id.kernel_iface, None);
+    // The device string itself is kept as written, for the EAL.
+    let c = Config::from_toml(&two_devices("3B:00.0", "net_null0")).unwrap();
+    assert_eq!(c.ports[0].device, "3B:00.0");
+    assert_eq!(c.ports[0].identity.name, "0000:3b:00.0");
+}
+
+#[test]
+fn devargs_keys_once() {
+    let e = err(&two_devices(
+        "net_af_packet0,iface=a,qpairs=2,qpairs=4",
+        "net_null0",
+    ));
+    assert!(
+        e.starts_with("port[0].device:") && e.contains("\"qpairs\" is given twice"),
+        "{e}"
+    );
+    let e = err(&two_devices("net_null0", "0000:3b:00.0,a=1,a=1"));
+    assert!(e.starts_with("port[1].device:"), "{e}");
+    // net_pcap's stream keys each add a queue, so they may repeat.
+    assert!(Config::from_toml(&two_devices(
+        "net_pcap0,rx_pcap=/tmp/a,tx_pcap=/tmp/b,tx_pcap=/tmp/c",
+        "net_null0"
+    ))
+    .is_ok());
+    let e = err(&two_devices("net_af_packet0", "net_null0"));
+    assert!(
+        e.starts_with("port[0].device:") && e.contains("iface="),
+        "{e}"
+    );
+    let e = err(&two_devices("net_af_packet0,iface=", "net_null0"));
+    assert!(e.starts_with("port[0].device:"), "{e}");
+}
+
 /// Every error is one message: no `source` (which an error chain would print
 /// a second time) and no line breaks.
 fn assert_one_message(e: &ConfigError) {
