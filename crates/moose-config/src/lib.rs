@@ -245,6 +245,34 @@ impl Config {
         Config::validate(raw)
     }
 
+    /// The core of the control thread (`dataplane.control_core`, default 0).
+    pub fn control_core(&self) -> usize {
+        self.dataplane.control_core.unwrap_or(0)
+    }
+
+    /// The core of each worker on a machine with `n_cpus` cores:
+    /// `dataplane.cores`, or by default the cores after the control core,
+    /// wrapping around. Fails, naming the key, if the control core or a
+    /// listed core does not exist.
+    pub fn worker_cores(&self, n_cpus: usize) -> Result<Vec<usize>, ConfigError> {
+        let control = self.control_core();
+        let missing = |c: usize| format!("core {c} does not exist (this machine has {n_cpus})");
+        if control >= n_cpus {
+            return Err(invalid("dataplane.control_core", missing(control)));
+        }
+        if self.dataplane.cores.is_empty() {
+            return Ok((0..self.dataplane.workers)
+                .map(|i| (control + 1 + i) % n_cpus)
+                .collect());
+        }
+        for (i, &c) in self.dataplane.cores.iter().enumerate() {
+            if c >= n_cpus {
+                return Err(invalid(format!("dataplane.cores[{i}]"), missing(c)));
+            }
+        }
+        Ok(self.dataplane.cores.clone())
+    }
+
     pub fn port_index(&self, name: &str) -> Option<usize> {
         self.ports.iter().position(|p| p.name == name)
     }

@@ -307,6 +307,39 @@ fn devargs_keys_once() {
     assert!(e.starts_with("port[0].device:"), "{e}");
 }
 
+#[test]
+fn worker_cores() {
+    let dp = |s: &str| {
+        Config::from_toml(&format!(
+            "[switch]\nname=\"s\"\n[dataplane]\n{s}\n[[port]]\nname=\"p0\"\ndevice=\"net_null0\"\n"
+        ))
+        .unwrap()
+    };
+    let c = dp("workers = 2");
+    assert_eq!(c.control_core(), 0);
+    assert_eq!(c.worker_cores(4).unwrap(), vec![1, 2]);
+    assert_eq!(c.worker_cores(2).unwrap(), vec![1, 0]);
+    assert_eq!(c.worker_cores(1).unwrap(), vec![0, 0]);
+    let c = dp("workers = 2\ncontrol_core = 3");
+    assert_eq!(c.worker_cores(4).unwrap(), vec![0, 1]);
+    let e = c.worker_cores(2).unwrap_err().to_string();
+    assert!(
+        e.starts_with("dataplane.control_core: core 3 does not exist"),
+        "{e}"
+    );
+    let c = dp("workers = 2\ncores = [0, 5]");
+    assert_eq!(c.worker_cores(8).unwrap(), vec![0, 5]);
+    let e = c.worker_cores(4).unwrap_err().to_string();
+    assert!(
+        e.starts_with("dataplane.cores[1]: core 5 does not exist"),
+        "{e}"
+    );
+    let c = dp("cores = [1]\ncontrol_core = 9");
+    let e = c.worker_cores(4).unwrap_err().to_string();
+    assert!(e.starts_with("dataplane.control_core:"), "{e}");
+    assert!(dp("").worker_cores(0).is_err());
+}
+
 /// Every error is one message: no `source` (which an error chain would print
 /// a second time) and no line breaks.
 fn assert_one_message(e: &ConfigError) {
