@@ -201,6 +201,8 @@ pub struct Dataplane {
 #[derive(Clone, Debug)]
 pub struct Bridge {
     pub aging: Duration,
+    /// Most FDB entries the switch holds, static ones included.
+    pub max_entries: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -382,8 +384,15 @@ impl Config {
         if raw.bridge.aging_secs == 0 || raw.bridge.aging_secs > 1_000_000 {
             return Err(invalid("bridge.aging_secs", "must be 1..=1000000"));
         }
+        if !(1..=16_777_216).contains(&raw.bridge.max_entries) {
+            return Err(invalid(
+                "bridge.max_entries",
+                format!("{} is not in 1..=16777216", raw.bridge.max_entries),
+            ));
+        }
         let bridge = Bridge {
             aging: Duration::from_secs(raw.bridge.aging_secs),
+            max_entries: raw.bridge.max_entries,
         };
 
         if raw.port.is_empty() {
@@ -540,6 +549,17 @@ impl Config {
                 ));
             }
             static_fdb.push(StaticFdb { mac, vlan, port });
+        }
+
+        if static_fdb.len() > bridge.max_entries {
+            return Err(invalid(
+                "static_fdb",
+                format!(
+                    "{} static entries do not fit in bridge.max_entries ({})",
+                    static_fdb.len(),
+                    bridge.max_entries
+                ),
+            ));
         }
 
         let metrics = match raw.metrics.listen {

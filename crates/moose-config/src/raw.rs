@@ -67,11 +67,15 @@ impl Default for Dataplane {
 #[serde(deny_unknown_fields, default)]
 pub struct Bridge {
     pub aging_secs: u64,
+    pub max_entries: usize,
 }
 
 impl Default for Bridge {
     fn default() -> Self {
-        Bridge { aging_secs: 300 }
+        Bridge {
+            aging_secs: 300,
+            max_entries: 262_144,
+        }
     }
 }
 

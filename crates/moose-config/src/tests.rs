@@ -481,6 +481,10 @@ fn schema_errors_name_their_key() {
             with_port("punt.lldp.rate_pps = 1"),
             "port[0].punt: unknown key",
         ),
+        (
+            with_port("[bridge]\nmax_entries = \"lots\""),
+            "bridge.max_entries: invalid type",
+        ),
     ] {
         let e = Config::from_toml(&text).unwrap_err();
         assert_one_message(&e);
@@ -494,4 +498,22 @@ fn schema_errors_name_their_key() {
     // A dotted key at the top level that is not in the schema.
     let e = err("[switch]\nname = \"s\"\n[[port]]\nname=\"p0\"\ndevice=\"net_null0\"\n[metrics]\n[x]\npunt.lldp.rate_pps = 1\n");
     assert!(e.starts_with("x: unknown key"), "{e}");
+}
+
+#[test]
+fn bridge_max_entries() {
+    let c = Config::from_toml(&with_port("")).unwrap();
+    assert_eq!(c.bridge.max_entries, 262_144);
+    for n in [1, 1000, 16_777_216] {
+        let c = Config::from_toml(&with_port(&format!("[bridge]\nmax_entries = {n}"))).unwrap();
+        assert_eq!(c.bridge.max_entries, n);
+    }
+    for n in [0, 16_777_217] {
+        let e = err(&with_port(&format!("[bridge]\nmax_entries = {n}")));
+        assert!(e.starts_with("bridge.max_entries:"), "{e}");
+    }
+    let e = err(&with_port(
+        "[[static_fdb]]\nmac = \"02:00:00:00:00:01\"\nport = \"p0\"\n[[static_fdb]]\nmac = \"02:00:00:00:00:02\"\nport = \"p0\"\n[bridge]\nmax_entries = 1",
+    ));
+    assert!(e.starts_with("static_fdb:"), "{e}");
 }
