@@ -109,6 +109,7 @@ fn same_device_written_two_ways() {
     );
 }
 
+#[test]
 fn punt_and_fdb_bounds() {
     assert_rejected(
         "punt",

@@ -18,10 +18,12 @@ use moose_wire::{Mac, Vlan};
 
 mod device;
 mod locate;
+mod punt;
 pub mod raw;
 
 pub use device::{parse_device, DeviceIdentity, DeviceKind};
 pub use locate::Location;
+pub use punt::{PuntClass, PuntLimits, PuntRate};
 
 /// A configuration error, naming the key and the reason (or, for input that
 /// is not UTF-8 or not TOML, the file and the position). Each is one
@@ -213,6 +215,8 @@ pub struct Config {
     pub ports: Vec<PortConfig>,
     pub static_fdb: Vec<StaticFdb>,
     pub metrics: Option<SocketAddr>,
+    /// Rate limits of each punt class.
+    pub punt: PuntLimits,
 }
 
 impl Config {
@@ -573,6 +577,8 @@ impl Config {
             })?),
         };
 
+        let punt = PuntLimits::from_raw(raw.punt)?;
+
         Ok(Config {
             name,
             dataplane,
@@ -580,6 +586,7 @@ impl Config {
             ports,
             static_fdb,
             metrics,
+            punt,
         })
     }
 }

@@ -478,8 +478,28 @@ fn schema_errors_name_their_key() {
             "static_fdb[0].vlan: invalid type",
         ),
         (
+            with_port("[punt.lldp]\nrate_pps = 1"),
+            "punt.lldp: unknown key",
+        ),
+        (
             with_port("punt.lldp.rate_pps = 1"),
             "port[0].punt: unknown key",
+        ),
+        (
+            with_port("[punt]\nlldp = { rate_pps = 1 }"),
+            "punt.lldp: unknown key",
+        ),
+        (
+            with_port("[punt.reserved]\nrate = 1"),
+            "punt.reserved.rate: unknown key",
+        ),
+        (
+            with_port("[punt.reserved]\nrate_pps = -1"),
+            "punt.reserved.rate_pps: invalid value",
+        ),
+        (
+            with_port("[punt.reserved]\nburst = 5000000000"),
+            "punt.reserved.burst: invalid value",
         ),
         (
             with_port("[bridge]\nmax_entries = \"lots\""),
@@ -495,9 +515,16 @@ fn schema_errors_name_their_key() {
             "{m}"
         );
     }
+    // A table written between two elements of an array of tables.
+    let e = err("[switch]\nname = \"s\"\n[[port]]\nname=\"p0\"\ndevice=\"net_null0\"\n[punt.lldp]\nrate_pps = 1\n[[port]]\nname=\"p1\"\ndevice=\"net_null1\"\n");
+    assert!(e.starts_with("punt.lldp: unknown key"), "{e}");
+    let e = err("[switch]\nname = \"s\"\n[[port]]\nname=\"p0\"\ndevice=\"net_null0\"\n[punt.reserved]\nburst = \"x\"\n[[port]]\nname=\"p1\"\ndevice=\"net_null1\"\n");
+    assert!(e.starts_with("punt.reserved.burst: invalid type"), "{e}");
     // A dotted key at the top level that is not in the schema.
     let e = err("[switch]\nname = \"s\"\n[[port]]\nname=\"p0\"\ndevice=\"net_null0\"\n[metrics]\n[x]\npunt.lldp.rate_pps = 1\n");
     assert!(e.starts_with("x: unknown key"), "{e}");
+    let e = err("punt.lldp.rate_pps = 1\n[switch]\nname = \"s\"\n");
+    assert!(e.starts_with("punt.lldp: unknown key"), "{e}");
 }
 
 #[test]
@@ -516,4 +543,95 @@ fn bridge_max_entries() {
         "[[static_fdb]]\nmac = \"02:00:00:00:00:01\"\nport = \"p0\"\n[[static_fdb]]\nmac = \"02:00:00:00:00:02\"\nport = \"p0\"\n[bridge]\nmax_entries = 1",
     ));
     assert!(e.starts_with("static_fdb:"), "{e}");
+}
+
+#[test]
+fn punt_defaults() {
+    let c = Config::from_toml(&with_port("")).unwrap();
+    let r = |rate_pps, burst, port_rate_pps, port_burst| PuntRate {
+        rate_pps,
+        burst,
+        port_rate_pps,
+        port_burst,
+    };
+    assert_eq!(
+        c.punt.get(PuntClass::Protocol),
+        r(20_000, 2_000, 10_000, 1_000)
+    );
+    assert_eq!(
+        c.punt.get(PuntClass::Directory),
+        r(20_000, 2_000, 5_000, 500)
+    );
+    assert_eq!(c.punt.get(PuntClass::Host), r(20_000, 2_000, 2_000, 200));
+    assert_eq!(
+        c.punt.get(PuntClass::Learn),
+        r(500_000, 8_192, 100_000, 4_096)
+    );
+    assert_eq!(c.punt.get(PuntClass::Reserved), r(2_000, 200, 500, 50));
+    assert_eq!(c.punt, PuntLimits::default());
+
+    assert_eq!(
+        PuntClass::ALL,
+        [
+            PuntClass::Protocol,
+            PuntClass::Directory,
+            PuntClass::Host,
+            PuntClass::Learn,
+            PuntClass::Reserved
+        ]
+    );
+    let names: Vec<&str> = PuntClass::ALL.iter().map(|c| c.name()).collect();
+    assert_eq!(
+        names,
+        ["protocol", "directory", "host", "learn", "reserved"]
+    );
+    for (i, c) in PuntClass::ALL.into_iter().enumerate() {
+        assert_eq!(c as u8, i as u8);
+    }
+}
+
+#[test]
+fn punt_tables() {
+    let c = Config::from_toml(&with_port(
+        "[punt.reserved]\nrate_pps = 100\nburst = 10\n[punt.learn]\nport_burst = 8192\n[punt.host]\n",
+    ))
+    .unwrap();
+    // Omitted per-port values are the defaults capped at the class's.
+    assert_eq!(
+        c.punt.get(PuntClass::Reserved),
+        PuntRate {
+            rate_pps: 100,
+            burst: 10,
+            port_rate_pps: 100,
+            port_burst: 10
+        }
+    );
+    assert_eq!(c.punt.get(PuntClass::Learn).port_burst, 8192);
+    assert_eq!(c.punt.get(PuntClass::Host), PuntClass::Host.default_rate());
+    assert_eq!(
+        c.punt.get(PuntClass::Protocol),
+        PuntClass::Protocol.default_rate()
+    );
+
+    for class in PuntClass::ALL {
+        for k in ["rate_pps", "burst", "port_rate_pps", "port_burst"] {
+            let e = err(&with_port(&format!("[punt.{class}]\n{k} = 0")));
+            assert_eq!(e, format!("punt.{class}.{k}: must be at least 1"));
+        }
+    }
+    let e = err(&with_port(
+        "[punt.protocol]\nrate_pps = 100\nport_rate_pps = 101",
+    ));
+    assert!(
+        e.starts_with(
+            "punt.protocol.port_rate_pps: 101 is larger than punt.protocol.rate_pps (100)"
+        ),
+        "{e}"
+    );
+    let e = err(&with_port("[punt.directory]\nport_burst = 2001"));
+    assert!(e.starts_with("punt.directory.port_burst:"), "{e}");
+    assert!(Config::from_toml(&with_port(
+        "[punt.directory]\nport_burst = 2000\nport_rate_pps = 20000"
+    ))
+    .is_ok());
 }
