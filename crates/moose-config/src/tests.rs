@@ -635,3 +635,188 @@ fn punt_tables() {
     ))
     .is_ok());
 }
+
+#[test]
+fn roles_other_than_legacy_are_not_implemented() {
+    for role in ["edge", "fabric"] {
+        let e = err(&with_port(&format!("role = \"{role}\"")));
+        assert!(
+            e.starts_with("port[0].role:") && e.contains("not implemented yet"),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        Config::from_toml(&with_port("role = \"legacy\""))
+            .unwrap()
+            .ports[0]
+            .role,
+        Role::Legacy
+    );
+}
+
+/// A deserializer that walks the raw schema instead of a document: it
+/// offers every field of every struct once (one element for a list, `Some`
+/// for an option) and records each key path (`port[].device`). So the list
+/// comes from the raw structs themselves and cannot go stale.
+mod schema {
+    use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
+    use std::cell::RefCell;
+
+    pub fn keys<'de, T: serde::Deserialize<'de>>() -> Vec<String> {
+        let out = RefCell::new(Vec::new());
+        T::deserialize(Walker {
+            path: String::new(),
+            out: &out,
+        })
+        .expect("the schema walker offers every type a value it accepts");
+        out.into_inner()
+    }
+
+    struct Walker<'a> {
+        path: String,
+        out: &'a RefCell<Vec<String>>,
+    }
+
+    impl<'de> de::Deserializer<'de> for Walker<'_> {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+            v.visit_u64(1)
+        }
+        fn deserialize_bool<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+            v.visit_bool(true)
+        }
+        fn deserialize_str<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+            v.visit_str("x")
+        }
+        fn deserialize_string<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+            v.visit_str("x")
+        }
+        fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+            v.visit_some(self)
+        }
+        fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+            v.visit_seq(One {
+                walker: Some(Walker {
+                    path: format!("{}[]", self.path),
+                    out: self.out,
+                }),
+            })
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            v: V,
+        ) -> Result<V::Value, Self::Error> {
+            v.visit_map(Fields {
+                fields: fields.iter(),
+                current: String::new(),
+                walker: self,
+            })
+        }
+        serde::forward_to_deserialize_any! {
+            i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char bytes byte_buf
+            unit unit_struct newtype_struct tuple tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    struct One<'a> {
+        walker: Option<Walker<'a>>,
+    }
+
+    impl<'de> SeqAccess<'de> for One<'_> {
+        type Error = de::value::Error;
+        fn next_element_seed<T: DeserializeSeed<'de>>(
+            &mut self,
+            seed: T,
+        ) -> Result<Option<T::Value>, Self::Error> {
+            self.walker.take().map(|w| seed.deserialize(w)).transpose()
+        }
+    }
+
+    struct Fields<'a> {
+        fields: std::slice::Iter<'static, &'static str>,
+        current: String,
+        walker: Walker<'a>,
+    }
+
+    impl<'de> MapAccess<'de> for Fields<'_> {
+        type Error = de::value::Error;
+        fn next_key_seed<K: DeserializeSeed<'de>>(
+            &mut self,
+            seed: K,
+        ) -> Result<Option<K::Value>, Self::Error> {
+            let Some(f) = self.fields.next() else {
+                return Ok(None);
+            };
+            self.current = if self.walker.path.is_empty() {
+                f.to_string()
+            } else {
+                format!("{}.{f}", self.walker.path)
+            };
+            self.walker.out.borrow_mut().push(self.current.clone());
+            seed.deserialize((*f).into_deserializer()).map(Some)
+        }
+        fn next_value_seed<V: DeserializeSeed<'de>>(
+            &mut self,
+            seed: V,
+        ) -> Result<V::Value, Self::Error> {
+            seed.deserialize(Walker {
+                path: self.current.clone(),
+                out: self.walker.out,
+            })
+        }
+    }
+}
+
+const EXAMPLE: &str = include_str!("../../../configs/example.toml");
+
+/// Whether `v` has key path `path` (`port[].device`: in some element).
+fn has_key(v: &toml::Value, path: &[&str]) -> bool {
+    let Some((first, rest)) = path.split_first() else {
+        return true;
+    };
+    let (name, each) = match first.strip_suffix("[]") {
+        Some(n) => (n, true),
+        None => (*first, false),
+    };
+    match v.get(name) {
+        Some(toml::Value::Array(items)) if each => items.iter().any(|i| has_key(i, rest)),
+        Some(inner) if !each => has_key(inner, rest),
+        _ => false,
+    }
+}
+
+#[test]
+fn example_shows_every_key() {
+    let keys = schema::keys::<raw::File>();
+    assert!(keys.len() > 40, "{keys:?}");
+    for k in [
+        "dataplane.mbuf_size",
+        "bridge.max_entries",
+        "punt.reserved.port_burst",
+        "port[].device",
+    ] {
+        assert!(
+            keys.iter().any(|x| x == k),
+            "the walker misses {k}: {keys:?}"
+        );
+    }
+    let doc: toml::Value = toml::from_str(EXAMPLE).unwrap();
+    let missing: Vec<&String> = keys
+        .iter()
+        .filter(|k| !has_key(&doc, &k.split('.').collect::<Vec<_>>()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "configs/example.toml does not show {missing:?}"
+    );
+
+    // It validates, and the keys without a default in the example's own
+    // choice show their defaults.
+    let c = Config::from_toml(EXAMPLE).unwrap();
+    assert_eq!(c.punt, PuntLimits::default());
+    assert_eq!(c.bridge.max_entries, 262_144);
+    assert_eq!(c.dataplane.mbuf_size, 2048);
+    assert_eq!(c.ports[0].identity.name, "0000:3b:00.0");
+}
