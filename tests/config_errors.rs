@@ -49,12 +49,17 @@ fn unknown_key() {
     assert_rejected(
         "unknown",
         &format!("[switch]\nname = \"s\"\n{PORT}speed = 10\n"),
-        "speed",
+        "port[0].speed: unknown key",
     );
     assert_rejected(
         "unknown-table",
         &format!("[switch]\nname = \"s\"\n[routing]\nx = 1\n{PORT}"),
-        "routing",
+        "routing: unknown key",
+    );
+    assert_rejected(
+        "wrong-type",
+        &format!("[switch]\nname = \"s\"\n[dataplane]\nworkers = \"two\"\n{PORT}"),
+        "dataplane.workers: invalid type",
     );
 }
 
@@ -91,14 +96,92 @@ fn bad_addresses() {
 }
 
 #[test]
+fn same_device_written_two_ways() {
+    assert_rejected(
+        "same-iface",
+        "[switch]\nname = \"s\"\n[[port]]\nname = \"p0\"\ndevice = \"net_af_packet0,iface=veth1\"\n[[port]]\nname = \"p1\"\ndevice = \"net_af_packet1,iface=veth1\"\n",
+        "port[1].device: kernel interface \"veth1\" is already used by port[0]",
+    );
+    assert_rejected(
+        "same-pci",
+        "[switch]\nname = \"s\"\n[[port]]\nname = \"p0\"\ndevice = \"3b:00.0\"\n[[port]]\nname = \"p1\"\ndevice = \"0000:3B:00.0\"\n",
+        "port[1].device: \"0000:3B:00.0\" is device 0000:3b:00.0, already used by port[0]",
+    );
+}
+
+#[test]
+fn punt_and_fdb_bounds() {
+    assert_rejected(
+        "punt",
+        &format!(
+            "[switch]\nname = \"s\"\n{PORT}[punt.reserved]\nrate_pps = 100\nport_rate_pps = 500\n"
+        ),
+        "punt.reserved.port_rate_pps",
+    );
+    assert_rejected(
+        "punt-zero",
+        &format!("[switch]\nname = \"s\"\n{PORT}[punt.learn]\nburst = 0\n"),
+        "punt.learn.burst",
+    );
+    assert_rejected(
+        "punt-class",
+        &format!("[switch]\nname = \"s\"\n{PORT}[punt.lldp]\nrate_pps = 1\n"),
+        "punt.lldp: unknown key",
+    );
+    assert_rejected(
+        "max-entries",
+        &format!("[switch]\nname = \"s\"\n[bridge]\nmax_entries = 0\n{PORT}"),
+        "bridge.max_entries",
+    );
+}
+
+/// `config check` on raw bytes: (success, stderr).
+fn check_bytes(name: &str, bytes: &[u8]) -> (bool, String, String) {
+    let s = Scratch::new(&format!("cfg-{name}"));
+    let f = s.path("c.toml");
+    std::fs::write(&f, bytes).unwrap();
+    let out = moose().args(["config", "check"]).arg(&f).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        f.display().to_string(),
+    )
+}
+
+#[test]
+fn invalid_utf8_is_one_message_with_its_offset() {
+    let (ok, err, file) = check_bytes("utf8", b"[switch]\nname = \"s\xff\"\n");
+    assert!(!ok);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{file}: not valid UTF-8: byte 0xff at byte offset 18 (line 2, column 10)"
+        )),
+        "{err}"
+    );
+    assert_eq!(err.matches("UTF-8").count(), 1, "{err}");
+}
+
+#[test]
 fn syntax_error_and_missing_file() {
     assert_rejected("syntax", "[switch\nname = \"s\"\n", "TOML");
+    let (ok, err, file) = check_bytes("syntax1", b"[switch\nname = \"s\"\n");
+    assert!(!ok);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("{file}: invalid TOML at line 1, column 8: ")),
+        "{err}"
+    );
+    assert_eq!(err.matches("line").count(), 1, "{err}");
     let out = moose()
         .args(["config", "check", "/nonexistent/moose.toml"])
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/moose.toml"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/moose.toml"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
 }
 
 #[test]

@@ -3,8 +3,9 @@
 //! Two layers, as in Snabb: [`raw`] is the TOML schema exactly as written
 //! (serde, unknown keys rejected), and [`Config`] is the validated form the
 //! rest of moose uses. Validation happens once, in [`Config::from_toml`], and
-//! every error names the key it is about (`port[1].device: ...`). Nothing
-//! downstream re-checks what is validated here.
+//! every error names the key it is about (`port[1].device: ...`); input that
+//! is not UTF-8 or not TOML is reported once, with its line and column.
+//! Nothing downstream re-checks what is validated here.
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
@@ -15,20 +16,68 @@ use std::time::Duration;
 
 use moose_wire::{Mac, Vlan};
 
+mod device;
+mod locate;
+mod punt;
 pub mod raw;
 
-/// A configuration error, naming the key and the reason.
+pub use device::{parse_device, DeviceIdentity, DeviceKind};
+pub use locate::Location;
+pub use punt::{PuntClass, PuntLimits, PuntRate};
+
+/// A configuration error, naming the key and the reason (or, for input that
+/// is not UTF-8 or not TOML, the file and the position). Each is one
+/// message: no variant has a `source`, so an error chain prints it once.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {reason}")]
     Io {
         path: String,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
-    #[error("invalid TOML: {0}")]
-    Syntax(String),
+    /// The first byte that is not UTF-8: its offset, and the line and
+    /// column it starts.
+    #[error(
+        "{}not valid UTF-8: {} at byte offset {offset} ({at})",
+        in_file(file),
+        bad_utf8(*byte, *truncated)
+    )]
+    Utf8 {
+        file: Option<String>,
+        offset: usize,
+        at: Location,
+        byte: Option<u8>,
+        /// The text ends inside a multi-byte character.
+        truncated: bool,
+    },
+    #[error("{}invalid TOML at {at}: {message}", in_file(file))]
+    Syntax {
+        file: Option<String>,
+        at: Location,
+        message: String,
+    },
+    /// Valid TOML that does not fit the schema: an unknown key, a missing
+    /// one, a value of the wrong type.
+    #[error("{key}: {reason}{}", at.map(|a| format!(" ({a})")).unwrap_or_default())]
+    Schema {
+        key: String,
+        reason: String,
+        at: Option<Location>,
+    },
     #[error("{key}: {reason}")]
     Invalid { key: String, reason: String },
+}
+
+fn in_file(file: &Option<String>) -> String {
+    file.as_ref().map(|f| format!("{f}: ")).unwrap_or_default()
+}
+
+fn bad_utf8(byte: Option<u8>, truncated: bool) -> String {
+    match (byte, truncated) {
+        (Some(b), false) => format!("byte {b:#04x}"),
+        (Some(b), true) => format!("the file ends inside a character (byte {b:#04x})"),
+        (None, _) => "the file ends inside a character".into(),
+    }
 }
 
 fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
@@ -107,8 +156,11 @@ impl fmt::Debug for VlanSet {
 pub struct PortConfig {
     pub name: String,
     pub role: Role,
-    /// DPDK device arguments: a PCI address or vdev devargs.
+    /// DPDK device arguments: a PCI address or vdev devargs, as written.
     pub device: String,
+    /// What `device` resolves to; no two ports share a device name or a
+    /// kernel interface.
+    pub identity: DeviceIdentity,
     /// VLAN of untagged and priority-tagged frames.
     pub pvid: Vlan,
     /// VLANs this port carries.
@@ -151,6 +203,8 @@ pub struct Dataplane {
 #[derive(Clone, Debug)]
 pub struct Bridge {
     pub aging: Duration,
+    /// Most FDB entries the switch holds, static ones included.
+    pub max_entries: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -161,21 +215,68 @@ pub struct Config {
     pub ports: Vec<PortConfig>,
     pub static_fdb: Vec<StaticFdb>,
     pub metrics: Option<SocketAddr>,
+    /// Rate limits of each punt class.
+    pub punt: PuntLimits,
 }
 
 impl Config {
+    /// Reads and validates a configuration file. Encoding and syntax errors
+    /// name the file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.display().to_string(),
-            source,
+        let name = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|reason| ConfigError::Io {
+            path: name.clone(),
+            reason,
         })?;
-        Config::from_toml(&text)
+        Config::parse(&bytes, Some(&name))
+    }
+
+    /// Validates a configuration held in memory, which must be UTF-8.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Config, ConfigError> {
+        Config::parse(bytes, None)
     }
 
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        Config::parse_text(text, None)
+    }
+
+    fn parse(bytes: &[u8], file: Option<&str>) -> Result<Config, ConfigError> {
+        let text = std::str::from_utf8(bytes).map_err(|e| locate::utf8_error(bytes, e, file))?;
+        Config::parse_text(text, file)
+    }
+
+    fn parse_text(text: &str, file: Option<&str>) -> Result<Config, ConfigError> {
         let raw: raw::File =
-            toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+            toml::from_str(text).map_err(|e| locate::toml_error(text, &e, file))?;
         Config::validate(raw)
+    }
+
+    /// The core of the control thread (`dataplane.control_core`, default 0).
+    pub fn control_core(&self) -> usize {
+        self.dataplane.control_core.unwrap_or(0)
+    }
+
+    /// The core of each worker on a machine with `n_cpus` cores:
+    /// `dataplane.cores`, or by default the cores after the control core,
+    /// wrapping around. Fails, naming the key, if the control core or a
+    /// listed core does not exist.
+    pub fn worker_cores(&self, n_cpus: usize) -> Result<Vec<usize>, ConfigError> {
+        let control = self.control_core();
+        let missing = |c: usize| format!("core {c} does not exist (this machine has {n_cpus})");
+        if control >= n_cpus {
+            return Err(invalid("dataplane.control_core", missing(control)));
+        }
+        if self.dataplane.cores.is_empty() {
+            return Ok((0..self.dataplane.workers)
+                .map(|i| (control + 1 + i) % n_cpus)
+                .collect());
+        }
+        for (i, &c) in self.dataplane.cores.iter().enumerate() {
+            if c >= n_cpus {
+                return Err(invalid(format!("dataplane.cores[{i}]"), missing(c)));
+            }
+        }
+        Ok(self.dataplane.cores.clone())
     }
 
     pub fn port_index(&self, name: &str) -> Option<usize> {
@@ -287,8 +388,15 @@ impl Config {
         if raw.bridge.aging_secs == 0 || raw.bridge.aging_secs > 1_000_000 {
             return Err(invalid("bridge.aging_secs", "must be 1..=1000000"));
         }
+        if !(1..=16_777_216).contains(&raw.bridge.max_entries) {
+            return Err(invalid(
+                "bridge.max_entries",
+                format!("{} is not in 1..=16777216", raw.bridge.max_entries),
+            ));
+        }
         let bridge = Bridge {
             aging: Duration::from_secs(raw.bridge.aging_secs),
+            max_entries: raw.bridge.max_entries,
         };
 
         if raw.port.is_empty() {
@@ -300,6 +408,7 @@ impl Config {
         let mut ports = Vec::new();
         let mut names: HashMap<String, usize> = HashMap::new();
         let mut devices: HashMap<String, usize> = HashMap::new();
+        let mut ifaces: HashMap<String, usize> = HashMap::new();
         for (i, p) in raw.port.into_iter().enumerate() {
             let key = |k: &str| format!("port[{i}].{k}");
             if p.name.is_empty()
@@ -335,13 +444,36 @@ impl Config {
                     ))
                 }
             };
-            validate_device(&p.device).map_err(|r| invalid(key("device"), r))?;
-            let dev_name = p.device.split(',').next().unwrap_or_default().to_string();
-            if let Some(j) = devices.insert(dev_name.clone(), i) {
+            let identity = parse_device(&p.device).map_err(|r| invalid(key("device"), r))?;
+            let other = |j: usize| {
+                let o: &PortConfig = &ports[j];
+                format!("port[{j}] ({:?}, device {:?})", o.name, o.device)
+            };
+            if let Some(&j) = devices.get(&identity.name) {
                 return Err(invalid(
                     key("device"),
-                    format!("device {dev_name:?} is already used by port[{j}]"),
+                    format!(
+                        "{:?} is device {}, already used by {}",
+                        p.device,
+                        identity.name,
+                        other(j)
+                    ),
                 ));
+            }
+            for ifname in &identity.kernel_ifaces {
+                if let Some(&j) = ifaces.get(ifname) {
+                    return Err(invalid(
+                        key("device"),
+                        format!(
+                            "kernel interface {ifname:?} is already used by {}",
+                            other(j)
+                        ),
+                    ));
+                }
+            }
+            devices.insert(identity.name.clone(), i);
+            for ifname in &identity.kernel_ifaces {
+                ifaces.insert(ifname.clone(), i);
             }
             let pvid = Vlan::new(p.pvid).map_err(|e| invalid(key("pvid"), e.to_string()))?;
             let vlans = match p.vlans {
@@ -379,6 +511,7 @@ impl Config {
                 name: p.name,
                 role,
                 device: p.device,
+                identity,
                 pvid,
                 vlans,
                 learn_limit: p.learn_limit,
@@ -422,6 +555,17 @@ impl Config {
             static_fdb.push(StaticFdb { mac, vlan, port });
         }
 
+        if static_fdb.len() > bridge.max_entries {
+            return Err(invalid(
+                "static_fdb",
+                format!(
+                    "{} static entries do not fit in bridge.max_entries ({})",
+                    static_fdb.len(),
+                    bridge.max_entries
+                ),
+            ));
+        }
+
         let metrics = match raw.metrics.listen {
             None => None,
             Some(s) if s.is_empty() => None,
@@ -433,6 +577,8 @@ impl Config {
             })?),
         };
 
+        let punt = PuntLimits::from_raw(raw.punt)?;
+
         Ok(Config {
             name,
             dataplane,
@@ -440,64 +586,15 @@ impl Config {
             ports,
             static_fdb,
             metrics,
+            punt,
         })
     }
 }
 
-/// Checks a DPDK device string: a PCI address (`0000:01:00.0`, `01:00.0`)
-/// optionally followed by `,key=value` devargs, or a virtual device name
-/// (`net_<driver><n>`) with its devargs.
+/// Checks a DPDK device string; see [`parse_device`], which also says what
+/// it resolves to.
 pub fn validate_device(dev: &str) -> Result<(), String> {
-    let mut parts = dev.split(',');
-    let name = parts.next().unwrap_or_default();
-    if name.is_empty() {
-        return Err("empty device; expected a PCI address or vdev devargs like \"net_af_packet0,iface=eth1\"".into());
-    }
-    for kv in parts {
-        match kv.split_once('=') {
-            Some((k, _))
-                if !k.is_empty()
-                    && k.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') => {}
-            _ => return Err(format!("devargs item {kv:?} in {dev:?} is not key=value")),
-        }
-    }
-    if is_pci_address(name) {
-        return Ok(());
-    }
-    if let Some(rest) = name.strip_prefix("net_") {
-        let driver = rest.trim_end_matches(|c: char| c.is_ascii_digit());
-        if !driver.is_empty()
-            && driver.len() < rest.len()
-            && driver
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            return Ok(());
-        }
-    }
-    Err(format!(
-        "{name:?} is neither a PCI address (0000:01:00.0) nor a vdev name like net_af_packet0 (driver name then instance number)"
-    ))
-}
-
-fn is_pci_address(s: &str) -> bool {
-    let hex = |p: &str, n: usize| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit());
-    let parts: Vec<&str> = s.split(':').collect();
-    let (bus, devfn) = match parts.as_slice() {
-        [dom, bus, devfn] if hex(dom, 4) => (*bus, *devfn),
-        [bus, devfn] => (*bus, *devfn),
-        _ => return false,
-    };
-    match devfn.split_once('.') {
-        Some((dev, func)) => {
-            hex(bus, 2)
-                && hex(dev, 2)
-                && func.len() == 1
-                && func.chars().all(|c| ('0'..='7').contains(&c))
-        }
-        None => false,
-    }
+    parse_device(dev).map(|_| ())
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@ pub struct File {
     pub static_fdb: Vec<StaticFdb>,
     #[serde(default)]
     pub metrics: Metrics,
+    #[serde(default)]
+    pub punt: Punt,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,11 +69,15 @@ impl Default for Dataplane {
 #[serde(deny_unknown_fields, default)]
 pub struct Bridge {
     pub aging_secs: u64,
+    pub max_entries: usize,
 }
 
 impl Default for Bridge {
     fn default() -> Self {
-        Bridge { aging_secs: 300 }
+        Bridge {
+            aging_secs: 300,
+            max_entries: 262_144,
+        }
     }
 }
 
@@ -120,4 +126,28 @@ pub struct StaticFdb {
 #[serde(deny_unknown_fields)]
 pub struct Metrics {
     pub listen: Option<String>,
+}
+
+/// `[punt.<class>]`: one optional table per punt class. A struct rather than
+/// a map so that an unknown class is an unknown key (`punt.lldp`). The
+/// defaults depend on the class and are filled in by validation.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Punt {
+    pub protocol: Option<PuntRate>,
+    pub directory: Option<PuntRate>,
+    pub host: Option<PuntRate>,
+    pub learn: Option<PuntRate>,
+    pub reserved: Option<PuntRate>,
+}
+
+/// The token buckets of one punt class; an omitted key takes the class's
+/// default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PuntRate {
+    pub rate_pps: Option<u32>,
+    pub burst: Option<u32>,
+    pub port_rate_pps: Option<u32>,
+    pub port_burst: Option<u32>,
 }

@@ -72,9 +72,26 @@ fn defaults() {
 #[test]
 fn unknown_key_is_named() {
     let e = err(&with_port("colour = \"red\""));
-    assert!(e.contains("colour"), "{e}");
+    assert!(e.starts_with("port[0].colour: unknown key"), "{e}");
+    assert!(e.contains("line 6, column 1"), "{e}");
     let e = err("[switch]\nname = \"s\"\nfoo = 1\n");
-    assert!(e.contains("foo"), "{e}");
+    assert!(e.starts_with("switch.foo: unknown key"), "{e}");
+    let e = err(&with_port(
+        "[[port]]\nname = \"p1\"\ndevice = \"net_null1\"\nspeed = 1",
+    ));
+    assert!(e.starts_with("port[1].speed: unknown key"), "{e}");
+    let e = err(&with_port("[routing]\nx = 1"));
+    assert!(e.starts_with("routing: unknown key"), "{e}");
+    let e = err(&with_port("[[prt]]\nname = \"p1\""));
+    assert!(e.starts_with("prt: unknown key"), "{e}");
+    let e = err(&with_port("[dataplane.dataplane]\nx = 1"));
+    assert!(e.starts_with("dataplane.dataplane: unknown key"), "{e}");
+    let e = err(&with_port("[bridge.extra]\nx = 1"));
+    assert!(e.starts_with("bridge.extra: unknown key"), "{e}");
+    let e = err(&with_port(
+        "[metrics]\nlisten = \"127.0.0.1:1\"\nport = { a = 1 }",
+    ));
+    assert!(e.starts_with("metrics.port: unknown key"), "{e}");
 }
 
 #[test]
@@ -181,4 +198,625 @@ fn vlan_set() {
     assert_eq!(s.iter().collect::<Vec<_>>(), vec![1, 4094]);
     assert!(!VlanSet::all().contains(0) && !VlanSet::all().contains(4095));
     assert_eq!(VlanSet::all().iter().count(), 4094);
+}
+
+fn two_devices(a: &str, b: &str) -> String {
+    format!(
+        "[switch]\nname = \"s\"\n[[port]]\nname = \"p0\"\ndevice = \"{a}\"\n[[port]]\nname = \"p1\"\ndevice = \"{b}\"\n"
+    )
+}
+
+#[test]
+fn each_device_once_by_identity() {
+    for (a, b, what) in [
+        (
+            "net_af_packet0,iface=veth1",
+            "net_af_packet1,iface=veth1",
+            "\"veth1\"",
+        ),
+        ("3b:00.0", "0000:3b:00.0", "0000:3b:00.0"),
+        ("0000:3b:00.0", "0000:3B:00.0", "0000:3b:00.0"),
+        ("3B:00.0,txq_inline=1", "0000:3b:00.0", "0000:3b:00.0"),
+        (
+            "net_pcap0,rx_pcap=/tmp/a.pcap",
+            "net_pcap0,tx_pcap=/tmp/b.pcap",
+            "net_pcap0",
+        ),
+        (
+            "net_pcap0,rx_iface=veth1",
+            "net_af_packet1,iface=veth1",
+            "\"veth1\"",
+        ),
+        (
+            "net_pcap0,rx_iface_in=eth0,tx_iface=eth1",
+            "net_pcap1,iface=eth1",
+            "\"eth1\"",
+        ),
+        ("net_tap0,iface=t0", "net_af_packet0,iface=t0", "\"t0\""),
+    ] {
+        let e = err(&two_devices(a, b));
+        assert!(e.starts_with("port[1].device:"), "{a} / {b}: {e}");
+        assert!(
+            e.contains(what) && e.contains("port[0] (\"p0\""),
+            "{a} / {b}: names the identity and the other port: {e}"
+        );
+    }
+    for (a, b) in [
+        ("net_af_packet0,iface=veth0", "net_af_packet1,iface=veth1"),
+        ("0000:3b:00.0", "0000:3b:00.1"),
+        ("0000:3b:00.0", "0001:3b:00.0"),
+        ("net_pcap0,rx_iface=a,tx_iface=a", "net_pcap1,iface=b"),
+        (
+            "net_pcap0,rx_pcap=/tmp/a.pcap",
+            "net_pcap1,rx_pcap=/tmp/a.pcap",
+        ),
+    ] {
+        assert!(Config::from_toml(&two_devices(a, b)).is_ok(), "{a} / {b}");
+    }
+}
+
+#[test]
+fn device_identity_is_exposed() {
+    let c = Config::from_toml(GOOD).unwrap();
+    let id = &c.ports[0].identity;
+    assert_eq!(id.name, "net_af_packet0");
+    assert_eq!(
+        id.kind,
+        DeviceKind::Vdev {
+            driver: "net_af_packet".into()
+        }
+    );
+    assert_eq!(id.kernel_iface.as_deref(), Some("veth-p0"));
+    assert_eq!(id.kernel_ifaces, vec!["veth-p0".to_string()]);
+    let id = &c.ports[1].identity;
+    assert_eq!(
+        (id.kind.clone(), id.name.as_str()),
+        (DeviceKind::Pci, "0000:01:00.0")
+    );
+    assert_eq!(id.kernel_iface, None);
+    // The device string itself is kept as written, for the EAL.
+    let c = Config::from_toml(&two_devices("3B:00.0", "net_null0")).unwrap();
+    assert_eq!(c.ports[0].device, "3B:00.0");
+    assert_eq!(c.ports[0].identity.name, "0000:3b:00.0");
+}
+
+#[test]
+fn devargs_keys_once() {
+    let e = err(&two_devices(
+        "net_af_packet0,iface=a,qpairs=2,qpairs=4",
+        "net_null0",
+    ));
+    assert!(
+        e.starts_with("port[0].device:") && e.contains("\"qpairs\" is given twice"),
+        "{e}"
+    );
+    let e = err(&two_devices("net_null0", "0000:3b:00.0,a=1,a=1"));
+    assert!(e.starts_with("port[1].device:"), "{e}");
+    // net_pcap's stream keys each add a queue, so they may repeat.
+    assert!(Config::from_toml(&two_devices(
+        "net_pcap0,rx_pcap=/tmp/a,tx_pcap=/tmp/b,tx_pcap=/tmp/c",
+        "net_null0"
+    ))
+    .is_ok());
+    let e = err(&two_devices("net_af_packet0", "net_null0"));
+    assert!(
+        e.starts_with("port[0].device:") && e.contains("iface="),
+        "{e}"
+    );
+    let e = err(&two_devices("net_af_packet0,iface=", "net_null0"));
+    assert!(e.starts_with("port[0].device:"), "{e}");
+}
+
+#[test]
+fn worker_cores() {
+    let dp = |s: &str| {
+        Config::from_toml(&format!(
+            "[switch]\nname=\"s\"\n[dataplane]\n{s}\n[[port]]\nname=\"p0\"\ndevice=\"net_null0\"\n"
+        ))
+        .unwrap()
+    };
+    let c = dp("workers = 2");
+    assert_eq!(c.control_core(), 0);
+    assert_eq!(c.worker_cores(4).unwrap(), vec![1, 2]);
+    assert_eq!(c.worker_cores(2).unwrap(), vec![1, 0]);
+    assert_eq!(c.worker_cores(1).unwrap(), vec![0, 0]);
+    let c = dp("workers = 2\ncontrol_core = 3");
+    assert_eq!(c.worker_cores(4).unwrap(), vec![0, 1]);
+    let e = c.worker_cores(2).unwrap_err().to_string();
+    assert!(
+        e.starts_with("dataplane.control_core: core 3 does not exist"),
+        "{e}"
+    );
+    let c = dp("workers = 2\ncores = [0, 5]");
+    assert_eq!(c.worker_cores(8).unwrap(), vec![0, 5]);
+    let e = c.worker_cores(4).unwrap_err().to_string();
+    assert!(
+        e.starts_with("dataplane.cores[1]: core 5 does not exist"),
+        "{e}"
+    );
+    let c = dp("cores = [1]\ncontrol_core = 9");
+    let e = c.worker_cores(4).unwrap_err().to_string();
+    assert!(e.starts_with("dataplane.control_core:"), "{e}");
+    assert!(dp("").worker_cores(0).is_err());
+}
+
+/// Every error is one message: no `source` (which an error chain would print
+/// a second time) and no line breaks.
+fn assert_one_message(e: &ConfigError) {
+    use std::error::Error;
+    assert!(e.source().is_none(), "{e}");
+    assert!(!e.to_string().contains('\n'), "{e}");
+}
+
+#[test]
+fn invalid_utf8_is_reported_once_with_its_position() {
+    let text = b"[switch]\nname = \"s\xff\"\n";
+    let e = Config::from_bytes(text).unwrap_err();
+    assert_one_message(&e);
+    match &e {
+        ConfigError::Utf8 {
+            offset, at, byte, ..
+        } => {
+            assert_eq!(*offset, 18);
+            assert_eq!(
+                *at,
+                Location {
+                    line: 2,
+                    column: 10
+                }
+            );
+            assert_eq!(*byte, Some(0xff));
+        }
+        other => panic!("{other}"),
+    }
+    let m = e.to_string();
+    assert!(
+        m.contains("not valid UTF-8: byte 0xff at byte offset 18 (line 2, column 10)"),
+        "{m}"
+    );
+    assert_eq!(m.matches("UTF-8").count(), 1, "{m}");
+
+    // Columns count characters; the file can end inside one.
+    let e = Config::from_bytes("[switch]\nname = \"é\u{2028}\"\n\u{20ac}".as_bytes()).unwrap_err();
+    assert!(!matches!(e, ConfigError::Utf8 { .. }), "valid UTF-8: {e}");
+    let e = Config::from_bytes(b"#\xc3\xa9\xe2\x82").unwrap_err();
+    let m = e.to_string();
+    assert!(
+        m.contains("ends inside a character") && m.contains("offset 3 (line 1, column 3)"),
+        "{m}"
+    );
+
+    // Loading a file names it.
+    let dir = std::env::temp_dir().join(format!("moose-config-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("bad.toml");
+    std::fs::write(&f, text).unwrap();
+    let e = Config::load(&f).unwrap_err();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_one_message(&e);
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{}: not valid UTF-8", f.display())),
+        "{e}"
+    );
+}
+
+#[test]
+fn missing_file_is_reported_once() {
+    let e = Config::load(Path::new("/nonexistent/moose.toml")).unwrap_err();
+    assert_one_message(&e);
+    let m = e.to_string();
+    assert!(
+        m.starts_with("cannot read /nonexistent/moose.toml: "),
+        "{m}"
+    );
+}
+
+#[test]
+fn syntax_errors_have_one_position() {
+    let e = Config::from_toml("[switch\nname = \"s\"\n").unwrap_err();
+    assert_one_message(&e);
+    assert!(
+        matches!(
+            e,
+            ConfigError::Syntax {
+                at: Location { line: 1, column: 8 },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let m = e.to_string();
+    assert!(
+        m.starts_with("invalid TOML at line 1, column 8: invalid table header"),
+        "{m}"
+    );
+    assert_eq!(m.matches("line").count(), 1, "{m}");
+    assert_eq!(m.matches("TOML").count(), 1, "{m}");
+
+    let e = Config::from_toml("[switch]\nname = \"s\"\nname = \"t\"\n").unwrap_err();
+    assert_one_message(&e);
+    assert!(
+        e.to_string()
+            .starts_with("invalid TOML at line 3, column 1: duplicate key"),
+        "{e}"
+    );
+    let e = Config::from_toml("a = \n").unwrap_err();
+    assert!(matches!(e, ConfigError::Syntax { .. }), "{e}");
+}
+
+#[test]
+fn schema_errors_name_their_key() {
+    let dp = |s: &str| {
+        format!(
+            "[switch]\nname=\"s\"\n[dataplane]\n{s}\n[[port]]\nname=\"p0\"\ndevice=\"net_null0\"\n"
+        )
+    };
+    for (text, key) in [
+        (dp("workers = \"two\""), "dataplane.workers: invalid type"),
+        (dp("workers = -1"), "dataplane.workers: invalid value"),
+        (dp("cores = [0, \"x\"]"), "dataplane.cores[1]: invalid type"),
+        (dp("eal = \"--no-huge\""), "dataplane.eal: invalid type"),
+        (
+            "[switch]\nname = \"s\"\n[[port]]\nname = \"p0\"\n".into(),
+            "port[0].device: required key is missing",
+        ),
+        (
+            "[[port]]\nname = \"p0\"\ndevice = \"net_null0\"\n".into(),
+            "switch: required key is missing",
+        ),
+        ("switch = 1\n".into(), "switch: invalid type"),
+        (with_port("pvid = 1.5"), "port[0].pvid: invalid type"),
+        (
+            with_port("port = [{ name = \"p1\", device = \"net_null1\", mtu = 1 }]"),
+            "port[0].port: unknown key",
+        ),
+        (
+            with_port(
+                "[[static_fdb]]\nmac = \"02:00:00:00:00:01\"\nport = \"p0\"\nvlan = 1979-05-27",
+            ),
+            "static_fdb[0].vlan: invalid type",
+        ),
+        (
+            with_port("[punt.lldp]\nrate_pps = 1"),
+            "punt.lldp: unknown key",
+        ),
+        (
+            with_port("punt.lldp.rate_pps = 1"),
+            "port[0].punt: unknown key",
+        ),
+        (
+            with_port("[punt]\nlldp = { rate_pps = 1 }"),
+            "punt.lldp: unknown key",
+        ),
+        (
+            with_port("[punt.reserved]\nrate = 1"),
+            "punt.reserved.rate: unknown key",
+        ),
+        (
+            with_port("[punt.reserved]\nrate_pps = -1"),
+            "punt.reserved.rate_pps: invalid value",
+        ),
+        (
+            with_port("[punt.reserved]\nburst = 5000000000"),
+            "punt.reserved.burst: invalid value",
+        ),
+        (
+            with_port("[bridge]\nmax_entries = \"lots\""),
+            "bridge.max_entries: invalid type",
+        ),
+    ] {
+        let e = Config::from_toml(&text).unwrap_err();
+        assert_one_message(&e);
+        let m = e.to_string();
+        assert!(m.starts_with(key), "{text}\n=> {m}");
+        assert!(
+            m.contains("(line ") || key.starts_with("switch: required"),
+            "{m}"
+        );
+    }
+    // A table written between two elements of an array of tables.
+    let e = err("[switch]\nname = \"s\"\n[[port]]\nname=\"p0\"\ndevice=\"net_null0\"\n[punt.lldp]\nrate_pps = 1\n[[port]]\nname=\"p1\"\ndevice=\"net_null1\"\n");
+    assert!(e.starts_with("punt.lldp: unknown key"), "{e}");
+    let e = err("[switch]\nname = \"s\"\n[[port]]\nname=\"p0\"\ndevice=\"net_null0\"\n[punt.reserved]\nburst = \"x\"\n[[port]]\nname=\"p1\"\ndevice=\"net_null1\"\n");
+    assert!(e.starts_with("punt.reserved.burst: invalid type"), "{e}");
+    // A dotted key at the top level that is not in the schema.
+    let e = err("[switch]\nname = \"s\"\n[[port]]\nname=\"p0\"\ndevice=\"net_null0\"\n[metrics]\n[x]\npunt.lldp.rate_pps = 1\n");
+    assert!(e.starts_with("x: unknown key"), "{e}");
+    let e = err("punt.lldp.rate_pps = 1\n[switch]\nname = \"s\"\n");
+    assert!(e.starts_with("punt.lldp: unknown key"), "{e}");
+}
+
+#[test]
+fn bridge_max_entries() {
+    let c = Config::from_toml(&with_port("")).unwrap();
+    assert_eq!(c.bridge.max_entries, 262_144);
+    for n in [1, 1000, 16_777_216] {
+        let c = Config::from_toml(&with_port(&format!("[bridge]\nmax_entries = {n}"))).unwrap();
+        assert_eq!(c.bridge.max_entries, n);
+    }
+    for n in [0, 16_777_217] {
+        let e = err(&with_port(&format!("[bridge]\nmax_entries = {n}")));
+        assert!(e.starts_with("bridge.max_entries:"), "{e}");
+    }
+    let e = err(&with_port(
+        "[[static_fdb]]\nmac = \"02:00:00:00:00:01\"\nport = \"p0\"\n[[static_fdb]]\nmac = \"02:00:00:00:00:02\"\nport = \"p0\"\n[bridge]\nmax_entries = 1",
+    ));
+    assert!(e.starts_with("static_fdb:"), "{e}");
+}
+
+#[test]
+fn punt_defaults() {
+    let c = Config::from_toml(&with_port("")).unwrap();
+    let r = |rate_pps, burst, port_rate_pps, port_burst| PuntRate {
+        rate_pps,
+        burst,
+        port_rate_pps,
+        port_burst,
+    };
+    assert_eq!(
+        c.punt.get(PuntClass::Protocol),
+        r(20_000, 2_000, 10_000, 1_000)
+    );
+    assert_eq!(
+        c.punt.get(PuntClass::Directory),
+        r(20_000, 2_000, 5_000, 500)
+    );
+    assert_eq!(c.punt.get(PuntClass::Host), r(20_000, 2_000, 2_000, 200));
+    assert_eq!(
+        c.punt.get(PuntClass::Learn),
+        r(500_000, 8_192, 100_000, 4_096)
+    );
+    assert_eq!(c.punt.get(PuntClass::Reserved), r(2_000, 200, 500, 50));
+    assert_eq!(c.punt, PuntLimits::default());
+
+    assert_eq!(
+        PuntClass::ALL,
+        [
+            PuntClass::Protocol,
+            PuntClass::Directory,
+            PuntClass::Host,
+            PuntClass::Learn,
+            PuntClass::Reserved
+        ]
+    );
+    let names: Vec<&str> = PuntClass::ALL.iter().map(|c| c.name()).collect();
+    assert_eq!(
+        names,
+        ["protocol", "directory", "host", "learn", "reserved"]
+    );
+    for (i, c) in PuntClass::ALL.into_iter().enumerate() {
+        assert_eq!(c as u8, i as u8);
+    }
+}
+
+#[test]
+fn punt_tables() {
+    let c = Config::from_toml(&with_port(
+        "[punt.reserved]\nrate_pps = 100\nburst = 10\n[punt.learn]\nport_burst = 8192\n[punt.host]\n",
+    ))
+    .unwrap();
+    // Omitted per-port values are the defaults capped at the class's.
+    assert_eq!(
+        c.punt.get(PuntClass::Reserved),
+        PuntRate {
+            rate_pps: 100,
+            burst: 10,
+            port_rate_pps: 100,
+            port_burst: 10
+        }
+    );
+    assert_eq!(c.punt.get(PuntClass::Learn).port_burst, 8192);
+    assert_eq!(c.punt.get(PuntClass::Host), PuntClass::Host.default_rate());
+    assert_eq!(
+        c.punt.get(PuntClass::Protocol),
+        PuntClass::Protocol.default_rate()
+    );
+
+    for class in PuntClass::ALL {
+        for k in ["rate_pps", "burst", "port_rate_pps", "port_burst"] {
+            let e = err(&with_port(&format!("[punt.{class}]\n{k} = 0")));
+            assert_eq!(e, format!("punt.{class}.{k}: must be at least 1"));
+        }
+    }
+    let e = err(&with_port(
+        "[punt.protocol]\nrate_pps = 100\nport_rate_pps = 101",
+    ));
+    assert!(
+        e.starts_with(
+            "punt.protocol.port_rate_pps: 101 is larger than punt.protocol.rate_pps (100)"
+        ),
+        "{e}"
+    );
+    let e = err(&with_port("[punt.directory]\nport_burst = 2001"));
+    assert!(e.starts_with("punt.directory.port_burst:"), "{e}");
+    assert!(Config::from_toml(&with_port(
+        "[punt.directory]\nport_burst = 2000\nport_rate_pps = 20000"
+    ))
+    .is_ok());
+}
+
+#[test]
+fn roles_other_than_legacy_are_not_implemented() {
+    for role in ["edge", "fabric"] {
+        let e = err(&with_port(&format!("role = \"{role}\"")));
+        assert!(
+            e.starts_with("port[0].role:") && e.contains("not implemented yet"),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        Config::from_toml(&with_port("role = \"legacy\""))
+            .unwrap()
+            .ports[0]
+            .role,
+        Role::Legacy
+    );
+}
+
+/// A deserializer that walks the raw schema instead of a document: it
+/// offers every field of every struct once (one element for a list, `Some`
+/// for an option) and records each key path (`port[].device`). So the list
+/// comes from the raw structs themselves and cannot go stale.
+mod schema {
+    use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
+    use std::cell::RefCell;
+
+    pub fn keys<'de, T: serde::Deserialize<'de>>() -> Vec<String> {
+        let out = RefCell::new(Vec::new());
+        T::deserialize(Walker {
+            path: String::new(),
+            out: &out,
+        })
+        .expect("the schema walker offers every type a value it accepts");
+        out.into_inner()
+    }
+
+    struct Walker<'a> {
+        path: String,
+        out: &'a RefCell<Vec<String>>,
+    }
+
+    impl<'de> de::Deserializer<'de> for Walker<'_> {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+            v.visit_u64(1)
+        }
+        fn deserialize_bool<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+            v.visit_bool(true)
+        }
+        fn deserialize_str<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+            v.visit_str("x")
+        }
+        fn deserialize_string<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+            v.visit_str("x")
+        }
+        fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+            v.visit_some(self)
+        }
+        fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+            v.visit_seq(One {
+                walker: Some(Walker {
+                    path: format!("{}[]", self.path),
+                    out: self.out,
+                }),
+            })
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            v: V,
+        ) -> Result<V::Value, Self::Error> {
+            v.visit_map(Fields {
+                fields: fields.iter(),
+                current: String::new(),
+                walker: self,
+            })
+        }
+        serde::forward_to_deserialize_any! {
+            i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char bytes byte_buf
+            unit unit_struct newtype_struct tuple tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    struct One<'a> {
+        walker: Option<Walker<'a>>,
+    }
+
+    impl<'de> SeqAccess<'de> for One<'_> {
+        type Error = de::value::Error;
+        fn next_element_seed<T: DeserializeSeed<'de>>(
+            &mut self,
+            seed: T,
+        ) -> Result<Option<T::Value>, Self::Error> {
+            self.walker.take().map(|w| seed.deserialize(w)).transpose()
+        }
+    }
+
+    struct Fields<'a> {
+        fields: std::slice::Iter<'static, &'static str>,
+        current: String,
+        walker: Walker<'a>,
+    }
+
+    impl<'de> MapAccess<'de> for Fields<'_> {
+        type Error = de::value::Error;
+        fn next_key_seed<K: DeserializeSeed<'de>>(
+            &mut self,
+            seed: K,
+        ) -> Result<Option<K::Value>, Self::Error> {
+            let Some(f) = self.fields.next() else {
+                return Ok(None);
+            };
+            self.current = if self.walker.path.is_empty() {
+                f.to_string()
+            } else {
+                format!("{}.{f}", self.walker.path)
+            };
+            self.walker.out.borrow_mut().push(self.current.clone());
+            seed.deserialize((*f).into_deserializer()).map(Some)
+        }
+        fn next_value_seed<V: DeserializeSeed<'de>>(
+            &mut self,
+            seed: V,
+        ) -> Result<V::Value, Self::Error> {
+            seed.deserialize(Walker {
+                path: self.current.clone(),
+                out: self.walker.out,
+            })
+        }
+    }
+}
+
+const EXAMPLE: &str = include_str!("../../../configs/example.toml");
+
+/// Whether `v` has key path `path` (`port[].device`: in some element).
+fn has_key(v: &toml::Value, path: &[&str]) -> bool {
+    let Some((first, rest)) = path.split_first() else {
+        return true;
+    };
+    let (name, each) = match first.strip_suffix("[]") {
+        Some(n) => (n, true),
+        None => (*first, false),
+    };
+    match v.get(name) {
+        Some(toml::Value::Array(items)) if each => items.iter().any(|i| has_key(i, rest)),
+        Some(inner) if !each => has_key(inner, rest),
+        _ => false,
+    }
+}
+
+#[test]
+fn example_shows_every_key() {
+    let keys = schema::keys::<raw::File>();
+    assert!(keys.len() > 40, "{keys:?}");
+    for k in [
+        "dataplane.mbuf_size",
+        "bridge.max_entries",
+        "punt.reserved.port_burst",
+        "port[].device",
+    ] {
+        assert!(
+            keys.iter().any(|x| x == k),
+            "the walker misses {k}: {keys:?}"
+        );
+    }
+    let doc: toml::Value = toml::from_str(EXAMPLE).unwrap();
+    let missing: Vec<&String> = keys
+        .iter()
+        .filter(|k| !has_key(&doc, &k.split('.').collect::<Vec<_>>()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "configs/example.toml does not show {missing:?}"
+    );
+
+    // It validates, and the keys without a default in the example's own
+    // choice show their defaults.
+    let c = Config::from_toml(EXAMPLE).unwrap();
+    assert_eq!(c.punt, PuntLimits::default());
+    assert_eq!(c.bridge.max_entries, 262_144);
+    assert_eq!(c.dataplane.mbuf_size, 2048);
+    assert_eq!(c.ports[0].identity.name, "0000:3b:00.0");
 }
