@@ -32,6 +32,25 @@
 //! - **Stoppable.** [`Server::stop`] stops accepting, lets open connections
 //!   finish for [`Limits::shutdown_grace`], drops whatever is left and joins
 //!   the thread, so it returns within about that bound whatever clients do.
+//!
+//! Handlers run on that one thread and must not block it: a handler that
+//! waits on a blocking call stalls every other request (hand such a call to
+//! `tokio::task::spawn_blocking`, or wait on a tokio channel).
+//!
+//! ```no_run
+//! use axum::{routing::get, Router};
+//!
+//! moose_mgmt::raise_fd_limit()?;
+//! let listener = std::net::TcpListener::bind("127.0.0.1:9477")?;
+//! let router = Router::new().route("/metrics", get(|| async { "# metrics\n" }));
+//! let server = moose_mgmt::Server::start(listener, router, moose_mgmt::Limits::default(), Some(0))?;
+//! let stats = server.stats();
+//! for m in stats.metrics() {
+//!     println!("# TYPE {} {}\n{} {}", m.name, m.kind.as_str(), m.name, m.value);
+//! }
+//! server.stop();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 
 use std::io;
