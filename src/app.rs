@@ -1,86 +1,91 @@
-//! `moose run`: brings the appliance up in DPDK's canonical order — EAL init →
-//! config → mempool → ports → dataplane threads → management server — and
-//! down again on SIGINT/SIGTERM (or after `--duration`): workers stop and
-//! flush, ports stop, final counters are printed, the EAL is cleaned up.
+//! `moose run`: brings the appliance up in DPDK's canonical order — config →
+//! EAL init → mempool → ports → dataplane threads → management server — and
+//! down again on SIGINT, SIGTERM or SIGHUP (or after `--duration`): the
+//! management server stops, workers stop and flush, the control runtime
+//! publishes its last changes, final counters are printed, ports are
+//! stopped and closed (restoring the interfaces' promiscuous state), the
+//! EAL is cleaned up.
+//!
+//! The threads are scoped: they borrow the ports, which borrow the EAL, so
+//! the compiler checks that no queue, mbuf or port outlives what it came
+//! from. The management server's state is `'static` (it reaches the
+//! devices only through the control thread's `nic` service).
 
+use std::net::TcpListener;
 use std::path::Path;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use moose_config::Config;
-use moose_dataplane::counters::PortTotals;
-use moose_dataplane::{Pipeline, WorkerStats};
-use moose_dpdk::{Eal, Mempool, Port, PortConf};
+use moose_config::{Config, ConfigError};
+use moose_control::bridge::Bridge;
+use moose_control::reserved::Reserved;
+use moose_control::{ControlHandle, Runtime};
+use moose_dataplane::{Pipeline, PortId, PortTotals, WorkerStats};
+use moose_dpdk::{Eal, Port, PortConf};
+use moose_wire::Mac;
 
-use crate::dpdk_backend::{Dpdk, Pool, Rx, Tx};
+use crate::dpdk_backend::{Dpdk, DpdkPorts, Nic, Pool, Rx, Tx};
 use crate::eal_args;
 
 /// What the management server knows about one port. Read-only after start.
-pub struct PortInfo {
+#[derive(Clone, Debug)]
+pub struct PortMeta {
     pub name: String,
     pub role: moose_config::Role,
     pub device: String,
-    pub port: Port,
+    pub dpdk_port: u16,
     pub driver: String,
-    pub mac: [u8; 6],
+    pub mac: Mac,
+    pub kernel_iface: Option<String>,
     pub rx_queues: u16,
     pub tx_queues: u16,
     /// Worker polling each rx queue.
     pub rx_workers: Vec<usize>,
 }
 
-/// State shared with the management threads.
+/// State shared with the management server: all of it `'static` and
+/// read-only, or reached through the control thread.
 pub struct Shared {
     pub cfg: Config,
-    pub ports: Vec<PortInfo>,
+    pub ports: Vec<PortMeta>,
     pub stats: Vec<Arc<WorkerStats>>,
-    pub control: std::sync::Mutex<std::sync::mpsc::Sender<moose_dataplane::Control>>,
+    pub control: ControlHandle,
     pub started: Instant,
-    pub mempool: Arc<Mempool>,
+    /// The management server's own counters, once it runs.
+    pub server: OnceLock<Arc<moose_mgmt::ServerStats>>,
 }
 
 fn log(msg: impl AsRef<str>) {
     eprintln!("moose: {}", msg.as_ref());
 }
 
-pub fn run(
-    config: &Path,
-    cli_eal: &[String],
-    duration: Option<f64>,
-    json: bool,
-) -> anyhow::Result<()> {
+pub fn run(config: &Path, cli_eal: &[String], duration: Option<Duration>, json: bool) -> anyhow::Result<()> {
     let cfg = Config::load(config)?;
     let n_workers = cfg.dataplane.workers;
-
-    // Cores: workers on dataplane.cores (default: the cores after the
-    // control core), the EAL main thread and slow path on control_core.
     let n_cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
+    let cores = cfg.worker_cores(n_cpus)?;
     let control_core = cfg.dataplane.control_core.unwrap_or(0);
-    let cores: Vec<usize> = if cfg.dataplane.cores.is_empty() {
-        (0..n_workers)
-            .map(|i| (control_core + 1 + i) % n_cpus)
-            .collect()
-    } else {
-        cfg.dataplane.cores.clone()
+    // Bind the management listener before touching any device, so that a
+    // taken address fails fast and names its key.
+    let listener = match cfg.metrics {
+        Some(addr) => Some(TcpListener::bind(addr).map_err(|e| ConfigError::Invalid {
+            key: "metrics.listen".into(),
+            reason: format!("cannot listen on {addr}: {e}"),
+        })?),
+        None => None,
     };
-    for &c in cores.iter().chain(std::iter::once(&control_core)) {
-        if c >= n_cpus {
-            bail!("dataplane.cores: core {c} does not exist (this machine has {n_cpus})");
-        }
-    }
 
     let mut eal_args = eal_args::merge(&cfg.dataplane.eal, cli_eal);
     if !eal_args::sets_lcores(&eal_args) {
         // The control core first (the EAL's main lcore), then the worker
-        // cores. Workers are our own pinned threads registered with the EAL
-        // (the EAL's own threads for those lcores only wait, blocked); the
-        // point of listing the worker cores is that the EAL pins its control
-        // threads (interrupts, multi-process) to the cores that are NOT
-        // lcores, which with `-l <control>` alone would be the worker cores.
+        // cores. Workers are our own pinned threads registered with the EAL;
+        // listing their cores makes the EAL pin its own control threads
+        // (interrupts, multi-process) to the cores that are not lcores,
+        // which with `-l <control>` alone would be the worker cores.
         let mut lcores = vec![control_core];
         lcores.extend(cores.iter().copied().filter(|c| *c != control_core));
         let list: Vec<String> = lcores.iter().map(|c| c.to_string()).collect();
@@ -92,25 +97,34 @@ pub fn run(
     log(format!("EAL arguments: {}", argv[1..].join(" ")));
     let eal = Eal::init(&argv).context("EAL initialisation failed")?;
     log(format!("{} ({})", crate::VERSION, moose_dpdk::version()));
+    match moose_mgmt::raise_fd_limit() {
+        Ok(n) => log(format!("file descriptor limit {n}")),
+        Err(e) => log(format!("could not raise the file descriptor limit: {e}")),
+    }
 
-    let mempool = Arc::new(
-        Mempool::create(
+    let mempool = eal
+        .mempool(
             "moose_mbufs",
             cfg.dataplane.mbufs,
             256,
             cfg.dataplane.mbuf_size + 128, // + RTE_PKTMBUF_HEADROOM
             moose_dpdk::SOCKET_ID_ANY,
         )
-            .with_context(|| format!("creating a pool of {} mbufs (dataplane.mbufs; does it fit in the EAL's memory, -m?)", cfg.dataplane.mbufs))?,
-    );
+        .with_context(|| {
+            format!(
+                "dataplane.mbufs: cannot create a pool of {} mbufs (does it fit in the EAL's memory, -m?)",
+                cfg.dataplane.mbufs
+            )
+        })?;
 
     // Ports: attach, plan queues, configure, start.
-    let mut ports = Vec::new();
+    let mut ports: Vec<Port<'_>> = Vec::new();
+    let mut metas = Vec::new();
     for (i, pc) in cfg.ports.iter().enumerate() {
-        let key = format!("port[{i}] {:?}", pc.name);
-        let id = moose_dpdk::attach(&pc.device)
-            .with_context(|| format!("{key}: attaching device {:?}", pc.device))?;
-        let port = Port::new(id);
+        let key = format!("port[{i}] ({:?})", pc.name);
+        let mut port = eal
+            .attach(&pc.device)
+            .with_context(|| format!("port[{i}].device (port {:?})", pc.name))?;
         let info = port.info().with_context(|| format!("{key}: device info"))?;
         let tx_queues = n_workers as u16;
         if info.max_tx_queues < tx_queues {
@@ -120,13 +134,17 @@ pub fn run(
                 String::new()
             };
             bail!(
-                "{key}: device {:?} ({}) has {} tx queue(s); moose needs {tx_queues} (one per worker){hint}",
-                pc.device, info.driver, info.max_tx_queues
+                "port[{i}].device (port {:?}): {:?} ({}) has {} tx queue(s); moose needs {tx_queues} (one per worker){hint}",
+                pc.name,
+                pc.device,
+                info.driver,
+                info.max_tx_queues
             );
         }
         // Receive queues: one per worker where the device spreads traffic
-        // with RSS; af_packet spreads over all of its qpairs sockets (fanout),
-        // so every one of them is polled; otherwise a single queue.
+        // with RSS; af_packet spreads over all of its qpairs sockets
+        // (fanout), so every one of them is polled; otherwise a single
+        // queue.
         let rss =
             n_workers > 1 && info.rss_offloads != 0 && usize::from(info.max_rx_queues) >= n_workers;
         let rx_queues: u16 = if info.driver.contains("af_packet") {
@@ -147,166 +165,214 @@ pub fn run(
         };
         port.configure(&conf, &mempool)
             .with_context(|| format!("{key}: configuring {conf:?}"))?;
-        let mac = port.mac_addr().unwrap_or([0; 6]);
+        let mac = Mac(port.mac_addr().unwrap_or([0; 6]));
         let rx_workers = (0..rx_queues)
             .map(|q| (i + usize::from(q)) % n_workers)
             .collect();
         log(format!(
             "port {} = dpdk port {} ({}, {}): {rx_queues} rx / {tx_queues} tx queues{}",
             pc.name,
-            id.0,
+            port.id().0,
             info.driver,
             pc.device,
             if rss { ", RSS" } else { "" }
         ));
-        ports.push(PortInfo {
+        metas.push(PortMeta {
             name: pc.name.clone(),
             role: pc.role,
             device: pc.device.clone(),
-            port,
+            dpdk_port: port.id().0,
             driver: info.driver,
             mac,
+            kernel_iface: port.kernel_iface().map(str::to_string),
             rx_queues,
             tx_queues,
             rx_workers,
         });
+        ports.push(port);
     }
-    for (p, pc) in ports.iter().zip(&cfg.ports) {
-        p.port
-            .start()
+    for (p, pc) in ports.iter_mut().zip(&cfg.ports) {
+        p.start()
             .with_context(|| format!("port {:?}: start", pc.name))?;
     }
 
-    // Dataplane.
-    let mut rx: Vec<Vec<(u16, Rx)>> = (0..n_workers).map(|_| Vec::new()).collect();
-    for (i, p) in ports.iter().enumerate() {
-        for (q, &w) in p.rx_workers.iter().enumerate() {
-            rx[w].push((i as u16, Rx(p.port.rx_queue(q as u16))));
-        }
-    }
-    let tx: Vec<Vec<Tx>> = (0..n_workers)
-        .map(|w| {
-            ports
-                .iter()
-                .map(|p| Tx(p.port.tx_queue(w as u16)))
-                .collect()
-        })
-        .collect();
-    let pools = (0..=n_workers).map(|_| Pool(mempool.clone())).collect();
-    let pipe = Pipeline::<Dpdk>::build(&cfg, rx, tx, pools);
-    let quit = pipe.quit.clone();
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    let quit = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
         signal_hook::flag::register(sig, quit.clone()).context("installing signal handlers")?;
     }
 
-    let mut threads = Vec::new();
-    for (w, mut worker) in pipe.workers.into_iter().enumerate() {
-        let core = cores[w];
-        let t = std::thread::Builder::new()
-            .name(format!("moose-w{w}"))
-            .spawn(move || {
-                if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
-                    log(format!("worker {w}: could not pin to core {core}"));
+    let stats;
+    let outcome = {
+        // Dataplane: every queue handle, once, to its owner.
+        let mut rx: Vec<Vec<(PortId, u16, Rx)>> = (0..n_workers).map(|_| Vec::new()).collect();
+        let mut tx: Vec<Vec<Tx>> = (0..n_workers).map(|_| Vec::new()).collect();
+        for (i, (p, meta)) in ports.iter().zip(&metas).enumerate() {
+            let q = p
+                .queues()
+                .with_context(|| format!("port {:?}: queues", meta.name))?;
+            for (qi, r) in q.rx.into_iter().enumerate() {
+                rx[meta.rx_workers[qi]].push((PortId(i as u16), qi as u16, Rx(r)));
+            }
+            for (w, t) in q.tx.into_iter().enumerate() {
+                tx[w].push(Tx(t));
+            }
+        }
+        let pools = (0..=n_workers).map(|_| Pool(mempool.clone())).collect();
+        let pipe = Pipeline::<Dpdk>::build(&cfg, rx, tx, pools).context("wiring the dataplane")?;
+        stats = pipe.stats.clone();
+        let pipe_quit = pipe.quit.clone();
+        let mut runtime = Runtime::new(pipe.control, Box::new(DpdkPorts { ports: &ports }));
+        runtime.add(Box::new(Bridge::from_config(&cfg)));
+        runtime.add(Box::new(Reserved::from_config(&cfg)));
+        runtime.add(Box::new(Nic {
+            ports: &ports,
+            names: cfg.ports.iter().map(|p| p.name.clone()).collect(),
+            pool: mempool.clone(),
+        }));
+        runtime.start(Instant::now());
+        let shared = Arc::new(Shared {
+            cfg: cfg.clone(),
+            ports: metas.clone(),
+            stats: pipe.stats.clone(),
+            control: runtime.handle(),
+            started: Instant::now(),
+            server: OnceLock::new(),
+        });
+        let eal = &eal;
+        std::thread::scope(|s| -> anyhow::Result<()> {
+            let mut threads = Vec::new();
+            for (w, mut worker) in pipe.workers.into_iter().enumerate() {
+                let core = cores[w];
+                let t = std::thread::Builder::new()
+                    .name(format!("moose-w{w}"))
+                    .spawn_scoped(s, move || {
+                        if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                            log(format!("worker {w}: could not pin to core {core}"));
+                        }
+                        let _registered = eal.register_thread().map_err(|e| {
+                            log(format!(
+                                "worker {w}: not registered with the EAL ({e}); mbuf allocation is slower"
+                            ))
+                        });
+                        worker.run();
+                    })
+                    .context("spawning a worker")?;
+                threads.push(t);
+            }
+            let control = std::thread::Builder::new()
+                .name("moose-control".into())
+                .spawn_scoped(s, move || {
+                    core_affinity::set_for_current(core_affinity::CoreId { id: control_core });
+                    let _registered = eal.register_thread();
+                    runtime.run();
+                })
+                .context("spawning the control thread")?;
+            threads.push(control);
+
+            let server = match listener {
+                Some(l) => {
+                    let router = crate::http::router(shared.clone());
+                    let server = moose_mgmt::Server::start(l, router, moose_mgmt::Limits::default(), Some(control_core));
+                    match server {
+                        Ok(srv) => {
+                            let _ = shared.server.set(srv.stats());
+                            Some(srv)
+                        }
+                        Err(e) => {
+                            pipe_quit.store(true, Ordering::Relaxed);
+                            return Err(anyhow::anyhow!("metrics.listen: {e}"));
+                        }
+                    }
                 }
-                if let Err(e) = moose_dpdk::register_thread() {
-                    log(format!(
-                        "worker {w}: not registered with the EAL ({e}); mbuf allocation is slower"
-                    ));
+                None => None,
+            };
+            log(format!(
+                "running: {} port(s), {} worker(s) on core(s) {:?}{}",
+                ports.len(),
+                n_workers,
+                cores,
+                shared
+                    .cfg
+                    .metrics
+                    .map(|a| format!(", metrics on http://{a}/metrics"))
+                    .unwrap_or_default()
+            ));
+
+            let deadline = duration.map(|d| Instant::now() + d);
+            let mut died = None;
+            while !quit.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(20));
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
                 }
-                worker.run();
-                moose_dpdk::unregister_thread();
-            })
-            .context("spawning a worker")?;
-        threads.push(t);
-    }
-    let mut slow = pipe.slow;
-    let slow_thread = std::thread::Builder::new()
-        .name("moose-slow".into())
-        .spawn(move || {
-            core_affinity::set_for_current(core_affinity::CoreId { id: control_core });
-            let _ = moose_dpdk::register_thread();
-            slow.run();
-            moose_dpdk::unregister_thread();
+                if let Some(t) = threads.iter().find(|t| t.is_finished()) {
+                    died = t.thread().name().map(str::to_string);
+                    break;
+                }
+            }
+            log("stopping");
+            if let Some(srv) = server {
+                srv.stop();
+            }
+            pipe_quit.store(true, Ordering::Relaxed);
+            let mut panicked = Vec::new();
+            for t in threads {
+                let name = t.thread().name().unwrap_or("?").to_string();
+                if t.join().is_err() {
+                    panicked.push(name);
+                }
+            }
+            if let Some(d) = died {
+                bail!("thread {d} stopped unexpectedly{}", if panicked.is_empty() { String::new() } else { format!(" (panicked: {})", panicked.join(", ")) });
+            }
+            if !panicked.is_empty() {
+                bail!("thread(s) panicked: {}", panicked.join(", "));
+            }
+            Ok(())
         })
-        .context("spawning the slow path")?;
-
-    let shared = Arc::new(Shared {
-        cfg,
-        ports,
-        stats: pipe.stats,
-        control: std::sync::Mutex::new(pipe.control),
-        started: Instant::now(),
-        mempool,
-    });
-    let server = match shared.cfg.metrics {
-        Some(addr) => Some(
-            crate::http::start(addr, shared.clone())
-                .with_context(|| format!("metrics.listen: cannot listen on {addr}"))?,
-        ),
-        None => None,
     };
-    log(format!(
-        "running: {} port(s), {} worker(s) on core(s) {:?}{}",
-        shared.ports.len(),
-        n_workers,
-        cores,
-        shared
-            .cfg
-            .metrics
-            .map(|a| format!(", metrics on http://{a}/metrics"))
-            .unwrap_or_default()
-    ));
 
-    let deadline = duration.map(|d| Instant::now() + Duration::from_secs_f64(d));
-    while !quit.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(20));
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            quit.store(true, Ordering::Relaxed);
+    // Every thread has ended: the ports are ours again.
+    let report = final_report(&cfg, &ports, &stats);
+    for (p, pc) in ports.into_iter().zip(&cfg.ports) {
+        if let Err(e) = p.close() {
+            log(format!("port {}: close: {e}", pc.name));
         }
     }
-    log("stopping");
-    for t in threads {
-        let _ = t.join();
-    }
-    let _ = slow_thread.join();
-    if let Some(s) = server {
-        s.stop();
-    }
-    for p in &shared.ports {
-        if let Err(e) = p.port.stop() {
-            log(format!("port {}: stop: {e}", p.name));
-        }
-    }
-    let report = final_report(&shared);
+    drop(mempool);
+    drop(eal);
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::out::println(&serde_json::to_string_pretty(&report)?);
     } else {
         for p in report["ports"].as_array().into_iter().flatten() {
-            log(format!("final {}", p));
+            log(format!("final {p}"));
         }
     }
-    for p in &shared.ports {
-        p.port.close();
-    }
-    drop(shared);
-    drop(eal);
-    Ok(())
+    outcome
 }
 
-fn final_report(shared: &Shared) -> serde_json::Value {
-    let ports: Vec<_> = shared
-        .ports
+fn final_report(cfg: &Config, ports: &[Port<'_>], stats: &[Arc<WorkerStats>]) -> serde_json::Value {
+    let list: Vec<_> = ports
         .iter()
+        .zip(&cfg.ports)
         .enumerate()
-        .map(|(i, p)| {
-            let t = PortTotals::sum(&shared.stats, i as u16);
-            let nic = p.port.stats().ok();
+        .map(|(i, (p, pc))| {
+            let t = PortTotals::sum(stats, i as u16);
+            let nic = p.stats().ok();
             serde_json::json!({
-                "name": p.name,
+                "name": pc.name,
                 "counters": t,
-                "nic": nic.map(|s| crate::http::nic_json(&s)),
+                "nic": nic.map(|s| serde_json::json!({
+                    "ipackets": s.ipackets, "opackets": s.opackets, "ibytes": s.ibytes, "obytes": s.obytes,
+                    "imissed": s.imissed, "ierrors": s.ierrors, "oerrors": s.oerrors, "rx_nombuf": s.rx_nombuf,
+                    "kernel_drops": s.kernel_drops,
+                })),
             })
         })
         .collect();
-    serde_json::json!({ "switch": shared.cfg.name, "uptime_secs": shared.started.elapsed().as_secs_f64(), "ports": ports })
+    serde_json::json!({ "switch": cfg.name, "ports": list })
 }

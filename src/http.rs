@@ -1,181 +1,347 @@
-//! The management server on `[metrics].listen`: `/metrics` (Prometheus text
-//! format) and a small JSON API. One thread; requests are handled in turn.
+//! The management API on `metrics.listen`: `/metrics` (Prometheus text
+//! format) and the JSON API under `/api/v1/`, as an axum router served by
+//! `moose-mgmt`'s bounded server (connection limit, timeouts, size limits,
+//! panics caught; see that crate).
+//!
+//! Handlers never touch a device or a table: they read the workers'
+//! published counters directly and ask the control thread for everything
+//! else, each call bounded by [`CALL_TIMEOUT`]. Large answers are paged:
+//! `/api/v1/fdb` streams the whole table as pages of [`FDB_PAGE`] entries
+//! (memory bounded by a page, whatever the table's size), or returns one
+//! page with `?limit=N&after=VLAN/MAC`.
 
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use moose_dataplane::counters::PortTotals;
-use moose_dataplane::Control;
-use prometheus::{Encoder, Registry, TextEncoder};
-use tiny_http::{Header, Method, Response, Server};
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use moose_control::bridge::api::{BridgeStats, FdbCursor, FdbPage, FdbQuery, StatsQuery, MAX_PAGE};
+use moose_control::nic::{Link, NicCounters, NicQuery, NicReport, XstatsQuery};
+use moose_control::reserved::api::{ReservedStats, StatsQuery as ReservedQuery};
+use moose_control::runtime::{calls, RuntimeStats};
+use moose_control::{Call, CallError};
+use moose_dataplane::counters::{DropReason, PortTotals, PuntCounter, WorkerCounter};
+use moose_dataplane::PuntClass;
+use serde::{Deserialize, Serialize};
 
 use crate::app::Shared;
-use crate::metrics::{slow_stats, MooseCollector};
 
-pub struct Handle {
-    server: Arc<Server>,
-    thread: std::thread::JoinHandle<()>,
+/// Longest wait for the control thread per call.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Entries per page when `/api/v1/fdb` streams the whole table.
+pub const FDB_PAGE: usize = 1000;
+
+type St = State<Arc<Shared>>;
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    let mut r = Router::new()
+        .route("/", get(index))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/ports", get(ports))
+        .route("/api/v1/fdb", get(fdb))
+        .route("/api/v1/xstats", get(xstats))
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/counters", get(counters));
+    // Fault injection for the test suite: a handler that panics, to show a
+    // panic in management takes nothing down. Off unless asked for.
+    if std::env::var_os("MOOSE_TEST_FAULTS").is_some_and(|v| v == "1") {
+        r = r.route("/api/v1/debug/panic", get(panic_handler));
+    }
+    r.with_state(shared)
 }
 
-impl Handle {
-    pub fn stop(self) {
-        self.server.unblock();
-        let _ = self.thread.join();
+async fn panic_handler() -> &'static str {
+    panic!("test fault: a panic in a management handler")
+}
+
+/// An error answer: a status and a plain message (never the request's
+/// content).
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
     }
 }
 
-pub fn start(addr: SocketAddr, shared: Arc<Shared>) -> anyhow::Result<Handle> {
-    let server = Arc::new(Server::http(addr).map_err(|e| anyhow::anyhow!("{e}"))?);
-    let registry = Registry::new();
-    registry.register(Box::new(MooseCollector::new(shared.clone())))?;
-    let s = server.clone();
-    let thread = std::thread::Builder::new()
-        .name("moose-http".into())
-        .spawn(move || {
-            for req in s.incoming_requests() {
-                let (code, ctype, body) = if *req.method() != Method::Get {
-                    (405, "text/plain", "only GET\n".to_string())
-                } else {
-                    route(req.url(), &shared, &registry)
-                };
-                let resp = Response::from_string(body)
-                    .with_status_code(code)
-                    .with_header(Header::from_bytes("Content-Type", ctype).expect("static header"));
-                let _ = req.respond(resp);
-            }
-        })?;
-    Ok(Handle { server, thread })
-}
-
-fn json(v: serde_json::Value) -> (u16, &'static str, String) {
-    (
-        200,
-        "application/json",
-        serde_json::to_string_pretty(&v).unwrap_or_default() + "\n",
-    )
-}
-
-fn route(url: &str, shared: &Shared, registry: &Registry) -> (u16, &'static str, String) {
-    let path = url.split('?').next().unwrap_or("");
-    match path {
-        "/metrics" => {
-            let mut buf = Vec::new();
-            let enc = TextEncoder::new();
-            match enc.encode(&registry.gather(), &mut buf) {
-                Ok(()) => (
-                    200,
-                    "text/plain; version=0.0.4",
-                    String::from_utf8_lossy(&buf).into_owned(),
-                ),
-                Err(e) => (500, "text/plain", format!("{e}\n")),
-            }
-        }
-        "/api/v1/ports" => json(ports(shared)),
-        "/api/v1/fdb" => match fdb(shared) {
-            Some(v) => json(v),
-            None => (503, "text/plain", "slow path did not answer\n".into()),
-        },
-        "/api/v1/xstats" => json(serde_json::Value::Object(
-            shared
-                .ports
-                .iter()
-                .map(|p| {
-                    let x = p.port.xstats().map(|v| {
-                        v.into_iter()
-                            .map(|(k, n)| (k, n.into()))
-                            .collect::<serde_json::Map<_, _>>()
-                    });
-                    (
-                        p.name.clone(),
-                        x.map(serde_json::Value::Object)
-                            .unwrap_or(serde_json::Value::Null),
-                    )
-                })
-                .collect(),
-        )),
-        "/api/v1/status" => json(serde_json::json!({
-            "switch": shared.cfg.name,
-            "version": crate::VERSION,
-            "dpdk": moose_dpdk::version(),
-            "uptime_secs": shared.started.elapsed().as_secs_f64(),
-            "workers": shared.cfg.dataplane.workers,
-            "slow_path": slow_stats(shared),
-        })),
-        "/" => (
-            200,
-            "text/plain",
-            "moose: /metrics /api/v1/ports /api/v1/fdb /api/v1/xstats /api/v1/status\n".into(),
-        ),
-        _ => (404, "text/plain", format!("no such path: {path}\n")),
+impl From<CallError> for ApiError {
+    fn from(e: CallError) -> ApiError {
+        ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
     }
 }
 
-/// The NIC's own counters (ethdev stats) as JSON.
-pub fn nic_json(s: &moose_dpdk::PortStats) -> serde_json::Value {
-    serde_json::json!({
-        "ipackets": s.ipackets, "opackets": s.opackets, "ibytes": s.ibytes, "obytes": s.obytes,
-        "imissed": s.imissed, "ierrors": s.ierrors, "oerrors": s.oerrors, "rx_nombuf": s.rx_nombuf,
-    })
+/// One call to the control thread, bounded in time.
+async fn ask<C: Call>(s: &Shared, c: C) -> Result<C::Reply, ApiError> {
+    match tokio::time::timeout(CALL_TIMEOUT, s.control.call(c)).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(CallError::Timeout(CALL_TIMEOUT).into()),
+    }
 }
 
-fn mac_str(m: [u8; 6]) -> String {
-    moose_wire::Mac(m).to_string()
+async fn index() -> &'static str {
+    "moose: /metrics /api/v1/ports /api/v1/fdb /api/v1/xstats /api/v1/status /api/v1/counters\n"
 }
 
-fn ports(shared: &Shared) -> serde_json::Value {
-    let list: Vec<_> = shared
+async fn metrics(State(s): St) -> Response {
+    let g = crate::metrics::Gathered {
+        runtime: ask(&s, calls::Status).await.ok(),
+        bridge: ask(&s, StatsQuery).await.ok(),
+        reserved: ask(&s, ReservedQuery).await.ok(),
+        nic: ask(&s, NicQuery).await.ok(),
+    };
+    let text = crate::metrics::render(&s, &g);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// One port as `/api/v1/ports` shows it (and `moose show ports` reads it).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PortView {
+    pub index: usize,
+    pub name: String,
+    pub role: String,
+    pub device: String,
+    pub kernel_iface: Option<String>,
+    pub dpdk_port: u16,
+    pub driver: String,
+    pub mac: String,
+    pub pvid: u16,
+    /// `"all"` or a list of VLAN ids.
+    pub vlans: serde_json::Value,
+    pub rx_queues: u16,
+    pub tx_queues: u16,
+    pub rx_queue_workers: Vec<usize>,
+    pub mtu: Option<u16>,
+    pub link: Option<Link>,
+    pub counters: PortTotals,
+    pub nic: Option<NicCounters>,
+}
+
+fn vlans_json(pc: &moose_config::PortConfig) -> serde_json::Value {
+    if pc.vlans.is_all() {
+        serde_json::json!("all")
+    } else {
+        serde_json::json!(pc.vlans.iter().collect::<Vec<_>>())
+    }
+}
+
+async fn ports(State(s): St) -> Result<Json<Vec<PortView>>, ApiError> {
+    let nic: NicReport = ask(&s, NicQuery).await?;
+    let list = s
         .ports
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let t = PortTotals::sum(&shared.stats, i as u16);
-            let link = p.port.link();
-            let nic = p.port.stats().ok();
-            let pc = &shared.cfg.ports[i];
-            serde_json::json!({
-                "index": i,
-                "name": p.name,
-                "role": p.role,
-                "device": p.device,
-                "dpdk_port": p.port.id().0,
-                "driver": p.driver,
-                "mac": mac_str(p.mac),
-                "pvid": pc.pvid.get(),
-                "vlans": if pc.vlans.is_all() { serde_json::json!("all") } else { serde_json::json!(pc.vlans.iter().collect::<Vec<_>>()) },
-                "rx_queues": p.rx_queues,
-                "tx_queues": p.tx_queues,
-                "rx_queue_workers": p.rx_workers,
-                "link": { "up": link.up, "speed_mbps": link.speed_mbps, "full_duplex": link.full_duplex },
-                "counters": t,
-                "nic": nic.map(|s| nic_json(&s)),
-            })
+            let pc = &s.cfg.ports[i];
+            let n = nic.ports.get(i);
+            PortView {
+                index: i,
+                name: p.name.clone(),
+                role: serde_json::to_value(p.role)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                device: p.device.clone(),
+                kernel_iface: p.kernel_iface.clone(),
+                dpdk_port: p.dpdk_port,
+                driver: p.driver.clone(),
+                mac: p.mac.to_string(),
+                pvid: pc.pvid.get(),
+                vlans: vlans_json(pc),
+                rx_queues: p.rx_queues,
+                tx_queues: p.tx_queues,
+                rx_queue_workers: p.rx_workers.clone(),
+                mtu: n.and_then(|n| n.mtu),
+                link: n.map(|n| n.link.clone()),
+                counters: PortTotals::sum(&s.stats, i as u16),
+                nic: n.and_then(|n| n.counters.clone()),
+            }
         })
         .collect();
-    serde_json::Value::Array(list)
+    Ok(Json(list))
 }
 
-fn fdb(shared: &Shared) -> Option<serde_json::Value> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    shared
-        .control
-        .lock()
-        .ok()?
-        .send(Control::FdbDump(tx))
-        .ok()?;
-    let records = rx.recv_timeout(Duration::from_secs(2)).ok()?;
-    let list: Vec<_> = records
-        .into_iter()
-        .map(|r| {
-            serde_json::json!({
-                "vlan": r.vlan,
-                "mac": r.mac,
-                "port": shared.ports.get(usize::from(r.port)).map(|p| p.name.as_str()).unwrap_or("?"),
-                "type": r.kind,
-                "age_secs": r.age_secs,
-                "moves": r.moves,
-            })
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FdbParams {
+    limit: Option<String>,
+    after: Option<String>,
+}
+
+async fn fdb(State(s): St, q: Result<Query<FdbParams>, axum::extract::rejection::QueryRejection>) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|_| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            "query: only limit=N (1..=10000) and after=VLAN/MAC are understood".into(),
+        )
+    })?;
+    let after = match &q.after {
+        Some(a) => Some(a.parse::<FdbCursor>().map_err(|_| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                "after: expected VLAN/MAC, like 1/02:00:00:00:00:01".into(),
+            )
+        })?),
+        None => None,
+    };
+    if let Some(l) = &q.limit {
+        let limit = l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, format!("limit: must be 1..={MAX_PAGE}")))?;
+        let page: FdbPage = ask(&s, FdbQuery { limit, after }).await?;
+        return Ok(Json(page).into_response());
+    }
+    // The whole table, streamed page by page: a JSON array. State: the
+    // page to write (None when done), whether the array has started, and
+    // whether an entry has been written (for the commas).
+    let first: FdbPage = ask(&s, FdbQuery { limit: FDB_PAGE, after }).await?;
+    let stream = futures_util::stream::unfold(
+        (s.clone(), Some(first), false, false),
+        |(s, page, started, mut emitted)| async move {
+            let page = page?;
+            let mut out = String::new();
+            if !started {
+                out.push('[');
+            }
+            for e in &page.entries {
+                if emitted {
+                    out.push(',');
+                }
+                emitted = true;
+                out.push('\n');
+                out.push_str(&serde_json::to_string(e).unwrap_or_default());
+            }
+            let next = match page.next.as_deref().and_then(|c| c.parse::<FdbCursor>().ok()) {
+                Some(after) => match ask(&s, FdbQuery { limit: FDB_PAGE, after: Some(after) }).await {
+                    Ok(p) => Some(p),
+                    // The control thread did not answer: end the body with
+                    // an error, so the client sees a broken transfer, not
+                    // a silently short table.
+                    Err(_) => {
+                        return Some((
+                            Err(std::io::Error::other("control thread did not answer")),
+                            (s, None, true, emitted),
+                        ))
+                    }
+                },
+                None => {
+                    out.push_str("\n]\n");
+                    None
+                }
+            };
+            Some((Ok::<_, std::io::Error>(Bytes::from(out)), (s, next, true, emitted)))
+        },
+    );
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+async fn xstats(State(s): St) -> Result<Json<serde_json::Value>, ApiError> {
+    let x = ask(&s, XstatsQuery).await?;
+    Ok(Json(serde_json::to_value(x).unwrap_or_default()))
+}
+
+/// `/api/v1/status` (and `moose show status`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StatusView {
+    pub switch: String,
+    pub version: String,
+    pub dpdk: String,
+    pub uptime_secs: f64,
+    pub workers: usize,
+    pub ports: usize,
+    pub runtime: RuntimeStats,
+    pub bridge: BridgeStats,
+    pub reserved: ReservedStats,
+    /// The management server's counters, by metric name.
+    pub api: Option<BTreeMap<String, u64>>,
+}
+
+async fn status(State(s): St) -> Result<Json<StatusView>, ApiError> {
+    Ok(Json(StatusView {
+        switch: s.cfg.name.clone(),
+        version: crate::VERSION.to_string(),
+        dpdk: moose_dpdk::version(),
+        uptime_secs: s.started.elapsed().as_secs_f64(),
+        workers: s.cfg.dataplane.workers,
+        ports: s.ports.len(),
+        runtime: ask(&s, calls::Status).await?,
+        bridge: ask(&s, StatsQuery).await?,
+        reserved: ask(&s, ReservedQuery).await?,
+        api: s
+            .server
+            .get()
+            .map(|x| x.metrics().iter().map(|m| (m.name.to_string(), m.value)).collect()),
+    }))
+}
+
+/// `/api/v1/counters` (and `moose show counters`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CountersView {
+    /// By port name.
+    pub ports: BTreeMap<String, PortTotals>,
+    pub workers: Vec<WorkerView>,
+    /// What each drop reason means.
+    pub drop_reasons: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WorkerView {
+    pub worker: usize,
+    pub counters: BTreeMap<String, u64>,
+    /// By punt class, then counter.
+    pub punt: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+/// Every dataplane counter: per port (with every drop reason), per worker,
+/// per punt class; and what each drop reason means.
+async fn counters(State(s): St) -> Json<CountersView> {
+    let ports = s
+        .ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.clone(), PortTotals::sum(&s.stats, i as u16)))
+        .collect();
+    let workers = s
+        .stats
+        .iter()
+        .enumerate()
+        .map(|(w, st)| WorkerView {
+            worker: w,
+            counters: WorkerCounter::ALL
+                .iter()
+                .map(|&c| (c.label().to_string(), st.worker(c)))
+                .collect(),
+            punt: PuntClass::ALL
+                .iter()
+                .map(|&class| {
+                    (
+                        class.name().to_string(),
+                        PuntCounter::ALL
+                            .iter()
+                            .map(|&k| (k.label().to_string(), st.punt(class, k)))
+                            .collect(),
+                    )
+                })
+                .collect(),
         })
         .collect();
-    Some(serde_json::Value::Array(list))
+    let drop_reasons = DropReason::ALL
+        .iter()
+        .map(|r| (r.label().to_string(), r.help().to_string()))
+        .collect();
+    Json(CountersView {
+        ports,
+        workers,
+        drop_reasons,
+    })
 }

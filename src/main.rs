@@ -8,6 +8,8 @@ mod dpdk_backend;
 mod eal_args;
 mod http;
 mod metrics;
+mod out;
+mod show;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,9 +40,10 @@ enum Cmd {
         /// The configuration file (TOML).
         #[arg(short, long)]
         config: PathBuf,
-        /// Stop by itself after this many seconds (for benchmarks and tests).
-        #[arg(long)]
-        duration: Option<f64>,
+        /// Stop by itself after this many seconds (for benchmarks and tests):
+        /// a positive number up to 10 years, fractions allowed.
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<std::time::Duration>,
         /// Print the final counters as JSON on stdout when stopping.
         #[arg(long)]
         json: bool,
@@ -68,6 +71,32 @@ enum Cmd {
         #[command(subcommand)]
         what: BenchCmd,
     },
+    /// Show a running appliance's state, through its JSON API.
+    Show {
+        /// What to show.
+        what: show::What,
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The API's address (default: metrics.listen of --config, else 127.0.0.1:9477).
+        #[arg(long)]
+        api: Option<String>,
+        /// Take the API's address from this configuration file.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// `--duration`: seconds, finite, positive, at most ten years (so that
+/// adding it to the clock cannot overflow).
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !secs.is_finite() || secs <= 0.0 || secs > 10.0 * 365.0 * 86400.0 {
+        return Err(format!("{s} is not a positive number of seconds up to 10 years"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 #[derive(Subcommand)]
@@ -105,6 +134,12 @@ fn main() -> ExitCode {
         Cmd::Bench {
             what: BenchCmd::Tables { json, quick },
         } => bench::tables(json, quick),
+        Cmd::Show {
+            what,
+            json,
+            api,
+            config,
+        } => show_api(api, config).and_then(|api| show::run(what, &api, json)),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -115,15 +150,31 @@ fn main() -> ExitCode {
     }
 }
 
+/// The API address for `moose show`: `--api`, else the config's
+/// `metrics.listen`, else the default.
+fn show_api(api: Option<String>, config: Option<PathBuf>) -> anyhow::Result<String> {
+    if let Some(a) = api {
+        return Ok(a);
+    }
+    if let Some(c) = config {
+        let cfg = moose_config::Config::load(&c)?;
+        return match cfg.metrics {
+            Some(a) => Ok(a.to_string()),
+            None => anyhow::bail!("{}: metrics.listen is not set, so moose serves no API", c.display()),
+        };
+    }
+    Ok(show::DEFAULT_API.to_string())
+}
+
 fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
     let cfg = moose_config::Config::load(file)?;
-    println!("{}: ok", file.display());
-    println!(
+    out::println(&format!("{}: ok", file.display()));
+    out::println(&format!(
         "switch {:?}: {} worker(s), idle {:?}",
         cfg.name, cfg.dataplane.workers, cfg.dataplane.idle
-    );
+    ));
     for p in &cfg.ports {
-        println!(
+        out::println(&format!(
             "  port {:<8} {:?} device {:?} pvid {} vlans {:?}{}",
             p.name,
             p.role,
@@ -133,16 +184,17 @@ fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
             p.learn_limit
                 .map(|l| format!(" learn_limit {l}"))
                 .unwrap_or_default()
-        );
+        ));
     }
     for s in &cfg.static_fdb {
-        println!(
+        out::println(&format!(
             "  static {} vlan {} -> {}",
             s.mac, s.vlan, cfg.ports[s.port].name
-        );
+        ));
     }
+    out::println(&format!("  fdb at most {} entries", cfg.bridge.max_entries));
     if let Some(m) = cfg.metrics {
-        println!("  metrics on http://{m}/metrics");
+        out::println(&format!("  metrics and API on http://{m}/"));
     }
     Ok(())
 }

@@ -1,32 +1,29 @@
-//! Prometheus metrics. A custom collector builds every family at scrape
-//! time: per-port and per-worker counters are summed from the workers'
-//! published [`WorkerStats`](moose_dataplane::WorkerStats) (plain stores on
-//! the workers, loads here), NIC counters come from ethdev, FDB figures from
-//! the slow path. Nothing is updated on the fast path for metrics' sake.
+//! Prometheus metrics, built at scrape time: per-port, per-worker and
+//! per-punt-class counters are summed from the workers' published
+//! [`WorkerStats`](moose_dataplane::WorkerStats) (plain stores on the
+//! workers, loads here), with their names and help texts taken from the
+//! dataplane's counter tables; device, FDB, reserved-frame and runtime
+//! figures come from the control thread ([`Gathered`]). Nothing is updated
+//! on the fast path for metrics' sake.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use moose_dataplane::counters::{DropReason, GlobalCounter, PortTotals};
-use moose_dataplane::slowpath::SlowStats;
-use moose_dataplane::Control;
-use prometheus::core::{Collector, Desc};
+use moose_control::bridge::api::BridgeStats;
+use moose_control::nic::{NicCounters, NicReport};
+use moose_control::reserved::api::ReservedStats;
+use moose_control::runtime::RuntimeStats;
+use moose_dataplane::counters::{DropReason, PortCounter, PuntCounter, WorkerCounter};
+use moose_dataplane::PuntClass;
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::{Encoder, TextEncoder};
 
 use crate::app::Shared;
 
-pub struct MooseCollector {
-    shared: Arc<Shared>,
-    desc: Vec<Desc>,
-}
-
-impl MooseCollector {
-    pub fn new(shared: Arc<Shared>) -> MooseCollector {
-        MooseCollector {
-            shared,
-            desc: Vec::new(),
-        }
-    }
+/// What the control thread answered for this scrape (`None`: it did not
+/// answer in time; those families are left out rather than reported as 0).
+pub struct Gathered {
+    pub runtime: Option<RuntimeStats>,
+    pub bridge: Option<BridgeStats>,
+    pub reserved: Option<ReservedStats>,
+    pub nic: Option<NicReport>,
 }
 
 /// Builds one metric family.
@@ -75,267 +72,198 @@ impl Family {
     }
 }
 
-/// Asks the slow path for its figures (bounded wait: a stuck slow path must
-/// not hang the scrape).
-pub fn slow_stats(shared: &Shared) -> Option<SlowStats> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    shared.control.lock().ok()?.send(Control::Stats(tx)).ok()?;
-    rx.recv_timeout(Duration::from_secs(1)).ok()
+/// One unlabelled sample.
+fn single(out: &mut Vec<MetricFamily>, f: fn(&str, &str) -> Family, name: &str, help: &str, v: u64) {
+    let mut fam = f(name, help);
+    fam.add(&[], v as f64);
+    out.push(fam.mf);
 }
 
-impl Collector for MooseCollector {
-    fn desc(&self) -> Vec<&Desc> {
-        self.desc.iter().collect()
+pub fn render(s: &Shared, g: &Gathered) -> String {
+    let mut out = Vec::new();
+    families(s, g, &mut out);
+    let mut buf = Vec::new();
+    match TextEncoder::new().encode(&out, &mut buf) {
+        Ok(()) => String::from_utf8_lossy(&buf).into_owned(),
+        Err(e) => format!("# encoding failed: {e}\n"),
     }
+}
 
-    fn collect(&self) -> Vec<MetricFamily> {
-        let s = &self.shared;
-        let mut out = Vec::new();
+fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
+    let mut f = Family::gauge("moose_info", "The switch: its name (switch.name) and version.");
+    f.add(&[("switch", &s.cfg.name), ("version", env!("CARGO_PKG_VERSION"))], 1.0);
+    out.push(f.mf);
+    let mut f = Family::gauge(
+        "moose_build_info",
+        "Build facts: version, git revision, DPDK version built against and running.",
+    );
+    f.add(
+        &[
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("git", env!("MOOSE_GIT_REV")),
+            ("dpdk", env!("MOOSE_DPDK_VERSION")),
+            ("dpdk_runtime", &moose_dpdk::version()),
+        ],
+        1.0,
+    );
+    out.push(f.mf);
+    let mut f = Family::gauge("moose_uptime_seconds", "Seconds since the appliance started.");
+    f.add(&[], s.started.elapsed().as_secs_f64());
+    out.push(f.mf);
 
-        let mut f = Family::gauge(
-            "moose_build_info",
-            "Build facts: version, git revision, DPDK version.",
-        );
-        f.add(
-            &[
-                ("version", env!("CARGO_PKG_VERSION")),
-                ("git", env!("MOOSE_GIT_REV")),
-                ("dpdk", env!("MOOSE_DPDK_VERSION")),
-                ("dpdk_runtime", &moose_dpdk::version()),
-            ],
-            1.0,
-        );
-        out.push(f.mf);
-        let mut f = Family::gauge(
-            "moose_uptime_seconds",
-            "Seconds since the appliance started.",
-        );
-        f.add(&[], s.started.elapsed().as_secs_f64());
-        out.push(f.mf);
-
-        // Per-port dataplane counters.
-        let totals: Vec<PortTotals> = (0..s.ports.len())
-            .map(|i| PortTotals::sum(&s.stats, i as u16))
-            .collect();
-        type Get = fn(&PortTotals) -> u64;
-        let port_counters: [(&str, &str, Get); 7] = [
-            (
-                "moose_port_rx_packets_total",
-                "Frames received by the workers.",
-                |t| t.rx_packets,
-            ),
-            (
-                "moose_port_rx_bytes_total",
-                "Bytes received by the workers.",
-                |t| t.rx_bytes,
-            ),
-            (
-                "moose_port_tx_packets_total",
-                "Frames the NIC accepted for transmission.",
-                |t| t.tx_packets,
-            ),
-            (
-                "moose_port_tx_bytes_total",
-                "Bytes the NIC accepted for transmission.",
-                |t| t.tx_bytes,
-            ),
-            (
-                "moose_port_tx_flood_total",
-                "Frames flooded out of the port.",
-                |t| t.tx_flood,
-            ),
-            (
-                "moose_port_rx_unknown_unicast_total",
-                "Unicast frames received for destinations not in the FDB.",
-                |t| t.rx_unknown_unicast,
-            ),
-            (
-                "moose_port_rx_punted_total",
-                "Control frames punted to the slow path.",
-                |t| t.rx_punted,
-            ),
-        ];
-        for (name, help, get) in port_counters {
-            let mut f = Family::counter(name, help);
-            for (p, t) in s.ports.iter().zip(&totals) {
-                f.add(&[("port", &p.name)], get(t) as f64);
-            }
-            out.push(f.mf);
-        }
-        let mut f = Family::counter(
-            "moose_port_drops_total",
-            "Frames dropped, by port and reason (ingress port, except tx_full: egress port).",
-        );
+    // Per-port dataplane counters, from the counter table.
+    for &c in PortCounter::ALL {
+        let mut f = Family::counter(&format!("moose_port_{}_total", c.label()), c.help());
         for (i, p) in s.ports.iter().enumerate() {
-            for r in DropReason::ALL {
-                let n: u64 = s.stats.iter().map(|w| w.dropped(i as u16, r)).sum();
-                f.add(&[("port", &p.name), ("reason", r.name())], n as f64);
-            }
+            let n: u64 = s.stats.iter().map(|w| w.port(i as u16, c)).sum();
+            f.add(&[("port", &p.name)], n as f64);
         }
         out.push(f.mf);
-
-        // NIC (ethdev) counters and link state.
-        type NicGet = fn(&moose_dpdk::PortStats) -> u64;
-        let nic: [(&str, &str, NicGet); 8] = [
-            (
-                "moose_nic_rx_packets_total",
-                "Frames the NIC received (ethdev ipackets).",
-                |s| s.ipackets,
-            ),
-            (
-                "moose_nic_tx_packets_total",
-                "Frames the NIC sent (ethdev opackets).",
-                |s| s.opackets,
-            ),
-            ("moose_nic_rx_bytes_total", "Bytes the NIC received.", |s| {
-                s.ibytes
-            }),
-            ("moose_nic_tx_bytes_total", "Bytes the NIC sent.", |s| {
-                s.obytes
-            }),
-            (
-                "moose_nic_rx_missed_total",
-                "Frames the NIC dropped for lack of rx descriptors (imissed).",
-                |s| s.imissed,
-            ),
-            (
-                "moose_nic_rx_errors_total",
-                "Erroneous frames received (ierrors).",
-                |s| s.ierrors,
-            ),
-            (
-                "moose_nic_tx_errors_total",
-                "Failed transmissions (oerrors).",
-                |s| s.oerrors,
-            ),
-            (
-                "moose_nic_rx_nombuf_total",
-                "Receive failures for lack of mbufs.",
-                |s| s.rx_nombuf,
-            ),
-        ];
-        let stats: Vec<_> = s.ports.iter().map(|p| p.port.stats().ok()).collect();
-        for (name, help, get) in nic {
-            let mut f = Family::counter(name, help);
-            for (p, st) in s.ports.iter().zip(&stats) {
-                if let Some(st) = st {
-                    f.add(&[("port", &p.name)], get(st) as f64);
-                }
-            }
-            out.push(f.mf);
-        }
-        let mut f = Family::gauge("moose_port_link_up", "1 if the port's link is up.");
-        let mut g = Family::gauge("moose_port_link_speed_mbps", "Link speed in Mbit/s.");
-        for p in &s.ports {
-            let l = p.port.link();
-            f.add(&[("port", &p.name)], if l.up { 1.0 } else { 0.0 });
-            g.add(&[("port", &p.name)], f64::from(l.speed_mbps));
-        }
-        out.push(f.mf);
-        out.push(g.mf);
-
-        // Per-worker counters.
-        let worker_counters: [(&str, &str, GlobalCounter); 6] = [
-            (
-                "moose_worker_loops_total",
-                "Poll loops.",
-                GlobalCounter::Loops,
-            ),
-            (
-                "moose_worker_bursts_total",
-                "rx bursts attempted.",
-                GlobalCounter::Bursts,
-            ),
-            (
-                "moose_worker_empty_polls_total",
-                "rx bursts that returned nothing.",
-                GlobalCounter::EmptyPolls,
-            ),
-            (
-                "moose_worker_sleeps_total",
-                "Idle back-off sleeps.",
-                GlobalCounter::Sleeps,
-            ),
-            (
-                "moose_worker_learn_requests_total",
-                "Learn/refresh requests sent to the slow path.",
-                GlobalCounter::LearnRequests,
-            ),
-            (
-                "moose_worker_learn_ring_full_total",
-                "Learn requests lost because the punt ring was full.",
-                GlobalCounter::LearnRingFull,
-            ),
-        ];
-        for (name, help, c) in worker_counters {
-            let mut f = Family::counter(name, help);
-            for (w, st) in s.stats.iter().enumerate() {
-                f.add(&[("worker", &w.to_string())], st.global(c) as f64);
-            }
-            out.push(f.mf);
-        }
-
-        let mut f = Family::gauge("moose_mempool_available", "Free mbufs in the pool.");
-        f.add(&[], f64::from(s.mempool.available()));
-        out.push(f.mf);
-
-        // Slow path: FDB.
-        if let Some(ss) = slow_stats(s) {
-            let mut f = Family::gauge("moose_fdb_entries", "Entries in the forwarding database.");
-            f.add(&[], ss.fdb_entries as f64);
-            out.push(f.mf);
-            let fdb: [(&str, &str, u64); 6] = [
-                (
-                    "moose_fdb_learned_total",
-                    "Addresses learned.",
-                    ss.fdb.learned,
-                ),
-                (
-                    "moose_fdb_moves_total",
-                    "Addresses that moved to another port.",
-                    ss.fdb.moved,
-                ),
-                (
-                    "moose_fdb_aged_total",
-                    "Entries removed by aging.",
-                    ss.fdb.aged,
-                ),
-                (
-                    "moose_fdb_refreshed_total",
-                    "Age refreshes of known entries.",
-                    ss.fdb.refreshed,
-                ),
-                (
-                    "moose_fdb_learn_limit_total",
-                    "Addresses not learned because the port was at learn_limit.",
-                    ss.fdb.limit_refused,
-                ),
-                (
-                    "moose_fdb_static_conflicts_total",
-                    "Frames seen from a static address on another port.",
-                    ss.fdb.static_conflicts,
-                ),
-            ];
-            for (name, help, v) in fdb {
-                let mut f = Family::counter(name, help);
-                f.add(&[], v as f64);
-                out.push(f.mf);
-            }
-            let mut f = Family::counter(
-                "moose_fdb_publishes_total",
-                "FDB view publications to the workers.",
-            );
-            f.add(&[], ss.publishes as f64);
-            out.push(f.mf);
-            let mut f = Family::counter(
-                "moose_control_frames_total",
-                "Reserved-destination frames received, by kind.",
-            );
-            for (k, v) in &ss.control_frames {
-                f.add(&[("kind", k)], *v as f64);
-            }
-            out.push(f.mf);
-        }
-        out
     }
+    let mut f = Family::counter(
+        "moose_port_drops_total",
+        "Frames dropped, by port and reason (ingress port, except link_down, mtu_exceeded and tx_full: egress); GET /api/v1/counters explains each reason.",
+    );
+    for (i, p) in s.ports.iter().enumerate() {
+        for &r in DropReason::ALL {
+            let n: u64 = s.stats.iter().map(|w| w.dropped(i as u16, r)).sum();
+            f.add(&[("port", &p.name), ("reason", r.label())], n as f64);
+        }
+    }
+    out.push(f.mf);
+
+    // Per worker and per punt class.
+    for &c in WorkerCounter::ALL {
+        let mut f = Family::counter(&format!("moose_worker_{}_total", c.label()), c.help());
+        for (w, st) in s.stats.iter().enumerate() {
+            f.add(&[("worker", &w.to_string())], st.worker(c) as f64);
+        }
+        out.push(f.mf);
+    }
+    for &c in PuntCounter::ALL {
+        let mut f = Family::counter(&format!("moose_punt_{}_total", c.label()), c.help());
+        for (w, st) in s.stats.iter().enumerate() {
+            for class in PuntClass::ALL {
+                f.add(
+                    &[("worker", &w.to_string()), ("class", class.name())],
+                    st.punt(class, c) as f64,
+                );
+            }
+        }
+        out.push(f.mf);
+    }
+
+    if let Some(nic) = &g.nic {
+        nic_families(s, nic, out);
+    }
+    if let Some(b) = &g.bridge {
+        single(out, Family::gauge, "moose_fdb_entries", "Entries in the forwarding database.", b.entries as u64);
+        single(out, Family::gauge, "moose_fdb_static_entries", "Static entries in the forwarding database.", b.static_entries as u64);
+        single(out, Family::gauge, "moose_fdb_max_entries", "The forwarding database's bound (bridge.max_entries).", b.max_entries as u64);
+        let c = &b.counters;
+        let rows: [(&str, &str, u64); 9] = [
+            ("moose_fdb_learned_total", "Addresses learned.", c.learned),
+            ("moose_fdb_moves_total", "Addresses that moved to another port.", c.moved),
+            ("moose_fdb_aged_total", "Entries removed by aging.", c.aged),
+            ("moose_fdb_refreshed_total", "Age refreshes of known entries.", c.refreshed),
+            ("moose_fdb_learn_limit_total", "Addresses not learned because the port was at its learn_limit.", c.limit_refused),
+            ("moose_fdb_table_full_total", "Addresses not learned because the FDB held bridge.max_entries.", c.table_full),
+            ("moose_fdb_static_conflicts_total", "Frames seen from a static address on another port.", c.static_conflicts),
+            ("moose_fdb_flushed_total", "Dynamic entries removed because their port's link went down.", c.flushed),
+            ("moose_fdb_learn_requests_total", "Learn and refresh requests handled by the control thread.", c.requests),
+        ];
+        for (name, help, v) in rows {
+            single(out, Family::counter, name, help, v);
+        }
+    }
+    if let Some(r) = &g.reserved {
+        let mut f = Family::counter(
+            "moose_control_frames_total",
+            "Frames for IEEE 802.1D reserved destinations received, by kind (stp, pause, slow_protocols, eapol, lldp, other_reserved).",
+        );
+        for (k, v) in &r.frames {
+            f.add(&[("kind", k)], *v as f64);
+        }
+        out.push(f.mf);
+    }
+    if let Some(rt) = &g.runtime {
+        let mut f = Family::counter(
+            "moose_control_punts_total",
+            "Punts the control thread drained, by class.",
+        );
+        for class in PuntClass::ALL {
+            f.add(&[("class", class.name())], rt.punts.get(class.name()).copied().unwrap_or(0) as f64);
+        }
+        out.push(f.mf);
+        let rows: [(&str, &str, u64); 9] = [
+            ("moose_table_publishes_total", "Publications of the tables to the workers.", rt.publishes),
+            ("moose_control_turns_total", "Turns of the control thread's loop.", rt.turns),
+            ("moose_control_orphan_punts_total", "Punts of a class no service owns (freed).", rt.orphan_punts),
+            ("moose_control_sent_frames_total", "Frames the control thread transmitted through the workers.", rt.sent_frames),
+            ("moose_control_send_failures_total", "Frames the control thread could not send (no buffer, ring full, no such port).", rt.send_failures),
+            ("moose_control_requests_total", "Management requests answered by the control thread.", rt.requests),
+            ("moose_control_link_changes_total", "Port link changes seen.", rt.link_changes),
+            ("moose_control_reattaches_total", "Devices re-attached after their interface was re-created.", rt.reattaches),
+            ("moose_control_reattach_failures_total", "Failed re-attach attempts (retried every second).", rt.reattach_failures),
+        ];
+        for (name, help, v) in rows {
+            single(out, Family::counter, name, help, v);
+        }
+    }
+    if let Some(api) = s.server.get() {
+        for m in api.metrics() {
+            let f = match m.kind {
+                moose_mgmt::MetricKind::Counter => Family::counter,
+                moose_mgmt::MetricKind::Gauge => Family::gauge,
+            };
+            single(out, f, m.name, m.help, m.value);
+        }
+    }
+}
+
+fn nic_families(s: &Shared, nic: &NicReport, out: &mut Vec<MetricFamily>) {
+    type NicGet = fn(&NicCounters) -> u64;
+    let rows: [(&str, &str, NicGet); 9] = [
+        ("moose_nic_rx_packets_total", "Frames the device received (ethdev ipackets).", |s| s.ipackets),
+        ("moose_nic_tx_packets_total", "Frames the device sent (ethdev opackets).", |s| s.opackets),
+        ("moose_nic_rx_bytes_total", "Bytes the device received.", |s| s.ibytes),
+        ("moose_nic_tx_bytes_total", "Bytes the device sent.", |s| s.obytes),
+        (
+            "moose_nic_rx_missed_total",
+            "Frames that arrived and were not received: no free rx descriptor, or a full kernel ring (net_af_packet).",
+            |s| s.imissed,
+        ),
+        (
+            "moose_nic_rx_kernel_drops_total",
+            "net_af_packet: frames the kernel dropped because the packet ring was full (included in rx_missed).",
+            |s| s.kernel_drops,
+        ),
+        ("moose_nic_rx_errors_total", "Erroneous frames received (ierrors).", |s| s.ierrors),
+        ("moose_nic_tx_errors_total", "Failed transmissions (oerrors).", |s| s.oerrors),
+        ("moose_nic_rx_nombuf_total", "Receive failures for lack of mbufs.", |s| s.rx_nombuf),
+    ];
+    for (name, help, get) in rows {
+        let mut f = Family::counter(name, help);
+        for (meta, p) in s.ports.iter().zip(&nic.ports) {
+            if let Some(c) = &p.counters {
+                f.add(&[("port", &meta.name)], get(c) as f64);
+            }
+        }
+        out.push(f.mf);
+    }
+    let mut up = Family::gauge("moose_port_link_up", "1 if the port's link is up.");
+    let mut speed = Family::gauge("moose_port_link_speed_mbps", "Link speed in Mbit/s (0 if unknown).");
+    let mut mtu = Family::gauge("moose_port_mtu_bytes", "The port's MTU.");
+    for (meta, p) in s.ports.iter().zip(&nic.ports) {
+        up.add(&[("port", &meta.name)], if p.link.up { 1.0 } else { 0.0 });
+        speed.add(&[("port", &meta.name)], f64::from(p.link.speed_mbps));
+        if let Some(m) = p.mtu {
+            mtu.add(&[("port", &meta.name)], f64::from(m));
+        }
+    }
+    out.push(up.mf);
+    out.push(speed.mf);
+    out.push(mtu.mf);
+    single(out, Family::gauge, "moose_mempool_available", "Free mbufs in the pool.", nic.mempool_available);
+    single(out, Family::gauge, "moose_mempool_in_use", "Mbufs taken from the pool (in NIC rings, in flight).", nic.mempool_in_use);
 }

@@ -212,9 +212,10 @@ fn run_reports_a_device_that_does_not_exist() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("port[0] \"p0\"") && err.contains("no-such-if0"),
+        err.contains("port[0].device") && err.contains("no such network interface \"no-such-if0\""),
         "{err}"
     );
+    assert!(!err.contains("File exists"), "the errno of an earlier call: {err}");
 }
 
 #[test]

@@ -1,0 +1,227 @@
+//! `moose show ports|fdb|status|counters [--json]`: a client of the JSON
+//! API that prints tables a network engineer can read. It reads the same
+//! serde types the server writes (`crate::http`, `moose_control::*::api`).
+//! `--json` prints the API's answer as it is.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use anyhow::Context;
+use moose_control::bridge::api::FdbPage;
+use moose_dataplane::counters::{DropReason, PortCounter, PortTotals};
+
+use crate::http::{CountersView, PortView, StatusView};
+use crate::out;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// Default API address when neither `--api` nor a config says.
+pub const DEFAULT_API: &str = "127.0.0.1:9477";
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum What {
+    Ports,
+    Fdb,
+    Status,
+    Counters,
+}
+
+fn get(api: &str, path: &str) -> anyhow::Result<String> {
+    Ok(moose_mgmt::client::get(api, path, TIMEOUT)?)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(path: &str, body: &str) -> anyhow::Result<T> {
+    serde_json::from_str(body).with_context(|| format!("{path}: unexpected answer from the API"))
+}
+
+pub fn run(what: What, api: &str, json: bool) -> anyhow::Result<()> {
+    match what {
+        What::Ports => {
+            let body = get(api, "/api/v1/ports")?;
+            if json {
+                out::println(body.trim_end());
+            } else {
+                out::println(&ports_table(&parse::<Vec<PortView>>(api, &body)?));
+            }
+        }
+        What::Status => {
+            let body = get(api, "/api/v1/status")?;
+            if json {
+                out::println(body.trim_end());
+            } else {
+                out::println(&status_text(&parse(api, &body)?));
+            }
+        }
+        What::Counters => {
+            let body = get(api, "/api/v1/counters")?;
+            if json {
+                out::println(body.trim_end());
+            } else {
+                out::println(&counters_text(&parse(api, &body)?));
+            }
+        }
+        What::Fdb => fdb(api, json)?,
+    }
+    Ok(())
+}
+
+/// Pages through the FDB, printing as it goes (memory bounded by a page).
+fn fdb(api: &str, json: bool) -> anyhow::Result<()> {
+    let mut after: Option<String> = None;
+    let mut n = 0usize;
+    if json {
+        out::println("[");
+    } else {
+        out::println(&format!(
+            "{:>4}  {:<17}  {:<12}  {:<7}  {:>8}  {:>5}",
+            "VLAN", "MAC", "PORT", "TYPE", "AGE(s)", "MOVES"
+        ));
+    }
+    loop {
+        let path = match &after {
+            Some(a) => format!("/api/v1/fdb?limit=1000&after={a}"),
+            None => "/api/v1/fdb?limit=1000".to_string(),
+        };
+        let page: FdbPage = parse(&path, &get(api, &path)?)?;
+        for e in &page.entries {
+            if json {
+                let sep = if n == 0 { "" } else { "," };
+                out::println(&format!("{sep}{}", serde_json::to_string(e)?));
+            } else {
+                let kind = serde_json::to_value(e.kind)?;
+                out::println(&format!(
+                    "{:>4}  {:<17}  {:<12}  {:<7}  {:>8}  {:>5}",
+                    e.vlan,
+                    e.mac.to_string(),
+                    e.port,
+                    kind.as_str().unwrap_or("?"),
+                    e.age_secs,
+                    e.moves
+                ));
+            }
+            n += 1;
+        }
+        match page.next {
+            Some(c) => after = Some(c),
+            None => break,
+        }
+    }
+    if json {
+        out::println("]");
+    } else {
+        out::println(&format!("{n} entr{}", if n == 1 { "y" } else { "ies" }));
+    }
+    Ok(())
+}
+
+pub fn ports_table(ports: &[PortView]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<10} {:<7} {:<5} {:>5} {:>12} {:>12} {:>9} {:>9}  {:<14} DEVICE",
+        "PORT", "ROLE", "LINK", "MTU", "RX", "TX", "FLOOD", "DROPS", "DRIVER"
+    );
+    for p in ports {
+        let link = match &p.link {
+            Some(l) if l.up => "up",
+            Some(_) => "down",
+            None => "?",
+        };
+        let _ = writeln!(
+            s,
+            "{:<10} {:<7} {:<5} {:>5} {:>12} {:>12} {:>9} {:>9}  {:<14} {}",
+            p.name,
+            p.role,
+            link,
+            p.mtu.map_or("-".to_string(), |m| m.to_string()),
+            p.counters.get(PortCounter::RxPackets),
+            p.counters.get(PortCounter::TxPackets),
+            p.counters.get(PortCounter::TxFlood),
+            p.counters.total_drops(),
+            p.driver,
+            p.device
+        );
+    }
+    s.trim_end().to_string()
+}
+
+pub fn status_text(st: &StatusView) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "switch      {}", st.switch);
+    let _ = writeln!(s, "version     {}", st.version);
+    let _ = writeln!(s, "dpdk        {}", st.dpdk);
+    let _ = writeln!(s, "uptime      {:.0} s", st.uptime_secs);
+    let _ = writeln!(s, "workers     {}", st.workers);
+    let _ = writeln!(s, "ports       {}", st.ports);
+    let b = &st.bridge;
+    let _ = writeln!(
+        s,
+        "fdb         {} entries ({} static) of {}; learned {}, moved {}, aged {}, flushed {}, refused: limit {}, full {}",
+        b.entries,
+        b.static_entries,
+        b.max_entries,
+        b.counters.learned,
+        b.counters.moved,
+        b.counters.aged,
+        b.counters.flushed,
+        b.counters.limit_refused,
+        b.counters.table_full
+    );
+    let r = &st.runtime;
+    let punts: Vec<String> = r.punts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(
+        s,
+        "control     publishes {}, punts [{}], sent {}, send failures {}, link changes {}, re-attaches {}",
+        r.publishes,
+        punts.join(", "),
+        r.sent_frames,
+        r.send_failures,
+        r.link_changes,
+        r.reattaches
+    );
+    let reserved: Vec<String> = st.reserved.frames.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(s, "reserved    [{}]", reserved.join(", "));
+    s.trim_end().to_string()
+}
+
+pub fn counters_text(c: &CountersView) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{:<10} {:>12} {:>14} {:>12} {:>14} {:>9} {:>9}", "PORT", "RX", "RX-BYTES", "TX", "TX-BYTES", "UNKNOWN", "PUNTED");
+    for (name, t) in &c.ports {
+        let _ = writeln!(
+            s,
+            "{:<10} {:>12} {:>14} {:>12} {:>14} {:>9} {:>9}",
+            name,
+            t.get(PortCounter::RxPackets),
+            t.get(PortCounter::RxBytes),
+            t.get(PortCounter::TxPackets),
+            t.get(PortCounter::TxBytes),
+            t.get(PortCounter::RxUnknownUnicast),
+            t.get(PortCounter::RxPunted)
+        );
+    }
+    let drops: Vec<(&String, &PortTotals)> = c.ports.iter().filter(|(_, t)| t.total_drops() > 0).collect();
+    if drops.is_empty() {
+        let _ = writeln!(s, "\nno drops");
+    } else {
+        let _ = writeln!(s, "\n{:<10} {:<18} {:>10}  MEANING", "PORT", "DROP REASON", "FRAMES");
+        for (name, t) in drops {
+            for &r in DropReason::ALL {
+                let n = t.dropped(r);
+                if n > 0 {
+                    let _ = writeln!(s, "{:<10} {:<18} {:>10}  {}", name, r.label(), n, r.help());
+                }
+            }
+        }
+    }
+    for w in &c.workers {
+        let parts: Vec<String> = w.counters.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(s, "\nworker {}: {}", w.worker, parts.join(", "));
+        for (class, k) in &w.punt {
+            if k.values().any(|&v| v > 0) {
+                let parts: Vec<String> = k.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                let _ = writeln!(s, "  punt {class:<10} {}", parts.join(", "));
+            }
+        }
+    }
+    s.trim_end().to_string()
+}
