@@ -82,6 +82,9 @@ fn single(out: &mut Vec<MetricFamily>, f: fn(&str, &str) -> Family, name: &str, 
 pub fn render(s: &Shared, g: &Gathered) -> String {
     let mut out = Vec::new();
     families(s, g, &mut out);
+    // A family without samples (e.g. no ports of a kind) is left out: the
+    // text format has nothing to say for it.
+    out.retain(|f| !f.get_metric().is_empty());
     let mut buf = Vec::new();
     match TextEncoder::new().encode(&out, &mut buf) {
         Ok(()) => String::from_utf8_lossy(&buf).into_owned(),

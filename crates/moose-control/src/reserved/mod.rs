@@ -15,6 +15,9 @@ use crate::api::serve;
 use crate::runtime::{Ctx, Service};
 use api::{ReservedStats, StatsQuery};
 
+/// Every kind [`kind`] gives.
+pub const KINDS: [&str; 6] = ["stp", "pause", "slow_protocols", "eapol", "lldp", "other_reserved"];
+
 /// The kind of a reserved-destination frame, from its destination's last
 /// octet.
 pub fn kind(frame: &[u8]) -> &'static str {
@@ -35,10 +38,14 @@ pub struct Reserved {
 
 impl Reserved {
     pub fn from_config(cfg: &Config) -> Reserved {
-        Reserved {
-            names: cfg.ports.iter().map(|p| p.name.clone()).collect(),
-            stats: ReservedStats::default(),
-        }
+        let names: Vec<String> = cfg.ports.iter().map(|p| p.name.clone()).collect();
+        // Every kind and port from the start, so that dashboards see zeros,
+        // not missing series.
+        let stats = ReservedStats {
+            frames: KINDS.iter().map(|k| (k.to_string(), 0)).collect(),
+            by_port: names.iter().map(|n| (n.clone(), 0)).collect(),
+        };
+        Reserved { names, stats }
     }
 }
 
