@@ -6,8 +6,10 @@
 # the moose binary to moose source lines through the inline chains
 # (perf/attribute.py). Run as root from the repo root after a release build.
 #   SECS=4 perf/profile-bridge.sh
+#   FLOWS=64 perf/profile-bridge.sh     # 64 (src,dst) pairs, as bench-bridge.sh
 set -euo pipefail
 SECS=${SECS:-4}
+FLOWS=${FLOWS:-1}
 METRICS_PORT=${METRICS_PORT:-9482}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MOOSE=${MOOSE:-${CARGO_TARGET_DIR:-$REPO/target}/release/moose}
@@ -22,12 +24,16 @@ cleanup() {
     if [[ ${KEEP_TMP:-0} == 1 ]]; then echo "# kept $TMP" >&2; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT
-python3 - "$TMP/t.pcap" <<'PY'
+python3 - "$TMP/t.pcap" "$FLOWS" <<'PY'
 import struct, sys
+flows = int(sys.argv[2])
+def mac(n):
+    return bytes([0x02, 0, 0, 0, (n >> 8) & 0xff, n & 0xff])
 with open(sys.argv[1], "wb") as f:
     f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
     for i in range(64):
-        fr = bytes([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0]) + bytes(46)
+        k = i % flows    # flow k: 2k+1 -> 2k+2, as bench-bridge.sh
+        fr = mac(2 * k + 2) + mac(2 * k + 1) + b"\x08\x00" + bytes(46)
         f.write(struct.pack("<IIII", 0, i, len(fr), len(fr)) + fr)
 PY
 cat >"$TMP/m.toml" <<TOML
@@ -52,7 +58,9 @@ TOML
 # DST=known (default, as bench-bridge.sh): the destination is a static FDB
 # entry, frames are forwarded as known unicast; DST=unknown: flooded.
 if [[ ${DST:-known} == known ]]; then
-    printf '[[static_fdb]]\nmac = "02:00:00:00:00:02"\nport = "p1"\n' >>"$TMP/m.toml"
+    for ((k = 0; k < FLOWS; k++)); do
+        printf '[[static_fdb]]\nmac = "02:00:00:00:%02x:%02x"\nport = "p1"\n' $(((2 * k + 2) >> 8)) $(((2 * k + 2) & 255)) >>"$TMP/m.toml"
+    done
 fi
 "$MOOSE" run -c "$TMP/m.toml" --json --duration $((SECS + 60)) >"$TMP/m.json" 2>"$TMP/m.log" &
 PID=$!

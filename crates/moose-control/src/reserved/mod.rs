@@ -16,7 +16,14 @@ use crate::runtime::{Ctx, Service};
 use api::{ReservedStats, StatsQuery};
 
 /// Every kind [`kind`] gives.
-pub const KINDS: [&str; 6] = ["stp", "pause", "slow_protocols", "eapol", "lldp", "other_reserved"];
+pub const KINDS: [&str; 6] = [
+    "stp",
+    "pause",
+    "slow_protocols",
+    "eapol",
+    "lldp",
+    "other_reserved",
+];
 
 /// The kind of a reserved-destination frame, from its destination's last
 /// octet.

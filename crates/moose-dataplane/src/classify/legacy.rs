@@ -472,3 +472,73 @@ mod tests {
 
     const MAX_BURST_TEST: usize = 40;
 }
+#[cfg(test)]
+mod hit_rate {
+    use super::*;
+    use crate::classify::{FlowCache, Learns};
+    use crate::fdb::FdbOp;
+    use crate::tables::TableOp;
+    use crate::worker::MAX_BURST;
+    use moose_tables::publish::Absorb;
+    use moose_wire::Mac;
+
+    /// 64 interleaved flows (bench-bridge.sh's FLOWS=64) fit the 256-slot
+    /// flow cache: after the first round every frame is a hit. With the
+    /// slot taken from bits 40..48 of the hash product instead of its top
+    /// bits, 27 of every 64 frames missed.
+    #[test]
+    fn sixty_four_flows_stay_cached() {
+        let mut t = TableSet::new(PortTable::simple(2, 1522), FloodSets::simple(2));
+        let mac = |n: u16| Mac([2, 0, 0, 0, (n >> 8) as u8, n as u8]);
+        let mut frames = Vec::new();
+        for k in 0..64u16 {
+            let (src, dst) = (mac(2 * k + 1), mac(2 * k + 2));
+            t.absorb(&TableOp::Fdb(FdbOp::Set(
+                ExactKey::new(1, dst),
+                ViewEntry::new(PortId(1), true),
+            )));
+            t.absorb(&TableOp::Fdb(FdbOp::Set(
+                ExactKey::new(1, src),
+                ViewEntry::new(PortId(0), false),
+            )));
+            let mut f = Vec::new();
+            moose_wire::ethernet::emit(
+                &mut f,
+                dst,
+                src,
+                None,
+                moose_wire::EtherType::Ipv4,
+                &[0; 46],
+            );
+            frames.push(f);
+        }
+        let mut flows = FlowCache::new(75_000);
+        let mut calls = 0;
+        for round in 0..10 {
+            for chunk in frames.chunks(32) {
+                let mut actions = [Action::drop(DropReason::TooShort); MAX_BURST];
+                let mut lens = [0u16; MAX_BURST];
+                let mut learns = Learns::default();
+                let mut b = Burst {
+                    tables: &t,
+                    port: PortId(0),
+                    now_ms: round,
+                    flows: &mut flows,
+                    actions: &mut actions[..32],
+                    tx_lens: &mut lens[..32],
+                    learns: &mut learns,
+                };
+                let (ports, flood, fdb) = (&*t.ports, &*t.flood, &t.fdb);
+                let mut cache = BurstCache::default();
+                decide_cached(&mut b, chunk, t.generation(TABLES), |h| {
+                    calls += 1;
+                    decide(h, PortId(0), ports, flood, fdb, &mut cache)
+                });
+            }
+        }
+        assert!(
+            calls <= 64 + 4,
+            "{calls} decisions for 640 frames of 64 flows"
+        );
+    }
+}

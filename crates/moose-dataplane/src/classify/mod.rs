@@ -134,6 +134,8 @@ struct Flow {
 /// offered for refresh. Unknown or moved sources are never remembered.
 pub struct FlowCache {
     flows: Box<[Option<Flow>]>,
+    /// 64 − log₂(slots) (at most 63): the slot is the product's top bits.
+    shift: u32,
     /// `flows.len() - 1`.
     mask: usize,
     ttl_ms: u32,
@@ -151,6 +153,9 @@ impl FlowCache {
         let slots = slots.max(1).next_power_of_two();
         FlowCache {
             flows: vec![None; slots].into_boxed_slice(),
+            // One slot would shift by 64, which overflows: 63 and the
+            // mask do.
+            shift: (64 - slots.trailing_zeros()).min(63),
             mask: slots - 1,
             ttl_ms,
         }
@@ -160,7 +165,8 @@ impl FlowCache {
     fn slot(&self, h: &Header, port: PortId) -> usize {
         let (w0, w1, tci) = h.words();
         let x = w0 ^ w1.rotate_left(29) ^ (u64::from(tci) << 16) ^ u64::from(port.0);
-        (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & self.mask
+        // The top bits of the product are its best mixed.
+        (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize & self.mask
     }
 }
 
