@@ -61,7 +61,12 @@ fn log(msg: impl AsRef<str>) {
     eprintln!("moose: {}", msg.as_ref());
 }
 
-pub fn run(config: &Path, cli_eal: &[String], duration: Option<Duration>, json: bool) -> anyhow::Result<()> {
+pub fn run(
+    config: &Path,
+    cli_eal: &[String],
+    duration: Option<Duration>,
+    json: bool,
+) -> anyhow::Result<()> {
     let cfg = Config::load(config)?;
     let n_workers = cfg.dataplane.workers;
     let n_cpus = std::thread::available_parallelism()
@@ -276,7 +281,12 @@ pub fn run(config: &Path, cli_eal: &[String], duration: Option<Duration>, json: 
             let server = match listener {
                 Some(l) => {
                     let router = crate::http::router(shared.clone());
-                    let server = moose_mgmt::Server::start(l, router, moose_mgmt::Limits::default(), Some(control_core));
+                    let server = moose_mgmt::Server::start(
+                        l,
+                        router,
+                        moose_mgmt::Limits::default(),
+                        Some(control_core),
+                    );
                     match server {
                         Ok(srv) => {
                             let _ = shared.server.set(srv.stats());
@@ -327,7 +337,14 @@ pub fn run(config: &Path, cli_eal: &[String], duration: Option<Duration>, json: 
                 }
             }
             if let Some(d) = died {
-                bail!("thread {d} stopped unexpectedly{}", if panicked.is_empty() { String::new() } else { format!(" (panicked: {})", panicked.join(", ")) });
+                bail!(
+                    "thread {d} stopped unexpectedly{}",
+                    if panicked.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (panicked: {})", panicked.join(", "))
+                    }
+                );
             }
             if !panicked.is_empty() {
                 bail!("thread(s) panicked: {}", panicked.join(", "));

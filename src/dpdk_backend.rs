@@ -10,10 +10,10 @@
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
+use moose_control::api::serve;
 use moose_control::nic::{Link, NicCounters, NicPort, NicQuery, NicReport, XstatsQuery};
 use moose_control::ports::{PortDriver, PortQueues, PortState};
 use moose_control::runtime::{Ctx, Service};
-use moose_control::api::serve;
 use moose_dataplane::io::{Backend, FramePool, RxQueue, TxQueue};
 use moose_dpdk::{Mbuf, Mempool, Port, Queues};
 use moose_wire::PortId;
@@ -176,7 +176,12 @@ impl<'a, 'eal> Nic<'a, 'eal> {
         self.ports
             .iter()
             .zip(&self.names)
-            .map(|(p, name)| (name.clone(), p.xstats().ok().map(|v| v.into_iter().collect())))
+            .map(|(p, name)| {
+                (
+                    name.clone(),
+                    p.xstats().ok().map(|v| v.into_iter().collect()),
+                )
+            })
             .collect()
     }
 }

@@ -172,7 +172,10 @@ struct FdbParams {
     after: Option<String>,
 }
 
-async fn fdb(State(s): St, q: Result<Query<FdbParams>, axum::extract::rejection::QueryRejection>) -> Result<Response, ApiError> {
+async fn fdb(
+    State(s): St,
+    q: Result<Query<FdbParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(|_| {
         ApiError(
             StatusCode::BAD_REQUEST,
@@ -193,14 +196,26 @@ async fn fdb(State(s): St, q: Result<Query<FdbParams>, axum::extract::rejection:
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, format!("limit: must be 1..={MAX_PAGE}")))?;
+            .ok_or_else(|| {
+                ApiError(
+                    StatusCode::BAD_REQUEST,
+                    format!("limit: must be 1..={MAX_PAGE}"),
+                )
+            })?;
         let page: FdbPage = ask(&s, FdbQuery { limit, after }).await?;
         return Ok(Json(page).into_response());
     }
     // The whole table, streamed page by page: a JSON array. State: the
     // page to write (None when done), whether the array has started, and
     // whether an entry has been written (for the commas).
-    let first: FdbPage = ask(&s, FdbQuery { limit: FDB_PAGE, after }).await?;
+    let first: FdbPage = ask(
+        &s,
+        FdbQuery {
+            limit: FDB_PAGE,
+            after,
+        },
+    )
+    .await?;
     let stream = futures_util::stream::unfold(
         (s.clone(), Some(first), false, false),
         |(s, page, started, mut emitted)| async move {
@@ -217,8 +232,20 @@ async fn fdb(State(s): St, q: Result<Query<FdbParams>, axum::extract::rejection:
                 out.push('\n');
                 out.push_str(&serde_json::to_string(e).unwrap_or_default());
             }
-            let next = match page.next.as_deref().and_then(|c| c.parse::<FdbCursor>().ok()) {
-                Some(after) => match ask(&s, FdbQuery { limit: FDB_PAGE, after: Some(after) }).await {
+            let next = match page
+                .next
+                .as_deref()
+                .and_then(|c| c.parse::<FdbCursor>().ok())
+            {
+                Some(after) => match ask(
+                    &s,
+                    FdbQuery {
+                        limit: FDB_PAGE,
+                        after: Some(after),
+                    },
+                )
+                .await
+                {
                     Ok(p) => Some(p),
                     // The control thread did not answer: end the body with
                     // an error, so the client sees a broken transfer, not
@@ -235,7 +262,10 @@ async fn fdb(State(s): St, q: Result<Query<FdbParams>, axum::extract::rejection:
                     None
                 }
             };
-            Some((Ok::<_, std::io::Error>(Bytes::from(out)), (s, next, true, emitted)))
+            Some((
+                Ok::<_, std::io::Error>(Bytes::from(out)),
+                (s, next, true, emitted),
+            ))
         },
     );
     Ok((
@@ -277,10 +307,12 @@ async fn status(State(s): St) -> Result<Json<StatusView>, ApiError> {
         runtime: ask(&s, calls::Status).await?,
         bridge: ask(&s, StatsQuery).await?,
         reserved: ask(&s, ReservedQuery).await?,
-        api: s
-            .server
-            .get()
-            .map(|x| x.metrics().iter().map(|m| (m.name.to_string(), m.value)).collect()),
+        api: s.server.get().map(|x| {
+            x.metrics()
+                .iter()
+                .map(|m| (m.name.to_string(), m.value))
+                .collect()
+        }),
     }))
 }
 

@@ -94,7 +94,9 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         .parse()
         .map_err(|_| format!("{s:?} is not a number of seconds"))?;
     if !secs.is_finite() || secs <= 0.0 || secs > 10.0 * 365.0 * 86400.0 {
-        return Err(format!("{s} is not a positive number of seconds up to 10 years"));
+        return Err(format!(
+            "{s} is not a positive number of seconds up to 10 years"
+        ));
     }
     Ok(std::time::Duration::from_secs_f64(secs))
 }
@@ -160,7 +162,10 @@ fn show_api(api: Option<String>, config: Option<PathBuf>) -> anyhow::Result<Stri
         let cfg = moose_config::Config::load(&c)?;
         return match cfg.metrics {
             Some(a) => Ok(a.to_string()),
-            None => anyhow::bail!("{}: metrics.listen is not set, so moose serves no API", c.display()),
+            None => anyhow::bail!(
+                "{}: metrics.listen is not set, so moose serves no API",
+                c.display()
+            ),
         };
     }
     Ok(show::DEFAULT_API.to_string())

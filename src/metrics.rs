@@ -73,7 +73,13 @@ impl Family {
 }
 
 /// One unlabelled sample.
-fn single(out: &mut Vec<MetricFamily>, f: fn(&str, &str) -> Family, name: &str, help: &str, v: u64) {
+fn single(
+    out: &mut Vec<MetricFamily>,
+    f: fn(&str, &str) -> Family,
+    name: &str,
+    help: &str,
+    v: u64,
+) {
     let mut fam = f(name, help);
     fam.add(&[], v as f64);
     out.push(fam.mf);
@@ -93,8 +99,17 @@ pub fn render(s: &Shared, g: &Gathered) -> String {
 }
 
 fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
-    let mut f = Family::gauge("moose_info", "The switch: its name (switch.name) and version.");
-    f.add(&[("switch", &s.cfg.name), ("version", env!("CARGO_PKG_VERSION"))], 1.0);
+    let mut f = Family::gauge(
+        "moose_info",
+        "The switch: its name (switch.name) and version.",
+    );
+    f.add(
+        &[
+            ("switch", &s.cfg.name),
+            ("version", env!("CARGO_PKG_VERSION")),
+        ],
+        1.0,
+    );
     out.push(f.mf);
     let mut f = Family::gauge(
         "moose_build_info",
@@ -110,7 +125,10 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
         1.0,
     );
     out.push(f.mf);
-    let mut f = Family::gauge("moose_uptime_seconds", "Seconds since the appliance started.");
+    let mut f = Family::gauge(
+        "moose_uptime_seconds",
+        "Seconds since the appliance started.",
+    );
     f.add(&[], s.started.elapsed().as_secs_f64());
     out.push(f.mf);
 
@@ -160,20 +178,66 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
         nic_families(s, nic, out);
     }
     if let Some(b) = &g.bridge {
-        single(out, Family::gauge, "moose_fdb_entries", "Entries in the forwarding database.", b.entries as u64);
-        single(out, Family::gauge, "moose_fdb_static_entries", "Static entries in the forwarding database.", b.static_entries as u64);
-        single(out, Family::gauge, "moose_fdb_max_entries", "The forwarding database's bound (bridge.max_entries).", b.max_entries as u64);
+        single(
+            out,
+            Family::gauge,
+            "moose_fdb_entries",
+            "Entries in the forwarding database.",
+            b.entries as u64,
+        );
+        single(
+            out,
+            Family::gauge,
+            "moose_fdb_static_entries",
+            "Static entries in the forwarding database.",
+            b.static_entries as u64,
+        );
+        single(
+            out,
+            Family::gauge,
+            "moose_fdb_max_entries",
+            "The forwarding database's bound (bridge.max_entries).",
+            b.max_entries as u64,
+        );
         let c = &b.counters;
         let rows: [(&str, &str, u64); 9] = [
             ("moose_fdb_learned_total", "Addresses learned.", c.learned),
-            ("moose_fdb_moves_total", "Addresses that moved to another port.", c.moved),
+            (
+                "moose_fdb_moves_total",
+                "Addresses that moved to another port.",
+                c.moved,
+            ),
             ("moose_fdb_aged_total", "Entries removed by aging.", c.aged),
-            ("moose_fdb_refreshed_total", "Age refreshes of known entries.", c.refreshed),
-            ("moose_fdb_learn_limit_total", "Addresses not learned because the port was at its learn_limit.", c.limit_refused),
-            ("moose_fdb_table_full_total", "Addresses not learned because the FDB held bridge.max_entries.", c.table_full),
-            ("moose_fdb_static_conflicts_total", "Frames seen from a static address on another port.", c.static_conflicts),
-            ("moose_fdb_flushed_total", "Dynamic entries removed because their port's link went down.", c.flushed),
-            ("moose_fdb_learn_requests_total", "Learn and refresh requests handled by the control thread.", c.requests),
+            (
+                "moose_fdb_refreshed_total",
+                "Age refreshes of known entries.",
+                c.refreshed,
+            ),
+            (
+                "moose_fdb_learn_limit_total",
+                "Addresses not learned because the port was at its learn_limit.",
+                c.limit_refused,
+            ),
+            (
+                "moose_fdb_table_full_total",
+                "Addresses not learned because the FDB held bridge.max_entries.",
+                c.table_full,
+            ),
+            (
+                "moose_fdb_static_conflicts_total",
+                "Frames seen from a static address on another port.",
+                c.static_conflicts,
+            ),
+            (
+                "moose_fdb_flushed_total",
+                "Dynamic entries removed because their port's link went down.",
+                c.flushed,
+            ),
+            (
+                "moose_fdb_learn_requests_total",
+                "Learn and refresh requests handled by the control thread.",
+                c.requests,
+            ),
         ];
         for (name, help, v) in rows {
             single(out, Family::counter, name, help, v);
@@ -195,19 +259,58 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
             "Punts the control thread drained, by class.",
         );
         for class in PuntClass::ALL {
-            f.add(&[("class", class.name())], rt.punts.get(class.name()).copied().unwrap_or(0) as f64);
+            f.add(
+                &[("class", class.name())],
+                rt.punts.get(class.name()).copied().unwrap_or(0) as f64,
+            );
         }
         out.push(f.mf);
         let rows: [(&str, &str, u64); 9] = [
-            ("moose_table_publishes_total", "Publications of the tables to the workers.", rt.publishes),
-            ("moose_control_turns_total", "Turns of the control thread's loop.", rt.turns),
-            ("moose_control_orphan_punts_total", "Punts of a class no service owns (freed).", rt.orphan_punts),
-            ("moose_control_sent_frames_total", "Frames the control thread transmitted through the workers.", rt.sent_frames),
-            ("moose_control_send_failures_total", "Frames the control thread could not send (no buffer, ring full, no such port).", rt.send_failures),
-            ("moose_control_requests_total", "Management requests answered by the control thread.", rt.requests),
-            ("moose_control_link_changes_total", "Port link changes seen.", rt.link_changes),
-            ("moose_control_reattaches_total", "Devices re-attached after their interface was re-created.", rt.reattaches),
-            ("moose_control_reattach_failures_total", "Failed re-attach attempts (retried every second).", rt.reattach_failures),
+            (
+                "moose_table_publishes_total",
+                "Publications of the tables to the workers.",
+                rt.publishes,
+            ),
+            (
+                "moose_control_turns_total",
+                "Turns of the control thread's loop.",
+                rt.turns,
+            ),
+            (
+                "moose_control_orphan_punts_total",
+                "Punts of a class no service owns (freed).",
+                rt.orphan_punts,
+            ),
+            (
+                "moose_control_sent_frames_total",
+                "Frames the control thread transmitted through the workers.",
+                rt.sent_frames,
+            ),
+            (
+                "moose_control_send_failures_total",
+                "Frames the control thread could not send (no buffer, ring full, no such port).",
+                rt.send_failures,
+            ),
+            (
+                "moose_control_requests_total",
+                "Management requests answered by the control thread.",
+                rt.requests,
+            ),
+            (
+                "moose_control_link_changes_total",
+                "Port link changes seen.",
+                rt.link_changes,
+            ),
+            (
+                "moose_control_reattaches_total",
+                "Devices re-attached after their interface was re-created.",
+                rt.reattaches,
+            ),
+            (
+                "moose_control_reattach_failures_total",
+                "Failed re-attach attempts (retried every second).",
+                rt.reattach_failures,
+            ),
         ];
         for (name, help, v) in rows {
             single(out, Family::counter, name, help, v);
@@ -255,7 +358,10 @@ fn nic_families(s: &Shared, nic: &NicReport, out: &mut Vec<MetricFamily>) {
         out.push(f.mf);
     }
     let mut up = Family::gauge("moose_port_link_up", "1 if the port's link is up.");
-    let mut speed = Family::gauge("moose_port_link_speed_mbps", "Link speed in Mbit/s (0 if unknown).");
+    let mut speed = Family::gauge(
+        "moose_port_link_speed_mbps",
+        "Link speed in Mbit/s (0 if unknown).",
+    );
     let mut mtu = Family::gauge("moose_port_mtu_bytes", "The port's MTU.");
     for (meta, p) in s.ports.iter().zip(&nic.ports) {
         up.add(&[("port", &meta.name)], if p.link.up { 1.0 } else { 0.0 });
@@ -267,6 +373,18 @@ fn nic_families(s: &Shared, nic: &NicReport, out: &mut Vec<MetricFamily>) {
     out.push(up.mf);
     out.push(speed.mf);
     out.push(mtu.mf);
-    single(out, Family::gauge, "moose_mempool_available", "Free mbufs in the pool.", nic.mempool_available);
-    single(out, Family::gauge, "moose_mempool_in_use", "Mbufs taken from the pool (in NIC rings, in flight).", nic.mempool_in_use);
+    single(
+        out,
+        Family::gauge,
+        "moose_mempool_available",
+        "Free mbufs in the pool.",
+        nic.mempool_available,
+    );
+    single(
+        out,
+        Family::gauge,
+        "moose_mempool_in_use",
+        "Mbufs taken from the pool (in NIC rings, in flight).",
+        nic.mempool_in_use,
+    );
 }

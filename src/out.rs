@@ -10,6 +10,10 @@ use std::io::Write;
 pub fn println(s: &str) {
     let mut out = std::io::stdout().lock();
     if let Err(e) = writeln!(out, "{s}").and_then(|()| out.flush()) {
-        std::process::exit(if e.kind() == std::io::ErrorKind::BrokenPipe { 0 } else { 1 });
+        std::process::exit(if e.kind() == std::io::ErrorKind::BrokenPipe {
+            0
+        } else {
+            1
+        });
     }
 }

@@ -178,14 +178,23 @@ pub fn status_text(st: &StatusView) -> String {
         r.link_changes,
         r.reattaches
     );
-    let reserved: Vec<String> = st.reserved.frames.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let reserved: Vec<String> = st
+        .reserved
+        .frames
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
     let _ = writeln!(s, "reserved    [{}]", reserved.join(", "));
     s.trim_end().to_string()
 }
 
 pub fn counters_text(c: &CountersView) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "{:<10} {:>12} {:>14} {:>12} {:>14} {:>9} {:>9}", "PORT", "RX", "RX-BYTES", "TX", "TX-BYTES", "UNKNOWN", "PUNTED");
+    let _ = writeln!(
+        s,
+        "{:<10} {:>12} {:>14} {:>12} {:>14} {:>9} {:>9}",
+        "PORT", "RX", "RX-BYTES", "TX", "TX-BYTES", "UNKNOWN", "PUNTED"
+    );
     for (name, t) in &c.ports {
         let _ = writeln!(
             s,
@@ -199,11 +208,19 @@ pub fn counters_text(c: &CountersView) -> String {
             t.get(PortCounter::RxPunted)
         );
     }
-    let drops: Vec<(&String, &PortTotals)> = c.ports.iter().filter(|(_, t)| t.total_drops() > 0).collect();
+    let drops: Vec<(&String, &PortTotals)> = c
+        .ports
+        .iter()
+        .filter(|(_, t)| t.total_drops() > 0)
+        .collect();
     if drops.is_empty() {
         let _ = writeln!(s, "\nno drops");
     } else {
-        let _ = writeln!(s, "\n{:<10} {:<18} {:>10}  MEANING", "PORT", "DROP REASON", "FRAMES");
+        let _ = writeln!(
+            s,
+            "\n{:<10} {:<18} {:>10}  MEANING",
+            "PORT", "DROP REASON", "FRAMES"
+        );
         for (name, t) in drops {
             for &r in DropReason::ALL {
                 let n = t.dropped(r);

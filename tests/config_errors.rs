@@ -215,7 +215,10 @@ fn run_reports_a_device_that_does_not_exist() {
         err.contains("port[0].device") && err.contains("no such network interface \"no-such-if0\""),
         "{err}"
     );
-    assert!(!err.contains("File exists"), "the errno of an earlier call: {err}");
+    assert!(
+        !err.contains("File exists"),
+        "the errno of an earlier call: {err}"
+    );
 }
 
 #[test]
