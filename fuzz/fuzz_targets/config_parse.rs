@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use libfuzzer_sys::fuzz_target;
 use moose_config::{Config, PuntClass};
-use moose_dataplane::bridge::PortTable;
+use moose_dataplane::tables::TableSet;
 use moose_dataplane::worker::WorkerConfig;
 
 fuzz_target!(|data: &[u8]| {
@@ -60,10 +60,11 @@ fuzz_target!(|data: &[u8]| {
             assert!(cores.iter().all(|&c| c < n_cpus));
         }
     }
-    let table = PortTable::from_config(&cfg);
-    assert_eq!(table.n_ports, cfg.ports.len());
+    let t = TableSet::from_config(&cfg);
+    assert_eq!(t.ports.n_ports, cfg.ports.len());
     for (i, p) in cfg.ports.iter().enumerate() {
-        assert_ne!(table.members(p.pvid.get()) & (1 << i), 0);
+        assert_ne!(t.flood.vlan(p.pvid.get()) & (1 << i), 0);
+        assert_eq!(t.ports.ports[i].pvid, p.pvid.get());
     }
     let _ = WorkerConfig::from_config(0, &cfg);
 });
