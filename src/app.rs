@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use moose_config::{Config, ConfigError};
+use moose_control::bridge::api::StatsQuery as BridgeStatsQuery;
 use moose_control::bridge::Bridge;
+use moose_control::reserved::api::StatsQuery as ReservedStatsQuery;
 use moose_control::reserved::Reserved;
 use moose_control::{ControlHandle, Runtime};
 use moose_dataplane::{Pipeline, PortId, PortTotals, WorkerStats};
@@ -211,6 +213,7 @@ pub fn run(
     }
 
     let stats;
+    let last = std::sync::Mutex::new((None, None));
     let outcome = {
         // Dataplane: every queue handle, once, to its owner.
         let mut rx: Vec<Vec<(PortId, u16, Rx)>> = (0..n_workers).map(|_| Vec::new()).collect();
@@ -328,6 +331,12 @@ pub fn run(
             if let Some(srv) = server {
                 srv.stop();
             }
+            // The control services' last figures, for the final report.
+            let wait = Duration::from_secs(1);
+            *last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = (
+                shared.control.call_blocking(BridgeStatsQuery, wait).ok(),
+                shared.control.call_blocking(ReservedStatsQuery, wait).ok(),
+            );
             pipe_quit.store(true, Ordering::Relaxed);
             let mut panicked = Vec::new();
             for t in threads {
@@ -354,7 +363,10 @@ pub fn run(
     };
 
     // Every thread has ended: the ports are ours again.
-    let report = final_report(&cfg, &ports, &stats);
+    let (bridge, reserved) = last.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut report = final_report(&cfg, &ports, &stats);
+    report["bridge"] = serde_json::to_value(bridge).unwrap_or_default();
+    report["reserved"] = serde_json::to_value(reserved).unwrap_or_default();
     for (p, pc) in ports.into_iter().zip(&cfg.ports) {
         if let Err(e) = p.close() {
             log(format!("port {}: close: {e}", pc.name));
@@ -391,5 +403,18 @@ fn final_report(cfg: &Config, ports: &[Port<'_>], stats: &[Arc<WorkerStats>]) ->
             })
         })
         .collect();
-    serde_json::json!({ "switch": cfg.name, "ports": list })
+    let punt: serde_json::Map<String, serde_json::Value> = moose_dataplane::PuntClass::ALL
+        .iter()
+        .map(|&class| {
+            let by: serde_json::Map<String, serde_json::Value> = moose_dataplane::PuntCounter::ALL
+                .iter()
+                .map(|&c| {
+                    let n: u64 = stats.iter().map(|w| w.punt(class, c)).sum();
+                    (c.label().to_string(), n.into())
+                })
+                .collect();
+            (class.name().to_string(), by.into())
+        })
+        .collect();
+    serde_json::json!({ "switch": cfg.name, "ports": list, "punt": punt })
 }

@@ -117,3 +117,78 @@ fn pcap_in_pcap_out() {
     assert_eq!(report["ports"][1]["counters"]["tx_packets"], 4);
     assert_eq!(report["ports"][2]["nic"]["opackets"], 3);
 }
+
+/// Punt classes through the real binary: a flood of 20,000 LLDP frames on
+/// p0 is limited by the reserved class's per-port bucket (counted as
+/// refused, by class), while 100 new sources interleaved with it are all
+/// learned — so the replies to them from p1 go out of p0 as unicast, not
+/// flooded — and every LLDP frame of p1 reaches the control thread. The
+/// all-zero source is dropped, counted and never learned.
+#[test]
+fn a_flood_of_one_punt_class_does_not_starve_learning() {
+    let s = Scratch::new("pcap-punt");
+    let lldp = |src: Mac| frame(Mac([0x01, 0x80, 0xc2, 0, 0, 0x0e]), src, None, 9);
+    let host = |n: u16| Mac([2, 0, 0, 1, (n >> 8) as u8, n as u8]);
+    let mut in0 = Vec::new();
+    for i in 0..20_000u16 {
+        in0.push(lldp(mac(0xa)));
+        if i % 200 == 0 {
+            in0.push(frame(Mac::BROADCAST, host(i / 200), None, 1));
+        }
+    }
+    in0.push(frame(mac(0xb), Mac::ZERO, None, 2));
+    let mut in1 = vec![lldp(mac(0xb)); 10];
+    in1.extend(std::iter::repeat_n(frame(mac(0xc), mac(0xb), None, 0)[..10].to_vec(), FILLER));
+    for n in 0..100 {
+        in1.push(frame(host(n), mac(0xb), None, 3));
+    }
+    write_pcap(&s.path("in0.pcap"), &in0);
+    write_pcap(&s.path("in1.pcap"), &in1);
+    let mut cfg = format!(
+        "[switch]\nname = \"punt\"\n[dataplane]\nidle = \"backoff\"\nmbufs = 4095\n{}\n",
+        eal("pcap-punt")
+    );
+    for i in 0..2 {
+        cfg += &format!(
+            "[[port]]\nname = \"p{i}\"\ndevice = \"net_pcap{i},rx_pcap={},tx_pcap={}\"\n",
+            s.path(&format!("in{i}.pcap")).display(),
+            s.path(&format!("out{i}.pcap")).display()
+        );
+    }
+    let cfg = s.write("punt.toml", &cfg);
+    let out = run_ok(moose().args(["run", "--duration", "4", "--json", "-c"]).arg(&cfg));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+
+    let reserved = &report["punt"]["reserved"];
+    let sent = reserved["sent"].as_u64().unwrap();
+    let refused = reserved["port_rate_limited"].as_u64().unwrap()
+        + reserved["class_rate_limited"].as_u64().unwrap()
+        + reserved["ring_full"].as_u64().unwrap();
+    assert_eq!(sent + refused, 20_010, "every LLDP frame is sent or refused: {reserved}");
+    assert!(sent < 2_000, "p0's LLDP flood is limited: {reserved}");
+    assert_eq!(report["reserved"]["by_port"]["p1"], 10, "all of p1's LLDP frames got through: {}", report["reserved"]);
+    assert_eq!(report["reserved"]["frames"]["lldp"].as_u64().unwrap(), sent);
+    let p0 = &report["ports"][0]["counters"];
+    let punt_drops = |p: usize| {
+        let d = &report["ports"][p]["counters"]["drops"];
+        d["punt_rate_limited"].as_u64().unwrap() + d["punt_ring_full"].as_u64().unwrap()
+    };
+    assert_eq!(punt_drops(0) + punt_drops(1), refused, "each refusal is a drop of its port");
+    assert_eq!(punt_drops(1), 0);
+    assert_eq!(p0["drops"]["src_zero"], 1);
+
+    // All 100 hosts learned despite the flood: the replies are unicast to
+    // p0 (and p0 received nothing else: the broadcasts of p0's hosts and
+    // the LLDP frames are not sent back to p0).
+    let out0 = read_pcap(&s.path("out0.pcap"));
+    let replies = out0.iter().filter(|f| f[6..12] == mac(0xb).0).count();
+    assert_eq!(replies, 100, "replies to learned hosts out of p0");
+    let out1 = read_pcap(&s.path("out1.pcap"));
+    assert_eq!(out1.len(), 100, "p1 got the hosts' broadcasts and nothing of the replies");
+    assert_eq!(
+        report["bridge"]["counters"]["learned"], 102,
+        "100 hosts, the LLDP sender and mac(0xb), not the zero MAC: {}",
+        report["bridge"]
+    );
+    assert_eq!(report["ports"][1]["counters"]["rx_unknown_unicast"], 0, "no reply was flooded");
+}

@@ -63,7 +63,7 @@ impl PuntClass {
             PuntClass::Protocol => (20_000, 2_000, 10_000, 1_000),
             PuntClass::Directory => (20_000, 2_000, 5_000, 500),
             PuntClass::Host => (20_000, 2_000, 2_000, 200),
-            PuntClass::Learn => (500_000, 8_192, 100_000, 4_096),
+            PuntClass::Learn => (500_000, 4_096, 100_000, 1_024),
             PuntClass::Reserved => (2_000, 200, 500, 50),
         };
         PuntRate {

@@ -565,7 +565,7 @@ fn punt_defaults() {
     assert_eq!(c.punt.get(PuntClass::Host), r(20_000, 2_000, 2_000, 200));
     assert_eq!(
         c.punt.get(PuntClass::Learn),
-        r(500_000, 8_192, 100_000, 4_096)
+        r(500_000, 4_096, 100_000, 1_024)
     );
     assert_eq!(c.punt.get(PuntClass::Reserved), r(2_000, 200, 500, 50));
     assert_eq!(c.punt, PuntLimits::default());
