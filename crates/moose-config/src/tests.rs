@@ -593,7 +593,7 @@ fn punt_defaults() {
 #[test]
 fn punt_tables() {
     let c = Config::from_toml(&with_port(
-        "[punt.reserved]\nrate_pps = 100\nburst = 10\n[punt.learn]\nport_burst = 8192\n[punt.host]\n",
+        "[punt.reserved]\nrate_pps = 100\nburst = 10\n[punt.learn]\nport_burst = 2048\n[punt.host]\n",
     ))
     .unwrap();
     // Omitted per-port values are the defaults capped at the class's.
@@ -606,7 +606,7 @@ fn punt_tables() {
             port_burst: 10
         }
     );
-    assert_eq!(c.punt.get(PuntClass::Learn).port_burst, 8192);
+    assert_eq!(c.punt.get(PuntClass::Learn).port_burst, 2048);
     assert_eq!(c.punt.get(PuntClass::Host), PuntClass::Host.default_rate());
     assert_eq!(
         c.punt.get(PuntClass::Protocol),
