@@ -42,7 +42,7 @@ pub use fdb::{FdbOp, FdbView, ViewEntry};
 pub use moose_wire::PortId;
 pub use punt::{Punt, PuntClass, PuntRx};
 pub use tables::{TableOp, TableSet};
-pub use worker::{Handover, Inject, Worker, WorkerConfig, WorkerError, WorkerRings};
+pub use worker::{Handover, Inject, Worker, WorkerConfig, WorkerError, WorkerIo, WorkerRings};
 
 use moose_tables::publish::Writer;
 
@@ -159,9 +159,7 @@ impl<B: io::Backend> Pipeline<B> {
             stats.push(s.clone());
             workers.push(Worker::new(
                 WorkerConfig::from_config(w, cfg),
-                rx,
-                tx,
-                pool,
+                worker::WorkerIo { rx, tx, pool },
                 reader,
                 WorkerRings {
                     punt: punt_tx,

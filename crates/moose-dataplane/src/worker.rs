@@ -183,19 +183,26 @@ pub enum WorkerError {
     NoSuchPort { worker: usize, port: PortId },
 }
 
+/// A worker's queues and pool.
+pub struct WorkerIo<B: Backend> {
+    /// (port, queue index, handle) of every rx queue the worker polls.
+    pub rx: Vec<(PortId, u16, B::Rx)>,
+    /// A tx queue on every port: `tx[p]` for port `p`.
+    pub tx: Vec<B::Tx>,
+    pub pool: B::Pool,
+}
+
 impl<B: Backend> Worker<B> {
-    /// A worker polling `rx` (port, queue index, handle), with a tx queue
-    /// on every port (`tx[p]` for port `p`).
+    /// A worker polling `io.rx`, with a tx queue on every port.
     pub fn new(
         cfg: WorkerConfig,
-        rx: Vec<(PortId, u16, B::Rx)>,
-        tx: Vec<B::Tx>,
-        pool: B::Pool,
+        io: WorkerIo<B>,
         mut tables: Reader<TableSet>,
         rings: WorkerRings<B>,
         stats: Arc<WorkerStats>,
         quit: Arc<AtomicBool>,
     ) -> Result<Worker<B>, WorkerError> {
+        let WorkerIo { rx, tx, pool } = io;
         let (n, roles) = {
             let t = tables.enter();
             let roles: Vec<_> = t.ports.ports[..t.ports.n_ports]
