@@ -333,7 +333,9 @@ pub fn run(
             }
             // The control services' last figures, for the final report.
             let wait = Duration::from_secs(1);
-            *last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = (
+            *last
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = (
                 shared.control.call_blocking(BridgeStatsQuery, wait).ok(),
                 shared.control.call_blocking(ReservedStatsQuery, wait).ok(),
             );
@@ -363,7 +365,9 @@ pub fn run(
     };
 
     // Every thread has ended: the ports are ours again.
-    let (bridge, reserved) = last.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (bridge, reserved) = last
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut report = final_report(&cfg, &ports, &stats);
     report["bridge"] = serde_json::to_value(bridge).unwrap_or_default();
     report["reserved"] = serde_json::to_value(reserved).unwrap_or_default();

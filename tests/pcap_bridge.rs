@@ -138,7 +138,10 @@ fn a_flood_of_one_punt_class_does_not_starve_learning() {
     }
     in0.push(frame(mac(0xb), Mac::ZERO, None, 2));
     let mut in1 = vec![lldp(mac(0xb)); 10];
-    in1.extend(std::iter::repeat_n(frame(mac(0xc), mac(0xb), None, 0)[..10].to_vec(), FILLER));
+    in1.extend(std::iter::repeat_n(
+        frame(mac(0xc), mac(0xb), None, 0)[..10].to_vec(),
+        FILLER,
+    ));
     for n in 0..100 {
         in1.push(frame(host(n), mac(0xb), None, 3));
     }
@@ -156,7 +159,11 @@ fn a_flood_of_one_punt_class_does_not_starve_learning() {
         );
     }
     let cfg = s.write("punt.toml", &cfg);
-    let out = run_ok(moose().args(["run", "--duration", "4", "--json", "-c"]).arg(&cfg));
+    let out = run_ok(
+        moose()
+            .args(["run", "--duration", "4", "--json", "-c"])
+            .arg(&cfg),
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
 
     let reserved = &report["punt"]["reserved"];
@@ -164,16 +171,28 @@ fn a_flood_of_one_punt_class_does_not_starve_learning() {
     let refused = reserved["port_rate_limited"].as_u64().unwrap()
         + reserved["class_rate_limited"].as_u64().unwrap()
         + reserved["ring_full"].as_u64().unwrap();
-    assert_eq!(sent + refused, 20_010, "every LLDP frame is sent or refused: {reserved}");
+    assert_eq!(
+        sent + refused,
+        20_010,
+        "every LLDP frame is sent or refused: {reserved}"
+    );
     assert!(sent < 2_000, "p0's LLDP flood is limited: {reserved}");
-    assert_eq!(report["reserved"]["by_port"]["p1"], 10, "all of p1's LLDP frames got through: {}", report["reserved"]);
+    assert_eq!(
+        report["reserved"]["by_port"]["p1"], 10,
+        "all of p1's LLDP frames got through: {}",
+        report["reserved"]
+    );
     assert_eq!(report["reserved"]["frames"]["lldp"].as_u64().unwrap(), sent);
     let p0 = &report["ports"][0]["counters"];
     let punt_drops = |p: usize| {
         let d = &report["ports"][p]["counters"]["drops"];
         d["punt_rate_limited"].as_u64().unwrap() + d["punt_ring_full"].as_u64().unwrap()
     };
-    assert_eq!(punt_drops(0) + punt_drops(1), refused, "each refusal is a drop of its port");
+    assert_eq!(
+        punt_drops(0) + punt_drops(1),
+        refused,
+        "each refusal is a drop of its port"
+    );
     assert_eq!(punt_drops(1), 0);
     assert_eq!(p0["drops"]["src_zero"], 1);
 
@@ -184,11 +203,18 @@ fn a_flood_of_one_punt_class_does_not_starve_learning() {
     let replies = out0.iter().filter(|f| f[6..12] == mac(0xb).0).count();
     assert_eq!(replies, 100, "replies to learned hosts out of p0");
     let out1 = read_pcap(&s.path("out1.pcap"));
-    assert_eq!(out1.len(), 100, "p1 got the hosts' broadcasts and nothing of the replies");
+    assert_eq!(
+        out1.len(),
+        100,
+        "p1 got the hosts' broadcasts and nothing of the replies"
+    );
     assert_eq!(
         report["bridge"]["counters"]["learned"], 102,
         "100 hosts, the LLDP sender and mac(0xb), not the zero MAC: {}",
         report["bridge"]
     );
-    assert_eq!(report["ports"][1]["counters"]["rx_unknown_unicast"], 0, "no reply was flooded");
+    assert_eq!(
+        report["ports"][1]["counters"]["rx_unknown_unicast"], 0,
+        "no reply was flooded"
+    );
 }
