@@ -19,10 +19,12 @@ use moose_wire::{Mac, Vlan};
 mod device;
 mod locate;
 mod punt;
+mod moose;
 pub mod raw;
 
 pub use device::{parse_device, DeviceIdentity, DeviceKind};
 pub use locate::Location;
+pub use moose::{slap_quadrant, HostIds, Moose, Route};
 pub use punt::{PuntClass, PuntLimits, PuntRate};
 
 /// A configuration error, naming the key and the reason (or, for input that
@@ -97,12 +99,18 @@ pub enum IdleMode {
     Backoff { polls: u32, sleep: Duration },
 }
 
-/// What a port is for. Only `Legacy` (an 802.1Q learning bridge port) is
-/// implemented; `edge` and `fabric` are reserved for MOOSE and are rejected.
+/// What a port is for.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// An 802.1Q learning bridge port.
     Legacy,
+    /// A MOOSE edge port: its hosts get MOOSE addresses, frames are
+    /// translated in place (needs `[moose]`).
+    Edge,
+    /// A link to another moose switch: carries translated frames unchanged
+    /// (needs `[moose]`).
+    Fabric,
 }
 
 /// A set of VLAN ids as a 4096-bit map.
@@ -170,6 +178,8 @@ pub struct PortConfig {
     pub rx_desc: u16,
     pub tx_desc: u16,
     pub promiscuous: bool,
+    /// `host_ids = "pool"`: the addresses this edge port's hosts get.
+    pub host_pool: Option<moose_wire::MacPrefix>,
 }
 
 #[derive(Clone, Debug)]
@@ -217,6 +227,10 @@ pub struct Config {
     pub metrics: Option<SocketAddr>,
     /// Rate limits of each punt class.
     pub punt: PuntLimits,
+    /// `[moose]`; `None` on a switch without MOOSE ports.
+    pub moose: Option<Moose>,
+    /// Static MAC routes.
+    pub routes: Vec<Route>,
 }
 
 impl Config {
@@ -409,6 +423,8 @@ impl Config {
         let mut names: HashMap<String, usize> = HashMap::new();
         let mut devices: HashMap<String, usize> = HashMap::new();
         let mut ifaces: HashMap<String, usize> = HashMap::new();
+        let moose = raw.moose.map(moose::validate).transpose()?;
+        let has_moose = moose.is_some();
         for (i, p) in raw.port.into_iter().enumerate() {
             let key = |k: &str| format!("port[{i}].{k}");
             if p.name.is_empty()
@@ -431,12 +447,14 @@ impl Config {
             }
             let role = match p.role.as_str() {
                 "legacy" => Role::Legacy,
-                "edge" | "fabric" => {
+                "edge" | "fabric" if !has_moose => {
                     return Err(invalid(
                         key("role"),
-                        format!("role {:?} is not implemented yet; use \"legacy\"", p.role),
+                        format!("role {:?} needs a [moose] table with the switch's prefix", p.role),
                     ))
                 }
+                "edge" => Role::Edge,
+                "fabric" => Role::Fabric,
                 other => {
                     return Err(invalid(
                         key("role"),
@@ -518,8 +536,13 @@ impl Config {
                 rx_desc: p.rx_desc,
                 tx_desc: p.tx_desc,
                 promiscuous: p.promiscuous,
+                host_pool: host_pool(i, p.host_pool.as_deref(), role, moose.as_ref())?,
             });
         }
+        if let Some(m) = &moose {
+            check_pools(&ports, m)?;
+        }
+        let routes = routes(raw.route, &names, &ports, moose.as_ref())?;
 
         let mut static_fdb = Vec::new();
         let mut seen = HashMap::new();
@@ -580,6 +603,8 @@ impl Config {
         let punt = PuntLimits::from_raw(raw.punt)?;
 
         Ok(Config {
+            moose,
+            routes,
             name,
             dataplane,
             bridge,
@@ -599,3 +624,120 @@ pub fn validate_device(dev: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests;
+
+/// `port[i].host_pool`: only on edge ports of a `host_ids = "pool"` switch,
+/// where every edge port has one, inside the switch prefix.
+fn host_pool(
+    i: usize,
+    pool: Option<&str>,
+    role: Role,
+    m: Option<&Moose>,
+) -> Result<Option<moose_wire::MacPrefix>, ConfigError> {
+    let key = format!("port[{i}].host_pool");
+    let is_pool = m.is_some_and(|m| m.host_ids == HostIds::Pool);
+    match pool {
+        None if is_pool && role == Role::Edge => Err(invalid(
+            key,
+            "moose.host_ids is \"pool\": every edge port needs a host_pool inside the switch prefix",
+        )),
+        None => Ok(None),
+        Some(_) if !is_pool || role != Role::Edge => Err(invalid(
+            key,
+            "only edge ports of a switch with moose.host_ids = \"pool\" have a host_pool",
+        )),
+        Some(s) => {
+            let p: moose_wire::MacPrefix = s
+                .parse()
+                .map_err(|e: moose_wire::AddrError| invalid(&key, e.to_string()))?;
+            let sw = m.map(|m| m.switch.prefix()).unwrap_or(moose_wire::MacPrefix::ALL);
+            if p.len() <= sw.len() || !sw.contains(p.addr()) {
+                return Err(invalid(
+                    key,
+                    format!("{p} is not a part of the switch prefix {sw} (longer, inside it)"),
+                ));
+            }
+            Ok(Some(p))
+        }
+    }
+}
+
+/// Host pools of different ports may not overlap.
+fn check_pools(ports: &[PortConfig], _m: &Moose) -> Result<(), ConfigError> {
+    for (i, a) in ports.iter().enumerate() {
+        let Some(pa) = a.host_pool else { continue };
+        for (j, b) in ports.iter().enumerate().skip(i + 1) {
+            let Some(pb) = b.host_pool else { continue };
+            if pa.contains(pb.addr()) || pb.contains(pa.addr()) {
+                return Err(invalid(
+                    format!("port[{j}].host_pool"),
+                    format!("{pb} overlaps port[{i}]'s host_pool {pa}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `[[route]]`: prefixes parse, are not the switch's own (nor inside it),
+/// appear once, and go to existing fabric or legacy ports.
+fn routes(
+    raw: Vec<raw::Route>,
+    names: &HashMap<String, usize>,
+    ports: &[PortConfig],
+    m: Option<&Moose>,
+) -> Result<Vec<Route>, ConfigError> {
+    let mut out: Vec<Route> = Vec::new();
+    for (i, r) in raw.into_iter().enumerate() {
+        let key = |k: &str| format!("route[{i}].{k}");
+        let Some(m) = m else {
+            return Err(invalid(key("prefix"), "MAC routes need a [moose] table"));
+        };
+        let prefix: moose_wire::MacPrefix = r
+            .prefix
+            .parse()
+            .map_err(|e: moose_wire::AddrError| invalid(key("prefix"), e.to_string()))?;
+        let own = m.switch.prefix();
+        if prefix.len() >= own.len() && own.contains(prefix.addr()) {
+            return Err(invalid(
+                key("prefix"),
+                format!("{prefix} is inside this switch's own prefix {own}, which is local"),
+            ));
+        }
+        if let Some(j) = out.iter().position(|o| o.prefix == prefix) {
+            return Err(invalid(key("prefix"), format!("{prefix} is also route[{j}]")));
+        }
+        let bad = || invalid(key("port"), "expected a port name or a list of port names");
+        let list: Vec<String> = match r.port {
+            toml::Value::String(p) => vec![p],
+            toml::Value::Array(v) => v
+                .into_iter()
+                .map(|x| match x {
+                    toml::Value::String(p) => Ok(p),
+                    _ => Err(bad()),
+                })
+                .collect::<Result<_, _>>()?,
+            _ => return Err(bad()),
+        };
+        if list.is_empty() || list.len() > 16 {
+            return Err(invalid(key("port"), "needs 1 to 16 ports"));
+        }
+        let mut idx = Vec::new();
+        for name in &list {
+            let &p = names
+                .get(name)
+                .ok_or_else(|| invalid(key("port"), format!("no port named {name:?}")))?;
+            if ports[p].role == Role::Edge {
+                return Err(invalid(
+                    key("port"),
+                    format!("{name:?} is an edge port; routes lead to fabric (or legacy) ports"),
+                ));
+            }
+            if idx.contains(&p) {
+                return Err(invalid(key("port"), format!("{name:?} is listed twice")));
+            }
+            idx.push(p);
+        }
+        out.push(Route { prefix, ports: idx });
+    }
+    Ok(out)
+}

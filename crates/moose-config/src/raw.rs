@@ -19,6 +19,9 @@ pub struct File {
     pub metrics: Metrics,
     #[serde(default)]
     pub punt: Punt,
+    pub moose: Option<Moose>,
+    #[serde(default)]
+    pub route: Vec<Route>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,6 +114,7 @@ pub struct Port {
     pub tx_desc: u16,
     #[serde(default = "default_true")]
     pub promiscuous: bool,
+    pub host_pool: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,4 +154,49 @@ pub struct PuntRate {
     pub burst: Option<u32>,
     pub port_rate_pps: Option<u32>,
     pub port_burst: Option<u32>,
+}
+
+fn default_host_ids() -> String {
+    "sequential".into()
+}
+fn default_host_quota() -> u32 {
+    4096
+}
+fn default_max_hosts() -> u32 {
+    65536
+}
+fn default_host_idle() -> u64 {
+    3600
+}
+fn default_reuse_after() -> u64 {
+    14400
+}
+
+/// `[moose]`: this switch's MOOSE prefix and host numbering.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Moose {
+    pub prefix: String,
+    #[serde(default)]
+    pub allow_any_quadrant: bool,
+    #[serde(default = "default_host_ids")]
+    pub host_ids: String,
+    #[serde(default = "default_host_quota")]
+    pub host_quota: u32,
+    #[serde(default = "default_max_hosts")]
+    pub max_hosts: u32,
+    #[serde(default = "default_host_idle")]
+    pub host_idle_secs: u64,
+    #[serde(default = "default_reuse_after")]
+    pub reuse_after_secs: u64,
+    pub state_dir: Option<String>,
+}
+
+/// `[[route]]`: a static MAC route; `port` is a port name or a list of
+/// names (ECMP), checked by validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    pub prefix: String,
+    pub port: toml::Value,
 }
