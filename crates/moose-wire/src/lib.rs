@@ -9,11 +9,14 @@
 //! the buffer is `AsMut<[u8]>`. Nothing here allocates.
 #![forbid(unsafe_code)]
 
+pub mod checksum;
+pub mod error;
 pub mod ethernet;
 pub mod ids;
 pub mod keys;
 pub mod mac;
 
+pub use error::WireError;
 pub use ethernet::{EtherType, EthernetFrame, FrameError, Header, ParsedFrame, VlanTag};
 pub use ids::{AddrError, HostId, MacPrefix, MooseAddr, PortId, SwitchId};
 pub use keys::{ExactKey, PrefixKey};
