@@ -9,6 +9,7 @@
 //! the buffer is `AsMut<[u8]>`. Nothing here allocates.
 #![forbid(unsafe_code)]
 
+pub mod arp;
 pub mod checksum;
 pub mod error;
 pub mod ethernet;
