@@ -14,11 +14,15 @@ pub mod checksum;
 pub mod error;
 pub mod ethernet;
 pub mod ids;
+pub mod ip;
+pub mod ipv4;
 pub mod keys;
 pub mod mac;
+pub mod udp;
 
 pub use error::WireError;
 pub use ethernet::{EtherType, EthernetFrame, FrameError, Header, ParsedFrame, VlanTag};
 pub use ids::{AddrError, HostId, MacPrefix, MooseAddr, PortId, SwitchId};
+pub use ip::IpProtocol;
 pub use keys::{ExactKey, PrefixKey};
 pub use mac::{Mac, MacParseError, Vlan, VlanError};
