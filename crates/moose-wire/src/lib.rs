@@ -13,11 +13,14 @@ pub mod arp;
 pub mod checksum;
 pub mod error;
 pub mod ethernet;
+pub mod icmpv6;
 pub mod ids;
 pub mod ip;
 pub mod ipv4;
+pub mod ipv6;
 pub mod keys;
 pub mod mac;
+pub mod ndisc;
 pub mod udp;
 
 pub use error::WireError;
