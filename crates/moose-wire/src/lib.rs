@@ -11,6 +11,7 @@
 
 pub mod arp;
 pub mod checksum;
+pub mod dhcp;
 pub mod error;
 pub mod ethernet;
 pub mod icmpv6;
