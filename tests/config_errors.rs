@@ -292,6 +292,7 @@ fn run_rejects_bad_durations_before_the_eal() {
             .arg(&cfg),
         Duration::from_secs(20),
     );
+    remove_eal_runtime(&eal_prefix("duration"));
     assert!(e.status.success(), "{}", e.stderr);
     assert!(e.stderr.contains("EAL"), "{}", e.stderr);
     let r: serde_json::Value = serde_json::from_str(&e.stdout).expect("final report");

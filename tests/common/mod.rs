@@ -41,9 +41,26 @@ impl Drop for Scratch {
 /// unique to the test so tests can run side by side.
 pub fn eal(name: &str) -> String {
     format!(
-        "eal = [\"--no-huge\", \"-m\", \"256\", \"--no-pci\", \"--no-telemetry\", \"--file-prefix=mt-{name}-{}\"]",
-        std::process::id()
+        "eal = [\"--no-huge\", \"-m\", \"256\", \"--no-pci\", \"--no-telemetry\", \"--file-prefix={}\"]",
+        eal_prefix(name)
     )
+}
+
+/// The DPDK file prefix [`eal`] gives a test.
+pub fn eal_prefix(name: &str) -> String {
+    format!("mt-{name}-{}", std::process::id())
+}
+
+/// Removes the EAL's runtime directory of `prefix` (config and memory
+/// maps, a few MB that DPDK leaves behind), once its process has ended.
+pub fn remove_eal_runtime(prefix: &str) {
+    let mut bases = vec![PathBuf::from("/var/run/dpdk"), PathBuf::from("/tmp/dpdk")];
+    if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR") {
+        bases.push(PathBuf::from(x).join("dpdk"));
+    }
+    for b in bases {
+        let _ = std::fs::remove_dir_all(b.join(prefix));
+    }
 }
 
 pub fn run_ok(cmd: &mut Command) -> Output {
@@ -184,6 +201,9 @@ pub fn output_within(cmd: &mut std::process::Command, limit: Duration) -> Exited
 /// test leaves nothing behind; stdout and stderr are collected as it runs.
 pub struct Moose {
     child: Option<Child>,
+    /// The config's DPDK file prefix, whose runtime directory is removed
+    /// once moose has ended.
+    prefix: Option<String>,
     pub pid: u32,
     pub listen: String,
     out: Arc<Mutex<Vec<u8>>>,
@@ -208,7 +228,12 @@ impl Moose {
             .expect("spawn moose");
         let (out, to) = collect(child.stdout.take().unwrap());
         let (err, te) = collect(child.stderr.take().unwrap());
+        let prefix = std::fs::read_to_string(cfg).ok().and_then(|t| {
+            let rest = &t[t.find("--file-prefix=")? + "--file-prefix=".len()..];
+            Some(rest[..rest.find('"')?].to_string())
+        });
         let mut m = Moose {
+            prefix,
             pid: child.id(),
             child: Some(child),
             listen: listen.to_string(),
@@ -278,6 +303,9 @@ impl Moose {
         for t in self.readers.drain(..) {
             let _ = t.join();
         }
+        if let Some(p) = self.prefix.take() {
+            remove_eal_runtime(&p);
+        }
         let text =
             |b: &Arc<Mutex<Vec<u8>>>| String::from_utf8_lossy(&b.lock().unwrap()).into_owned();
         Exited {
@@ -314,6 +342,9 @@ impl Drop for Moose {
         if let Some(c) = &mut self.child {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        if let Some(p) = self.prefix.take() {
+            remove_eal_runtime(&p);
         }
     }
 }
