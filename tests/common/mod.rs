@@ -90,28 +90,52 @@ pub struct Running(pub Option<Child>);
 impl Running {
     /// Starts `moose <args> <cfg>` (stdout and stderr piped) and waits
     /// until it answers on `listen`.
+    ///
+    /// DPDK 22.11's af_packet driver names each port's fanout group
+    /// `(pid ^ ifindex) & 0xffff`, and groups are shared by every process
+    /// in the network namespace: a moose running beside another (tests in
+    /// parallel) can pick a group id the other already uses for another
+    /// interface, and its probe fails ("could not set PACKET_FANOUT").
+    /// A new process has a new pid, so such a start is tried again.
     pub fn start(args: &[&str], cfg: &std::path::Path, listen: &str) -> Running {
-        let child = moose()
-            .args(args)
-            .arg(cfg)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut app = Running(Some(child));
-        app.wait_up(listen);
-        app
+        let mut attempt = 1;
+        loop {
+            let child = moose()
+                .args(args)
+                .arg(cfg)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut app = Running(Some(child));
+            match app.try_wait_up(listen) {
+                Ok(()) => return app,
+                Err(e) if attempt < 3 && e.contains("could not set PACKET_FANOUT") => {
+                    eprintln!("fanout group collision, starting moose again: {e}");
+                    attempt += 1;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
     }
 
     /// Waits until `/api/v1/status` answers. If moose exits first, or does
     /// not answer in time, panics with its exit status and its stderr, so
     /// that a failure says why.
     pub fn wait_up(&mut self, listen: &str) {
+        if let Err(e) = self.try_wait_up(listen) {
+            panic!("{e}");
+        }
+    }
+
+    /// [`wait_up`](Running::wait_up), with the failure as an error (moose
+    /// is then reaped).
+    fn try_wait_up(&mut self, listen: &str) -> Result<(), String> {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
             if http_get(listen, "/api/v1/status").is_ok() {
-                return;
+                return Ok(());
             }
             let child = self.0.as_mut().expect("running");
             let exited = child.try_wait().expect("try_wait");
@@ -125,11 +149,11 @@ impl Running {
                     .unwrap()
                     .wait_with_output()
                     .expect("moose output");
-                panic!(
+                return Err(format!(
                     "moose did not answer on {listen} ({}); stderr:\n{}",
                     out.status,
                     String::from_utf8_lossy(&out.stderr)
-                );
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
