@@ -1,9 +1,13 @@
-//! Helpers shared by the end-to-end tests: running the real `moose` binary.
+//! Helpers shared by the end-to-end tests: running the real `moose` binary,
+//! asking its management server.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use moose_testbed::http_get;
 
 pub fn moose() -> Command {
     Command::new(env!("CARGO_BIN_EXE_moose"))
@@ -97,16 +101,100 @@ pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
     out
 }
 
+/// Kills the appliance if the test fails half-way.
+pub struct Running(pub Option<Child>);
+
+impl Running {
+    /// Starts `moose <args> <cfg>` (stdout and stderr piped) and waits
+    /// until it answers on `listen`.
+    ///
+    /// DPDK 22.11's af_packet driver names each port's fanout group
+    /// `(pid ^ ifindex) & 0xffff`, and groups are shared by every process
+    /// in the network namespace: a moose running beside another (tests in
+    /// parallel) can pick a group id the other already uses for another
+    /// interface, and its probe fails ("could not set PACKET_FANOUT").
+    /// A new process has a new pid, so such a start is tried again.
+    pub fn start(args: &[&str], cfg: &std::path::Path, listen: &str) -> Running {
+        let mut attempt = 1;
+        loop {
+            let child = moose()
+                .args(args)
+                .arg(cfg)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut app = Running(Some(child));
+            match app.try_wait_up(listen) {
+                Ok(()) => return app,
+                Err(e) if attempt < 3 && e.contains("could not set PACKET_FANOUT") => {
+                    eprintln!("fanout group collision, starting moose again: {e}");
+                    attempt += 1;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    /// Waits until `/api/v1/status` answers. If moose exits first, or does
+    /// not answer in time, panics with its exit status and its stderr, so
+    /// that a failure says why.
+    pub fn wait_up(&mut self, listen: &str) {
+        if let Err(e) = self.try_wait_up(listen) {
+            panic!("{e}");
+        }
+    }
+
+    /// [`wait_up`](Running::wait_up), with the failure as an error (moose
+    /// is then reaped).
+    fn try_wait_up(&mut self, listen: &str) -> Result<(), String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if http_get(listen, "/api/v1/status").is_ok() {
+                return Ok(());
+            }
+            let child = self.0.as_mut().expect("running");
+            let exited = child.try_wait().expect("try_wait");
+            if exited.is_some() || std::time::Instant::now() > deadline {
+                if exited.is_none() {
+                    let _ = child.kill();
+                }
+                let out = self
+                    .0
+                    .take()
+                    .unwrap()
+                    .wait_with_output()
+                    .expect("moose output");
+                return Err(format!(
+                    "moose did not answer on {listen} ({}); stderr:\n{}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Running `moose run` and talking to its management server. Everything here
 // is bounded in time: sockets carry timeouts, waits carry deadlines.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 /// A TCP port nobody listens on right now (the kernel's choice).
 pub fn free_port() -> u16 {
@@ -115,6 +203,48 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+impl Running {
+    /// Sends `signal` (`"TERM"`, `"HUP"`, …) to moose and waits up to
+    /// `timeout` for it to exit; its output. Panics (after killing it) if it
+    /// does not exit in time.
+    pub fn stop(&mut self, signal: &str, timeout: Duration) -> Output {
+        let child = self.0.take().expect("running");
+        let pid = child.id();
+        assert!(
+            Command::new("kill")
+                .args([format!("-{signal}"), pid.to_string()])
+                .status()
+                .unwrap()
+                .success(),
+            "kill -{signal} {pid}"
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(timeout) {
+            Ok(out) => {
+                let _ = waiter.join();
+                out.expect("moose output")
+            }
+            Err(_) => {
+                // The waiter owns the child: kill it by pid, then collect.
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+                let out = rx.recv_timeout(Duration::from_secs(10));
+                panic!(
+                    "moose did not exit within {timeout:?} of SIG{signal}; stderr:\n{}",
+                    out.ok()
+                        .and_then(|o| o.ok())
+                        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
 }
 
 /// `127.0.0.1:<free port>`.
@@ -501,5 +631,31 @@ pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>
             "timed out after {limit:?}: {what}"
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A metric's value, or `None` if the sample is not there.
+pub fn metric_opt(text: &str, name: &str, labels: &str) -> Option<f64> {
+    try_metric(text, name, labels)
+}
+
+/// `GET path` on the management server, as JSON.
+pub fn get_json(listen: &str, path: &str) -> serde_json::Value {
+    let body = moose_testbed::http_get(listen, path).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+}
+
+/// Polls `f` every 20 ms until it returns true; panics naming `what` if
+/// `timeout` passes first. Returns how long it took.
+pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let t = Instant::now();
+    loop {
+        if f() {
+            return t.elapsed();
+        }
+        if t.elapsed() > timeout {
+            panic!("{what}: not within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
