@@ -23,7 +23,10 @@ fn main() {
         if dirty { "-dirty" } else { "" }
     );
     println!("cargo:rustc-env=MOOSE_DPDK_VERSION={dpdk}");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/index");
+    // In a worktree `.git` is a file and HEAD lives elsewhere: ask git
+    // where, so that the build script reruns only when they change.
+    let git_dir = output("git", &["rev-parse", "--git-dir"]).unwrap_or_else(|| ".git".into());
+    println!("cargo:rerun-if-changed={git_dir}/HEAD");
+    println!("cargo:rerun-if-changed={git_dir}/index");
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
 }

@@ -42,7 +42,9 @@ enum Cmd {
         config: PathBuf,
         /// Stop by itself after this many seconds (for benchmarks and tests):
         /// a positive number up to 10 years, fractions allowed.
-        #[arg(long, value_parser = parse_duration)]
+        // Hyphen values: `--duration -1` is then refused as a duration
+        // (naming --duration), not as an unknown flag `-1`.
+        #[arg(long, value_parser = parse_duration, allow_hyphen_values = true)]
         duration: Option<std::time::Duration>,
         /// Print the final counters as JSON on stdout when stopping.
         #[arg(long)]

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use std::time::Duration;
 
 const PORT: &str = "[[port]]\nname = \"p0\"\ndevice = \"net_null0\"\n";
 
@@ -226,4 +227,171 @@ fn version_names_dpdk() {
     let out = moose().arg("--version").output().unwrap();
     let v = String::from_utf8_lossy(&out.stdout);
     assert!(v.contains("DPDK 2"), "{v}");
+}
+
+/// A config `moose run` accepts: one quiet null port, the test's own file
+/// prefix.
+fn runnable(s: &Scratch, name: &str) -> std::path::PathBuf {
+    s.write(
+        "good.toml",
+        &format!(
+            "[switch]\nname = \"s\"\n[dataplane]\nidle = \"backoff\"\nmbufs = 1024\n{}\n[[port]]\nname = \"p0\"\ndevice = \"net_null0,no-rx=1\"\n",
+            eal(name)
+        ),
+    )
+}
+
+fn no_panic(what: &str, text: &str) {
+    for bad in ["panicked", "stack backtrace", "RUST_BACKTRACE"] {
+        assert!(!text.contains(bad), "{what}: {bad:?} in:\n{text}");
+    }
+}
+
+/// `--duration` must be a positive, finite, not absurd number of seconds,
+/// and is checked while parsing the command line: before the EAL starts,
+/// so nothing is brought up only to panic.
+#[test]
+fn run_rejects_bad_durations_before_the_eal() {
+    let s = Scratch::new("run-duration");
+    let cfg = runnable(&s, "duration");
+    for x in ["-1", "0", "nan", "inf", "1e300", "-inf", "abc", ""] {
+        for form in [
+            vec!["--duration".to_string(), x.to_string()],
+            vec![format!("--duration={x}")],
+        ] {
+            let e = output_within(
+                moose()
+                    .args(["run", "-c"])
+                    .arg(&cfg)
+                    .args(&form)
+                    .env("RUST_BACKTRACE", "1"),
+                Duration::from_secs(20),
+            );
+            let what = format!("run {form:?}");
+            assert!(!e.status.success(), "{what}: accepted\n{}", e.stderr);
+            assert_eq!(
+                e.status.code(),
+                Some(2),
+                "{what}: a usage error\n{}",
+                e.stderr
+            );
+            assert!(e.stderr.contains("--duration"), "{what}: {}", e.stderr);
+            assert!(
+                !e.stderr.contains("EAL") && !e.stdout.contains("EAL"),
+                "{what}: the EAL was started:\n{}",
+                e.stderr
+            );
+            no_panic(&what, &e.stderr);
+        }
+    }
+    // The same config and a good duration do run (so it is --duration
+    // that was refused above), and stop by themselves.
+    let e = output_within(
+        moose()
+            .args(["run", "--json", "--duration", "0.5", "-c"])
+            .arg(&cfg),
+        Duration::from_secs(20),
+    );
+    remove_eal_runtime(&eal_prefix("duration"));
+    assert!(e.status.success(), "{}", e.stderr);
+    assert!(e.stderr.contains("EAL"), "{}", e.stderr);
+    let r: serde_json::Value = serde_json::from_str(&e.stdout).expect("final report");
+    assert_eq!(r["switch"], "s");
+}
+
+/// `moose config check` into a pipe whose reader has gone: no panic, no
+/// "Broken pipe" message, and status 0 — moose ends quietly, as a filter
+/// does (it never dies of SIGPIPE: Rust ignores the signal, and moose
+/// exits 0 on EPIPE).
+#[test]
+fn config_check_survives_a_closed_pipe() {
+    let s = Scratch::new("cfg-pipe");
+    let mut text = String::from("[switch]\nname = \"s\"\n");
+    for i in 0..40 {
+        text += &format!("[[port]]\nname = \"p{i}\"\ndevice = \"net_null{i}\"\n");
+    }
+    let cfg = s.write("c.toml", &text);
+    let bin = env!("CARGO_BIN_EXE_moose");
+    // `sleep` first, so the reader is surely gone when moose writes: the
+    // write meets EPIPE every time, not by luck.
+    let pipelines = [
+        (
+            "true",
+            "{ sleep 0.3; \"$0\" config check \"$1\" 2>\"$2\"; echo $? >\"$3\"; } | true",
+        ),
+        (
+            "head",
+            "{ \"$0\" config check \"$1\" 2>\"$2\"; echo $? >\"$3\"; } | head -c 5",
+        ),
+        (
+            "head-late",
+            "{ sleep 0.3; \"$0\" config check \"$1\" 2>\"$2\"; echo $? >\"$3\"; } | head -c 5",
+        ),
+        (
+            "true-now",
+            "{ \"$0\" config check \"$1\" 2>\"$2\"; echo $? >\"$3\"; } | true",
+        ),
+    ];
+    for (name, script) in pipelines {
+        for round in 0..3 {
+            let err = s.path(&format!("{name}{round}.err"));
+            let st = s.path(&format!("{name}{round}.status"));
+            let e = output_within(
+                std::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(script)
+                    .arg(bin)
+                    .arg(&cfg)
+                    .arg(&err)
+                    .arg(&st)
+                    .env("RUST_BACKTRACE", "1"),
+                Duration::from_secs(10),
+            );
+            assert!(e.status.success(), "{name}: sh {}", e.status);
+            if name.starts_with("head") {
+                assert_eq!(e.stdout.len(), 5, "{name}: {:?}", e.stdout);
+            }
+            let err = std::fs::read_to_string(&err).unwrap();
+            no_panic(name, &err);
+            assert!(!err.to_lowercase().contains("broken pipe"), "{name}: {err}");
+            assert!(err.is_empty(), "{name}: {err}");
+            let status = std::fs::read_to_string(&st).unwrap();
+            assert_eq!(status.trim(), "0", "{name}: moose's status");
+        }
+    }
+}
+
+/// A control core this machine does not have is blamed on
+/// `dataplane.control_core`, not on the worker cores derived from it.
+#[test]
+fn run_names_a_missing_control_core() {
+    let s = Scratch::new("run-ctlcore");
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let core = n.max(7);
+    let cfg = s.write(
+        "c.toml",
+        &format!(
+            "[switch]\nname = \"s\"\n[dataplane]\nworkers = 1\ncontrol_core = {core}\nidle = \"backoff\"\n{}\n[[port]]\nname = \"p0\"\ndevice = \"net_null0,no-rx=1\"\n",
+            eal("ctlcore")
+        ),
+    );
+    let e = output_within(
+        moose()
+            .args(["run", "-c"])
+            .arg(&cfg)
+            .env("RUST_BACKTRACE", "1"),
+        Duration::from_secs(20),
+    );
+    assert!(!e.status.success());
+    assert_eq!(e.status.code(), Some(1), "{}", e.stderr);
+    let err = e.stderr.trim_end();
+    assert!(err.contains("dataplane.control_core"), "{err}");
+    assert!(
+        err.contains(&format!("core {core} does not exist")),
+        "{err}"
+    );
+    assert!(!err.contains("dataplane.cores"), "{err}");
+    assert!(!err.contains("EAL"), "checked before the EAL: {err}");
+    no_panic("control_core", err);
+    assert_eq!(err.lines().count(), 1, "{err}");
 }

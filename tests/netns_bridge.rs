@@ -5,94 +5,10 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use common::*;
 use moose_testbed::{http_get, unique_tag, Testbed};
-
-/// Kills the appliance if the test fails half-way.
-struct Running(Option<Child>);
-
-impl Running {
-    /// Starts `moose <args> <cfg>` (stdout and stderr piped) and waits
-    /// until it answers on `listen`.
-    fn start(args: &[&str], cfg: &std::path::Path, listen: &str) -> Running {
-        let child = moose()
-            .args(args)
-            .arg(cfg)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut app = Running(Some(child));
-        app.wait_up(listen);
-        app
-    }
-
-    /// Waits until `/api/v1/status` answers. If moose exits first, or does
-    /// not answer in time, panics with its exit status and its stderr, so
-    /// that a failure says why.
-    fn wait_up(&mut self, listen: &str) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if http_get(listen, "/api/v1/status").is_ok() {
-                return;
-            }
-            let child = self.0.as_mut().expect("running");
-            let exited = child.try_wait().expect("try_wait");
-            if exited.is_some() || std::time::Instant::now() > deadline {
-                if exited.is_none() {
-                    let _ = child.kill();
-                }
-                let out = self
-                    .0
-                    .take()
-                    .unwrap()
-                    .wait_with_output()
-                    .expect("moose output");
-                panic!(
-                    "moose did not answer on {listen} ({}); stderr:\n{}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn metric(text: &str, name: &str, labels: &str) -> f64 {
-    let prefix = if labels.is_empty() {
-        format!("{name} ")
-    } else {
-        format!("{name}{{{labels}}} ")
-    };
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no metric {prefix:?} in:\n{text}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
 
 #[test]
 fn three_hosts_ping_through_moose() {

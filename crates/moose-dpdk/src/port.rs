@@ -175,6 +175,9 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     sockets: Vec::new(),
 });
 
+/// `Port::up_oerrors` before the link has been seen up.
+const NEVER_UP: u64 = u64::MAX;
+
 /// Serial numbers of `Port` values, so reattach can tell its handles apart.
 static NEXT_SERIAL: AtomicU32 = AtomicU32::new(1);
 
@@ -244,6 +247,13 @@ pub struct Port<'eal> {
     control: Mutex<()>,
     /// af_packet link cache: speed/duplex are read when the link comes up.
     link_was_up: AtomicBool,
+    /// af_packet: the device's transmit errors (`oerrors`, carried over
+    /// reattach) when the link last came up; [`NEVER_UP`] before that.
+    up_oerrors: AtomicU64,
+    /// af_packet: the link came back up after transmits failed while it
+    /// was down; the PMD's tx ring may hold those frames (see
+    /// [`needs_reattach`](Port::needs_reattach)).
+    stale_tx: AtomicBool,
     link_speed: AtomicU32,
     link_full_duplex: AtomicBool,
     _eal: PhantomData<&'eal Eal>,
@@ -414,6 +424,8 @@ impl<'eal> Port<'eal> {
             base: Mutex::new(PortStats::default()),
             control: Mutex::new(()),
             link_was_up: AtomicBool::new(false),
+            up_oerrors: AtomicU64::new(NEVER_UP),
+            stale_tx: AtomicBool::new(false),
             link_speed: AtomicU32::new(0),
             link_full_duplex: AtomicBool::new(false),
             _eal: PhantomData,
@@ -715,8 +727,8 @@ impl<'eal> Port<'eal> {
     /// is in progress.
     ///
     /// Cheap enough to poll every 100 ms: at most three small sysfs reads
-    /// (flags, carrier, operstate), plus speed and duplex when the link
-    /// comes up; never blocks.
+    /// (flags, carrier, operstate), plus speed, duplex and the device's
+    /// counters when the link comes up; never blocks.
     pub fn link(&self) -> Link {
         if let Some(k) = &self.kernel {
             return self.kernel_link(k);
@@ -749,6 +761,7 @@ impl<'eal> Port<'eal> {
                 .store(k.speed_mbps().unwrap_or(0), Ordering::Relaxed);
             self.link_full_duplex
                 .store(k.full_duplex(), Ordering::Relaxed);
+            self.check_stale_tx();
         }
         Link {
             up: true,
@@ -757,16 +770,43 @@ impl<'eal> Port<'eal> {
         }
     }
 
+    /// At a down-to-up transition of the af_packet link: if the device
+    /// counted transmit errors since the link last came up, marks the tx
+    /// ring stale. DPDK 22.11's PMD copies a frame into its tx ring before
+    /// the `sendto` that makes the kernel send it; while the interface is
+    /// down that call fails (`ENETDOWN`, counted in `oerrors`) and the
+    /// frame stays queued in the ring, to go out with the next transmit
+    /// after the link is back, seconds late. Those are the frames sent
+    /// between the link going down and the dataplane seeing it.
+    fn check_stale_tx(&self) {
+        let Ok((_g, id)) = self.live() else { return };
+        let Ok(s) = dpdk_stats(id, &self.name) else {
+            return;
+        };
+        let base = self.base.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = base.oerrors + s.oerrors;
+        drop(base);
+        let before = self.up_oerrors.swap(now, Ordering::AcqRel);
+        if before != NEVER_UP && now > before {
+            self.stale_tx.store(true, Ordering::Release);
+        }
+    }
+
     /// `net_af_packet` only: whether the kernel interface was deleted and
     /// recreated (it exists again, with an index other than the one the
     /// port's sockets are bound to), or exists again after a failed
     /// reattach. Such a port receives and sends nothing until
-    /// [`reattach`](Port::reattach). One small sysfs read.
+    /// [`reattach`](Port::reattach). Also true when the link came back up
+    /// after transmits failed while it was down: the driver's tx ring still
+    /// holds those frames and would send them late; a reattach discards
+    /// the ring. One small sysfs read.
     pub fn needs_reattach(&self) -> bool {
         match &self.kernel {
-            Some(k) => k
-                .ifindex()
-                .is_some_and(|i| i != self.bound_ifindex.load(Ordering::Acquire)),
+            Some(k) => {
+                self.stale_tx.load(Ordering::Acquire)
+                    || k.ifindex()
+                        .is_some_and(|i| i != self.bound_ifindex.load(Ordering::Acquire))
+            }
             None => false,
         }
     }
@@ -809,6 +849,10 @@ impl<'eal> Port<'eal> {
         self.drain_kernel_drops(&g.sockets);
         self.kernel_drops.store(0, Ordering::Release);
         *self.base.lock().unwrap_or_else(PoisonError::into_inner) = PortStats::default();
+        // Transmit errors count from zero again (see check_stale_tx).
+        if self.up_oerrors.load(Ordering::Acquire) != NEVER_UP {
+            self.up_oerrors.store(0, Ordering::Release);
+        }
         Ok(())
     }
 
@@ -894,6 +938,9 @@ impl<'eal> Port<'eal> {
         self.bound_ifindex.store(-1, Ordering::Release);
         self.queues_taken.store(false, Ordering::Release);
         self.link_was_up.store(false, Ordering::Relaxed);
+        // The old device's tx ring goes with it.
+        self.stale_tx.store(false, Ordering::Release);
+        self.up_oerrors.store(NEVER_UP, Ordering::Release);
 
         // Probe again.
         let cargs = CString::new(self.devargs.as_str())

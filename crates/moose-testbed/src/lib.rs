@@ -8,7 +8,10 @@
 //! Needs root and `ip` (iproute2).
 #![forbid(unsafe_code)]
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +74,146 @@ impl Host {
         self.exec(&["ping", "-c", &c, "-i", "0.2", "-W", "2", "-q", ip])
             .is_ok()
     }
+
+    /// Starts a command inside the host's namespace (stdin closed, stdout
+    /// and stderr piped). `ip netns exec` execs the command, so the
+    /// child's pid is the command's.
+    pub fn spawn(&self, args: &[&str]) -> Result<Child, TestbedError> {
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| TestbedError::Spawn {
+                cmd: args.join(" "),
+                source,
+            })
+    }
+
+    /// Sets the MTU of both ends of the host's veth pair (`port_if` and
+    /// `eth0`).
+    pub fn set_mtu(&self, mtu: u32) -> Result<(), TestbedError> {
+        let m = mtu.to_string();
+        sh(&["ip", "link", "set", &self.port_if, "mtu", &m])?;
+        self.exec(&["ip", "link", "set", "eth0", "mtu", &m])?;
+        Ok(())
+    }
+
+    /// Sets the root-namespace end (`port_if`, the appliance's side)
+    /// administratively up or down.
+    pub fn set_port_link(&self, up: bool) -> Result<(), TestbedError> {
+        let state = if up { "up" } else { "down" };
+        sh(&["ip", "link", "set", &self.port_if, state])?;
+        Ok(())
+    }
+
+    /// Makes this host's neighbour entry for `other` permanent, so it never
+    /// sends ARP for it.
+    pub fn neigh_permanent(&self, other: &Host) -> Result<(), TestbedError> {
+        self.exec(&[
+            "ip",
+            "neigh",
+            "replace",
+            &other.ip,
+            "lladdr",
+            &other.mac,
+            "dev",
+            "eth0",
+            "nud",
+            "permanent",
+        ])?;
+        Ok(())
+    }
+
+    /// A counter of the host's `eth0` (`rx_packets`, `tx_packets`, …), from
+    /// `/sys/class/net/eth0/statistics` inside the namespace.
+    pub fn eth0_stat(&self, counter: &str) -> Result<u64, TestbedError> {
+        let path = format!("/sys/class/net/eth0/statistics/{counter}");
+        let out = self.exec(&["cat", &path])?;
+        parse_num(&String::from_utf8_lossy(&out.stdout), &path)
+    }
+
+    /// A counter of the root-namespace end (`port_if`).
+    pub fn port_stat(&self, counter: &str) -> Result<u64, TestbedError> {
+        let path = format!("/sys/class/net/{}/statistics/{counter}", self.port_if);
+        let text = std::fs::read_to_string(&path).map_err(|e| TestbedError::Command {
+            cmd: format!("read {path}"),
+            stderr: e.to_string(),
+        })?;
+        parse_num(&text, &path)
+    }
+
+    /// The interface flags (`IFF_*`) of the root-namespace end, from
+    /// `/sys/class/net/<port_if>/flags`.
+    pub fn port_flags(&self) -> Result<u32, TestbedError> {
+        let path = format!("/sys/class/net/{}/flags", self.port_if);
+        let text = std::fs::read_to_string(&path).map_err(|e| TestbedError::Command {
+            cmd: format!("read {path}"),
+            stderr: e.to_string(),
+        })?;
+        let t = text.trim();
+        u32::from_str_radix(t.strip_prefix("0x").unwrap_or(t), 16).map_err(|e| {
+            TestbedError::Command {
+                cmd: format!("read {path}"),
+                stderr: format!("{t:?}: {e}"),
+            }
+        })
+    }
+
+    /// Starts `tcpdump` on the host's `eth0` (not promiscuous, packets
+    /// written to `pcap` as they arrive) with the given filter words, and
+    /// waits (up to `timeout`) until it is capturing.
+    pub fn capture(
+        &self,
+        pcap: &Path,
+        filter: &[&str],
+        timeout: Duration,
+    ) -> Result<Capture, TestbedError> {
+        let file = pcap.to_string_lossy().into_owned();
+        let mut args = vec![
+            "tcpdump",
+            "-p",
+            "-n",
+            "-U",
+            "--immediate-mode",
+            "-i",
+            "eth0",
+            "-w",
+            &file,
+        ];
+        args.extend_from_slice(filter);
+        let mut child = self.spawn(&args)?;
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, rx) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut all = String::new();
+            let mut told = false;
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if !told && line.contains("listening on") {
+                    told = true;
+                    let _ = tx.send(());
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        let mut cap = Capture {
+            child: Some(child),
+            reader: Some(reader),
+        };
+        if rx.recv_timeout(timeout).is_err() {
+            let err = cap.finish(false);
+            return Err(TestbedError::Command {
+                cmd: args.join(" "),
+                stderr: format!("not capturing after {timeout:?}: {err}"),
+            });
+        }
+        Ok(cap)
+    }
 }
 
 /// A set of hosts; removed on drop.
@@ -93,38 +236,69 @@ impl Testbed {
         for i in 0..n {
             let ns = format!("{tag}-h{i}");
             let port_if = format!("{tag}p{i}");
-            let peer = format!("{tag}h{i}");
             let _ = sh(&["ip", "netns", "del", &ns]);
             let _ = sh(&["ip", "link", "del", &port_if]);
             sh(&["ip", "netns", "add", &ns])?;
-            let ip = format!("10.77.{subnet}.{}", i + 1);
-            let mac = format!("02:77:{subnet:02x}:00:00:{:02x}", i + 1);
             let host = Host {
-                ns: ns.clone(),
-                port_if: port_if.clone(),
-                ip: ip.clone(),
-                mac: mac.clone(),
+                ns,
+                port_if,
+                ip: format!("10.77.{subnet}.{}", i + 1),
+                mac: format!("02:77:{subnet:02x}:00:00:{:02x}", i + 1),
             };
             tb.hosts.push(host.clone());
-            sh(&[
-                "ip", "link", "add", &port_if, "type", "veth", "peer", "name", &peer,
-            ])?;
-            sh(&["ip", "link", "set", &peer, "netns", &ns])?;
-            host.exec(&["ip", "link", "set", &peer, "name", "eth0"])?;
-            host.exec(&["ip", "link", "set", "eth0", "address", &mac])?;
             host.exec(&["ip", "link", "set", "lo", "up"])?;
-            host.exec(&["ip", "link", "set", "eth0", "up"])?;
             // No IPv6 chatter (DAD, router solicitations) in the captures.
             host.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])?;
-            host.exec(&["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"])?;
-            sh(&[
-                "sysctl",
-                "-qw",
-                &format!("net.ipv6.conf.{port_if}.disable_ipv6=1"),
-            ])?;
-            sh(&["ip", "link", "set", &port_if, "up"])?;
+            tb.plumb(i)?;
         }
         Ok(tb)
+    }
+
+    /// Creates host `i`'s veth pair: the root-namespace end `port_if`, up,
+    /// and `eth0` in the host's namespace with the host's MAC and address.
+    fn plumb(&self, i: usize) -> Result<(), TestbedError> {
+        let h = &self.hosts[i];
+        let peer = format!("{}h{i}", self.tag);
+        sh(&[
+            "ip", "link", "add", &h.port_if, "type", "veth", "peer", "name", &peer,
+        ])?;
+        sh(&["ip", "link", "set", &peer, "netns", &h.ns])?;
+        h.exec(&["ip", "link", "set", &peer, "name", "eth0"])?;
+        h.exec(&["ip", "link", "set", "eth0", "address", &h.mac])?;
+        h.exec(&["ip", "link", "set", "eth0", "up"])?;
+        h.exec(&["ip", "addr", "add", &format!("{}/24", h.ip), "dev", "eth0"])?;
+        sh(&[
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{}.disable_ipv6=1", h.port_if),
+        ])?;
+        sh(&["ip", "link", "set", &h.port_if, "up"])?;
+        Ok(())
+    }
+
+    /// Deletes host `i`'s veth pair (both ends: `port_if` and the host's
+    /// `eth0`); the namespace stays. Returns once `port_if` is gone.
+    pub fn remove_link(&self, i: usize) -> Result<(), TestbedError> {
+        let h = &self.hosts[i];
+        sh(&["ip", "link", "del", &h.port_if])?;
+        let t = Instant::now();
+        while Path::new("/sys/class/net").join(&h.port_if).exists() {
+            if t.elapsed() > Duration::from_secs(5) {
+                return Err(TestbedError::Command {
+                    cmd: format!("ip link del {}", h.port_if),
+                    stderr: "the interface is still there after 5 s".into(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
+    /// Creates host `i`'s veth pair again after [`remove_link`]
+    /// (Testbed::remove_link), with the same names, MAC and address (the
+    /// kernel gives the new interfaces new indexes).
+    pub fn restore_link(&self, i: usize) -> Result<(), TestbedError> {
+        self.plumb(i)
     }
 
     /// Waits until every veth end in the root namespace reports carrier.
@@ -157,6 +331,66 @@ impl Drop for Testbed {
     fn drop(&mut self) {
         self.cleanup();
     }
+}
+
+/// A `tcpdump` running in a host (see [`Host::capture`]); killed on drop.
+pub struct Capture {
+    child: Option<Child>,
+    reader: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Capture {
+    /// Stops the capture with SIGTERM (tcpdump then flushes its file) and
+    /// waits up to `timeout` for it to exit; returns tcpdump's stderr (its
+    /// packet counts).
+    pub fn stop(mut self, timeout: Duration) -> Result<String, TestbedError> {
+        let pid = self.child.as_ref().map(|c| c.id().to_string());
+        if let Some(pid) = pid {
+            sh(&["kill", "-TERM", &pid])?;
+        }
+        let t = Instant::now();
+        while let Some(c) = &mut self.child {
+            match c.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if t.elapsed() < timeout => std::thread::sleep(Duration::from_millis(20)),
+                _ => {
+                    let err = self.finish(false);
+                    return Err(TestbedError::Command {
+                        cmd: "tcpdump".into(),
+                        stderr: format!("did not stop within {timeout:?}: {err}"),
+                    });
+                }
+            }
+        }
+        Ok(self.finish(true))
+    }
+
+    /// Kills (unless it exited) and reaps tcpdump; its stderr.
+    fn finish(&mut self, exited: bool) -> String {
+        if let Some(mut c) = self.child.take() {
+            if !exited {
+                let _ = c.kill();
+            }
+            let _ = c.wait();
+        }
+        self.reader
+            .take()
+            .and_then(|r| r.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.finish(false);
+    }
+}
+
+fn parse_num(text: &str, what: &str) -> Result<u64, TestbedError> {
+    text.trim().parse().map_err(|e| TestbedError::Command {
+        cmd: format!("read {what}"),
+        stderr: format!("{:?}: {e}", text.trim()),
+    })
 }
 
 /// A short tag unique to this process, for names (interface names must fit
