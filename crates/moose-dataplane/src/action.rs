@@ -12,7 +12,8 @@
 //! copied, so flood copies are reference counts of one buffer.
 
 use moose_config::PuntClass;
-use moose_wire::PortId;
+use moose_wire::rewrite::{self, ArpField, Payload};
+use moose_wire::{Mac, PortId};
 
 use crate::counters::DropReason;
 
@@ -43,15 +44,15 @@ pub struct RewriteOps(pub u8);
 
 impl RewriteOps {
     pub const NONE: RewriteOps = RewriteOps(0);
-    /// Set the Ethernet source address.
+    /// Set the Ethernet source address to `Rewrite::src`.
     pub const SRC: RewriteOps = RewriteOps(1);
-    /// Set the Ethernet destination address.
+    /// Set the Ethernet destination address to `Rewrite::dst`.
     pub const DST: RewriteOps = RewriteOps(2);
-    /// Set an ARP (Ethernet/IPv4) packet's sender hardware address to the
-    /// new source.
-    pub const ARP_SHA: RewriteOps = RewriteOps(4);
-    /// Set an ARP packet's target hardware address to the new destination.
-    pub const ARP_THA: RewriteOps = RewriteOps(8);
+    /// Also rewrite the payload fields that carry the address being
+    /// replaced: the ARP sender (with `SRC`) and target (with `DST`)
+    /// hardware address, IPv6 neighbour discovery link-layer address
+    /// options (ICMPv6 checksum fixed), DHCP `chaddr` (UDP checksum fixed).
+    pub const PAYLOAD: RewriteOps = RewriteOps(4);
 
     #[inline]
     pub fn has(self, o: RewriteOps) -> bool {
@@ -125,62 +126,90 @@ impl Action {
     }
 }
 
-/// Where an ARP payload's hardware addresses are, after the Ethernet
-/// header: sender at 8..14, target at 18..24 (RFC 826, Ethernet/IPv4).
-const ARP_SHA: usize = 8;
-const ARP_THA: usize = 18;
-const ARP_LEN: usize = 28;
+/// What [`apply`] rewrote in a payload, for the counters.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rewritten {
+    pub arp: bool,
+    pub nd: bool,
+    pub dhcp: bool,
+}
 
-/// Applies `rw` to `frame` in place (`header_len` 14 or 18). Operations
-/// whose bytes the frame does not hold, or ARP operations on a frame that
-/// is not Ethernet/IPv4 ARP, are skipped: a rewrite never panics and never
-/// changes the length.
+/// Applies `rw` to `frame` in place (`header_len` 14 or 18). Payload
+/// fields equal to the frame's current source (destination) address get
+/// `rw.src` (`rw.dst`), then the Ethernet addresses are set. A rewrite never
+/// panics and never changes the length; a payload it cannot read is left
+/// as it is (the wire rewriters check every length).
 #[inline]
-pub fn apply(frame: &mut [u8], header_len: usize, rw: &Rewrite) {
+pub fn apply(frame: &mut [u8], header_len: usize, rw: &Rewrite) -> Rewritten {
     let ops = rw.ops;
+    let mut done = Rewritten::default();
     if frame.len() < 12 {
-        return;
+        return done;
     }
-    let src = &rw.src.to_le_bytes()[..6];
-    let dst = &rw.dst.to_le_bytes()[..6];
-    if ops.has(RewriteOps::DST) {
-        frame[0..6].copy_from_slice(dst);
-    }
-    if ops.has(RewriteOps::SRC) {
-        frame[6..12].copy_from_slice(src);
-    }
-    if ops.has(RewriteOps::ARP_SHA) || ops.has(RewriteOps::ARP_THA) {
-        let at = header_len;
-        let is_arp = frame.len() >= at + ARP_LEN
-            && frame[at - 2..at] == [0x08, 0x06]
-            && frame[at..at + 6] == [0, 1, 0x08, 0x00, 6, 4];
-        if is_arp {
-            if ops.has(RewriteOps::ARP_SHA) {
-                frame[at + ARP_SHA..at + ARP_SHA + 6].copy_from_slice(src);
+    let b = |w: u64| {
+        let x = w.to_le_bytes();
+        Mac([x[0], x[1], x[2], x[3], x[4], x[5]])
+    };
+    let (new_src, new_dst) = (b(rw.src), b(rw.dst));
+    let old_dst = Mac::from_slice(&frame[0..6]);
+    let old_src = Mac::from_slice(&frame[6..12]);
+    if ops.has(RewriteOps::PAYLOAD) {
+        let (src, dst) = (ops.has(RewriteOps::SRC), ops.has(RewriteOps::DST));
+        match rewrite::classify(frame, header_len) {
+            Payload::Arp => {
+                if src {
+                    done.arp |= rewrite::arp_hw(frame, header_len, old_src, new_src, ArpField::Sender).rewritten();
+                }
+                if dst {
+                    done.arp |= rewrite::arp_hw(frame, header_len, old_dst, new_dst, ArpField::Target).rewritten();
+                }
             }
-            if ops.has(RewriteOps::ARP_THA) {
-                frame[at + ARP_THA..at + ARP_THA + 6].copy_from_slice(dst);
+            Payload::Ndisc(_) => {
+                if src {
+                    done.nd |= rewrite::nd_lla(frame, header_len, old_src, new_src).rewritten();
+                }
+                if dst {
+                    done.nd |= rewrite::nd_lla(frame, header_len, old_dst, new_dst).rewritten();
+                }
             }
+            Payload::Dhcp => {
+                if src {
+                    done.dhcp |= rewrite::dhcp_chaddr(frame, header_len, old_src, new_src).rewritten();
+                }
+                if dst {
+                    done.dhcp |= rewrite::dhcp_chaddr(frame, header_len, old_dst, new_dst).rewritten();
+                }
+            }
+            Payload::Other => {}
         }
     }
+    if ops.has(RewriteOps::DST) {
+        frame[0..6].copy_from_slice(&new_dst.0);
+    }
+    if ops.has(RewriteOps::SRC) {
+        frame[6..12].copy_from_slice(&new_src.0);
+    }
+    done
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use moose_wire::{ExactKey, Mac};
+    use moose_wire::ExactKey;
 
     fn le(m: &str) -> u64 {
         ExactKey::new(0, m.parse::<Mac>().unwrap()).raw()
     }
 
-    fn arp_request() -> Vec<u8> {
-        let mut f = vec![0xff; 6];
-        f.extend_from_slice(&[2, 0, 0, 0, 0, 1]);
+    fn arp(op: u8, sha: [u8; 6], tha: [u8; 6], dst: [u8; 6]) -> Vec<u8> {
+        let mut f = dst.to_vec();
+        f.extend_from_slice(&sha);
         f.extend_from_slice(&[0x08, 0x06]);
-        f.extend_from_slice(&[0, 1, 0x08, 0, 6, 4, 0, 1]);
-        f.extend_from_slice(&[2, 0, 0, 0, 0, 1, 10, 0, 0, 1]);
-        f.extend_from_slice(&[0, 0, 0, 0, 0, 0, 10, 0, 0, 2]);
+        f.extend_from_slice(&[0, 1, 0x08, 0, 6, 4, 0, op]);
+        f.extend_from_slice(&sha);
+        f.extend_from_slice(&[10, 0, 0, 1]);
+        f.extend_from_slice(&tha);
+        f.extend_from_slice(&[10, 0, 0, 2]);
         f
     }
 
@@ -190,39 +219,58 @@ mod tests {
     }
 
     #[test]
-    fn rewrites_addresses_and_arp_in_place() {
-        let mut f = arp_request();
+    fn ingress_rewrites_the_source_and_the_arp_sender() {
+        let real = [0, 0x16, 0x17, 0x6d, 0xb7, 0xcf];
+        let mut f = arp(1, real, [0; 6], [0xff; 6]);
         let len = f.len();
         let rw = Rewrite {
-            ops: RewriteOps::SRC | RewriteOps::ARP_SHA | RewriteOps::ARP_THA,
-            src: le("02:11:11:00:00:07"),
-            dst: le("02:22:22:00:00:09"),
+            ops: RewriteOps::SRC | RewriteOps::PAYLOAD,
+            src: le("02:11:11:00:00:01"),
+            dst: 0,
         };
-        apply(&mut f, 14, &rw);
+        let done = apply(&mut f, 14, &rw);
+        assert!(done.arp && !done.nd && !done.dhcp);
         assert_eq!(f.len(), len);
         assert_eq!(&f[0..6], &[0xff; 6], "destination untouched");
-        assert_eq!(&f[6..12], &[2, 0x11, 0x11, 0, 0, 7]);
-        assert_eq!(&f[22..28], &[2, 0x11, 0x11, 0, 0, 7], "ARP sender");
-        assert_eq!(&f[32..38], &[2, 0x22, 0x22, 0, 0, 9], "ARP target");
+        assert_eq!(&f[6..12], &[2, 0x11, 0x11, 0, 0, 1]);
+        assert_eq!(&f[22..28], &[2, 0x11, 0x11, 0, 0, 1], "ARP sender");
+        assert_eq!(&f[32..38], &[0; 6], "ARP target untouched");
         assert_eq!(&f[28..32], &[10, 0, 0, 1], "IP untouched");
     }
 
     #[test]
-    fn arp_ops_skip_what_is_not_arp() {
-        let mut f = arp_request();
-        f[12] = 0x08;
-        f[13] = 0x00; // IPv4, not ARP
+    fn egress_restores_the_destination_and_the_arp_target() {
+        // B's reply to A, as it reaches A's switch: A's MOOSE address.
+        let a_moose = [2, 0x11, 0x11, 0, 0, 1];
+        let b_moose = [2, 0x33, 0x33, 0, 0, 1];
+        let mut f = arp(2, b_moose, a_moose, a_moose);
+        let rw = Rewrite {
+            ops: RewriteOps::DST | RewriteOps::PAYLOAD,
+            src: 0,
+            dst: le("00:16:17:6d:b7:cf"),
+        };
+        assert!(apply(&mut f, 14, &rw).arp);
+        assert_eq!(&f[0..6], &[0, 0x16, 0x17, 0x6d, 0xb7, 0xcf]);
+        assert_eq!(&f[6..12], &b_moose, "source untouched");
+        assert_eq!(&f[22..28], &b_moose, "ARP sender untouched");
+        assert_eq!(&f[32..38], &[0, 0x16, 0x17, 0x6d, 0xb7, 0xcf], "ARP target restored");
+    }
+
+    #[test]
+    fn without_payload_only_the_header_changes() {
+        let real = [0, 0x16, 0x17, 0x6d, 0xb7, 0xcf];
+        let mut f = arp(1, real, [0; 6], [0xff; 6]);
         let before = f.clone();
         let rw = Rewrite {
-            ops: RewriteOps::ARP_SHA,
-            src: le("02:11:11:00:00:07"),
+            ops: RewriteOps::SRC,
+            src: le("02:11:11:00:00:01"),
             dst: 0,
         };
         apply(&mut f, 14, &rw);
-        assert_eq!(f, before);
+        assert_eq!(&f[12..], &before[12..]);
         // Short frames: nothing past the end is touched, nothing panics.
-        for n in 0..30 {
-            let mut g = arp_request()[..n].to_vec();
+        for n in 0..40 {
+            let mut g = before[..n].to_vec();
             apply(
                 &mut g,
                 14,

@@ -67,6 +67,8 @@ counter_kinds! {
         NoFloodPort => "no_flood_port", "A flood with no other member port (up) in the VLAN.";
         NoBuffer => "no_buffer", "No buffer for a flood copy.";
         NoRoute => "no_route", "No route, or an empty next-hop group, for the destination.";
+        NoHost => "no_host", "The destination is under this switch's MOOSE prefix but no host has it.";
+        OwnPrefix => "own_prefix", "A frame from a fabric port whose source is under this switch's own prefix (a loop).";
         LinkDown => "link_down", "The egress port's link is down (egress port).";
         MtuExceeded => "mtu_exceeded", "Longer than the egress port's MTU allows (egress port).";
         TxFull => "tx_full", "The NIC's tx queue refused the frame (egress port).";
@@ -98,6 +100,12 @@ counter_kinds! {
         LearnRequests => "learn_requests", "Learn and refresh requests offered to the control thread (see moose_punt_* for those refused).";
         Injected => "injected", "Frames the control thread transmitted through this worker.";
         InjectDropped => "inject_dropped", "Frames from the control thread dropped: no such port, or the port was parked.";
+        Reinjected => "reinjected", "Frames the control thread handed back to be classified again (first frames of new hosts).";
+        RewriteSrc => "rewrite_src", "Frames whose source address was translated (edge ingress).";
+        RewriteDst => "rewrite_dst", "Frames whose destination was restored to a host's real address.";
+        RewriteArp => "rewrite_arp", "ARP hardware addresses rewritten in frames.";
+        RewriteNd => "rewrite_nd", "IPv6 neighbour discovery link-layer addresses rewritten in frames.";
+        RewriteDhcp => "rewrite_dhcp", "DHCP chaddr fields rewritten in frames.";
     }
 }
 

@@ -42,7 +42,7 @@ pub use fdb::{FdbOp, FdbView, ViewEntry};
 pub use moose_wire::PortId;
 pub use punt::{Punt, PuntClass, PuntRx};
 pub use tables::{TableOp, TableSet};
-pub use worker::{Handover, Inject, Worker, WorkerConfig, WorkerError, WorkerIo, WorkerRings};
+pub use worker::{Handover, Inject, Via, Worker, WorkerConfig, WorkerError, WorkerIo, WorkerRings};
 
 use moose_tables::publish::Writer;
 

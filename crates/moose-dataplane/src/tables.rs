@@ -57,15 +57,57 @@ pub struct PortTable {
     /// Bit `p` set while port `p` is parked: its queues are handed back to
     /// the control thread (to re-attach a device), no worker touches them.
     pub parked: u64,
+    /// Ports by role.
+    pub legacy: u64,
+    pub edge: u64,
+    pub fabric: u64,
+    /// This switch's MOOSE prefix, for "is this destination one of my
+    /// hosts": `dst_le & local.mask == local.prefix` on the little-endian
+    /// address bits a frame load gives. `None` without `[moose]`.
+    pub local: Option<Local>,
+}
+
+/// A MOOSE prefix as the fast path compares it: the prefix's address and
+/// mask in little-endian address order (a byte swap of the big-endian
+/// ones: the mask is a pattern of whole bytes and one partial byte, which
+/// a swap keeps).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Local {
+    pub prefix: u64,
+    pub mask: u64,
+}
+
+impl Local {
+    pub fn of(p: moose_wire::MacPrefix) -> Local {
+        let le = |be: u64| (be & ((1 << 48) - 1)).swap_bytes() >> 16;
+        Local {
+            prefix: le(p.key().raw()),
+            mask: le(p.mask()),
+        }
+    }
+
+    /// Whether a little-endian destination is under the prefix.
+    #[inline]
+    pub fn contains(&self, dst_le: u64) -> bool {
+        dst_le & self.mask == self.prefix
+    }
 }
 
 impl PortTable {
     pub fn from_config(cfg: &Config) -> PortTable {
         let mut t = PortTable::simple(cfg.ports.len(), cfg.dataplane.max_frame);
+        t.legacy = 0;
         for (i, p) in cfg.ports.iter().enumerate() {
             t.ports[i].role = p.role;
             t.ports[i].pvid = p.pvid.get();
+            let bit = 1u64 << i;
+            match p.role {
+                Role::Legacy => t.legacy |= bit,
+                Role::Edge => t.edge |= bit,
+                Role::Fabric => t.fabric |= bit,
+            }
         }
+        t.local = cfg.moose.as_ref().map(|m| Local::of(m.switch.prefix()));
         t
     }
 
@@ -83,6 +125,10 @@ impl PortTable {
             max_frame,
             up: all_ports(n),
             parked: 0,
+            legacy: all_ports(n),
+            edge: 0,
+            fabric: 0,
+            local: None,
         }
     }
 
@@ -184,6 +230,36 @@ impl NextHops {
 
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()
+    }
+}
+
+/// What a FIB entry (a `u16` in the LPM) names: one port, or an ECMP group
+/// (bit 15 set).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum NextHop {
+    Port(PortId),
+    Group(GroupId),
+}
+
+impl NextHop {
+    const GROUP: u16 = 0x8000;
+
+    /// The LPM value for this next hop.
+    pub fn encode(self) -> u16 {
+        match self {
+            NextHop::Port(p) => p.0 & 0x7fff,
+            NextHop::Group(g) => Self::GROUP | (g.0 & 0x7fff),
+        }
+    }
+
+    /// The next hop of an LPM value (`NO_ROUTE` is not one).
+    #[inline]
+    pub fn decode(v: u16) -> NextHop {
+        if v & Self::GROUP != 0 {
+            NextHop::Group(GroupId(v & 0x7fff))
+        } else {
+            NextHop::Port(PortId(v))
+        }
     }
 }
 
@@ -399,6 +475,21 @@ mod tests {
         drop(op);
         assert!(Arc::ptr_eq(&a.fib, &b.fib), "one FIB, not two");
         assert_eq!(Arc::strong_count(&fib), 3);
+    }
+
+    #[test]
+    fn local_prefix_in_little_endian_order() {
+        use moose_wire::{ExactKey, Mac};
+        let le = |m: &str| ExactKey::new(0, m.parse::<Mac>().unwrap()).raw();
+        for (prefix, inside, outside) in [
+            ("02:11:11:00:00:00/24", "02:11:11:ab:cd:ef", "02:11:12:00:00:01"),
+            ("02:11:10:00:00:00/20", "02:11:1f:00:00:01", "02:11:20:00:00:01"),
+            ("02:11:11:11:00:00/33", "02:11:11:11:7f:ff", "02:11:11:11:80:00"),
+        ] {
+            let l = Local::of(prefix.parse().unwrap());
+            assert!(l.contains(le(inside)), "{inside} in {prefix}");
+            assert!(!l.contains(le(outside)), "{outside} not in {prefix}");
+        }
     }
 
     #[test]

@@ -75,11 +75,22 @@ impl WorkerConfig {
     }
 }
 
-/// A frame the control thread asks a worker to transmit.
+/// A frame from the control thread.
 #[derive(Debug)]
 pub struct Inject<F> {
     pub port: PortId,
     pub frame: F,
+    pub via: Via,
+}
+
+/// What a worker does with an injected frame.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// Transmit it on `port`.
+    Tx,
+    /// Classify it as if `port` had just received it (the first frame of
+    /// a new host, once its translation is published).
+    Rx,
 }
 
 /// The queue handles of one port, moving between a worker and the control
@@ -95,13 +106,20 @@ pub struct Handover<B: Backend> {
     pub tx: Option<B::Tx>,
 }
 
-/// One receive queue of the worker and the classifier of its port's role.
+/// One receive queue of the worker.
 struct RxSlot<B: Backend> {
     port: PortId,
     queue: u16,
     /// `None` while the port is parked.
     rx: Option<B::Rx>,
-    classify: Classifier<B::Frame>,
+}
+
+/// How a port's frames are decided: its role's classifier and the punt
+/// class of its learn requests, taken once when the worker is built.
+#[derive(Copy, Clone)]
+struct RoleOf<F> {
+    classify: Classifier<F>,
+    learn: PuntClass,
 }
 
 /// A direct-mapped memory of learn requests already sent, so that a busy
@@ -143,6 +161,11 @@ pub struct WorkerRings<B: Backend> {
 pub struct Worker<B: Backend> {
     cfg: WorkerConfig,
     rx: Vec<RxSlot<B>>,
+    /// By port index.
+    roles: Vec<RoleOf<B::Frame>>,
+    /// Frames handed back by the control thread to be classified again, by
+    /// ingress port; at most a burst each.
+    reinject: Vec<Vec<B::Frame>>,
     /// This worker's transmit queue on every port, by port index; `None`
     /// while the port is parked.
     tx: Vec<Option<B::Tx>>,
@@ -220,20 +243,30 @@ impl<B: Backend> Worker<B> {
         }
         let mut slots = Vec::with_capacity(rx.len());
         for (port, queue, q) in rx {
-            let role = *roles.get(port.index()).ok_or(WorkerError::NoSuchPort {
-                worker: cfg.id,
-                port,
-            })?;
+            if port.index() >= n {
+                return Err(WorkerError::NoSuchPort {
+                    worker: cfg.id,
+                    port,
+                });
+            }
             slots.push(RxSlot {
                 port,
                 queue,
                 rx: Some(q),
-                classify: classify::for_role::<B::Frame>(role),
             });
         }
+        let roles = roles
+            .into_iter()
+            .map(|r| RoleOf {
+                classify: classify::for_role::<B::Frame>(r),
+                learn: classify::learn_class(r),
+            })
+            .collect();
         let refresh_ms = cfg.refresh.as_millis() as u32;
         Ok(Worker {
             rx: slots,
+            roles,
+            reinject: (0..n).map(|_| Vec::with_capacity(MAX_BURST)).collect(),
             tx: tx.into_iter().map(Some).collect(),
             pool,
             tables,
@@ -416,16 +449,35 @@ impl<B: Backend> Worker<B> {
     }
 
     /// One rx burst on one queue, fully processed. Returns frames received.
+    #[inline]
+    fn poll(&mut self, i: usize, now_ms: u32) -> usize {
+        let slot = &mut self.rx[i];
+        let port = slot.port;
+        let Some(rxq) = slot.rx.as_mut() else {
+            return 0;
+        };
+        let n = rxq.rx_burst(&mut self.burst, self.cfg.burst);
+        self.counters.worker(WorkerCounter::Bursts, 1);
+        if n == 0 {
+            self.counters.worker(WorkerCounter::EmptyPolls, 1);
+            return 0;
+        }
+        self.process(port, now_ms, true);
+        n
+    }
+
+    /// Decides and moves the frames in `self.burst`, received on `port`
+    /// (`fresh`: from the NIC, counted as received; otherwise re-injected by
+    /// the control thread, counted already).
     ///
-    /// Decide first, move later: the queue's classifier decides every frame
+    /// Decide first, move later: the port's classifier decides every frame
     /// under one table view; the mover then executes the actions — all at
     /// once when every frame has the same one. Then the buffers that are
     /// full are flushed.
     #[inline]
-    fn poll(&mut self, i: usize, now_ms: u32) -> usize {
+    fn process(&mut self, port: PortId, now_ms: u32, fresh: bool) {
         let Worker {
-            cfg,
-            rx,
+            roles,
             pool,
             tables,
             rings,
@@ -442,17 +494,8 @@ impl<B: Backend> Worker<B> {
             refresh_ms,
             ..
         } = self;
-        let slot = &mut rx[i];
-        let port = slot.port;
-        let Some(rxq) = slot.rx.as_mut() else {
-            return 0;
-        };
-        let n = rxq.rx_burst(burst, cfg.burst);
-        counters.worker(WorkerCounter::Bursts, 1);
-        if n == 0 {
-            counters.worker(WorkerCounter::EmptyPolls, 1);
-            return 0;
-        }
+        let n = burst.len();
+        let role = roles[port.index()];
         learns.clear();
         let view = tables.enter();
         let actions = &mut actions[..n];
@@ -466,7 +509,7 @@ impl<B: Backend> Worker<B> {
             tx_lens,
             learns: &mut *learns,
         };
-        let s = (slot.classify)(&mut b, &burst[..]);
+        let s = (role.classify)(&mut b, &burst[..]);
         let Burst {
             actions, tx_lens, ..
         } = b;
@@ -501,19 +544,22 @@ impl<B: Backend> Worker<B> {
             }
             last = Some(k);
             counters.worker(WorkerCounter::LearnRequests, 1);
-            let why =
-                match rings
-                    .punt
-                    .offer(PuntClass::Learn, port, now_ms, Punt::Learn { key: k, port })
-                {
-                    Ok(()) => PuntCounter::Sent,
-                    Err((_, why)) => why,
-                };
-            counters.punt(PuntClass::Learn, why);
+            let why = match rings
+                .punt
+                .offer(role.learn, port, now_ms, Punt::Learn { key: k, port })
+            {
+                Ok(()) => PuntCounter::Sent,
+                Err((_, why)) => why,
+            };
+            counters.punt(role.learn, why);
         }
 
-        counters.add(port.0, PortCounter::RxPackets, n as u64);
-        counters.add(port.0, PortCounter::RxBytes, s.rx_bytes);
+        if fresh {
+            counters.add(port.0, PortCounter::RxPackets, n as u64);
+            counters.add(port.0, PortCounter::RxBytes, s.rx_bytes);
+        } else {
+            counters.worker(WorkerCounter::Reinjected, n as u64);
+        }
         if !self.refused.is_empty() {
             self.pool.free_bulk(&mut self.refused);
         }
@@ -522,18 +568,23 @@ impl<B: Backend> Worker<B> {
                 self.flush(out);
             }
         }
-        n
     }
 
     /// Moves frames from the control thread into the tx buffers.
     fn take_injected(&mut self) -> usize {
         let mut n = 0;
+        let mut again = 0u64;
         while n < INJECT_PER_LOOP {
-            let Ok(Inject { port, frame }) = self.rings.inject.pop() else {
+            let Ok(Inject { port, frame, via }) = self.rings.inject.pop() else {
                 break;
             };
             n += 1;
             let out = port.index();
+            if via == Via::Rx && out < self.reinject.len() {
+                again |= port.bit();
+                self.reinject[out].push(frame);
+                continue;
+            }
             if out >= self.tx.len() || self.tx[out].is_none() {
                 self.counters.worker(WorkerCounter::InjectDropped, 1);
                 self.refused.push(frame);
@@ -548,6 +599,17 @@ impl<B: Backend> Worker<B> {
         }
         if !self.refused.is_empty() {
             self.pool.free_bulk(&mut self.refused);
+        }
+        // Frames to classify again: each port's as one burst, under the
+        // tables as they are now (with the new host's translation).
+        while again != 0 {
+            let p = PortId(again.trailing_zeros() as u16);
+            again &= again - 1;
+            debug_assert!(self.burst.is_empty());
+            std::mem::swap(&mut self.burst, &mut self.reinject[p.index()]);
+            let now_ms = self.ms(Instant::now());
+            self.process(p, now_ms, false);
+            std::mem::swap(&mut self.burst, &mut self.reinject[p.index()]);
         }
         n
     }
@@ -671,9 +733,8 @@ impl<B: Backend> Mover<'_, B> {
             }
         }
         for ((mut f, &a), &len) in burst.drain(..).zip(actions).zip(tx_lens) {
-            if !a.rewrite.ops.is_empty() {
-                let hl = Header::load(f.as_ref()).header_len();
-                action::apply(f.as_mut(), hl, &a.rewrite);
+            if !a.rewrite.ops.is_empty() && !matches!(a.to, To::Drop(_) | To::Punt(_)) {
+                self.rewrite(&mut f, &a.rewrite);
             }
             match a.to {
                 To::Port(out) => self.unicast(out, f, len),
@@ -696,6 +757,24 @@ impl<B: Backend> Mover<'_, B> {
                 }
             }
         }
+    }
+
+    /// Applies a rewrite and counts it by kind.
+    #[inline]
+    fn rewrite(&mut self, f: &mut B::Frame, rw: &crate::action::Rewrite) {
+        use crate::action::RewriteOps;
+        let hl = Header::load(f.as_ref()).header_len();
+        let done = action::apply(f.as_mut(), hl, rw);
+        let c = &mut *self.counters;
+        if rw.ops.has(RewriteOps::SRC) {
+            c.worker(WorkerCounter::RewriteSrc, 1);
+        }
+        if rw.ops.has(RewriteOps::DST) {
+            c.worker(WorkerCounter::RewriteDst, 1);
+        }
+        c.worker(WorkerCounter::RewriteArp, u64::from(done.arp));
+        c.worker(WorkerCounter::RewriteNd, u64::from(done.nd));
+        c.worker(WorkerCounter::RewriteDhcp, u64::from(done.dhcp));
     }
 
     #[inline]

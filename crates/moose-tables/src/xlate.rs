@@ -427,7 +427,8 @@ impl Absorb<XlateOp> for XlateMap {
 /// Both directions of MAC translation, kept consistent.
 #[derive(Clone, Debug, Default)]
 pub struct Xlate {
-    /// (VLAN, real MAC) → MOOSE MAC.
+    /// (VLAN, real MAC) → `pack_real(MOOSE MAC, port)`: the port the host
+    /// is on, so that the edge can tell a host that moved.
     pub to_moose: XlateMap,
     /// (VLAN, MOOSE MAC) → `pack_real(real MAC, port)`.
     pub to_real: XlateMap,
@@ -476,7 +477,8 @@ impl Xlate {
         let mk = xkey(vlan, moose);
         // Two independent cache misses in big tables: start both now.
         self.to_real.prefetch(mk);
-        if let Some(old_moose) = self.to_moose.insert(rk, moose & MAC_MASK) {
+        if let Some(old) = self.to_moose.insert(rk, pack_real(moose, port)) {
+            let (old_moose, _) = unpack_real(old);
             if old_moose != moose & MAC_MASK {
                 self.to_real.remove(xkey(vlan, old_moose));
             }
@@ -491,7 +493,7 @@ impl Xlate {
 
     /// Remove the binding of `real` on `vlan`; returns its MOOSE MAC.
     pub fn unbind(&mut self, vlan: u16, real: u64) -> Option<u64> {
-        let moose = self.to_moose.remove(xkey(vlan, real))?;
+        let (moose, _) = unpack_real(self.to_moose.remove(xkey(vlan, real))?);
         self.to_real.remove(xkey(vlan, moose));
         Some(moose)
     }
@@ -499,7 +501,7 @@ impl Xlate {
     /// Real → MOOSE.
     #[inline]
     pub fn moose_of(&self, vlan: u16, real: u64) -> Option<u64> {
-        self.to_moose.get(xkey(vlan, real))
+        self.to_moose.get(xkey(vlan, real)).map(|v| unpack_real(v).0)
     }
 
     /// MOOSE → (real, port).

@@ -15,6 +15,7 @@
 //! ([`TableSet::generation`]) and for a time-to-live.
 
 pub mod legacy;
+pub mod moose;
 
 use moose_config::Role;
 use moose_wire::ethernet::TAGGED_HEADER_LEN;
@@ -102,6 +103,17 @@ pub type Classifier<F> = fn(&mut Burst<'_>, &[F]) -> Summary;
 pub fn for_role<F: AsRef<[u8]>>(role: Role) -> Classifier<F> {
     match role {
         Role::Legacy => legacy::classify::<F>,
+        Role::Edge => moose::classify_edge::<F>,
+        Role::Fabric => moose::classify_fabric::<F>,
+    }
+}
+
+/// The punt class of a role's learn requests: the FDB's for legacy ports,
+/// the hosts service's refreshes for edge ports.
+pub fn learn_class(role: Role) -> moose_config::PuntClass {
+    match role {
+        Role::Legacy => moose_config::PuntClass::Learn,
+        Role::Edge | Role::Fabric => moose_config::PuntClass::Host,
     }
 }
 
