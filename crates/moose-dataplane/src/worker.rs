@@ -178,7 +178,6 @@ pub struct Worker<B: Backend> {
     burst: Vec<B::Frame>,
     /// Decisions of the current burst.
     actions: Box<[Action; MAX_BURST]>,
-    tx_lens: [u16; MAX_BURST],
     learns: Learns,
     txbuf: Vec<Vec<B::Frame>>,
     /// Bytes in each tx buffer.
@@ -276,7 +275,6 @@ impl<B: Backend> Worker<B> {
             quit,
             burst: Vec::with_capacity(MAX_BURST),
             actions: Box::new([Action::drop(DropReason::TooShort); MAX_BURST]),
-            tx_lens: [0; MAX_BURST],
             learns: Learns::default(),
             // Fewer than `burst` frames wait in a buffer when a burst
             // starts, and a burst adds at most MAX_BURST.
@@ -484,7 +482,6 @@ impl<B: Backend> Worker<B> {
             counters,
             burst,
             actions,
-            tx_lens,
             learns,
             txbuf,
             txbytes,
@@ -499,21 +496,20 @@ impl<B: Backend> Worker<B> {
         learns.clear();
         let view = tables.enter();
         let actions = &mut actions[..n];
-        let tx_lens = &mut tx_lens[..n];
         let mut b = Burst {
             tables: &view,
             port,
             now_ms,
             flows: &mut *flows,
             actions,
-            tx_lens,
             learns: &mut *learns,
         };
-        let s = (role.classify)(&mut b, &burst[..]);
-        let Burst {
-            actions, tx_lens, ..
-        } = b;
+        let mut s = (role.classify)(&mut b, &burst[..]);
+        let Burst { actions, .. } = b;
         if s.groups {
+            if let Some(u) = s.uniform.take() {
+                actions.fill(u);
+            }
             resolve_groups(&view, &burst[..], actions);
         }
         let mut mv = Mover::<B> {
@@ -528,7 +524,7 @@ impl<B: Backend> Worker<B> {
             txbytes,
             refused,
         };
-        mv.move_burst(burst, actions, tx_lens, &s);
+        mv.move_burst(burst, actions, &s);
         drop(view);
 
         // Learning, at most one request per source per interval.
@@ -652,12 +648,12 @@ impl<B: Backend> Worker<B> {
 #[cold]
 fn resolve_groups<F: AsRef<[u8]>>(t: &TableSet, frames: &[F], actions: &mut [Action]) {
     for (a, f) in actions.iter_mut().zip(frames) {
-        if let To::Group(g) = a.to {
+        if let To::Group(g) = a.to() {
             let h = Header::load(f.as_ref()).flow_hash();
-            a.to = match t.groups.pick(g, h) {
+            a.set_to(match t.groups.pick(g, h) {
                 Some(p) => To::Port(p),
                 None => To::Drop(DropReason::NoRoute),
-            };
+            });
         }
     }
 }
@@ -688,19 +684,13 @@ impl<B: Backend> Mover<'_, B> {
     /// port (unicast, or a flood with one other port), or all dropped for
     /// one reason — are one copy of the pointers.
     #[inline]
-    fn move_burst(
-        &mut self,
-        burst: &mut Vec<B::Frame>,
-        actions: &[Action],
-        tx_lens: &[u16],
-        s: &Summary,
-    ) {
+    fn move_burst(&mut self, burst: &mut Vec<B::Frame>, actions: &[Action], s: &Summary) {
         let n = burst.len() as u64;
         if let Some(a) = s.uniform {
-            if a.rewrite.ops.is_empty() {
-                match a.to {
+            if a.rewrite().ops.is_empty() {
+                match a.to() {
                     To::Port(out)
-                        if self.up & out.bit() != 0 && self.fits(out.index(), s.max_tx_len) =>
+                        if self.up & out.bit() != 0 && self.fits(out.index(), s.max_len) =>
                     {
                         let o = out.index();
                         self.txbytes[o] += s.rx_bytes;
@@ -709,8 +699,7 @@ impl<B: Backend> Mover<'_, B> {
                     }
                     To::Flood { mask, unknown } => {
                         let m = mask & self.up;
-                        if m.count_ones() == 1
-                            && self.fits(m.trailing_zeros() as usize, s.max_tx_len)
+                        if m.count_ones() == 1 && self.fits(m.trailing_zeros() as usize, s.max_len)
                         {
                             let o = m.trailing_zeros() as usize;
                             if unknown {
@@ -732,11 +721,18 @@ impl<B: Backend> Mover<'_, B> {
                 }
             }
         }
-        for ((mut f, &a), &len) in burst.drain(..).zip(actions).zip(tx_lens) {
-            if !a.rewrite.ops.is_empty() && !matches!(a.to, To::Drop(_) | To::Punt(_)) {
-                self.rewrite(&mut f, &a.rewrite);
+        let uniform = s.uniform;
+        for (i, mut f) in burst.drain(..).enumerate() {
+            let a = uniform.unwrap_or(actions[i]);
+            // Length against the egress untagged limit: a tagged frame may
+            // be 4 bytes longer.
+            let h = Header::load(f.as_ref());
+            let len = (h.len() - 4 * usize::from(h.is_tagged() && h.len() >= 4))
+                .min(usize::from(u16::MAX)) as u16;
+            if !a.rewrite().ops.is_empty() && !matches!(a.to(), To::Drop(_) | To::Punt(_)) {
+                self.rewrite(&mut f, h.header_len(), &a.rewrite());
             }
-            match a.to {
+            match a.to() {
                 To::Port(out) => self.unicast(out, f, len),
                 To::Drop(r) => {
                     self.counters.drop(self.port.0, r, 1);
@@ -761,9 +757,8 @@ impl<B: Backend> Mover<'_, B> {
 
     /// Applies a rewrite and counts it by kind.
     #[inline]
-    fn rewrite(&mut self, f: &mut B::Frame, rw: &crate::action::Rewrite) {
+    fn rewrite(&mut self, f: &mut B::Frame, hl: usize, rw: &crate::action::Rewrite) {
         use crate::action::RewriteOps;
-        let hl = Header::load(f.as_ref()).header_len();
         let done = action::apply(f.as_mut(), hl, rw);
         let c = &mut *self.counters;
         if rw.ops.has(RewriteOps::SRC) {

@@ -111,7 +111,7 @@ pub fn decide(
             None => Action::flood(others, true),
         }
     };
-    if others == 0 && matches!(action.to, crate::action::To::Flood { .. }) {
+    if others == 0 && matches!(action.to(), crate::action::To::Flood { .. }) {
         return (Action::drop(DropReason::NoFloodPort), learn);
     }
     (action, learn)
@@ -231,12 +231,14 @@ mod tests {
         assert!(matches!(
             decide_frame(&frame(mac(2), mac(1), Some(20)), p(0), &t)
                 .0
-                .to,
+                .to(),
             To::Flood { unknown: true, .. }
         ));
         // priority-tagged (vid 0) frames use the pvid
         assert!(matches!(
-            decide_frame(&frame(mac(2), mac(1), Some(0)), p(0), &t).0.to,
+            decide_frame(&frame(mac(2), mac(1), Some(0)), p(0), &t)
+                .0
+                .to(),
             To::Flood { .. }
         ));
     }
@@ -286,7 +288,7 @@ mod tests {
         assert!(matches!(
             decide_frame(&frame(not_reserved, mac(1), None), p(0), &t)
                 .0
-                .to,
+                .to(),
             To::Flood { .. }
         ));
     }
@@ -310,7 +312,6 @@ mod tests {
         frames: &[&[u8]],
     ) -> (Vec<Action>, Vec<Learn>, Summary) {
         let mut actions = [Action::drop(DropReason::TooShort); MAX_BURST];
-        let mut lens = [0u16; MAX_BURST];
         let mut learns = Learns::default();
         let n = frames.len();
         let mut b = Burst {
@@ -319,11 +320,14 @@ mod tests {
             now_ms,
             flows,
             actions: &mut actions[..n],
-            tx_lens: &mut lens[..n],
             learns: &mut learns,
         };
         let s = classify(&mut b, frames);
-        (actions[..n].to_vec(), learns.as_slice().to_vec(), s)
+        let actions = match s.uniform {
+            Some(u) => vec![u; n],
+            None => actions[..n].to_vec(),
+        };
+        (actions, learns.as_slice().to_vec(), s)
     }
 
     proptest! {
@@ -517,7 +521,6 @@ mod hit_rate {
         for round in 0..10 {
             for chunk in frames.chunks(32) {
                 let mut actions = [Action::drop(DropReason::TooShort); MAX_BURST];
-                let mut lens = [0u16; MAX_BURST];
                 let mut learns = Learns::default();
                 let mut b = Burst {
                     tables: &t,
@@ -525,7 +528,6 @@ mod hit_rate {
                     now_ms: round,
                     flows: &mut flows,
                     actions: &mut actions[..32],
-                    tx_lens: &mut lens[..32],
                     learns: &mut learns,
                 };
                 let (ports, flood, fdb) = (&*t.ports, &*t.flood, &t.fdb);

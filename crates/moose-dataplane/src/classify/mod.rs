@@ -21,7 +21,7 @@ use moose_config::Role;
 use moose_wire::ethernet::TAGGED_HEADER_LEN;
 use moose_wire::{ExactKey, Header, PortId};
 
-use crate::action::{Action, To};
+use crate::action::Action;
 use crate::tables::TableSet;
 use crate::worker::MAX_BURST;
 
@@ -77,21 +77,22 @@ pub struct Burst<'a> {
     pub flows: &'a mut FlowCache,
     /// `actions[i]` for frame `i`.
     pub actions: &'a mut [Action],
-    /// `tx_lens[i]`: frame `i`'s length less 4 if it is tagged, compared
-    /// with an egress port's untagged limit ([`PortFacts::tx_max`](crate::tables::PortFacts)).
-    pub tx_lens: &'a mut [u16],
     pub learns: &'a mut Learns,
 }
 
 /// What a classifier reports about the burst besides the actions.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
-    /// The action of every frame, when they all have the same one.
+    /// The action of every frame, when they all have the same one; then
+    /// the burst's action array was not written.
     pub uniform: Option<Action>,
     /// Bytes received.
     pub rx_bytes: u64,
-    /// The largest `tx_lens` entry.
-    pub max_tx_len: u16,
+    /// The longest frame's length. The mover compares it with an egress
+    /// port's untagged limit ([`PortFacts::tx_max`](crate::tables::PortFacts))
+    /// to move a uniform burst at once; a burst with a longer frame goes
+    /// frame by frame, where a tagged frame gets its 4 bytes more.
+    pub max_len: u16,
     /// Some action is a [`To::Group`] (to resolve by flow hash).
     pub groups: bool,
 }
@@ -184,8 +185,10 @@ impl FlowCache {
 
 /// Decides a burst with the shared shortcuts: `decide` is the role's
 /// per-frame decision (called only for frames that need one), `generation`
-/// the generation of the tables it reads. Fills `b.actions`, `b.tx_lens`
-/// and `b.learns`.
+/// the generation of the tables it reads. Fills `b.learns`, and
+/// `b.actions` unless every frame has the same action: then
+/// [`Summary::uniform`] is it and `b.actions` is left as it was (a uniform
+/// burst, the common case, costs no per-frame stores).
 ///
 /// * A frame whose addresses, TPID and (if tagged) VLAN equal the previous
 ///   decided frame's, and whose length is in range, gets that frame's
@@ -209,29 +212,28 @@ pub fn decide_cached<F: AsRef<[u8]>>(
     // (0 if untagged) and its action; valid only if its length was in range.
     let mut prev: Option<(u64, u64, u16, u16, Action)> = None;
     let mut uniform: Option<Action> = None;
-    let mut all_same = true;
-    let slots = frames
-        .iter()
-        .zip(b.actions.iter_mut())
-        .zip(b.tx_lens.iter_mut());
-    for ((f, slot), tx_len) in slots {
+    // Whether `actions[..i]` hold the frames' actions: not while every
+    // frame so far has the same one (a uniform burst writes none).
+    let mut written = false;
+    let mut max_len = 0usize;
+    let actions = &mut *b.actions;
+    for (i, f) in frames.iter().enumerate() {
         let h = Header::load(f.as_ref());
         let len = h.len();
         s.rx_bytes += len as u64;
-        let tagged = h.is_tagged();
-        let l = (len - 4 * usize::from(tagged & (len >= 4))).min(usize::from(u16::MAX)) as u16;
-        *tx_len = l;
-        s.max_tx_len = s.max_tx_len.max(l);
+        max_len = max_len.max(len);
         let (w0, w1, tci) = h.words();
         if let Some((p0, p1, mask, ptci, a)) = prev {
             if w0 == p0 && w1 == p1 && tci & mask == ptci && in_range(len) {
                 // Same action as the previous frame: `uniform` stands.
-                *slot = a;
+                if written {
+                    actions[i] = a;
+                }
                 continue;
             }
         }
-        let i = b.flows.slot(&h, port);
-        let entry = &mut b.flows.flows[i];
+        let at = b.flows.slot(&h, port);
+        let entry = &mut b.flows.flows[at];
         let action = match *entry {
             Some(e)
                 if e.w0 == w0
@@ -261,16 +263,24 @@ pub fn decide_cached<F: AsRef<[u8]>>(
                 action
             }
         };
-        let mask = if tagged { 0x0fff } else { 0 };
+        let mask = if h.is_tagged() { 0x0fff } else { 0 };
         prev = in_range(len).then_some((w0, w1, mask, tci & mask, action));
-        s.groups |= matches!(action.to, To::Group(_));
-        match uniform {
-            None => uniform = Some(action),
-            Some(u) if u == action => {}
-            Some(_) => all_same = false,
+        s.groups |= action.is_group();
+        if !written {
+            match uniform {
+                None => uniform = Some(action),
+                Some(u) if u == action => {}
+                Some(u) => {
+                    actions[..i].fill(u);
+                    written = true;
+                }
+            }
         }
-        *slot = action;
+        if written {
+            actions[i] = action;
+        }
     }
-    s.uniform = if all_same { uniform } else { None };
+    s.uniform = if written { None } else { uniform };
+    s.max_len = max_len.min(usize::from(u16::MAX)) as u16;
     s
 }

@@ -129,13 +129,13 @@ pub fn decide_edge(h: &Header, port: PortId, t: &TableSet) -> (Action, Learn) {
             return (Action::drop(DropReason::NoFloodPort), learn);
         }
         return (
-            Action {
-                to: To::Flood {
+            Action::new(
+                To::Flood {
                     mask: others,
                     unknown: false,
                 },
-                rewrite: rw,
-            },
+                rw,
+            ),
             learn,
         );
     }
@@ -145,7 +145,7 @@ pub fn decide_edge(h: &Header, port: PortId, t: &TableSet) -> (Action, Learn) {
                 rw.ops = rw.ops | RewriteOps::DST;
                 rw.dst = real;
             }
-            (Action { to, rewrite: rw }, learn)
+            (Action::new(to, rw), learn)
         }
         Err(r) => (Action::drop(r), learn),
     }
@@ -170,17 +170,17 @@ pub fn decide_fabric(h: &Header, port: PortId, t: &TableSet) -> (Action, Learn) 
     }
     match unicast(h.dst_le(), vlan, port, t) {
         Ok((to, Some(real))) => (
-            Action {
+            Action::new(
                 to,
-                rewrite: Rewrite {
+                Rewrite {
                     ops: RewriteOps::DST | RewriteOps::PAYLOAD,
                     src: 0,
                     dst: real,
                 },
-            },
+            ),
             Learn::None,
         ),
-        Ok((to, None)) => (Action::to(to), Learn::None),
+        Ok((to, None)) => (Action::new(to, Rewrite::NONE), Learn::None),
         Err(r) => (Action::drop(r), Learn::None),
     }
 }
