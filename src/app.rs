@@ -21,8 +21,10 @@ use anyhow::{bail, Context};
 use moose_config::{Config, ConfigError};
 use moose_control::bridge::api::StatsQuery as BridgeStatsQuery;
 use moose_control::bridge::Bridge;
+use moose_control::hosts::Hosts;
 use moose_control::reserved::api::StatsQuery as ReservedStatsQuery;
 use moose_control::reserved::Reserved;
+use moose_control::routes::Routes;
 use moose_control::{ControlHandle, Runtime};
 use moose_dataplane::{Pipeline, PortId, PortTotals, WorkerStats};
 use moose_dpdk::{Eal, Port, PortConf};
@@ -236,6 +238,12 @@ pub fn run(
         let mut runtime = Runtime::new(pipe.control, Box::new(DpdkPorts { ports: &ports }));
         runtime.add(Box::new(Bridge::from_config(&cfg)));
         runtime.add(Box::new(Reserved::from_config(&cfg)));
+        if let Some(h) = Hosts::from_config(&cfg).context("moose.state_dir")? {
+            runtime.add(Box::new(h));
+        }
+        if let Some(r) = Routes::from_config(&cfg) {
+            runtime.add(Box::new(r));
+        }
         runtime.add(Box::new(Nic {
             ports: &ports,
             names: cfg.ports.iter().map(|p| p.name.clone()).collect(),

@@ -21,8 +21,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use moose_control::bridge::api::{BridgeStats, FdbCursor, FdbPage, FdbQuery, StatsQuery, MAX_PAGE};
+use moose_control::hosts::api::{HostRecord, HostsPage, HostsQuery};
 use moose_control::nic::{Link, NicCounters, NicQuery, NicReport, XstatsQuery};
 use moose_control::reserved::api::{ReservedStats, StatsQuery as ReservedQuery};
+use moose_control::routes::api::{RouteRecord, RoutesQuery};
 use moose_control::runtime::{calls, RuntimeStats};
 use moose_control::{Call, CallError};
 use moose_dataplane::counters::{DropReason, PortTotals, PuntCounter, WorkerCounter};
@@ -46,7 +48,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/fdb", get(fdb))
         .route("/api/v1/xstats", get(xstats))
         .route("/api/v1/status", get(status))
-        .route("/api/v1/counters", get(counters));
+        .route("/api/v1/counters", get(counters))
+        .route("/api/v1/hosts", get(hosts))
+        .route("/api/v1/routes", get(routes));
     // Fault injection for the test suite: a handler that panics, to show a
     // panic in management takes nothing down. Off unless asked for.
     if std::env::var_os("MOOSE_TEST_FAULTS").is_some_and(|v| v == "1") {
@@ -84,7 +88,69 @@ async fn ask<C: Call>(s: &Shared, c: C) -> Result<C::Reply, ApiError> {
 }
 
 async fn index() -> &'static str {
-    "moose: /metrics /api/v1/ports /api/v1/fdb /api/v1/xstats /api/v1/status /api/v1/counters\n"
+    "moose: /metrics /api/v1/ports /api/v1/fdb /api/v1/hosts /api/v1/routes /api/v1/xstats /api/v1/status /api/v1/counters\n"
+}
+
+/// `?limit=&after=` of a paged listing.
+fn page_params(q: &FdbParams) -> Result<(Option<usize>, Option<FdbCursor>), ApiError> {
+    let after = match &q.after {
+        Some(a) => Some(a.parse::<FdbCursor>().map_err(|_| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                "after: expected VLAN/MAC, like 1/02:00:00:00:00:01".into(),
+            )
+        })?),
+        None => None,
+    };
+    let limit = match &q.limit {
+        Some(l) => Some(
+            l.parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_PAGE).contains(n))
+                .ok_or_else(|| {
+                    ApiError(
+                        StatusCode::BAD_REQUEST,
+                        format!("limit: must be 1..={MAX_PAGE}"),
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    Ok((limit, after))
+}
+
+fn bad_query() -> ApiError {
+    ApiError(
+        StatusCode::BAD_REQUEST,
+        "query: only limit=N (1..=10000) and after=VLAN/MAC are understood".into(),
+    )
+}
+
+/// This switch's hosts (a MOOSE switch): a JSON list of `{vlan, mac,
+/// moose_mac, port, last_seen_ms, id}`, or one page `{entries, next}` with
+/// `?limit=`.
+async fn hosts(
+    State(s): St,
+    q: Result<Query<FdbParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    if s.cfg.moose.is_none() {
+        return Ok(Json(Vec::<HostRecord>::new()).into_response());
+    }
+    let Query(q) = q.map_err(|_| bad_query())?;
+    let (limit, mut after) = page_params(&q)?;
+    if let Some(limit) = limit {
+        let page: HostsPage = ask(&s, HostsQuery { limit, after }).await?;
+        return Ok(Json(page).into_response());
+    }
+    stream_all::<HostsQuery>(s, after.take()).await
+}
+
+/// The FIB: `{prefix, ports, up, source, local, installed}`.
+async fn routes(State(s): St) -> Result<Json<Vec<RouteRecord>>, ApiError> {
+    if s.cfg.moose.is_none() {
+        return Ok(Json(Vec::new()));
+    }
+    Ok(Json(ask(&s, RoutesQuery).await?))
 }
 
 async fn metrics(State(s): St) -> Response {
@@ -93,6 +159,14 @@ async fn metrics(State(s): St) -> Response {
         bridge: ask(&s, StatsQuery).await.ok(),
         reserved: ask(&s, ReservedQuery).await.ok(),
         nic: ask(&s, NicQuery).await.ok(),
+        hosts: match s.cfg.moose {
+            Some(_) => ask(&s, moose_control::hosts::api::StatsQuery).await.ok(),
+            None => None,
+        },
+        routes: match s.cfg.moose {
+            Some(_) => ask(&s, moose_control::routes::api::StatsQuery).await.ok(),
+            None => None,
+        },
     };
     let text = crate::metrics::render(&s, &g);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
@@ -205,26 +279,56 @@ async fn fdb(
         let page: FdbPage = ask(&s, FdbQuery { limit, after }).await?;
         return Ok(Json(page).into_response());
     }
-    // The whole table, streamed page by page: a JSON array. State: the
-    // page to write (None when done), whether the array has started, and
-    // whether an entry has been written (for the commas).
-    let first: FdbPage = ask(
-        &s,
-        FdbQuery {
-            limit: FDB_PAGE,
-            after,
-        },
-    )
-    .await?;
+    stream_all::<FdbQuery>(s, after).await
+}
+
+/// A call that answers one page of a listing.
+trait PageCall: Call + Sized {
+    type Entry: Serialize + Send + 'static;
+    fn at(after: Option<FdbCursor>, limit: usize) -> Self;
+    fn split(reply: Self::Reply) -> (Vec<Self::Entry>, Option<String>);
+}
+
+impl PageCall for FdbQuery {
+    type Entry = moose_control::bridge::api::FdbRecord;
+    fn at(after: Option<FdbCursor>, limit: usize) -> Self {
+        FdbQuery { limit, after }
+    }
+    fn split(r: FdbPage) -> (Vec<Self::Entry>, Option<String>) {
+        (r.entries, r.next)
+    }
+}
+
+impl PageCall for HostsQuery {
+    type Entry = HostRecord;
+    fn at(after: Option<FdbCursor>, limit: usize) -> Self {
+        HostsQuery { limit, after }
+    }
+    fn split(r: HostsPage) -> (Vec<Self::Entry>, Option<String>) {
+        (r.entries, r.next)
+    }
+}
+
+/// A whole listing as one JSON array, streamed page by page from the
+/// control thread: memory bounded by a page of [`FDB_PAGE`], whatever the
+/// listing's size. If the control thread stops answering half way, the
+/// body ends with an error (a broken transfer, never a silently short list).
+async fn stream_all<C: PageCall>(
+    s: Arc<Shared>,
+    after: Option<FdbCursor>,
+) -> Result<Response, ApiError> {
+    let first = C::split(ask(&s, C::at(after, FDB_PAGE)).await?);
+    // State: the page to write (None when done), whether the array has
+    // started, and whether an entry has been written (for the commas).
     let stream = futures_util::stream::unfold(
-        (s.clone(), Some(first), false, false),
+        (s, Some(first), false, false),
         |(s, page, started, mut emitted)| async move {
-            let page = page?;
+            let (entries, next) = page?;
             let mut out = String::new();
             if !started {
                 out.push('[');
             }
-            for e in &page.entries {
+            for e in &entries {
                 if emitted {
                     out.push(',');
                 }
@@ -232,24 +336,9 @@ async fn fdb(
                 out.push('\n');
                 out.push_str(&serde_json::to_string(e).unwrap_or_default());
             }
-            let next = match page
-                .next
-                .as_deref()
-                .and_then(|c| c.parse::<FdbCursor>().ok())
-            {
-                Some(after) => match ask(
-                    &s,
-                    FdbQuery {
-                        limit: FDB_PAGE,
-                        after: Some(after),
-                    },
-                )
-                .await
-                {
-                    Ok(p) => Some(p),
-                    // The control thread did not answer: end the body with
-                    // an error, so the client sees a broken transfer, not
-                    // a silently short table.
+            let next = match next.as_deref().and_then(|c| c.parse::<FdbCursor>().ok()) {
+                Some(after) => match ask(&s, C::at(Some(after), FDB_PAGE)).await {
+                    Ok(p) => Some(C::split(p)),
                     Err(_) => {
                         return Some((
                             Err(std::io::Error::other("control thread did not answer")),

@@ -7,8 +7,10 @@
 //! on the fast path for metrics' sake.
 
 use moose_control::bridge::api::BridgeStats;
+use moose_control::hosts::api::HostStats;
 use moose_control::nic::{NicCounters, NicReport};
 use moose_control::reserved::api::ReservedStats;
+use moose_control::routes::api::RouteStats;
 use moose_control::runtime::RuntimeStats;
 use moose_dataplane::counters::{DropReason, PortCounter, PuntCounter, WorkerCounter};
 use moose_dataplane::PuntClass;
@@ -24,6 +26,8 @@ pub struct Gathered {
     pub bridge: Option<BridgeStats>,
     pub reserved: Option<ReservedStats>,
     pub nic: Option<NicReport>,
+    pub hosts: Option<HostStats>,
+    pub routes: Option<RouteStats>,
 }
 
 /// Builds one metric family.
@@ -315,6 +319,142 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
         for (name, help, v) in rows {
             single(out, Family::counter, name, help, v);
         }
+    }
+    if let Some(h) = &g.hosts {
+        single(
+            out,
+            Family::gauge,
+            "moose_hosts",
+            "Hosts with a MOOSE address on this switch.",
+            h.hosts as u64,
+        );
+        single(
+            out,
+            Family::gauge,
+            "moose_hosts_max",
+            "The switch's bound on hosts (moose.max_hosts).",
+            u64::from(h.max_hosts),
+        );
+        single(
+            out,
+            Family::gauge,
+            "moose_hosts_quarantined",
+            "Released host ids not yet reusable.",
+            h.quarantined as u64,
+        );
+        let mut f = Family::gauge(
+            "moose_hosts_port",
+            "Hosts on each edge port (bounded by moose.host_quota).",
+        );
+        for p in &s.ports {
+            if p.role == moose_config::Role::Edge {
+                f.add(
+                    &[("port", &p.name)],
+                    f64::from(h.per_port.get(&p.name).copied().unwrap_or(0)),
+                );
+            }
+        }
+        out.push(f.mf);
+        let c = &h.counters;
+        let rows: [(&str, &str, u64); 9] = [
+            (
+                "moose_hosts_allocated_total",
+                "MOOSE addresses allocated to new hosts.",
+                c.allocated,
+            ),
+            (
+                "moose_hosts_released_total",
+                "Hosts released after moose.host_idle_secs without a frame.",
+                c.released,
+            ),
+            (
+                "moose_hosts_moved_total",
+                "Hosts that reappeared on another port of this switch.",
+                c.moved,
+            ),
+            (
+                "moose_hosts_quota_refused_total",
+                "Hosts not admitted: their port held moose.host_quota hosts.",
+                c.quota_refused,
+            ),
+            (
+                "moose_hosts_full_refused_total",
+                "Hosts not admitted: the switch held moose.max_hosts, or no id was free.",
+                c.full_refused,
+            ),
+            (
+                "moose_hosts_reinjected_total",
+                "First frames re-injected once their host had an address.",
+                c.reinjected,
+            ),
+            (
+                "moose_hosts_bad_frames_total",
+                "Punted frames without a valid host source (dropped).",
+                c.bad_frames,
+            ),
+            (
+                "moose_hosts_refreshed_total",
+                "Refreshes of known hosts.",
+                c.refreshed,
+            ),
+            (
+                "moose_hosts_store_errors_total",
+                "Failed writes to the host store (moose.state_dir).",
+                c.store_errors,
+            ),
+        ];
+        for (name, help, v) in rows {
+            single(out, Family::counter, name, help, v);
+        }
+        let mut f = Family::counter(
+            "moose_hosts_first_frame_seconds_sum",
+            "Control-thread time of new hosts' first frames, from punt to re-injection (store write and publication included), summed.",
+        );
+        f.add(&[], h.first_frame_us_sum as f64 / 1e6);
+        out.push(f.mf);
+        single(
+            out,
+            Family::counter,
+            "moose_hosts_first_frame_seconds_count",
+            "First frames re-injected (the count of the sum).",
+            h.first_frame_count,
+        );
+        let mut f = Family::gauge(
+            "moose_hosts_first_frame_seconds_max",
+            "The longest first-frame time seen.",
+        );
+        f.add(&[], h.first_frame_us_max as f64 / 1e6);
+        out.push(f.mf);
+    }
+    if let Some(r) = &g.routes {
+        single(
+            out,
+            Family::gauge,
+            "moose_fib_entries",
+            "MAC routes in the FIB.",
+            r.fib_entries as u64,
+        );
+        single(
+            out,
+            Family::gauge,
+            "moose_fib_bytes",
+            "Bytes of the published FIB lookup table.",
+            r.fib_bytes as u64,
+        );
+        single(
+            out,
+            Family::gauge,
+            "moose_fib_groups",
+            "ECMP next-hop groups published.",
+            r.groups as u64,
+        );
+        single(
+            out,
+            Family::counter,
+            "moose_fib_rebuilds_total",
+            "FIB publications (start, link changes).",
+            r.rebuilds,
+        );
     }
     if let Some(api) = s.server.get() {
         for m in api.metrics() {

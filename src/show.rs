@@ -23,6 +23,10 @@ pub enum What {
     Fdb,
     Status,
     Counters,
+    /// A MOOSE switch's hosts (real and MOOSE addresses).
+    Hosts,
+    /// A MOOSE switch's MAC routes.
+    Routes,
 }
 
 fn get(api: &str, path: &str) -> anyhow::Result<String> {
@@ -60,6 +64,17 @@ pub fn run(what: What, api: &str, json: bool) -> anyhow::Result<()> {
             }
         }
         What::Fdb => fdb(api, json)?,
+        What::Hosts => hosts(api, json)?,
+        What::Routes => {
+            let body = get(api, "/api/v1/routes")?;
+            if json {
+                out::println(body.trim_end());
+            } else {
+                out::println(&routes_table(&parse::<
+                    Vec<moose_control::routes::api::RouteRecord>,
+                >(api, &body)?));
+            }
+        }
     }
     Ok(())
 }
@@ -239,6 +254,79 @@ pub fn counters_text(c: &CountersView) -> String {
                 let _ = writeln!(s, "  punt {class:<10} {}", parts.join(", "));
             }
         }
+    }
+    s.trim_end().to_string()
+}
+
+/// Pages through the hosts, printing as it goes.
+fn hosts(api: &str, json: bool) -> anyhow::Result<()> {
+    use moose_control::hosts::api::HostsPage;
+    let mut after: Option<String> = None;
+    let mut n = 0usize;
+    if json {
+        out::println("[");
+    } else {
+        out::println(&format!(
+            "{:>4}  {:<17}  {:<17}  {:<12}  {:>10}",
+            "VLAN", "MAC", "MOOSE MAC", "PORT", "SEEN(ms)"
+        ));
+    }
+    loop {
+        let path = match &after {
+            Some(a) => format!("/api/v1/hosts?limit=1000&after={a}"),
+            None => "/api/v1/hosts?limit=1000".to_string(),
+        };
+        let page: HostsPage = parse(&path, &get(api, &path)?)?;
+        for h in &page.entries {
+            if json {
+                let sep = if n == 0 { "" } else { "," };
+                out::println(&format!("{sep}{}", serde_json::to_string(h)?));
+            } else {
+                out::println(&format!(
+                    "{:>4}  {:<17}  {:<17}  {:<12}  {:>10}",
+                    h.vlan,
+                    h.mac.to_string(),
+                    h.moose_mac.to_string(),
+                    h.port,
+                    h.last_seen_ms
+                ));
+            }
+            n += 1;
+        }
+        match page.next {
+            Some(c) => after = Some(c),
+            None => break,
+        }
+    }
+    if json {
+        out::println("]");
+    } else {
+        out::println(&format!("{n} host{}", if n == 1 { "" } else { "s" }));
+    }
+    Ok(())
+}
+
+pub fn routes_table(routes: &[moose_control::routes::api::RouteRecord]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<22}  {:<7}  {:<9}  PORTS (up)",
+        "PREFIX", "SOURCE", "INSTALLED"
+    );
+    for r in routes {
+        let ports = if r.local {
+            "local hosts".to_string()
+        } else {
+            format!("{} ({})", r.ports.join(","), r.up.join(","))
+        };
+        let _ = writeln!(
+            s,
+            "{:<22}  {:<7}  {:<9}  {}",
+            r.prefix,
+            r.source,
+            if r.installed { "yes" } else { "no" },
+            ports
+        );
     }
     s.trim_end().to_string()
 }

@@ -18,8 +18,8 @@ use moose_wire::{Mac, Vlan};
 
 mod device;
 mod locate;
-mod punt;
 mod moose;
+mod punt;
 pub mod raw;
 
 pub use device::{parse_device, DeviceIdentity, DeviceKind};
@@ -450,7 +450,10 @@ impl Config {
                 "edge" | "fabric" if !has_moose => {
                     return Err(invalid(
                         key("role"),
-                        format!("role {:?} needs a [moose] table with the switch's prefix", p.role),
+                        format!(
+                            "role {:?} needs a [moose] table with the switch's prefix",
+                            p.role
+                        ),
                     ))
                 }
                 "edge" => Role::Edge,
@@ -704,7 +707,10 @@ fn routes(
             ));
         }
         if let Some(j) = out.iter().position(|o| o.prefix == prefix) {
-            return Err(invalid(key("prefix"), format!("{prefix} is also route[{j}]")));
+            return Err(invalid(
+                key("prefix"),
+                format!("{prefix} is also route[{j}]"),
+            ));
         }
         let bad = || invalid(key("port"), "expected a port name or a list of port names");
         let list: Vec<String> = match r.port {

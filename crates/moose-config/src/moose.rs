@@ -90,25 +90,33 @@ pub(crate) fn validate(m: raw::Moose) -> Result<Moose, ConfigError> {
         "port-sequential" => HostIds::PortSequential,
         "hash" => HostIds::Hash,
         "pool" => HostIds::Pool,
-        other => {
-            return Err(invalid(
-                "moose.host_ids",
-                format!("{other:?} is not one of \"sequential\", \"port-sequential\", \"hash\", \"pool\""),
-            ))
-        }
+        other => return Err(invalid(
+            "moose.host_ids",
+            format!(
+                "{other:?} is not one of \"sequential\", \"port-sequential\", \"hash\", \"pool\""
+            ),
+        )),
     };
     // Host id 0 is the switch's own address, never a host's.
     let ids = (1u64 << switch.host_bits()) - 1;
     if m.max_hosts == 0 || u64::from(m.max_hosts) > ids {
         return Err(invalid(
             "moose.max_hosts",
-            format!("{} is not in 1..={} (the ids under /{})", m.max_hosts, ids.min(u64::from(u32::MAX)), prefix.len()),
+            format!(
+                "{} is not in 1..={} (the ids under /{})",
+                m.max_hosts,
+                ids.min(u64::from(u32::MAX)),
+                prefix.len()
+            ),
         ));
     }
     if m.host_quota == 0 || m.host_quota > m.max_hosts {
         return Err(invalid(
             "moose.host_quota",
-            format!("{} is not in 1..=moose.max_hosts ({})", m.host_quota, m.max_hosts),
+            format!(
+                "{} is not in 1..=moose.max_hosts ({})",
+                m.host_quota, m.max_hosts
+            ),
         ));
     }
     if m.host_idle_secs == 0 {

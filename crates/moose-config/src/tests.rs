@@ -640,7 +640,10 @@ fn punt_tables() {
 fn moose_roles_need_a_moose_table() {
     for role in ["edge", "fabric"] {
         let e = err(&with_port(&format!("role = \"{role}\"")));
-        assert!(e.starts_with("port[0].role:") && e.contains("[moose]"), "{e}");
+        assert!(
+            e.starts_with("port[0].role:") && e.contains("[moose]"),
+            "{e}"
+        );
     }
     assert_eq!(
         Config::from_toml(&with_port("role = \"legacy\""))
@@ -685,17 +688,33 @@ fn moose_table() {
         ("\"02:11:11\"", "invalid MAC prefix"),
     ] {
         let e = moose_err(&format!("prefix = {prefix}"), "");
-        assert!(e.starts_with("moose.prefix:") && e.contains(why), "{prefix}: {e}");
+        assert!(
+            e.starts_with("moose.prefix:") && e.contains(why),
+            "{prefix}: {e}"
+        );
     }
-    assert!(moose_cfg("prefix = \"0a:11:11:00:00:00/24\"\nallow_any_quadrant = true", "").is_ok());
+    assert!(moose_cfg(
+        "prefix = \"0a:11:11:00:00:00/24\"\nallow_any_quadrant = true",
+        ""
+    )
+    .is_ok());
     let p = "prefix = \"02:11:11:11:00:00/40\"\n";
     let e = moose_err(&format!("{p}max_hosts = 256"), "");
-    assert!(e.starts_with("moose.max_hosts:") && e.contains("1..=255"), "{e}");
+    assert!(
+        e.starts_with("moose.max_hosts:") && e.contains("1..=255"),
+        "{e}"
+    );
     let e = moose_err(&format!("{p}max_hosts = 100\nhost_quota = 101"), "");
     assert!(e.starts_with("moose.host_quota:"), "{e}");
-    let e = moose_err(&format!("{p}max_hosts = 100\nhost_quota = 10\nhost_ids = \"random\""), "");
+    let e = moose_err(
+        &format!("{p}max_hosts = 100\nhost_quota = 10\nhost_ids = \"random\""),
+        "",
+    );
     assert!(e.starts_with("moose.host_ids:"), "{e}");
-    let e = moose_err(&format!("{p}max_hosts = 100\nhost_quota = 10\nhost_idle_secs = 0"), "");
+    let e = moose_err(
+        &format!("{p}max_hosts = 100\nhost_quota = 10\nhost_idle_secs = 0"),
+        "",
+    );
     assert!(e.starts_with("moose.host_idle_secs:"), "{e}");
 }
 
@@ -703,26 +722,56 @@ fn moose_table() {
 fn host_pools() {
     let pool = "prefix = \"02:11:11:00:00:00/24\"\nhost_ids = \"pool\"";
     let e = moose_err(pool, "");
-    assert!(e.starts_with("port[1].host_pool:") && e.contains("every edge port"), "{e}");
+    assert!(
+        e.starts_with("port[1].host_pool:") && e.contains("every edge port"),
+        "{e}"
+    );
     let with = |a: &str, b: &str| {
         MOOSE_PORTS
-            .replace("device = \"net_null1\"\n", &format!("device = \"net_null1\"\nhost_pool = \"{a}\"\n"))
-            .replace("device = \"net_null2\"\n", &format!("device = \"net_null2\"\nhost_pool = \"{b}\"\n"))
+            .replace(
+                "device = \"net_null1\"\n",
+                &format!("device = \"net_null1\"\nhost_pool = \"{a}\"\n"),
+            )
+            .replace(
+                "device = \"net_null2\"\n",
+                &format!("device = \"net_null2\"\nhost_pool = \"{b}\"\n"),
+            )
     };
-    let cfg = |a: &str, b: &str| Config::from_toml(&format!("[switch]\nname = \"s\"\n[moose]\n{pool}\n{}", with(a, b)));
+    let cfg = |a: &str, b: &str| {
+        Config::from_toml(&format!(
+            "[switch]\nname = \"s\"\n[moose]\n{pool}\n{}",
+            with(a, b)
+        ))
+    };
     let c = cfg("02:11:11:00:10:00/40", "02:11:11:00:20:00/40").unwrap();
-    assert_eq!(c.ports[1].host_pool.unwrap().to_string(), "02:11:11:00:10:00/40");
-    let e = cfg("02:11:11:00:10:00/40", "02:11:11:00:00:00/32").unwrap_err().to_string();
-    assert!(e.starts_with("port[2].host_pool:") && e.contains("overlaps"), "{e}");
-    let e = cfg("02:11:12:00:10:00/40", "02:11:11:00:20:00/40").unwrap_err().to_string();
-    assert!(e.starts_with("port[1].host_pool:") && e.contains("not a part"), "{e}");
+    assert_eq!(
+        c.ports[1].host_pool.unwrap().to_string(),
+        "02:11:11:00:10:00/40"
+    );
+    let e = cfg("02:11:11:00:10:00/40", "02:11:11:00:00:00/32")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("port[2].host_pool:") && e.contains("overlaps"),
+        "{e}"
+    );
+    let e = cfg("02:11:12:00:10:00/40", "02:11:11:00:20:00/40")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("port[1].host_pool:") && e.contains("not a part"),
+        "{e}"
+    );
     let e = Config::from_toml(&format!(
         "[switch]\nname = \"s\"\n[moose]\nprefix = \"02:11:11:00:00:00/24\"\n{}",
         with("02:11:11:00:10:00/40", "02:11:11:00:20:00/40")
     ))
     .unwrap_err()
     .to_string();
-    assert!(e.starts_with("port[1].host_pool:") && e.contains("only edge ports"), "{e}");
+    assert!(
+        e.starts_with("port[1].host_pool:") && e.contains("only edge ports"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -737,12 +786,36 @@ fn routes() {
     assert_eq!(c.routes[0].ports, vec![0]);
     assert_eq!(c.routes[1].prefix, moose_wire::MacPrefix::ALL);
     for (route, key, why) in [
-        ("prefix = \"02:11:11:01:00:00/32\"\nport = \"f0\"", "route[0].prefix", "own prefix"),
-        ("prefix = \"02:22:22:00:00:00/24\"\nport = \"e0\"", "route[0].port", "edge port"),
-        ("prefix = \"02:22:22:00:00:00/24\"\nport = \"nope\"", "route[0].port", "no port named"),
-        ("prefix = \"02:22:22:00:00:00/24\"\nport = []", "route[0].port", "1 to 16"),
-        ("prefix = \"02:22:22:00:00:00/24\"\nport = 5", "route[0].port", "a port name"),
-        ("prefix = \"02:22:22:00:00:01/24\"\nport = \"f0\"", "route[0].prefix", "beyond"),
+        (
+            "prefix = \"02:11:11:01:00:00/32\"\nport = \"f0\"",
+            "route[0].prefix",
+            "own prefix",
+        ),
+        (
+            "prefix = \"02:22:22:00:00:00/24\"\nport = \"e0\"",
+            "route[0].port",
+            "edge port",
+        ),
+        (
+            "prefix = \"02:22:22:00:00:00/24\"\nport = \"nope\"",
+            "route[0].port",
+            "no port named",
+        ),
+        (
+            "prefix = \"02:22:22:00:00:00/24\"\nport = []",
+            "route[0].port",
+            "1 to 16",
+        ),
+        (
+            "prefix = \"02:22:22:00:00:00/24\"\nport = 5",
+            "route[0].port",
+            "a port name",
+        ),
+        (
+            "prefix = \"02:22:22:00:00:01/24\"\nport = \"f0\"",
+            "route[0].prefix",
+            "beyond",
+        ),
     ] {
         let e = moose_err(p, &format!("[[route]]\n{route}\n"));
         assert!(e.starts_with(key) && e.contains(why), "{route}: {e}");
@@ -751,9 +824,17 @@ fn routes() {
         p,
         "[[route]]\nprefix = \"02:22:22:00:00:00/24\"\nport = \"f0\"\n[[route]]\nprefix = \"02:22:22:00:00:00/24\"\nport = \"f0\"\n",
     );
-    assert!(e.starts_with("route[1].prefix:") && e.contains("also route[0]"), "{e}");
-    let e = err(&with_port("[[route]]\nprefix = \"02:22:22:00:00:00/24\"\nport = \"p0\""));
-    assert!(e.starts_with("route[0].prefix:") && e.contains("[moose]"), "{e}");
+    assert!(
+        e.starts_with("route[1].prefix:") && e.contains("also route[0]"),
+        "{e}"
+    );
+    let e = err(&with_port(
+        "[[route]]\nprefix = \"02:22:22:00:00:00/24\"\nport = \"p0\"",
+    ));
+    assert!(
+        e.starts_with("route[0].prefix:") && e.contains("[moose]"),
+        "{e}"
+    );
 }
 
 /// A deserializer that walks the raw schema instead of a document: it

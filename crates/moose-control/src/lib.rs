@@ -24,9 +24,11 @@
 
 pub mod api;
 pub mod bridge;
+pub mod hosts;
 pub mod nic;
 pub mod ports;
 pub mod reserved;
+pub mod routes;
 pub mod runtime;
 
 pub use api::{Call, CallError, ControlHandle, Request};

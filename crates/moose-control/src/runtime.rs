@@ -23,7 +23,7 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use moose_dataplane::io::{Backend, FramePool};
-use moose_dataplane::{ControlSide, Handover, Inject, Punt, PuntClass, TableOp, TableSet};
+use moose_dataplane::{ControlSide, Handover, Inject, Punt, PuntClass, TableOp, TableSet, Via};
 use moose_tables::publish::Writer;
 use moose_wire::PortId;
 
@@ -76,6 +76,11 @@ pub trait Service<B: Backend>: Send {
     /// A timer set with [`Ctx::timer`] is due.
     fn timer(&mut self, _cx: &mut Ctx<'_, B>, _token: u64) {}
 
+    /// Called once per turn, after the punts, timers and requests, before
+    /// the table changes are published: write what must be durable before
+    /// the workers act on it.
+    fn end_of_turn(&mut self, _cx: &mut Ctx<'_, B>) {}
+
     /// Another service (or the runtime) emitted `ev`.
     fn event(&mut self, _cx: &mut Ctx<'_, B>, _ev: &Event) {}
 
@@ -111,6 +116,10 @@ pub struct RuntimeStats {
     pub link_changes: u64,
     pub reattaches: u64,
     pub reattach_failures: u64,
+    /// Frames handed back to the workers to be classified again.
+    pub reinjected: u64,
+    /// … that found the worker's ring full (freed).
+    pub reinject_failures: u64,
 }
 
 /// What a service can do while it handles something.
@@ -121,6 +130,7 @@ pub struct Ctx<'a, B: Backend> {
     service: usize,
     writer: &'a mut Writer<TableSet, TableOp>,
     inject: &'a mut [rtrb::Producer<Inject<B::Frame>>],
+    reinject: &'a mut Vec<(usize, Inject<B::Frame>)>,
     pool: &'a mut B::Pool,
     free: &'a mut Vec<B::Frame>,
     timers: &'a mut BinaryHeap<Reverse<Timer>>,
@@ -160,7 +170,11 @@ impl<B: Backend> Ctx<'_, B> {
             return false;
         }
         let w = port.index() % self.inject.len();
-        match self.inject[w].push(Inject { port, frame }) {
+        match self.inject[w].push(Inject {
+            port,
+            frame,
+            via: Via::Tx,
+        }) {
             Ok(()) => {
                 self.stats.sent_frames += 1;
                 true
@@ -171,6 +185,20 @@ impl<B: Backend> Ctx<'_, B> {
                 false
             }
         }
+    }
+
+    /// Hands `frame` back to worker `worker` to be classified as if `port`
+    /// had just received it, once this turn's table changes are published
+    /// (the first frame of a new host, after its translation exists).
+    pub fn reinject(&mut self, worker: usize, port: PortId, frame: B::Frame) {
+        self.reinject.push((
+            worker,
+            Inject {
+                port,
+                frame,
+                via: Via::Rx,
+            },
+        ));
     }
 
     /// Returns a frame to the pool.
@@ -256,6 +284,8 @@ pub struct Runtime<'d, B: Backend> {
     free: Vec<B::Frame>,
     events: Vec<Event>,
     urgent: bool,
+    /// Frames to classify again, sent after the next publish.
+    reinject: Vec<(usize, Inject<B::Frame>)>,
 }
 
 /// Builds the [`Ctx`] of service `$i` from the runtime's fields.
@@ -267,6 +297,7 @@ macro_rules! ctx {
             service: $i,
             writer: &mut $rt.side.tables,
             inject: &mut $rt.side.inject,
+            reinject: &mut $rt.reinject,
             pool: &mut $rt.side.pool,
             free: &mut $rt.free,
             timers: &mut $rt.timers,
@@ -303,6 +334,7 @@ impl<'d, B: Backend> Runtime<'d, B> {
             free: Vec::new(),
             events: Vec::new(),
             urgent: false,
+            reinject: Vec::new(),
         }
     }
 
@@ -369,10 +401,33 @@ impl<'d, B: Backend> Runtime<'d, B> {
         self.dispatch_events(now);
         work += self.answer(now);
         self.dispatch_events(now);
+        for i in 0..self.services.len() {
+            let mut cx = ctx!(self, now, i);
+            self.services[i].end_of_turn(&mut cx);
+        }
+        // Re-injected frames need their tables published first.
+        let urgent = self.urgent || !self.reinject.is_empty();
         if self.side.tables.pending() > 0
-            && (self.urgent || now.duration_since(self.last_publish) >= PUBLISH_INTERVAL)
+            && (urgent || now.duration_since(self.last_publish) >= PUBLISH_INTERVAL)
         {
             self.publish(now);
+        }
+        work += self.reinject.len();
+        for (w, inj) in self.reinject.drain(..) {
+            let ring = self.side.inject.len();
+            match self
+                .side
+                .inject
+                .get_mut(w % ring.max(1))
+                .map(|r| r.push(inj))
+            {
+                Some(Ok(())) => self.stats.reinjected += 1,
+                Some(Err(rtrb::PushError::Full(Inject { frame, .. }))) => {
+                    self.stats.reinject_failures += 1;
+                    self.free.push(frame);
+                }
+                None => {}
+            }
         }
         if !self.free.is_empty() {
             self.side.pool.free_bulk(&mut self.free);

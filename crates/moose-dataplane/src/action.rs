@@ -235,10 +235,14 @@ pub fn apply(frame: &mut [u8], header_len: usize, rw: &Rewrite) -> Rewritten {
         match rewrite::classify(frame, header_len) {
             Payload::Arp => {
                 if src {
-                    done.arp |= rewrite::arp_hw(frame, header_len, old_src, new_src, ArpField::Sender).rewritten();
+                    done.arp |=
+                        rewrite::arp_hw(frame, header_len, old_src, new_src, ArpField::Sender)
+                            .rewritten();
                 }
                 if dst {
-                    done.arp |= rewrite::arp_hw(frame, header_len, old_dst, new_dst, ArpField::Target).rewritten();
+                    done.arp |=
+                        rewrite::arp_hw(frame, header_len, old_dst, new_dst, ArpField::Target)
+                            .rewritten();
                 }
             }
             Payload::Ndisc(_) => {
@@ -251,10 +255,12 @@ pub fn apply(frame: &mut [u8], header_len: usize, rw: &Rewrite) -> Rewritten {
             }
             Payload::Dhcp => {
                 if src {
-                    done.dhcp |= rewrite::dhcp_chaddr(frame, header_len, old_src, new_src).rewritten();
+                    done.dhcp |=
+                        rewrite::dhcp_chaddr(frame, header_len, old_src, new_src).rewritten();
                 }
                 if dst {
-                    done.dhcp |= rewrite::dhcp_chaddr(frame, header_len, old_dst, new_dst).rewritten();
+                    done.dhcp |=
+                        rewrite::dhcp_chaddr(frame, header_len, old_dst, new_dst).rewritten();
                 }
             }
             Payload::Other => {}
@@ -359,7 +365,11 @@ mod tests {
         assert_eq!(&f[0..6], &[0, 0x16, 0x17, 0x6d, 0xb7, 0xcf]);
         assert_eq!(&f[6..12], &b_moose, "source untouched");
         assert_eq!(&f[22..28], &b_moose, "ARP sender untouched");
-        assert_eq!(&f[32..38], &[0, 0x16, 0x17, 0x6d, 0xb7, 0xcf], "ARP target restored");
+        assert_eq!(
+            &f[32..38],
+            &[0, 0x16, 0x17, 0x6d, 0xb7, 0xcf],
+            "ARP target restored"
+        );
     }
 
     #[test]

@@ -116,11 +116,20 @@ struct RxSlot<B: Backend> {
 
 /// How a port's frames are decided: its role's classifier and the punt
 /// class of its learn requests, taken once when the worker is built.
-#[derive(Copy, Clone)]
 struct RoleOf<F> {
     classify: Classifier<F>,
     learn: PuntClass,
 }
+
+// Not derived: a derive would ask `F: Copy`, and only the function pointer
+// is copied.
+impl<F> Clone for RoleOf<F> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<F> Copy for RoleOf<F> {}
 
 /// A direct-mapped memory of learn requests already sent, so that a busy
 /// source costs one request per refresh interval, not one per frame.

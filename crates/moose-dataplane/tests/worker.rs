@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use moose_config::Config;
 use moose_dataplane::mem::{Mem, MemPool, MemPort};
-use moose_dataplane::{DropReason, Inject, Pipeline, PortCounter, PortId, WorkerCounter};
+use moose_dataplane::{DropReason, Inject, Pipeline, PortCounter, PortId, Via, WorkerCounter};
 
 fn config() -> Config {
     let mut t = "[switch]\nname=\"t\"\n".to_string();
@@ -44,6 +44,7 @@ fn injected_frames_for_unknown_ports_are_counted_and_bursts_stay_bounded() {
         .push(Inject {
             port: PortId(9),
             frame: frame(1),
+            via: Via::Tx,
         })
         .unwrap();
     // 500 frames for p1 at once, while p0 receives a burst for p1 too:
@@ -54,6 +55,7 @@ fn injected_frames_for_unknown_ports_are_counted_and_bursts_stay_bounded() {
             .push(Inject {
                 port: PortId(1),
                 frame: frame(2),
+                via: Via::Tx,
             })
             .unwrap();
     }

@@ -501,7 +501,9 @@ impl Xlate {
     /// Real → MOOSE.
     #[inline]
     pub fn moose_of(&self, vlan: u16, real: u64) -> Option<u64> {
-        self.to_moose.get(xkey(vlan, real)).map(|v| unpack_real(v).0)
+        self.to_moose
+            .get(xkey(vlan, real))
+            .map(|v| unpack_real(v).0)
     }
 
     /// MOOSE → (real, port).

@@ -80,7 +80,12 @@ fn admit(h: &Header, port: PortId, t: &TableSet) -> Result<(u16, u64), DropReaso
 /// Where a unicast destination goes, and the destination rewrite if it is
 /// a local host.
 #[inline]
-fn unicast(dst: u64, vlan: u16, port: PortId, t: &TableSet) -> Result<(To, Option<u64>), DropReason> {
+fn unicast(
+    dst: u64,
+    vlan: u16,
+    port: PortId,
+    t: &TableSet,
+) -> Result<(To, Option<u64>), DropReason> {
     let local = t.ports.local.is_some_and(|l| l.contains(dst));
     if local {
         let Some(v) = t.xlate.to_real.get(ExactKey::from_le48(vlan, dst).raw()) else {
@@ -196,5 +201,7 @@ pub fn classify_edge<F: AsRef<[u8]>>(b: &mut Burst<'_>, frames: &[F]) -> Summary
 pub fn classify_fabric<F: AsRef<[u8]>>(b: &mut Burst<'_>, frames: &[F]) -> Summary {
     let t = b.tables;
     let port = b.port;
-    decide_cached(b, frames, t.generation(TABLES), |h| decide_fabric(h, port, t))
+    decide_cached(b, frames, t.generation(TABLES), |h| {
+        decide_fabric(h, port, t)
+    })
 }

@@ -1,0 +1,315 @@
+//! The `hosts` service: the MOOSE addresses of this switch's hosts.
+//!
+//! The edge classifier punts the first frame of an unknown host (or of a
+//! known one on another port) on class `host`. This service admits the
+//! host ([`control::HostTable`]: quota, bound, id scheme, quarantine),
+//! publishes its translation both ways (`TableOp::Xlate`), writes the
+//! allocation to the durable store ([`store`]) at the end of the turn, and
+//! hands the frame back to the worker that punted it, to be classified
+//! again once the translation is published: nothing is lost while an
+//! address is allocated. Refreshes of known hosts (the edge's learn
+//! requests, on the same class) keep them from going idle; hosts idle for
+//! `host_idle_secs` are released and their ids quarantined.
+
+pub mod api;
+pub mod control;
+pub mod store;
+
+use std::time::{Duration, Instant};
+
+use moose_config::Config;
+use moose_dataplane::io::Backend;
+use moose_dataplane::{Punt, PuntClass, TableOp};
+use moose_tables::xlate::HostOp;
+use moose_wire::{ExactKey, Header, HostId, Mac, PortId};
+
+use crate::api::serve;
+use crate::runtime::{Ctx, Service};
+use api::{HostRecord, HostStats, HostsPage, HostsQuery, StatsQuery, MAX_PAGE};
+use control::{Admitted, Host, HostTable};
+use store::{Batch, Store, StoreError};
+
+/// The low 48 bits of a little-endian load of `m` (what the fast path's
+/// keys and rewrites use).
+fn le48(m: Mac) -> u64 {
+    ExactKey::new(0, m).raw()
+}
+
+pub struct Hosts {
+    table: HostTable,
+    store: Option<Store>,
+    batch: Batch,
+    names: Vec<String>,
+    /// When punts handled this turn were drained, for the first-frame delay.
+    pending_first: Vec<Instant>,
+    first_sum_us: u64,
+    first_max_us: u64,
+    first_count: u64,
+    idle_check: Duration,
+}
+
+impl Hosts {
+    /// The service of a `[moose]` switch (`None` without one), with the
+    /// hosts of `moose.state_dir` restored.
+    pub fn from_config(cfg: &Config) -> Result<Option<Hosts>, StoreError> {
+        let Some(m) = cfg.moose.as_ref() else {
+            return Ok(None);
+        };
+        let store = m.state_dir.as_deref().map(Store::open).transpose()?;
+        let loaded = match &store {
+            Some(s) => s.load()?,
+            None => store::Loaded::default(),
+        };
+        let mut batch = Batch::default();
+        let hash_key = loaded.hash_key.unwrap_or_else(|| {
+            let k = std::collections::hash_map::RandomState::new();
+            let k = std::hash::BuildHasher::hash_one(&k, 0x6d6f6f7365u64);
+            batch.meta.push(("hash_key", k));
+            k
+        });
+        let prefix = m.switch.prefix();
+        let prefix_word = prefix.addr().to_u64() | u64::from(prefix.len()) << 48;
+        if loaded.prefix != Some(prefix_word) {
+            batch.meta.push(("prefix", prefix_word));
+        }
+        let mut table = HostTable::from_config(cfg, hash_key).expect("[moose] is present");
+        for (key, id, port, seen) in loaded.hosts {
+            let k = ExactKey::from_sort_key(key);
+            let h = Host {
+                vlan: k.vlan(),
+                real: k.mac(),
+                id: HostId(id),
+                port: PortId(port),
+                last_seen: seen,
+            };
+            if !table.restore(h) {
+                // No longer fits the config (port not an edge, id outside
+                // its range): forgotten.
+                batch.remove.push(key);
+            }
+        }
+        let now = Instant::now();
+        for (id, until) in loaded.quarantine {
+            if until > now {
+                table.restore_quarantine(id, until);
+            } else {
+                batch.unquarantine.push(id);
+            }
+        }
+        let idle_check = (m.host_idle / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        Ok(Some(Hosts {
+            table,
+            store,
+            batch,
+            names: cfg.ports.iter().map(|p| p.name.clone()).collect(),
+            pending_first: Vec::new(),
+            first_sum_us: 0,
+            first_max_us: 0,
+            first_count: 0,
+            idle_check,
+        }))
+    }
+
+    pub fn table(&self) -> &HostTable {
+        &self.table
+    }
+
+    fn bind<B: Backend>(&self, cx: &mut Ctx<'_, B>, h: &Host) {
+        cx.table(TableOp::Xlate(HostOp::Bind {
+            vlan: h.vlan,
+            real: le48(h.real),
+            moose: le48(self.table.addr(h.id).mac()),
+            port: h.port.0,
+        }));
+    }
+
+    fn persist(&mut self, h: &Host) {
+        if self.store.is_some() {
+            self.batch.upsert.push((
+                ExactKey::new(h.vlan, h.real).sort_key(),
+                h.id.0,
+                h.port.0,
+                h.last_seen,
+            ));
+        }
+    }
+
+    fn name(&self, p: PortId) -> String {
+        self.names
+            .get(p.index())
+            .cloned()
+            .unwrap_or_else(|| format!("port{}", p.0))
+    }
+
+    fn page(&self, q: HostsQuery, now: Instant) -> HostsPage {
+        let limit = q.limit.clamp(1, MAX_PAGE);
+        let (hosts, more) = self.table.page(q.after.map(|c| (c.vlan, c.mac)), limit);
+        let entries: Vec<HostRecord> = hosts
+            .into_iter()
+            .map(|h| HostRecord {
+                vlan: h.vlan,
+                mac: h.real,
+                moose_mac: self.table.addr(h.id).mac(),
+                port: self.name(h.port),
+                last_seen_ms: now.saturating_duration_since(h.last_seen).as_millis() as u64,
+                id: h.id.0,
+            })
+            .collect();
+        let next = if more {
+            entries.last().map(|r| {
+                crate::bridge::api::FdbCursor {
+                    vlan: r.vlan,
+                    mac: r.mac,
+                }
+                .to_string()
+            })
+        } else {
+            None
+        };
+        HostsPage { entries, next }
+    }
+
+    fn stats(&self) -> HostStats {
+        let per_port = self
+            .names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.table.on_port(PortId(*i as u16)) > 0)
+            .map(|(i, n)| (n.clone(), self.table.on_port(PortId(i as u16))))
+            .collect();
+        HostStats {
+            hosts: self.table.len(),
+            max_hosts: self.table.max_hosts(),
+            host_quota: self.table.quota(),
+            per_port,
+            quarantined: self.table.quarantined(),
+            counters: self.table.counters.clone(),
+            first_frame_us_sum: self.first_sum_us,
+            first_frame_us_max: self.first_max_us,
+            first_frame_count: self.first_count,
+            persistent: self.store.is_some(),
+        }
+    }
+
+    fn frame<B: Backend>(
+        &mut self,
+        cx: &mut Ctx<'_, B>,
+        worker: usize,
+        port: PortId,
+        frame: B::Frame,
+    ) {
+        let h = Header::load(frame.as_ref());
+        let src = h.src();
+        if h.check(usize::MAX).is_err() || src.is_multicast() || src.is_zero() {
+            self.table.counters.bad_frames += 1;
+            cx.free(frame);
+            return;
+        }
+        let vid = h.vid();
+        let vlan = if vid != 0 {
+            vid
+        } else {
+            cx.tables().ports.pvid(port)
+        };
+        match self.table.admit(vlan, src, port, cx.now) {
+            Ok((host, how)) => {
+                if how != Admitted::Known {
+                    self.bind(cx, &host);
+                    self.persist(&host);
+                }
+                self.table.counters.reinjected += 1;
+                self.pending_first.push(cx.now);
+                cx.reinject(worker, port, frame);
+            }
+            Err(_) => cx.free(frame),
+        }
+    }
+}
+
+impl<B: Backend> Service<B> for Hosts {
+    fn name(&self) -> &'static str {
+        "hosts"
+    }
+
+    fn classes(&self) -> &'static [PuntClass] {
+        &[PuntClass::Host]
+    }
+
+    fn start(&mut self, cx: &mut Ctx<'_, B>) {
+        let hosts: Vec<Host> = self.table.iter().cloned().collect();
+        for h in &hosts {
+            self.bind(cx, h);
+        }
+        if let Some(s) = &self.store {
+            if s.write(&self.batch).is_err() {
+                self.table.counters.store_errors += 1;
+            }
+        }
+        self.batch = Batch::default();
+        cx.timer(cx.now + self.idle_check, 0);
+    }
+
+    fn punt(&mut self, cx: &mut Ctx<'_, B>, _class: PuntClass, worker: usize, p: Punt<B::Frame>) {
+        match p {
+            Punt::Learn { key, port } => {
+                if self.table.touch(key, port, cx.now) {
+                    if let Some(h) = self.table.get(key.vlan(), key.mac()).cloned() {
+                        self.persist(&h);
+                    }
+                }
+            }
+            Punt::Frame { port, frame } => self.frame(cx, worker, port, frame),
+        }
+    }
+
+    fn end_of_turn(&mut self, _cx: &mut Ctx<'_, B>) {
+        if let Some(s) = &self.store {
+            if !self.batch.is_empty() {
+                if s.write(&self.batch).is_err() {
+                    self.table.counters.store_errors += 1;
+                }
+                self.batch = Batch::default();
+            }
+        }
+        if !self.pending_first.is_empty() {
+            let done = Instant::now();
+            for t in self.pending_first.drain(..) {
+                let us = done.saturating_duration_since(t).as_micros() as u64;
+                self.first_sum_us += us;
+                self.first_max_us = self.first_max_us.max(us);
+                self.first_count += 1;
+            }
+        }
+    }
+
+    fn timer(&mut self, cx: &mut Ctx<'_, B>, _token: u64) {
+        for h in self.table.release_idle(cx.now) {
+            cx.table(TableOp::Xlate(HostOp::Unbind {
+                vlan: h.vlan,
+                real: le48(h.real),
+            }));
+            if self.store.is_some() {
+                self.batch
+                    .remove
+                    .push(ExactKey::new(h.vlan, h.real).sort_key());
+                if let Some(until) = self.table.quarantined_until(h.id.0) {
+                    self.batch.quarantine.push((h.id.0, until));
+                }
+            }
+        }
+        cx.timer(cx.now + self.idle_check, 0);
+    }
+
+    fn request(
+        &mut self,
+        cx: &mut Ctx<'_, B>,
+        body: Box<dyn std::any::Any + Send>,
+    ) -> Result<(), Box<dyn std::any::Any + Send>> {
+        let now = cx.now;
+        let body = match serve::<HostsQuery>(body, |q| self.page(q, now)) {
+            Ok(()) => return Ok(()),
+            Err(b) => b,
+        };
+        serve::<StatsQuery>(body, |_| self.stats())
+    }
+}

@@ -1,0 +1,176 @@
+//! The `routes` service: the FIB of MAC routes between switches.
+//!
+//! It owns the RIB (a `moose_tables::lpm::MacLpm`, on the control side
+//! only) built from the static `[[route]]`s (the link-state protocol adds
+//! its routes here next), and publishes the lookup half (`LpmTable`) and
+//! the ECMP groups as `Arc`s, atomically in one publication, whenever they
+//! change. A route's next hops are the ports of its route that are up: an
+//! ECMP group shrinks when a member's link goes down, and a route whose
+//! ports are all down is withdrawn until one comes back (a less specific
+//! route, such as a default, then carries its traffic).
+
+pub mod api;
+
+use std::sync::Arc;
+
+use moose_config::Config;
+use moose_dataplane::io::Backend;
+use moose_dataplane::tables::{NextHop, NextHops};
+use moose_dataplane::{GroupId, TableOp};
+use moose_tables::lpm::MacLpm;
+use moose_wire::{MacPrefix, PortId};
+
+use crate::api::serve;
+use crate::runtime::{Ctx, Event, Service};
+use api::{RouteRecord, RouteStats, RoutesQuery, StatsQuery};
+
+struct Route {
+    prefix: MacPrefix,
+    ports: Vec<PortId>,
+}
+
+pub struct Routes {
+    local: Option<MacPrefix>,
+    routes: Vec<Route>,
+    names: Vec<String>,
+    /// Bit per port: link up.
+    up: u64,
+    rib: MacLpm,
+    groups: usize,
+    rebuilds: u64,
+}
+
+impl Routes {
+    /// The service of a `[moose]` switch; `None` without one.
+    pub fn from_config(cfg: &Config) -> Option<Routes> {
+        let m = cfg.moose.as_ref()?;
+        Some(Routes {
+            local: Some(m.switch.prefix()),
+            routes: cfg
+                .routes
+                .iter()
+                .map(|r| Route {
+                    prefix: r.prefix,
+                    ports: r.ports.iter().map(|&p| PortId(p as u16)).collect(),
+                })
+                .collect(),
+            names: cfg.ports.iter().map(|p| p.name.clone()).collect(),
+            up: moose_dataplane::tables::all_ports(cfg.ports.len()),
+            rib: MacLpm::new(),
+            groups: 0,
+            rebuilds: 0,
+        })
+    }
+
+    fn live(&self, r: &Route) -> Vec<PortId> {
+        r.ports
+            .iter()
+            .copied()
+            .filter(|p| self.up & p.bit() != 0)
+            .collect()
+    }
+
+    /// Rebuilds the RIB and the groups from the routes and the links, and
+    /// publishes both.
+    fn rebuild<B: Backend>(&mut self, cx: &mut Ctx<'_, B>) {
+        let mut rib = MacLpm::new();
+        let mut groups: Vec<Vec<PortId>> = Vec::new();
+        for r in &self.routes {
+            let live = self.live(r);
+            let hop = match live.len() {
+                0 => continue,
+                1 => NextHop::Port(live[0]),
+                _ => {
+                    let g = match groups.iter().position(|x| *x == live) {
+                        Some(g) => g,
+                        None => {
+                            groups.push(live);
+                            groups.len() - 1
+                        }
+                    };
+                    NextHop::Group(GroupId(g as u16))
+                }
+            };
+            rib.insert(r.prefix.key().raw(), r.prefix.len(), hop.encode());
+        }
+        self.groups = groups.len();
+        cx.table(TableOp::Groups(Arc::new(NextHops::new(groups))));
+        cx.table(TableOp::Fib(Arc::new(rib.table())));
+        self.rib = rib;
+        self.rebuilds += 1;
+    }
+
+    fn records(&self) -> Vec<RouteRecord> {
+        let name = |p: &PortId| {
+            self.names
+                .get(p.index())
+                .cloned()
+                .unwrap_or_else(|| format!("port{}", p.0))
+        };
+        let mut out = Vec::new();
+        if let Some(l) = self.local {
+            out.push(RouteRecord {
+                prefix: l.to_string(),
+                ports: Vec::new(),
+                up: Vec::new(),
+                source: "local".into(),
+                local: true,
+                installed: true,
+            });
+        }
+        for r in &self.routes {
+            let live = self.live(r);
+            out.push(RouteRecord {
+                prefix: r.prefix.to_string(),
+                ports: r.ports.iter().map(name).collect(),
+                up: live.iter().map(name).collect(),
+                source: "static".into(),
+                local: false,
+                installed: !live.is_empty(),
+            });
+        }
+        out
+    }
+}
+
+impl<B: Backend> Service<B> for Routes {
+    fn name(&self) -> &'static str {
+        "routes"
+    }
+
+    fn start(&mut self, cx: &mut Ctx<'_, B>) {
+        self.up = cx.tables().ports.up;
+        self.rebuild(cx);
+    }
+
+    fn event(&mut self, cx: &mut Ctx<'_, B>, ev: &Event) {
+        let Event::Link { port, up } = *ev;
+        let before = self.up;
+        if up {
+            self.up |= port.bit();
+        } else {
+            self.up &= !port.bit();
+        }
+        let touches = self.routes.iter().any(|r| r.ports.contains(&port));
+        if before != self.up && touches {
+            self.rebuild(cx);
+        }
+    }
+
+    fn request(
+        &mut self,
+        _cx: &mut Ctx<'_, B>,
+        body: Box<dyn std::any::Any + Send>,
+    ) -> Result<(), Box<dyn std::any::Any + Send>> {
+        let body = match serve::<RoutesQuery>(body, |_| self.records()) {
+            Ok(()) => return Ok(()),
+            Err(b) => b,
+        };
+        serve::<StatsQuery>(body, |_| RouteStats {
+            fib_entries: self.rib.len(),
+            fib_bytes: self.rib.bytes(),
+            groups: self.groups,
+            rebuilds: self.rebuilds,
+        })
+    }
+}

@@ -1,0 +1,387 @@
+//! MOOSE edge and fabric in-process: two switches over the in-memory
+//! backend, joined by a fabric link, stepped by hand. Checks the worked
+//! example (a host's ARP request leaves its switch with its MOOSE address
+//! as source and sender, the reply comes back to its real MAC with the
+//! remote host's MOOSE address), IPv6 neighbour discovery and DHCP rewrites
+//! with valid checksums, quotas, drops, and allocations that survive a
+//! restart.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_queue::ArrayQueue;
+use moose_config::Config;
+use moose_control::hosts::api::{HostStats, HostsPage, HostsQuery, StatsQuery as HostStatsQuery};
+use moose_control::hosts::Hosts;
+use moose_control::routes::api::RoutesQuery;
+use moose_control::routes::Routes;
+use moose_control::{ControlHandle, Runtime, StaticPorts};
+use moose_dataplane::mem::{Mem, MemPool, MemPort};
+use moose_dataplane::{
+    DropReason, Pipeline, PortId, PortTotals, Worker, WorkerCounter, WorkerStats,
+};
+use moose_wire::{ethernet, EtherType, Mac};
+
+fn mac(s: &str) -> Mac {
+    s.parse().unwrap()
+}
+
+const A: &str = "00:16:17:6d:b7:cf";
+const B: &str = "00:0c:f1:df:6a:84";
+
+fn switch_config(prefix: &str, peer: &str, extra: &str, edges: usize) -> Config {
+    let mut t = format!(
+        "[switch]\nname=\"s\"\n[dataplane]\nidle=\"backoff\"\n[moose]\nprefix = \"{prefix}\"\n{extra}\n"
+    );
+    t += "[[port]]\nname=\"f0\"\nrole=\"fabric\"\ndevice=\"net_null0\"\n";
+    for i in 1..=edges {
+        t += &format!("[[port]]\nname=\"e{i}\"\nrole=\"edge\"\ndevice=\"net_null{i}\"\n");
+    }
+    t += &format!("[[route]]\nprefix = \"{peer}\"\nport = \"f0\"\n");
+    Config::from_toml(&t).unwrap()
+}
+
+struct Switch {
+    ports: Vec<MemPort>,
+    workers: Vec<Worker<Mem>>,
+    runtime: Runtime<'static, Mem>,
+    handle: ControlHandle,
+    stats: Vec<Arc<WorkerStats>>,
+}
+
+impl Switch {
+    fn new(cfg: &Config, ports: Vec<MemPort>) -> Switch {
+        let rx = vec![ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (PortId(i as u16), 0u16, p.rx()))
+            .collect()];
+        let tx = vec![ports.iter().map(|p| p.tx()).collect()];
+        let pools = (0..2).map(|_| MemPool::default()).collect();
+        let pipe = Pipeline::<Mem>::build(cfg, rx, tx, pools).unwrap();
+        let mut runtime = Runtime::new(pipe.control, Box::new(StaticPorts { tx_max: 1514 }));
+        runtime.add(Box::new(Hosts::from_config(cfg).unwrap().unwrap()));
+        runtime.add(Box::new(Routes::from_config(cfg).unwrap()));
+        runtime.start(Instant::now());
+        let handle = runtime.handle();
+        Switch {
+            ports,
+            workers: pipe.workers,
+            runtime,
+            handle,
+            stats: pipe.stats,
+        }
+    }
+
+    /// Polls until idle, lets the control thread turn (publish, re-inject),
+    /// polls again.
+    fn step(&mut self, now: Instant) {
+        for _ in 0..3 {
+            for w in &mut self.workers {
+                while w.poll_once(now) > 0 {}
+            }
+            self.runtime.turn(now);
+        }
+        for w in &mut self.workers {
+            while w.poll_once(now) > 0 {}
+        }
+    }
+
+    fn call<C: moose_control::Call>(&mut self, c: C) -> C::Reply {
+        let h = self.handle.clone();
+        let t = std::thread::spawn(move || h.call_blocking(c, Duration::from_secs(5)));
+        while !t.is_finished() {
+            self.runtime.turn(Instant::now());
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        t.join().unwrap().expect("answer")
+    }
+
+    fn hosts(&mut self) -> Vec<(String, String, String)> {
+        let p: HostsPage = self.call(HostsQuery {
+            limit: 100,
+            after: None,
+        });
+        p.entries
+            .into_iter()
+            .map(|h| (h.mac.to_string(), h.moose_mac.to_string(), h.port))
+            .collect()
+    }
+
+    fn totals(&self, port: u16) -> PortTotals {
+        PortTotals::sum(&self.stats, port)
+    }
+
+    fn worker(&self, c: WorkerCounter) -> u64 {
+        self.stats.iter().map(|s| s.worker(c)).sum()
+    }
+}
+
+/// Two switches joined at f0: S1 02:11:11/24 with edges e1, e2; S2
+/// 02:22:22/24 with edge e1.
+fn pair(extra1: &str, extra2: &str) -> (Switch, Switch) {
+    let q1 = Arc::new(ArrayQueue::new(4096));
+    let q2 = Arc::new(ArrayQueue::new(4096));
+    let f1 = MemPort {
+        ingress: q2.clone(),
+        egress: q1.clone(),
+    };
+    let f2 = MemPort {
+        ingress: q1,
+        egress: q2,
+    };
+    let c1 = switch_config("02:11:11:00:00:00/24", "02:22:22:00:00:00/24", extra1, 2);
+    let c2 = switch_config("02:22:22:00:00:00/24", "02:11:11:00:00:00/24", extra2, 1);
+    let s1 = Switch::new(&c1, vec![f1, MemPort::new(4096), MemPort::new(4096)]);
+    let s2 = Switch::new(&c2, vec![f2, MemPort::new(4096)]);
+    (s1, s2)
+}
+
+fn arp(
+    op: u16,
+    eth_dst: Mac,
+    eth_src: Mac,
+    sha: Mac,
+    spa: [u8; 4],
+    tha: Mac,
+    tpa: [u8; 4],
+) -> Vec<u8> {
+    let mut p = vec![0, 1, 0x08, 0, 6, 4];
+    p.extend_from_slice(&op.to_be_bytes());
+    p.extend_from_slice(&sha.0);
+    p.extend_from_slice(&spa);
+    p.extend_from_slice(&tha.0);
+    p.extend_from_slice(&tpa);
+    p.resize(46, 0);
+    let mut f = Vec::new();
+    ethernet::emit(&mut f, eth_dst, eth_src, None, EtherType::Arp, &p);
+    f
+}
+
+fn step_both(s1: &mut Switch, s2: &mut Switch, now: Instant) {
+    for _ in 0..3 {
+        s1.step(now);
+        s2.step(now);
+    }
+}
+
+/// The worked example: host A behind 02:11:11, host B behind 02:22:22.
+#[test]
+fn worked_example_arp_both_ways() {
+    let (mut s1, mut s2) = pair("", "");
+    let now = Instant::now();
+    let (a, b) = (mac(A), mac(B));
+    let (ip_a, ip_b) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+    // A asks for B: a broadcast ARP request into S1's e1.
+    assert!(s1.ports[1].inject(arp(1, Mac::BROADCAST, a, a, ip_a, Mac::ZERO, ip_b)));
+    step_both(&mut s1, &mut s2, now);
+    let a_moose = mac("02:11:11:00:00:01");
+    let got = s2.ports[1].drain();
+    assert_eq!(got.len(), 1, "the request reaches B, once");
+    let want = arp(1, Mac::BROADCAST, a_moose, a_moose, ip_a, Mac::ZERO, ip_b);
+    assert_eq!(got[0], want, "source and ARP sender are A's MOOSE address");
+    // S1's other edge port got it too, translated the same way.
+    assert_eq!(s1.ports[2].drain(), vec![want]);
+    // B answers A's MOOSE address.
+    assert!(s2.ports[1].inject(arp(2, a_moose, b, b, ip_b, a_moose, ip_a)));
+    step_both(&mut s1, &mut s2, now);
+    let b_moose = mac("02:22:22:00:00:01");
+    let got = s1.ports[1].drain();
+    assert_eq!(
+        got,
+        vec![arp(2, a, b_moose, b_moose, ip_b, a, ip_a)],
+        "the reply reaches A at its real MAC, from B's MOOSE address, target restored"
+    );
+    assert!(s1.ports[2].drain().is_empty(), "unicast: not to e2");
+    // Each switch holds its own host only, and prefixes for the rest.
+    assert_eq!(
+        s1.hosts(),
+        vec![(A.to_string(), a_moose.to_string(), "e1".to_string())]
+    );
+    assert_eq!(
+        s2.hosts(),
+        vec![(B.to_string(), b_moose.to_string(), "e1".to_string())]
+    );
+    let routes = s1.call(RoutesQuery);
+    assert_eq!(routes.len(), 2);
+    assert!(routes[0].local && routes[0].prefix == "02:11:11:00:00:00/24");
+    assert_eq!(
+        (routes[1].prefix.as_str(), routes[1].ports.clone()),
+        ("02:22:22:00:00:00/24", vec!["f0".to_string()])
+    );
+    // First frames were held, not lost: re-injected once the address existed.
+    assert!(s1.worker(WorkerCounter::Reinjected) >= 1);
+    assert!(s2.worker(WorkerCounter::Reinjected) >= 1);
+    assert!(
+        s1.worker(WorkerCounter::RewriteArp) >= 2,
+        "sender on the way out, target on the way in"
+    );
+    let st: HostStats = s1.call(HostStatsQuery);
+    assert_eq!((st.hosts, st.counters.allocated), (1, 1));
+    assert!(st.first_frame_count >= 1);
+}
+
+/// Frames that must not pass are dropped and counted.
+#[test]
+fn drops_at_the_edge_and_the_fabric() {
+    let (mut s1, mut s2) = pair("", "");
+    let now = Instant::now();
+    let a = mac(A);
+    // A known host first.
+    s1.ports[1].inject(arp(
+        1,
+        Mac::BROADCAST,
+        a,
+        a,
+        [10, 0, 0, 1],
+        Mac::ZERO,
+        [10, 0, 0, 2],
+    ));
+    step_both(&mut s1, &mut s2, now);
+    let _ = (s1.ports[2].drain(), s2.ports[1].drain());
+    let ipv4 = |dst: Mac, src: Mac| {
+        let mut f = Vec::new();
+        ethernet::emit(&mut f, dst, src, None, EtherType::Ipv4, &[0x45; 46]);
+        f
+    };
+    // To an address under the own prefix that no host has.
+    s1.ports[1].inject(ipv4(mac("02:11:11:00:00:99"), a));
+    // To a prefix with no route.
+    s1.ports[1].inject(ipv4(mac("02:33:33:00:00:01"), a));
+    // From the fabric with this switch's own prefix as source: a loop.
+    s1.ports[0].inject(ipv4(mac("02:11:11:00:00:01"), mac("02:11:11:00:00:05")));
+    // Multicast and all-zero sources at the edge.
+    s1.ports[1].inject(ipv4(mac("02:22:22:00:00:01"), Mac::BROADCAST));
+    s1.ports[1].inject(ipv4(mac("02:22:22:00:00:01"), Mac::ZERO));
+    step_both(&mut s1, &mut s2, now);
+    let e1 = s1.totals(1);
+    assert_eq!(e1.dropped(DropReason::NoHost), 1);
+    assert_eq!(e1.dropped(DropReason::NoRoute), 1);
+    assert_eq!(e1.dropped(DropReason::SrcMulticast), 1);
+    assert_eq!(e1.dropped(DropReason::SrcZero), 1);
+    assert_eq!(s1.totals(0).dropped(DropReason::OwnPrefix), 1);
+    assert!(s2.ports[1].drain().is_empty());
+    // A source that looks like a MOOSE address is translated like any
+    // other: a new host.
+    s1.ports[2].inject(ipv4(mac("02:22:22:00:00:01"), mac("02:11:11:00:00:01")));
+    step_both(&mut s1, &mut s2, now);
+    let hosts = s1.hosts();
+    assert!(
+        hosts
+            .iter()
+            .any(|h| h.0 == "02:11:11:00:00:01" && h.2 == "e2"),
+        "{hosts:?}"
+    );
+}
+
+/// An exhaustion flood on one port stops at its quota; the port's hosts and
+/// the other port keep working.
+#[test]
+fn host_quota_bounds_a_flood() {
+    let (mut s1, mut s2) = pair("host_quota = 5\nmax_hosts = 100\n[punt.host]\nport_burst = 2000\nburst = 2000\nport_rate_pps = 20000", "");
+    let now = Instant::now();
+    let ipv4 = |dst: Mac, src: Mac| {
+        let mut f = Vec::new();
+        ethernet::emit(&mut f, dst, src, None, EtherType::Ipv4, &[0x45; 46]);
+        f
+    };
+    for n in 0..1000u32 {
+        let src = Mac([0x00, 0x50, 0x56, (n >> 16) as u8, (n >> 8) as u8, n as u8]);
+        s1.ports[1].inject(ipv4(mac("02:22:22:00:00:01"), src));
+    }
+    s1.ports[2].inject(ipv4(mac("02:22:22:00:00:01"), mac(A)));
+    step_both(&mut s1, &mut s2, now);
+    let st: HostStats = s1.call(HostStatsQuery);
+    assert_eq!(st.per_port.get("e1"), Some(&5));
+    assert_eq!(
+        st.per_port.get("e2"),
+        Some(&1),
+        "the other port's host got its address"
+    );
+    assert!(st.counters.quota_refused >= 900, "{st:?}");
+    assert_eq!(st.hosts, 6);
+}
+
+/// IPv6 neighbour discovery: a solicitation's source link-layer option
+/// leaves with the MOOSE address and a valid ICMPv6 checksum.
+#[test]
+fn neighbour_solicitation_is_rewritten_with_a_valid_checksum() {
+    use moose_wire::icmpv6;
+    use moose_wire::ndisc::{self, Repr};
+    use std::net::Ipv6Addr;
+    let (mut s1, mut s2) = pair("", "");
+    let now = Instant::now();
+    let a = mac(A);
+    let src: Ipv6Addr = "fe80::216:17ff:fe6d:b7cf".parse().unwrap();
+    let target: Ipv6Addr = "fe80::20c:f1ff:fedf:6a84".parse().unwrap();
+    let dst: Ipv6Addr = "ff02::1:ffdf:6a84".parse().unwrap();
+    let repr = Repr::NeighborSolicit {
+        target_addr: target,
+        lladdr: Some(a),
+    };
+    let mut icmp = vec![0u8; repr.buffer_len()];
+    repr.emit(&src, &dst, &mut ndisc::Packet::new_unchecked(&mut icmp[..]));
+    let mut ip6 = vec![0x60, 0, 0, 0];
+    ip6.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+    ip6.extend_from_slice(&[58, 255]);
+    ip6.extend_from_slice(&src.octets());
+    ip6.extend_from_slice(&dst.octets());
+    ip6.extend_from_slice(&icmp);
+    let mut f = Vec::new();
+    ethernet::emit(
+        &mut f,
+        mac("33:33:ff:df:6a:84"),
+        a,
+        None,
+        EtherType::Ipv6,
+        &ip6,
+    );
+    s1.ports[1].inject(f);
+    step_both(&mut s1, &mut s2, now);
+    let got = s2.ports[1].drain();
+    assert_eq!(got.len(), 1);
+    let g = &got[0];
+    assert_eq!(&g[6..12], &mac("02:11:11:00:00:01").0);
+    let body = &g[14 + 40..];
+    let p = ndisc::Packet::new_checked(body).unwrap();
+    assert_eq!(p.source_lladdr(), Some(mac("02:11:11:00:00:01")));
+    assert!(
+        icmpv6::Packet::new_checked(body)
+            .unwrap()
+            .verify_checksum(&src, &dst),
+        "checksum stays valid"
+    );
+    assert!(s1.worker(WorkerCounter::RewriteNd) >= 1);
+}
+
+/// Allocations survive a restart (the store in `state_dir`).
+#[test]
+fn addresses_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!("state_dir = \"{}\"", dir.path().display());
+    let ipv4 = |dst: Mac, src: Mac| {
+        let mut f = Vec::new();
+        ethernet::emit(&mut f, dst, src, None, EtherType::Ipv4, &[0x45; 46]);
+        f
+    };
+    let now = Instant::now();
+    let first = {
+        let (mut s1, mut s2) = pair(&extra, "");
+        // Two hosts, so that the second's id is not the first one.
+        s1.ports[1].inject(ipv4(mac("02:22:22:00:00:01"), mac("00:50:56:00:00:01")));
+        s1.ports[1].inject(ipv4(mac("02:22:22:00:00:01"), mac(A)));
+        step_both(&mut s1, &mut s2, now);
+        s1.hosts()
+    };
+    assert_eq!(first.len(), 2);
+    let (mut s1, mut s2) = pair(&extra, "");
+    assert_eq!(s1.hosts(), first, "restored before any frame");
+    s1.ports[1].inject(ipv4(mac("02:22:22:00:00:01"), mac(A)));
+    step_both(&mut s1, &mut s2, now);
+    let st: HostStats = s1.call(HostStatsQuery);
+    assert_eq!(
+        st.counters.allocated, 0,
+        "no new allocation after the restart"
+    );
+    assert!(st.persistent);
+}
