@@ -78,7 +78,7 @@ fuzz_target!(|input: Input| {
                 assert!(out.index() < n, "unicast to port {out} of {n}");
                 assert_ne!(out, port, "unicast back out of the ingress port");
             }
-            To::Flood { mask, unknown } => {
+            To::Flood { mask, unknown, .. } => {
                 assert_ne!(mask, 0, "empty flood must be a drop");
                 assert_eq!(mask & port.bit(), 0, "flood includes the ingress port");
                 assert_eq!(mask & !all, 0, "flood to a port that does not exist");

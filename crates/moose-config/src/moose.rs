@@ -90,12 +90,14 @@ pub(crate) fn validate(m: raw::Moose) -> Result<Moose, ConfigError> {
         "port-sequential" => HostIds::PortSequential,
         "hash" => HostIds::Hash,
         "pool" => HostIds::Pool,
-        other => return Err(invalid(
-            "moose.host_ids",
-            format!(
+        other => {
+            return Err(invalid(
+                "moose.host_ids",
+                format!(
                 "{other:?} is not one of \"sequential\", \"port-sequential\", \"hash\", \"pool\""
             ),
-        )),
+            ))
+        }
     };
     // Host id 0 is the switch's own address, never a host's.
     let ids = (1u64 << switch.host_bits()) - 1;

@@ -46,6 +46,12 @@ const REQUESTS_PER_TURN: usize = 64;
 pub enum Event {
     /// A port's link went up or down.
     Link { port: PortId, up: bool },
+    /// The bridge heard from (VLAN, MAC) on a legacy port (a learn or a
+    /// refresh): the host is talking.
+    Heard {
+        key: moose_wire::ExactKey,
+        port: PortId,
+    },
 }
 
 /// A control-plane feature hosted by the runtime.

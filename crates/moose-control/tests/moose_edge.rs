@@ -30,12 +30,27 @@ const A: &str = "00:16:17:6d:b7:cf";
 const B: &str = "00:0c:f1:df:6a:84";
 
 fn switch_config(prefix: &str, peer: &str, extra: &str, edges: usize) -> Config {
+    switch_config_with(prefix, peer, extra, edges, 0)
+}
+
+/// Ports in this order: f0 (fabric), e1..=e`edges` (edge), l1..=l`legacy`.
+fn switch_config_with(
+    prefix: &str,
+    peer: &str,
+    extra: &str,
+    edges: usize,
+    legacy: usize,
+) -> Config {
     let mut t = format!(
         "[switch]\nname=\"s\"\n[dataplane]\nidle=\"backoff\"\n[moose]\nprefix = \"{prefix}\"\n{extra}\n"
     );
     t += "[[port]]\nname=\"f0\"\nrole=\"fabric\"\ndevice=\"net_null0\"\n";
     for i in 1..=edges {
         t += &format!("[[port]]\nname=\"e{i}\"\nrole=\"edge\"\ndevice=\"net_null{i}\"\n");
+    }
+    for i in 1..=legacy {
+        let d = edges + i;
+        t += &format!("[[port]]\nname=\"l{i}\"\nrole=\"legacy\"\ndevice=\"net_null{d}\"\n");
     }
     t += &format!("[[route]]\nprefix = \"{peer}\"\nport = \"f0\"\n");
     Config::from_toml(&t).unwrap()
@@ -120,6 +135,11 @@ impl Switch {
 /// Two switches joined at f0: S1 02:11:11/24 with edges e1, e2; S2
 /// 02:22:22/24 with edge e1.
 fn pair(extra1: &str, extra2: &str) -> (Switch, Switch) {
+    pair_with_legacy(extra1, extra2, 0)
+}
+
+/// [`pair`] with `legacy` legacy ports on S1 after its two edges.
+fn pair_with_legacy(extra1: &str, extra2: &str, legacy: usize) -> (Switch, Switch) {
     let q1 = Arc::new(ArrayQueue::new(4096));
     let q2 = Arc::new(ArrayQueue::new(4096));
     let f1 = MemPort {
@@ -130,9 +150,17 @@ fn pair(extra1: &str, extra2: &str) -> (Switch, Switch) {
         ingress: q1,
         egress: q2,
     };
-    let c1 = switch_config("02:11:11:00:00:00/24", "02:22:22:00:00:00/24", extra1, 2);
+    let c1 = switch_config_with(
+        "02:11:11:00:00:00/24",
+        "02:22:22:00:00:00/24",
+        extra1,
+        2,
+        legacy,
+    );
     let c2 = switch_config("02:22:22:00:00:00/24", "02:11:11:00:00:00/24", extra2, 1);
-    let s1 = Switch::new(&c1, vec![f1, MemPort::new(4096), MemPort::new(4096)]);
+    let mut ports1 = vec![f1, MemPort::new(4096), MemPort::new(4096)];
+    ports1.extend((0..legacy).map(|_| MemPort::new(4096)));
+    let s1 = Switch::new(&c1, ports1);
     let s2 = Switch::new(&c2, vec![f2, MemPort::new(4096)]);
     (s1, s2)
 }
@@ -384,4 +412,73 @@ fn addresses_survive_a_restart() {
         "no new allocation after the restart"
     );
     assert!(st.persistent);
+}
+
+/// A legacy segment on a MOOSE switch: its hosts are bridged among
+/// themselves as they are, get MOOSE addresses beyond it, and answers come
+/// back to their real MACs. One broadcast leaves unchanged on the other
+/// legacy port and translated on the edge and fabric ports.
+#[test]
+fn legacy_segment_on_a_moose_switch() {
+    let (mut s1, mut s2) = pair_with_legacy("", "", 2);
+    let now = Instant::now();
+    let (l, l2, b) = (mac("00:aa:00:00:00:01"), mac("00:aa:00:00:00:02"), mac(B));
+    let (ip_l, ip_l2, ip_b) = ([10, 0, 0, 11], [10, 0, 0, 12], [10, 0, 0, 2]);
+    // L (on l1) asks for B.
+    let ask = arp(1, Mac::BROADCAST, l, l, ip_l, Mac::ZERO, ip_b);
+    assert!(s1.ports[3].inject(ask.clone()));
+    step_both(&mut s1, &mut s2, now);
+    let hosts = s1.hosts();
+    let l_moose = hosts
+        .iter()
+        .find(|h| h.0 == l.to_string())
+        .map(|h| mac(&h.1))
+        .unwrap_or_else(|| panic!("L has a MOOSE address: {hosts:?}"));
+    assert_eq!(hosts.iter().find(|h| h.0 == l.to_string()).unwrap().2, "l1");
+    assert_eq!(
+        s1.ports[4].drain(),
+        vec![ask],
+        "the other legacy port: as sent"
+    );
+    let translated = arp(1, Mac::BROADCAST, l_moose, l_moose, ip_l, Mac::ZERO, ip_b);
+    assert_eq!(
+        s1.ports[1].drain(),
+        vec![translated.clone()],
+        "edge: translated"
+    );
+    assert_eq!(
+        s2.ports[1].drain(),
+        vec![translated],
+        "across the fabric: translated"
+    );
+    assert!(s1.ports[3].drain().is_empty(), "not back to the sender");
+    // B answers L's MOOSE address: L gets it at its real MAC.
+    let b_moose = mac("02:22:22:00:00:01");
+    assert!(s2.ports[1].inject(arp(2, l_moose, b, b, ip_b, l_moose, ip_l)));
+    step_both(&mut s1, &mut s2, now);
+    assert_eq!(
+        s1.ports[3].drain(),
+        vec![arp(2, l, b_moose, b_moose, ip_b, l, ip_l)],
+        "the reply reaches L at its real MAC, target restored"
+    );
+    assert!(s1.ports[4].drain().is_empty());
+    // L2 (on l2) speaks; then L to L2 is bridged untouched.
+    let hello = arp(1, Mac::BROADCAST, l2, l2, ip_l2, Mac::ZERO, ip_l);
+    assert!(s1.ports[4].inject(hello.clone()));
+    step_both(&mut s1, &mut s2, now);
+    assert_eq!(s1.ports[3].drain(), vec![hello]);
+    let _ = (
+        s1.ports[1].drain(),
+        s1.ports[2].drain(),
+        s2.ports[1].drain(),
+    );
+    let reply = arp(2, l2, l, l, ip_l, l2, ip_l2);
+    assert!(s1.ports[3].inject(reply.clone()));
+    step_both(&mut s1, &mut s2, now);
+    assert_eq!(
+        s1.ports[4].drain(),
+        vec![reply],
+        "legacy to legacy: as sent"
+    );
+    assert!(s1.ports[1].drain().is_empty() && s2.ports[1].drain().is_empty());
 }

@@ -32,8 +32,15 @@ pub enum To {
     /// Out of one member of a next-hop group, chosen by flow hash.
     Group(GroupId),
     /// A copy out of every port in the mask (that is up). `unknown` marks
-    /// unicast destinations missing from the tables.
-    Flood { mask: u64, unknown: bool },
+    /// unicast destinations missing from the tables. The ports of `plain`
+    /// (a subset of `mask`) get the frame as it came, without the rewrite:
+    /// a legacy host's broadcast goes to the other legacy ports as sent and
+    /// to the MOOSE ports translated (a per-port rewrite: one copy).
+    Flood {
+        mask: u64,
+        unknown: bool,
+        plain: u64,
+    },
     /// To the control thread, on the ring of the class.
     Punt(PuntClass),
 }
@@ -90,7 +97,9 @@ impl Rewrite {
 }
 
 /// What to do with one frame: where it goes ([`To`]) and its
-/// [`Rewrite`], packed into four plain words.
+/// [`Rewrite`], packed into four plain words. A flood's destination is a
+/// group address and is never rewritten, so a flood's `dst` word carries
+/// its `plain` mask instead.
 ///
 /// Packed because the classifiers compare whole actions on every decided
 /// frame (is the burst uniform? is this the previous frame's action?):
@@ -115,21 +124,33 @@ const K_FLOOD: u64 = 3;
 const K_PUNT: u64 = 4;
 
 impl Action {
-    /// `to`, with `rw`.
+    /// `to`, with `rw` (a flood's rewrite has no `DST`: its destination is
+    /// a group address).
     #[inline]
     pub const fn new(to: To, rw: Rewrite) -> Action {
-        let (kind, arg, mask, unknown) = match to {
-            To::Drop(r) => (K_DROP, r as u64, 0, false),
-            To::Port(p) => (K_PORT, p.0 as u64, 0, false),
-            To::Group(g) => (K_GROUP, g.0 as u64, 0, false),
-            To::Flood { mask, unknown } => (K_FLOOD, 0, mask, unknown),
-            To::Punt(c) => (K_PUNT, c as u64, 0, false),
+        let (kind, arg, mask, unknown, dst, ops) = match to {
+            To::Drop(r) => (K_DROP, r as u64, 0, false, rw.dst, rw.ops.0),
+            To::Port(p) => (K_PORT, p.0 as u64, 0, false, rw.dst, rw.ops.0),
+            To::Group(g) => (K_GROUP, g.0 as u64, 0, false, rw.dst, rw.ops.0),
+            To::Flood {
+                mask,
+                unknown,
+                plain,
+            } => (
+                K_FLOOD,
+                0,
+                mask,
+                unknown,
+                plain,
+                rw.ops.0 & !RewriteOps::DST.0,
+            ),
+            To::Punt(c) => (K_PUNT, c as u64, 0, false, rw.dst, rw.ops.0),
         };
         Action {
-            head: kind | (unknown as u64) << 8 | arg << 16 | (rw.ops.0 as u64) << 32,
+            head: kind | (unknown as u64) << 8 | arg << 16 | (ops as u64) << 32,
             mask,
             src: rw.src,
-            dst: rw.dst,
+            dst,
         }
     }
 
@@ -143,6 +164,7 @@ impl Action {
             K_FLOOD => To::Flood {
                 mask: self.mask,
                 unknown: self.head & (1 << 8) != 0,
+                plain: self.dst,
             },
             K_PUNT => To::Punt(PuntClass::ALL[usize::from(arg) % PuntClass::COUNT]),
             _ => To::Drop(DropReason::ALL[usize::from(arg) % DropReason::COUNT]),
@@ -158,10 +180,11 @@ impl Action {
     /// Its rewrite.
     #[inline]
     pub fn rewrite(&self) -> Rewrite {
+        let flood = self.head & 0xff == K_FLOOD;
         Rewrite {
             ops: RewriteOps((self.head >> 32) as u8),
             src: self.src,
-            dst: self.dst,
+            dst: if flood { 0 } else { self.dst },
         }
     }
 
@@ -188,7 +211,14 @@ impl Action {
 
     #[inline]
     pub const fn flood(mask: u64, unknown: bool) -> Action {
-        Action::new(To::Flood { mask, unknown }, Rewrite::NONE)
+        Action::new(
+            To::Flood {
+                mask,
+                unknown,
+                plain: 0,
+            },
+            Rewrite::NONE,
+        )
     }
 }
 
@@ -312,19 +342,30 @@ mod tests {
             To::Flood {
                 mask: u64::MAX,
                 unknown: true,
+                plain: 0,
             },
             To::Flood {
                 mask: 0b110,
                 unknown: false,
+                plain: 0b100,
             },
             To::Punt(PuntClass::Reserved),
         ] {
             let a = Action::new(to, rw);
-            assert_eq!((a.to(), a.rewrite()), (to, rw));
+            // A flood's rewrite keeps no destination.
+            let want = match to {
+                To::Flood { .. } => Rewrite {
+                    ops: RewriteOps::SRC,
+                    dst: 0,
+                    ..rw
+                },
+                _ => rw,
+            };
+            assert_eq!((a.to(), a.rewrite()), (to, want));
             assert_eq!(Action::new(to, Rewrite::NONE).rewrite(), Rewrite::NONE);
             let mut b = a;
             b.set_to(To::Port(PortId(1)));
-            assert_eq!((b.to(), b.rewrite()), (To::Port(PortId(1)), rw));
+            assert_eq!((b.to(), b.rewrite()), (To::Port(PortId(1)), want));
         }
         assert_ne!(Action::flood(1, true), Action::flood(1, false));
         assert_ne!(Action::port(PortId(1)), Action::port(PortId(2)));

@@ -706,7 +706,11 @@ impl<B: Backend> Mover<'_, B> {
                         self.txbuf[o].append(burst);
                         return;
                     }
-                    To::Flood { mask, unknown } => {
+                    To::Flood {
+                        mask,
+                        unknown,
+                        plain: 0,
+                    } => {
                         let m = mask & self.up;
                         if m.count_ones() == 1 && self.fits(m.trailing_zeros() as usize, s.max_len)
                         {
@@ -738,7 +742,9 @@ impl<B: Backend> Mover<'_, B> {
             let h = Header::load(f.as_ref());
             let len = (h.len() - 4 * usize::from(h.is_tagged() && h.len() >= 4))
                 .min(usize::from(u16::MAX)) as u16;
-            if !a.rewrite().ops.is_empty() && !matches!(a.to(), To::Drop(_) | To::Punt(_)) {
+            let split = matches!(a.to(), To::Flood { plain, .. } if plain != 0);
+            if !a.rewrite().ops.is_empty() && !split && !matches!(a.to(), To::Drop(_) | To::Punt(_))
+            {
                 self.rewrite(&mut f, h.header_len(), &a.rewrite());
             }
             match a.to() {
@@ -747,12 +753,41 @@ impl<B: Backend> Mover<'_, B> {
                     self.counters.drop(self.port.0, r, 1);
                     self.refused.push(f);
                 }
-                To::Flood { mask, unknown } => {
+                To::Flood {
+                    mask,
+                    unknown,
+                    plain,
+                } => {
                     if unknown {
                         self.counters
                             .add(self.port.0, PortCounter::RxUnknownUnicast, 1);
                     }
-                    self.flood(mask, f, len);
+                    if plain == 0 || a.rewrite().ops.is_empty() {
+                        self.flood(mask, f, len);
+                    } else {
+                        // A per-port rewrite: the `plain` ports get the
+                        // frame as it came, the others one rewritten copy.
+                        let up = mask & self.up;
+                        let (keep, change) = (up & plain, up & !plain);
+                        if change != 0 {
+                            match self.pool.alloc_copy(f.as_ref()) {
+                                Some(mut c) => {
+                                    self.rewrite(&mut c, h.header_len(), &a.rewrite());
+                                    self.flood(change, c, len);
+                                }
+                                None => self.counters.drop(
+                                    self.port.0,
+                                    DropReason::NoBuffer,
+                                    u64::from(change.count_ones()),
+                                ),
+                            }
+                        }
+                        if keep != 0 {
+                            self.flood(keep, f, len);
+                        } else {
+                            self.refused.push(f);
+                        }
+                    }
                 }
                 To::Punt(class) => self.punt(class, f),
                 // Resolved under the tables; one left means no route.

@@ -28,6 +28,9 @@ pub struct Bridge {
     names: Vec<String>,
     statics: Vec<(ExactKey, PortId)>,
     ops: Vec<FdbOp>,
+    /// Announce hosts heard ([`Event::Heard`]): on a MOOSE switch, where the
+    /// hosts service keeps legacy hosts' translations alive.
+    announce: bool,
 }
 
 impl Bridge {
@@ -42,6 +45,7 @@ impl Bridge {
                 .map(|s| (ExactKey::new(s.vlan.get(), s.mac), PortId(s.port as u16)))
                 .collect(),
             ops: Vec::new(),
+            announce: cfg.moose.is_some(),
         }
     }
 
@@ -100,7 +104,16 @@ impl<B: Backend> Service<B> for Bridge {
     fn punt(&mut self, cx: &mut Ctx<'_, B>, _class: PuntClass, _worker: usize, p: Punt<B::Frame>) {
         match p {
             Punt::Learn { key, port } => {
-                self.fdb.learn(key, port, cx.now, &mut self.ops);
+                let how = self.fdb.learn(key, port, cx.now, &mut self.ops);
+                if matches!(
+                    how,
+                    control::Learned::New
+                        | control::Learned::Moved { .. }
+                        | control::Learned::Refreshed
+                ) && self.announce
+                {
+                    cx.emit(Event::Heard { key, port });
+                }
                 self.flush(cx);
             }
             Punt::Frame { frame, .. } => cx.free(frame),

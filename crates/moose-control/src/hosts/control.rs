@@ -101,11 +101,16 @@ impl HostTable {
             first: 1,
             last: (1u64 << m.switch.host_bits()) - 1,
         };
+        // Edge ports, and legacy ports (whose hosts get addresses when they
+        // talk beyond their segment) except under `pool`, where only the
+        // edge ports have pools.
         let edges: Vec<usize> = cfg
             .ports
             .iter()
             .enumerate()
-            .filter(|(_, p)| p.role == Role::Edge)
+            .filter(|(_, p)| {
+                p.role == Role::Edge || (p.role == Role::Legacy && m.host_ids != HostIds::Pool)
+            })
             .map(|(i, _)| i)
             .collect();
         let mut ranges = [None; MAX_PORTS];

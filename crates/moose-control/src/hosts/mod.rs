@@ -24,7 +24,7 @@ use moose_tables::xlate::HostOp;
 use moose_wire::{ExactKey, Header, HostId, Mac, PortId};
 
 use crate::api::serve;
-use crate::runtime::{Ctx, Service};
+use crate::runtime::{Ctx, Event, Service};
 use api::{HostRecord, HostStats, HostsPage, HostsQuery, StatsQuery, MAX_PAGE};
 use control::{Admitted, Host, HostTable};
 use store::{Batch, Store, StoreError};
@@ -259,6 +259,17 @@ impl<B: Backend> Service<B> for Hosts {
                 }
             }
             Punt::Frame { port, frame } => self.frame(cx, worker, port, frame),
+        }
+    }
+
+    fn event(&mut self, cx: &mut Ctx<'_, B>, ev: &Event) {
+        // A legacy host the bridge heard keeps its translation alive.
+        if let Event::Heard { key, port } = *ev {
+            if self.table.touch(key, port, cx.now) {
+                if let Some(h) = self.table.get(key.vlan(), key.mac()).cloned() {
+                    self.persist(&h);
+                }
+            }
         }
     }
 

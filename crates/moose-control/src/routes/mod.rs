@@ -144,7 +144,9 @@ impl<B: Backend> Service<B> for Routes {
     }
 
     fn event(&mut self, cx: &mut Ctx<'_, B>, ev: &Event) {
-        let Event::Link { port, up } = *ev;
+        let Event::Link { port, up } = *ev else {
+            return;
+        };
         let before = self.up;
         if up {
             self.up |= port.bit();

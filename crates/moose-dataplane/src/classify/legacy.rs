@@ -13,13 +13,21 @@ use moose_wire::ethernet::FrameError;
 use moose_wire::{ExactKey, Header, PortId};
 
 use super::{decide_cached, Burst, Learn, Summary};
-use crate::action::Action;
+use crate::action::{Action, RewriteOps, To};
 use crate::counters::DropReason;
 use crate::fdb::{FdbView, ViewEntry};
-use crate::tables::{FloodSets, PortTable, Table, TableMask, TableSet};
+use crate::tables::{Table, TableMask, TableSet};
 
-/// The tables a legacy decision reads.
-pub const TABLES: TableMask = TableMask::of(&[Table::Ports, Table::Flood, Table::Fdb]);
+/// The tables a legacy decision reads (on a MOOSE switch the translation
+/// and the FIB too; elsewhere they never change).
+pub const TABLES: TableMask = TableMask::of(&[
+    Table::Ports,
+    Table::Flood,
+    Table::Fdb,
+    Table::Xlate,
+    Table::Fib,
+    Table::Groups,
+]);
 
 /// 01:80:c2:00:00:00 – 01:80:c2:00:00:0f (little-endian address bits):
 /// never forwarded by a bridge.
@@ -63,16 +71,103 @@ fn frame_error(e: FrameError) -> DropReason {
     }
 }
 
-/// Decides one frame received on `port`.
+/// On a MOOSE switch a legacy port is a learning-bridge segment whose
+/// hosts get MOOSE addresses when they talk beyond it: frames to other
+/// legacy hosts are bridged as they are; frames to a MOOSE destination (the
+/// switch's own prefix, or a routed one) are translated like an edge
+/// host's (an unknown host is punted to the hosts service first); a
+/// broadcast goes to the other legacy ports as sent and, translated, to
+/// the edge and fabric ports; unknown unicast stays on the legacy ports
+/// (the MOOSE side has no real addresses to find).
+#[allow(clippy::too_many_arguments)]
 #[inline]
-pub fn decide(
+fn moose(
     h: &Header,
+    vlan: u16,
+    members: u64,
     port: PortId,
-    ports: &PortTable,
-    flood: &FloodSets,
+    skey: ExactKey,
+    t: &TableSet,
     fdb: &FdbView,
     cache: &mut BurstCache,
-) -> (Action, Learn) {
+) -> Action {
+    let p = &*t.ports;
+    let plain = members & !port.bit() & p.legacy;
+    let moose_ports = members & (p.edge | p.fabric);
+    let dst = h.dst_le();
+    let routed = || {
+        p.local.is_some_and(|l| l.contains(dst))
+            || t.fib
+                .lookup_raw(moose_wire::PrefixKey::from_le48(dst).raw())
+                != moose_tables::lpm::NO_ROUTE
+    };
+    // The translation of the source, if the frame leaves the segment.
+    let xlate = |t: &TableSet| match t.xlate.to_moose.get(skey.raw()) {
+        Some(v) if moose_tables::xlate::unpack_real(v).1 == port.0 => Some(v & ((1 << 48) - 1)),
+        _ => None,
+    };
+    if h.dst_is_group() {
+        if moose_ports == 0 {
+            return if plain == 0 {
+                Action::drop(DropReason::NoFloodPort)
+            } else {
+                Action::flood(plain, false)
+            };
+        }
+        let Some(m) = xlate(t) else {
+            return Action::punt(PuntClass::Host);
+        };
+        return Action::new(
+            To::Flood {
+                mask: plain | moose_ports,
+                unknown: false,
+                plain,
+            },
+            crate::action::Rewrite {
+                ops: RewriteOps::SRC | RewriteOps::PAYLOAD,
+                src: m,
+                dst: 0,
+            },
+        );
+    }
+    if let Some(e) = BurstCache::lookup(&mut cache.dst, fdb, ExactKey::from_le48(vlan, dst)) {
+        return if e.port() == port {
+            Action::drop(DropReason::SamePort)
+        } else {
+            Action::port(e.port())
+        };
+    }
+    if !routed() {
+        return if plain == 0 {
+            Action::drop(DropReason::NoFloodPort)
+        } else {
+            Action::flood(plain, true)
+        };
+    }
+    let Some(m) = xlate(t) else {
+        return Action::punt(PuntClass::Host);
+    };
+    let mut rw = crate::action::Rewrite {
+        ops: RewriteOps::SRC | RewriteOps::PAYLOAD,
+        src: m,
+        dst: 0,
+    };
+    match super::moose::unicast(dst, vlan, port, t) {
+        Ok((to, real)) => {
+            if let Some(real) = real {
+                rw.ops = rw.ops | RewriteOps::DST;
+                rw.dst = real;
+            }
+            Action::new(to, rw)
+        }
+        Err(r) => Action::drop(r),
+    }
+}
+
+/// Decides one frame received on `port`.
+#[inline]
+pub fn decide(h: &Header, port: PortId, t: &TableSet, cache: &mut BurstCache) -> (Action, Learn) {
+    let (ports, flood, fdb) = (&*t.ports, &*t.flood, &t.fdb);
     if let Err(e) = h.check(ports.max_frame) {
         return (Action::drop(frame_error(e)), Learn::None);
     }
@@ -101,6 +196,9 @@ pub fn decide(
     if is_reserved(dst) {
         return (Action::punt(PuntClass::Reserved), learn);
     }
+    if ports.local.is_some() {
+        return (moose(h, vlan, members, port, skey, t, fdb, cache), learn);
+    }
     let others = members & !port.bit();
     let action = if h.dst_is_group() {
         Action::flood(others, false)
@@ -120,24 +218,16 @@ pub fn decide(
 /// The legacy role's [`Classifier`](super::Classifier).
 pub fn classify<F: AsRef<[u8]>>(b: &mut Burst<'_>, frames: &[F]) -> Summary {
     let t = b.tables;
-    let (ports, flood, fdb) = (&*t.ports, &*t.flood, &t.fdb);
     let port = b.port;
     let mut cache = BurstCache::default();
     decide_cached(b, frames, t.generation(TABLES), |h| {
-        decide(h, port, ports, flood, fdb, &mut cache)
+        decide(h, port, t, &mut cache)
     })
 }
 
 /// [`decide`] of a whole frame without any cache (tests, fuzzing).
 pub fn decide_frame(frame: &[u8], port: PortId, t: &TableSet) -> (Action, Learn) {
-    decide(
-        &Header::load(frame),
-        port,
-        &t.ports,
-        &t.flood,
-        &t.fdb,
-        &mut BurstCache::default(),
-    )
+    decide(&Header::load(frame), port, t, &mut BurstCache::default())
 }
 
 #[cfg(test)]
@@ -146,7 +236,7 @@ mod tests {
     use crate::action::To;
     use crate::classify::{FlowCache, Learns};
     use crate::fdb::FdbOp;
-    use crate::tables::TableOp;
+    use crate::tables::{FloodSets, PortTable, TableOp};
     use crate::worker::MAX_BURST;
     use moose_tables::publish::Absorb;
     use moose_wire::ethernet::{self, FrameError};
@@ -482,6 +572,7 @@ mod hit_rate {
     use crate::classify::{FlowCache, Learns};
     use crate::fdb::FdbOp;
     use crate::tables::TableOp;
+    use crate::tables::{FloodSets, PortTable};
     use crate::worker::MAX_BURST;
     use moose_tables::publish::Absorb;
     use moose_wire::Mac;
@@ -530,11 +621,10 @@ mod hit_rate {
                     actions: &mut actions[..32],
                     learns: &mut learns,
                 };
-                let (ports, flood, fdb) = (&*t.ports, &*t.flood, &t.fdb);
                 let mut cache = BurstCache::default();
                 decide_cached(&mut b, chunk, t.generation(TABLES), |h| {
                     calls += 1;
-                    decide(h, PortId(0), ports, flood, fdb, &mut cache)
+                    decide(h, PortId(0), &t, &mut cache)
                 });
             }
         }

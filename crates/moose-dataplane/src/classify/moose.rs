@@ -20,9 +20,9 @@
 //!   host is dropped (`no_host`).
 //! * **Elsewhere:** the longest matching MAC route gives a port or an ECMP
 //!   group; none is `no_route`.
-//! * **Broadcast and multicast** go to every other edge and fabric port of
-//!   the VLAN (no spanning tree yet: loop-free fabrics only). Legacy ports
-//!   are a separate bridge domain.
+//! * **Broadcast and multicast** go to every other port of the VLAN —
+//!   edge, fabric and legacy — translated (no spanning tree yet: loop-free
+//!   fabrics only).
 //!
 //! A fabric port drops frames whose source is under the switch's own
 //! prefix (`own_prefix`): only a loop brings them back.
@@ -80,7 +80,7 @@ fn admit(h: &Header, port: PortId, t: &TableSet) -> Result<(u16, u64), DropReaso
 /// Where a unicast destination goes, and the destination rewrite if it is
 /// a local host.
 #[inline]
-fn unicast(
+pub(super) fn unicast(
     dst: u64,
     vlan: u16,
     port: PortId,
@@ -129,7 +129,7 @@ pub fn decide_edge(h: &Header, port: PortId, t: &TableSet) -> (Action, Learn) {
         dst: 0,
     };
     if h.dst_is_group() {
-        let others = members & !port.bit() & (t.ports.edge | t.ports.fabric);
+        let others = members & !port.bit();
         if others == 0 {
             return (Action::drop(DropReason::NoFloodPort), learn);
         }
@@ -138,6 +138,7 @@ pub fn decide_edge(h: &Header, port: PortId, t: &TableSet) -> (Action, Learn) {
                 To::Flood {
                     mask: others,
                     unknown: false,
+                    plain: 0,
                 },
                 rw,
             ),
@@ -167,7 +168,7 @@ pub fn decide_fabric(h: &Header, port: PortId, t: &TableSet) -> (Action, Learn) 
         return (Action::drop(DropReason::OwnPrefix), Learn::None);
     }
     if h.dst_is_group() {
-        let others = members & !port.bit() & (t.ports.edge | t.ports.fabric);
+        let others = members & !port.bit();
         if others == 0 {
             return (Action::drop(DropReason::NoFloodPort), Learn::None);
         }
