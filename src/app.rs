@@ -21,6 +21,7 @@ use anyhow::{bail, Context};
 use moose_config::{Config, ConfigError};
 use moose_control::bridge::api::StatsQuery as BridgeStatsQuery;
 use moose_control::bridge::Bridge;
+use moose_control::home::Home;
 use moose_control::hosts::Hosts;
 use moose_control::reserved::api::StatsQuery as ReservedStatsQuery;
 use moose_control::reserved::Reserved;
@@ -243,6 +244,9 @@ pub fn run(
         }
         if let Some(r) = Routes::from_config(&cfg) {
             runtime.add(Box::new(r));
+        }
+        if let Some(h) = Home::from_config(&cfg) {
+            runtime.add(Box::new(h));
         }
         runtime.add(Box::new(Nic {
             ports: &ports,

@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use moose_control::bridge::api::{BridgeStats, FdbCursor, FdbPage, FdbQuery, StatsQuery, MAX_PAGE};
+use moose_control::home::api::{HomeQuery, HomeReport};
 use moose_control::hosts::api::{HostRecord, HostsPage, HostsQuery};
 use moose_control::nic::{Link, NicCounters, NicQuery, NicReport, XstatsQuery};
 use moose_control::reserved::api::{ReservedStats, StatsQuery as ReservedQuery};
@@ -50,7 +51,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/status", get(status))
         .route("/api/v1/counters", get(counters))
         .route("/api/v1/hosts", get(hosts))
-        .route("/api/v1/routes", get(routes));
+        .route("/api/v1/routes", get(routes))
+        .route("/api/v1/home", get(home));
     // Fault injection for the test suite: a handler that panics, to show a
     // panic in management takes nothing down. Off unless asked for.
     if std::env::var_os("MOOSE_TEST_FAULTS").is_some_and(|v| v == "1") {
@@ -88,7 +90,7 @@ async fn ask<C: Call>(s: &Shared, c: C) -> Result<C::Reply, ApiError> {
 }
 
 async fn index() -> &'static str {
-    "moose: /metrics /api/v1/ports /api/v1/fdb /api/v1/hosts /api/v1/routes /api/v1/xstats /api/v1/status /api/v1/counters\n"
+    "moose: /metrics /api/v1/ports /api/v1/fdb /api/v1/hosts /api/v1/routes /api/v1/home /api/v1/xstats /api/v1/status /api/v1/counters\n"
 }
 
 /// `?limit=&after=` of a paged listing.
@@ -153,6 +155,14 @@ async fn routes(State(s): St) -> Result<Json<Vec<RouteRecord>>, ApiError> {
     Ok(Json(ask(&s, RoutesQuery).await?))
 }
 
+/// Each edge and legacy port's segment home, and the hello counters.
+async fn home(State(s): St) -> Result<Json<HomeReport>, ApiError> {
+    if s.cfg.moose.is_none() {
+        return Ok(Json(HomeReport::default()));
+    }
+    Ok(Json(ask(&s, HomeQuery).await?))
+}
+
 async fn metrics(State(s): St) -> Response {
     let g = crate::metrics::Gathered {
         runtime: ask(&s, calls::Status).await.ok(),
@@ -165,6 +175,10 @@ async fn metrics(State(s): St) -> Response {
         },
         routes: match s.cfg.moose {
             Some(_) => ask(&s, moose_control::routes::api::StatsQuery).await.ok(),
+            None => None,
+        },
+        home: match s.cfg.moose {
+            Some(_) => ask(&s, HomeQuery).await.ok(),
             None => None,
         },
     };

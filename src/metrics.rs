@@ -28,6 +28,7 @@ pub struct Gathered {
     pub nic: Option<NicReport>,
     pub hosts: Option<HostStats>,
     pub routes: Option<RouteStats>,
+    pub home: Option<moose_control::home::api::HomeReport>,
 }
 
 /// Builds one metric family.
@@ -455,6 +456,27 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
             "FIB publications (start, link changes).",
             r.rebuilds,
         );
+    }
+    if let Some(h) = &g.home {
+        let mut f = Family::gauge(
+            "moose_home_port",
+            "1 while an edge or legacy port is its segment's home, 0 while a lower switch port is heard on it (its hosts are not translated here).",
+        );
+        for p in &h.ports {
+            f.add(&[("port", &p.port)], if p.home { 1.0 } else { 0.0 });
+        }
+        out.push(f.mf);
+        let c = &h.counters;
+        let rows: [(&str, &str, u64); 5] = [
+            ("moose_home_hellos_sent_total", "Home hellos sent on edge and legacy ports.", c.hellos_sent),
+            ("moose_home_hello_send_failures_total", "Home hellos that could not be sent.", c.hello_send_failures),
+            ("moose_home_hellos_received_total", "Valid home hellos received.", c.hellos_received),
+            ("moose_home_hellos_invalid_total", "Frames to the home hello group that were not valid hellos, or came in on a fabric port.", c.hellos_invalid),
+            ("moose_home_changes_total", "Ports that stopped or started being their segment's home.", c.home_changes),
+        ];
+        for (name, help, v) in rows {
+            single(out, Family::counter, name, help, v);
+        }
     }
     if let Some(api) = s.server.get() {
         for m in api.metrics() {

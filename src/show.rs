@@ -27,6 +27,8 @@ pub enum What {
     Hosts,
     /// A MOOSE switch's MAC routes.
     Routes,
+    /// Which edge and legacy ports are their segment's home.
+    Home,
 }
 
 fn get(api: &str, path: &str) -> anyhow::Result<String> {
@@ -65,6 +67,14 @@ pub fn run(what: What, api: &str, json: bool) -> anyhow::Result<()> {
         }
         What::Fdb => fdb(api, json)?,
         What::Hosts => hosts(api, json)?,
+        What::Home => {
+            let body = get(api, "/api/v1/home")?;
+            if json {
+                out::println(body.trim_end());
+            } else {
+                out::println(&home_table(&parse(api, &body)?));
+            }
+        }
         What::Routes => {
             let body = get(api, "/api/v1/routes")?;
             if json {
@@ -304,6 +314,41 @@ fn hosts(api: &str, json: bool) -> anyhow::Result<()> {
         out::println(&format!("{n} host{}", if n == 1 { "" } else { "s" }));
     }
     Ok(())
+}
+
+pub fn home_table(h: &moose_control::home::api::HomeReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<12}  {:<5}  {:<32}  HEARD",
+        "PORT", "HOME", "SEGMENT HOME"
+    );
+    for p in &h.ports {
+        let heard: Vec<String> = p
+            .heard
+            .iter()
+            .map(|x| format!("{} port {}", x.prefix, x.port))
+            .collect();
+        let _ = writeln!(
+            s,
+            "{:<12}  {:<5}  {:<32}  {}",
+            p.port,
+            if p.home { "yes" } else { "no" },
+            p.home_of_segment,
+            if heard.is_empty() {
+                "-".to_string()
+            } else {
+                heard.join(", ")
+            }
+        );
+    }
+    let c = &h.counters;
+    let _ = write!(
+        s,
+        "hellos: {} sent, {} received, {} invalid; {} home changes",
+        c.hellos_sent, c.hellos_received, c.hellos_invalid, c.home_changes
+    );
+    s
 }
 
 pub fn routes_table(routes: &[moose_control::routes::api::RouteRecord]) -> String {

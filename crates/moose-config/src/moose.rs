@@ -41,6 +41,9 @@ pub struct Moose {
     pub reuse_after: Duration,
     /// Where allocations are kept across restarts; `None`: in memory only.
     pub state_dir: Option<PathBuf>,
+    /// How often home hellos go out on edge and legacy ports; one is valid
+    /// for 3.5 intervals.
+    pub home_hello: Duration,
 }
 
 /// A static MAC route.
@@ -124,6 +127,12 @@ pub(crate) fn validate(m: raw::Moose) -> Result<Moose, ConfigError> {
     if m.host_idle_secs == 0 {
         return Err(invalid("moose.host_idle_secs", "must be at least 1"));
     }
+    if !(100..=10_000).contains(&m.home_hello_ms) {
+        return Err(invalid(
+            "moose.home_hello_ms",
+            format!("{} is not in 100..=10000", m.home_hello_ms),
+        ));
+    }
     let state_dir = match m.state_dir {
         Some(d) if d.is_empty() => return Err(invalid("moose.state_dir", "is empty")),
         Some(d) => Some(PathBuf::from(d)),
@@ -137,5 +146,6 @@ pub(crate) fn validate(m: raw::Moose) -> Result<Moose, ConfigError> {
         host_idle: Duration::from_secs(m.host_idle_secs),
         reuse_after: Duration::from_secs(m.reuse_after_secs),
         state_dir,
+        home_hello: Duration::from_millis(m.home_hello_ms),
     })
 }

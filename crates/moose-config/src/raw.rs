@@ -171,6 +171,9 @@ fn default_host_idle() -> u64 {
 fn default_reuse_after() -> u64 {
     14400
 }
+fn default_home_hello_ms() -> u64 {
+    1000
+}
 
 /// `[moose]`: this switch's MOOSE prefix and host numbering.
 #[derive(Debug, Deserialize)]
@@ -190,6 +193,8 @@ pub struct Moose {
     #[serde(default = "default_reuse_after")]
     pub reuse_after_secs: u64,
     pub state_dir: Option<String>,
+    #[serde(default = "default_home_hello_ms")]
+    pub home_hello_ms: u64,
 }
 
 /// `[[route]]`: a static MAC route; `port` is a port name or a list of

@@ -676,6 +676,7 @@ fn moose_table() {
     assert_eq!(m.host_idle, std::time::Duration::from_secs(3600));
     assert_eq!(m.reuse_after, std::time::Duration::from_secs(14400));
     assert_eq!(m.state_dir, None);
+    assert_eq!(m.home_hello, std::time::Duration::from_millis(1000));
     assert_eq!(c.ports[0].role, Role::Fabric);
     assert_eq!(c.ports[1].role, Role::Edge);
     for (prefix, why) in [
@@ -716,6 +717,24 @@ fn moose_table() {
         "",
     );
     assert!(e.starts_with("moose.host_idle_secs:"), "{e}");
+    let c = moose_cfg(
+        &format!("{p}max_hosts = 100\nhost_quota = 10\nhome_hello_ms = 250"),
+        "",
+    );
+    assert_eq!(
+        c.unwrap().moose.unwrap().home_hello,
+        std::time::Duration::from_millis(250)
+    );
+    for bad in [0, 99, 10_001] {
+        let e = moose_err(
+            &format!("{p}max_hosts = 100\nhost_quota = 10\nhome_hello_ms = {bad}"),
+            "",
+        );
+        assert!(
+            e.starts_with("moose.home_hello_ms:") && e.contains("100..=10000"),
+            "{e}"
+        );
+    }
 }
 
 #[test]

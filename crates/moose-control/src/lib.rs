@@ -24,6 +24,7 @@
 
 pub mod api;
 pub mod bridge;
+pub mod home;
 pub mod hosts;
 pub mod nic;
 pub mod ports;

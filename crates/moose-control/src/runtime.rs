@@ -52,6 +52,9 @@ pub enum Event {
         key: moose_wire::ExactKey,
         port: PortId,
     },
+    /// An edge or legacy port's segment has its home elsewhere
+    /// (`foreign`), or is ours again.
+    Home { port: PortId, foreign: bool },
 }
 
 /// A control-plane feature hosted by the runtime.

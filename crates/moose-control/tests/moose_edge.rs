@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 use moose_config::Config;
+use moose_control::home::api::HomeQuery;
+use moose_control::home::Home;
 use moose_control::hosts::api::{HostStats, HostsPage, HostsQuery, StatsQuery as HostStatsQuery};
 use moose_control::hosts::Hosts;
 use moose_control::routes::api::RoutesQuery;
@@ -77,6 +79,7 @@ impl Switch {
         let mut runtime = Runtime::new(pipe.control, Box::new(StaticPorts { tx_max: 1514 }));
         runtime.add(Box::new(Hosts::from_config(cfg).unwrap().unwrap()));
         runtime.add(Box::new(Routes::from_config(cfg).unwrap()));
+        runtime.add(Box::new(Home::from_config(cfg).unwrap()));
         runtime.start(Instant::now());
         let handle = runtime.handle();
         Switch {
@@ -121,6 +124,13 @@ impl Switch {
             .into_iter()
             .map(|h| (h.mac.to_string(), h.moose_mac.to_string(), h.port))
             .collect()
+    }
+
+    /// What port `i` transmitted, less home hellos.
+    fn out(&self, i: usize) -> Vec<Vec<u8>> {
+        let mut v = self.ports[i].drain();
+        v.retain(|f| f[..6] != moose_wire::proto::HOME_GROUP.0);
+        v
     }
 
     fn totals(&self, port: u16) -> PortTotals {
@@ -204,23 +214,23 @@ fn worked_example_arp_both_ways() {
     assert!(s1.ports[1].inject(arp(1, Mac::BROADCAST, a, a, ip_a, Mac::ZERO, ip_b)));
     step_both(&mut s1, &mut s2, now);
     let a_moose = mac("02:11:11:00:00:01");
-    let got = s2.ports[1].drain();
+    let got = s2.out(1);
     assert_eq!(got.len(), 1, "the request reaches B, once");
     let want = arp(1, Mac::BROADCAST, a_moose, a_moose, ip_a, Mac::ZERO, ip_b);
     assert_eq!(got[0], want, "source and ARP sender are A's MOOSE address");
     // S1's other edge port got it too, translated the same way.
-    assert_eq!(s1.ports[2].drain(), vec![want]);
+    assert_eq!(s1.out(2), vec![want]);
     // B answers A's MOOSE address.
     assert!(s2.ports[1].inject(arp(2, a_moose, b, b, ip_b, a_moose, ip_a)));
     step_both(&mut s1, &mut s2, now);
     let b_moose = mac("02:22:22:00:00:01");
-    let got = s1.ports[1].drain();
+    let got = s1.out(1);
     assert_eq!(
         got,
         vec![arp(2, a, b_moose, b_moose, ip_b, a, ip_a)],
         "the reply reaches A at its real MAC, from B's MOOSE address, target restored"
     );
-    assert!(s1.ports[2].drain().is_empty(), "unicast: not to e2");
+    assert!(s1.out(2).is_empty(), "unicast: not to e2");
     // Each switch holds its own host only, and prefixes for the rest.
     assert_eq!(
         s1.hosts(),
@@ -266,7 +276,7 @@ fn drops_at_the_edge_and_the_fabric() {
         [10, 0, 0, 2],
     ));
     step_both(&mut s1, &mut s2, now);
-    let _ = (s1.ports[2].drain(), s2.ports[1].drain());
+    let _ = (s1.out(2), s2.out(1));
     let ipv4 = |dst: Mac, src: Mac| {
         let mut f = Vec::new();
         ethernet::emit(&mut f, dst, src, None, EtherType::Ipv4, &[0x45; 46]);
@@ -288,7 +298,7 @@ fn drops_at_the_edge_and_the_fabric() {
     assert_eq!(e1.dropped(DropReason::SrcMulticast), 1);
     assert_eq!(e1.dropped(DropReason::SrcZero), 1);
     assert_eq!(s1.totals(0).dropped(DropReason::OwnPrefix), 1);
-    assert!(s2.ports[1].drain().is_empty());
+    assert!(s2.out(1).is_empty());
     // A source that looks like a MOOSE address is translated like any
     // other: a new host.
     s1.ports[2].inject(ipv4(mac("02:22:22:00:00:01"), mac("02:11:11:00:00:01")));
@@ -366,7 +376,7 @@ fn neighbour_solicitation_is_rewritten_with_a_valid_checksum() {
     );
     s1.ports[1].inject(f);
     step_both(&mut s1, &mut s2, now);
-    let got = s2.ports[1].drain();
+    let got = s2.out(1);
     assert_eq!(got.len(), 1);
     let g = &got[0];
     assert_eq!(&g[6..12], &mac("02:11:11:00:00:01").0);
@@ -435,50 +445,207 @@ fn legacy_segment_on_a_moose_switch() {
         .map(|h| mac(&h.1))
         .unwrap_or_else(|| panic!("L has a MOOSE address: {hosts:?}"));
     assert_eq!(hosts.iter().find(|h| h.0 == l.to_string()).unwrap().2, "l1");
-    assert_eq!(
-        s1.ports[4].drain(),
-        vec![ask],
-        "the other legacy port: as sent"
-    );
+    assert_eq!(s1.out(4), vec![ask], "the other legacy port: as sent");
     let translated = arp(1, Mac::BROADCAST, l_moose, l_moose, ip_l, Mac::ZERO, ip_b);
-    assert_eq!(
-        s1.ports[1].drain(),
-        vec![translated.clone()],
-        "edge: translated"
-    );
-    assert_eq!(
-        s2.ports[1].drain(),
-        vec![translated],
-        "across the fabric: translated"
-    );
-    assert!(s1.ports[3].drain().is_empty(), "not back to the sender");
+    assert_eq!(s1.out(1), vec![translated.clone()], "edge: translated");
+    assert_eq!(s2.out(1), vec![translated], "across the fabric: translated");
+    assert!(s1.out(3).is_empty(), "not back to the sender");
     // B answers L's MOOSE address: L gets it at its real MAC.
     let b_moose = mac("02:22:22:00:00:01");
     assert!(s2.ports[1].inject(arp(2, l_moose, b, b, ip_b, l_moose, ip_l)));
     step_both(&mut s1, &mut s2, now);
     assert_eq!(
-        s1.ports[3].drain(),
+        s1.out(3),
         vec![arp(2, l, b_moose, b_moose, ip_b, l, ip_l)],
         "the reply reaches L at its real MAC, target restored"
     );
-    assert!(s1.ports[4].drain().is_empty());
+    assert!(s1.out(4).is_empty());
     // L2 (on l2) speaks; then L to L2 is bridged untouched.
     let hello = arp(1, Mac::BROADCAST, l2, l2, ip_l2, Mac::ZERO, ip_l);
     assert!(s1.ports[4].inject(hello.clone()));
     step_both(&mut s1, &mut s2, now);
-    assert_eq!(s1.ports[3].drain(), vec![hello]);
-    let _ = (
-        s1.ports[1].drain(),
-        s1.ports[2].drain(),
-        s2.ports[1].drain(),
-    );
+    assert_eq!(s1.out(3), vec![hello]);
+    let _ = (s1.out(1), s1.out(2), s2.out(1));
     let reply = arp(2, l2, l, l, ip_l, l2, ip_l2);
     assert!(s1.ports[3].inject(reply.clone()));
     step_both(&mut s1, &mut s2, now);
-    assert_eq!(
-        s1.ports[4].drain(),
-        vec![reply],
-        "legacy to legacy: as sent"
+    assert_eq!(s1.out(4), vec![reply], "legacy to legacy: as sent");
+    assert!(s1.out(1).is_empty() && s2.out(1).is_empty());
+}
+
+/// A segment on two switches (a hub joining S1's e2, S2's e1 and host H):
+/// S1 has the lower prefix, so it is the segment's home; S2 hears its
+/// hellos, translates nothing for H and floods nothing onto the segment;
+/// once S1's hellos stop, S2 takes over.
+#[test]
+fn a_segment_on_two_switches_has_one_home() {
+    let (mut s1, mut s2) = pair("home_hello_ms = 100", "home_hello_ms = 100");
+    let h = mac("00:aa:00:00:00:07");
+    let mut on_segment: Vec<Vec<u8>> = Vec::new();
+    // The hub: what one switch sends onto the segment reaches the other
+    // switch and the host. `pass_s1` false: S1's frames are lost.
+    let hub = |s1: &mut Switch, s2: &mut Switch, seen: &mut Vec<Vec<u8>>, pass_s1: bool| {
+        for f in s1.ports[2].drain() {
+            if pass_s1 {
+                s2.ports[1].inject(f.clone());
+                seen.push(f);
+            }
+        }
+        for f in s2.ports[1].drain() {
+            s1.ports[2].inject(f.clone());
+            seen.push(f);
+        }
+    };
+    let t0 = Instant::now();
+    for i in 0..5 {
+        let now = t0 + Duration::from_millis(100 * i);
+        step_both(&mut s1, &mut s2, now);
+        hub(&mut s1, &mut s2, &mut on_segment, true);
+        step_both(&mut s1, &mut s2, now);
+    }
+    let r1 = s1.call(HomeQuery);
+    let r2 = s2.call(HomeQuery);
+    let e2 = r1.ports.iter().find(|p| p.port == "e2").unwrap();
+    assert!(e2.home, "{r1:?}");
+    assert_eq!(e2.heard.len(), 1, "S2's port heard: {r1:?}");
+    let s2e1 = r2.ports.iter().find(|p| p.port == "e1").unwrap();
+    assert!(!s2e1.home, "{r2:?}");
+    assert_eq!(s2e1.home_of_segment, "02:11:11:00:00:00/24 port 2");
+    assert!(r1.counters.hellos_sent >= 5 && r2.counters.hellos_received >= 4);
+    assert_eq!(r2.counters.home_changes, 1);
+    // H broadcasts onto the segment: both switches get it.
+    on_segment.clear();
+    let ask = arp(
+        1,
+        Mac::BROADCAST,
+        h,
+        h,
+        [10, 0, 0, 7],
+        Mac::ZERO,
+        [10, 0, 0, 1],
     );
-    assert!(s1.ports[1].drain().is_empty() && s2.ports[1].drain().is_empty());
+    s1.ports[2].inject(ask.clone());
+    s2.ports[1].inject(ask);
+    let now = t0 + Duration::from_millis(450);
+    step_both(&mut s1, &mut s2, now);
+    hub(&mut s1, &mut s2, &mut on_segment, true);
+    step_both(&mut s1, &mut s2, now);
+    assert_eq!(s2.totals(1).dropped(DropReason::NotHome), 1, "S2 refused H");
+    assert!(s2.hosts().is_empty());
+    let hosts = s1.hosts();
+    assert_eq!(hosts.len(), 1);
+    assert_eq!(
+        (hosts[0].0.as_str(), hosts[0].2.as_str()),
+        ("00:aa:00:00:00:07", "e2")
+    );
+    // S1's translated flood reached S2 over the fabric, and S2 did not put
+    // it back onto the segment: only hellos are on it.
+    assert!(
+        on_segment
+            .iter()
+            .all(|f| f[..6] == moose_wire::proto::HOME_GROUP.0),
+        "{on_segment:?}"
+    );
+    assert_eq!(s1.out(1).len(), 1, "S1's other edge got H's request");
+    // S1's hellos stop: after the hold time (3.5 intervals) S2's port is
+    // home again and takes H.
+    for i in 5..12 {
+        let now = t0 + Duration::from_millis(100 * i);
+        step_both(&mut s1, &mut s2, now);
+        hub(&mut s1, &mut s2, &mut on_segment, false);
+        step_both(&mut s1, &mut s2, now);
+    }
+    let r2 = s2.call(HomeQuery);
+    assert!(
+        r2.ports.iter().find(|p| p.port == "e1").unwrap().home,
+        "{r2:?}"
+    );
+    s2.ports[1].inject(arp(
+        1,
+        Mac::BROADCAST,
+        h,
+        h,
+        [10, 0, 0, 7],
+        Mac::ZERO,
+        [10, 0, 0, 1],
+    ));
+    step_both(&mut s1, &mut s2, t0 + Duration::from_millis(1200));
+    assert_eq!(s2.hosts().len(), 1);
+}
+
+/// Two edge ports of one switch on one segment: the lower port is home.
+#[test]
+fn two_ports_of_one_switch_on_one_segment() {
+    let (mut s1, mut s2) = pair("home_hello_ms = 100", "");
+    let t0 = Instant::now();
+    for i in 0..4 {
+        let now = t0 + Duration::from_millis(100 * i);
+        step_both(&mut s1, &mut s2, now);
+        for f in s1.ports[1].drain() {
+            s1.ports[2].inject(f);
+        }
+        for f in s1.ports[2].drain() {
+            s1.ports[1].inject(f);
+        }
+        step_both(&mut s1, &mut s2, now);
+    }
+    let r = s1.call(HomeQuery);
+    let home: Vec<(String, bool)> = r.ports.iter().map(|p| (p.port.clone(), p.home)).collect();
+    assert_eq!(home, vec![("e1".into(), true), ("e2".into(), false)]);
+}
+
+/// Frames to the hello group that are not hellos are counted, not obeyed.
+#[test]
+fn malformed_hellos_are_counted() {
+    let (mut s1, mut s2) = pair("", "");
+    let now = Instant::now();
+    let mut body = Vec::new();
+    moose_wire::proto::emit(
+        &moose_wire::proto::Message::HomeHello(moose_wire::proto::HomeHello {
+            prefix: "02:00:00:00:00:00/24".parse().unwrap(),
+            port: 0,
+            hold_ms: 60_000,
+        }),
+        &mut body,
+    );
+    let good = body.clone();
+    let mut frames = Vec::new();
+    for cut in [0, 3, 10] {
+        frames.push(body[..cut].to_vec());
+    }
+    body[0] = 9;
+    frames.push(body.clone());
+    for b in frames {
+        let mut f = Vec::new();
+        let mut b = b;
+        b.resize(46, 0);
+        ethernet::emit(
+            &mut f,
+            moose_wire::proto::HOME_GROUP,
+            mac("02:00:00:00:00:00"),
+            None,
+            EtherType::Unknown(moose_wire::proto::ETHERTYPE),
+            &b,
+        );
+        s1.ports[1].inject(f);
+    }
+    // The right body under another EtherType.
+    let mut f = Vec::new();
+    let mut g = good;
+    g.resize(46, 0);
+    ethernet::emit(
+        &mut f,
+        moose_wire::proto::HOME_GROUP,
+        mac("02:00:00:00:00:00"),
+        None,
+        EtherType::Ipv4,
+        &g,
+    );
+    s1.ports[1].inject(f);
+    step_both(&mut s1, &mut s2, now);
+    let r = s1.call(HomeQuery);
+    assert!(r.ports.iter().all(|p| p.home), "{r:?}");
+    // Zero-length bodies are padded to 46 zero octets: version 0, invalid.
+    assert_eq!(r.counters.hellos_invalid, 5, "{r:?}");
+    assert_eq!(r.counters.hellos_received, 0);
 }

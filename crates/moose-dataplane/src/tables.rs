@@ -65,6 +65,11 @@ pub struct PortTable {
     /// hosts": `dst_le & local.mask == local.prefix` on the little-endian
     /// address bits a frame load gives. `None` without `[moose]`.
     pub local: Option<Local>,
+    /// Bit `p` set while port `p` (edge or legacy, on a MOOSE switch) is on
+    /// a segment whose home is another port: hellos of a lower (prefix,
+    /// port) are heard on it. Its hosts' frames are dropped (`not_home`)
+    /// and floods skip it, so that the segment never loops.
+    pub foreign: u64,
 }
 
 /// A MOOSE prefix as the fast path compares it: the prefix's address and
@@ -129,6 +134,7 @@ impl PortTable {
             edge: 0,
             fabric: 0,
             local: None,
+            foreign: 0,
         }
     }
 
@@ -360,6 +366,11 @@ pub enum TableOp {
         port: PortId,
         len: u16,
     },
+    /// Port on a segment whose home is elsewhere, or not.
+    Home {
+        port: PortId,
+        foreign: bool,
+    },
     /// The whole port table (reconfiguration).
     Ports(Arc<PortTable>),
     Flood(Arc<FloodSets>),
@@ -375,6 +386,7 @@ impl TableOp {
             TableOp::Link { .. }
             | TableOp::Park { .. }
             | TableOp::TxMax { .. }
+            | TableOp::Home { .. }
             | TableOp::Ports(_) => Table::Ports,
             TableOp::Flood(_) => Table::Flood,
             TableOp::Fib(_) => Table::Fib,
@@ -402,6 +414,9 @@ impl Absorb<TableOp> for TableSet {
             }
             TableOp::Park { port, parked } => {
                 set_bit(&mut Arc::make_mut(&mut self.ports).parked, *port, *parked)
+            }
+            TableOp::Home { port, foreign } => {
+                set_bit(&mut Arc::make_mut(&mut self.ports).foreign, *port, *foreign)
             }
             TableOp::TxMax { port, len } => {
                 if let Some(p) = Arc::make_mut(&mut self.ports).ports.get_mut(port.index()) {

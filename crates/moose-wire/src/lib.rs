@@ -12,7 +12,8 @@
 //! address, for the edge's in-place rewrites ([`rewrite`]): ARP ([`arp`]),
 //! IPv6 neighbour discovery ([`ipv6`], [`icmpv6`], [`ndisc`]) and DHCPv4
 //! ([`ipv4`], [`udp`], [`dhcp`]), with the Internet checksum and its
-//! incremental update ([`checksum`]).
+//! incremental update ([`checksum`]). moose's own messages between
+//! switches are in [`proto`].
 #![forbid(unsafe_code)]
 
 pub mod arp;
@@ -28,6 +29,7 @@ pub mod ipv6;
 pub mod keys;
 pub mod mac;
 pub mod ndisc;
+pub mod proto;
 pub mod rewrite;
 pub mod udp;
 

@@ -127,7 +127,14 @@ impl<B: Backend> Service<B> for Bridge {
     }
 
     fn event(&mut self, cx: &mut Ctx<'_, B>, ev: &Event) {
-        if let Event::Link { port, up: false } = *ev {
+        // A port that went down, or whose segment is homed on another
+        // switch now, keeps no entries.
+        if let Event::Link { port, up: false }
+        | Event::Home {
+            port,
+            foreign: true,
+        } = *ev
+        {
             self.fdb.flush_port(port, &mut self.ops);
             self.flush(cx);
         }

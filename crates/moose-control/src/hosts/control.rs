@@ -376,10 +376,20 @@ impl HostTable {
     /// quarantine until `now + reuse_after_secs`. Returns them.
     pub fn release_idle(&mut self, now: Instant) -> Vec<Host> {
         let idle = self.idle;
+        self.release(now, |h| now.saturating_duration_since(h.last_seen) >= idle)
+    }
+
+    /// Releases every host on `port` (its segment is homed elsewhere now),
+    /// into quarantine like idle ones. Returns them.
+    pub fn release_port(&mut self, now: Instant, port: PortId) -> Vec<Host> {
+        self.release(now, |h| h.port == port)
+    }
+
+    fn release(&mut self, now: Instant, gone: impl Fn(&Host) -> bool) -> Vec<Host> {
         let gone: Vec<u64> = self
             .hosts
             .iter()
-            .filter(|(_, h)| now.saturating_duration_since(h.last_seen) >= idle)
+            .filter(|(_, h)| gone(h))
             .map(|(k, _)| *k)
             .collect();
         let mut out = Vec::with_capacity(gone.len());

@@ -191,6 +191,24 @@ impl Hosts {
         }
     }
 
+    /// Withdraws released hosts' translations (and their store entries).
+    fn unbind<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, gone: Vec<Host>) {
+        for h in gone {
+            cx.table(TableOp::Xlate(HostOp::Unbind {
+                vlan: h.vlan,
+                real: le48(h.real),
+            }));
+            if self.store.is_some() {
+                self.batch
+                    .remove
+                    .push(ExactKey::new(h.vlan, h.real).sort_key());
+                if let Some(until) = self.table.quarantined_until(h.id.0) {
+                    self.batch.quarantine.push((h.id.0, until));
+                }
+            }
+        }
+    }
+
     fn frame<B: Backend>(
         &mut self,
         cx: &mut Ctx<'_, B>,
@@ -263,13 +281,22 @@ impl<B: Backend> Service<B> for Hosts {
     }
 
     fn event(&mut self, cx: &mut Ctx<'_, B>, ev: &Event) {
-        // A legacy host the bridge heard keeps its translation alive.
-        if let Event::Heard { key, port } = *ev {
-            if self.table.touch(key, port, cx.now) {
+        match *ev {
+            // A legacy host the bridge heard keeps its translation alive.
+            Event::Heard { key, port } if self.table.touch(key, port, cx.now) => {
                 if let Some(h) = self.table.get(key.vlan(), key.mac()).cloned() {
                     self.persist(&h);
                 }
             }
+            // The segment's home is elsewhere: its hosts are not ours.
+            Event::Home {
+                port,
+                foreign: true,
+            } => {
+                let gone = self.table.release_port(cx.now, port);
+                self.unbind(cx, gone);
+            }
+            _ => {}
         }
     }
 
@@ -294,20 +321,8 @@ impl<B: Backend> Service<B> for Hosts {
     }
 
     fn timer(&mut self, cx: &mut Ctx<'_, B>, _token: u64) {
-        for h in self.table.release_idle(cx.now) {
-            cx.table(TableOp::Xlate(HostOp::Unbind {
-                vlan: h.vlan,
-                real: le48(h.real),
-            }));
-            if self.store.is_some() {
-                self.batch
-                    .remove
-                    .push(ExactKey::new(h.vlan, h.real).sort_key());
-                if let Some(until) = self.table.quarantined_until(h.id.0) {
-                    self.batch.quarantine.push((h.id.0, until));
-                }
-            }
-        }
+        let gone = self.table.release_idle(cx.now);
+        self.unbind(cx, gone);
         cx.timer(cx.now + self.idle_check, 0);
     }
 

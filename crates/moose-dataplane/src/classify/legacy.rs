@@ -12,7 +12,7 @@ use moose_config::PuntClass;
 use moose_wire::ethernet::FrameError;
 use moose_wire::{ExactKey, Header, PortId};
 
-use super::{decide_cached, Burst, Learn, Summary};
+use super::{decide_cached, is_reserved, Burst, Learn, Summary, HOME_GROUP_LE};
 use crate::action::{Action, RewriteOps, To};
 use crate::counters::DropReason;
 use crate::fdb::{FdbView, ViewEntry};
@@ -28,13 +28,6 @@ pub const TABLES: TableMask = TableMask::of(&[
     Table::Fib,
     Table::Groups,
 ]);
-
-/// 01:80:c2:00:00:00 – 01:80:c2:00:00:0f (little-endian address bits):
-/// never forwarded by a bridge.
-#[inline]
-fn is_reserved(dst_le: u64) -> bool {
-    dst_le & !(0xf << 40) == 0x0000_00c2_8001
-}
 
 /// The last FDB lookup of each kind in a burst. Consecutive frames of one
 /// flow skip the hash probe, as VPP's l2 nodes do; valid only while one
@@ -197,6 +190,13 @@ pub fn decide(h: &Header, port: PortId, t: &TableSet, cache: &mut BurstCache) ->
         return (Action::punt(PuntClass::Reserved), learn);
     }
     if ports.local.is_some() {
+        if dst == HOME_GROUP_LE {
+            return (Action::punt(PuntClass::Protocol), Learn::None);
+        }
+        if ports.foreign & port.bit() != 0 {
+            return (Action::drop(DropReason::NotHome), Learn::None);
+        }
+        let members = members & !ports.foreign;
         return (moose(h, vlan, members, port, skey, t, fdb, cache), learn);
     }
     let others = members & !port.bit();

@@ -97,6 +97,19 @@ pub struct Summary {
     pub groups: bool,
 }
 
+/// 01:80:c2:00:00:00 – 01:80:c2:00:00:0f (little-endian address bits):
+/// never forwarded by a bridge.
+#[inline]
+pub(crate) fn is_reserved(dst_le: u64) -> bool {
+    dst_le & !(0xf << 40) == 0x0000_00c2_8001
+}
+
+/// [`moose_wire::proto::HOME_GROUP`] as little-endian address bits.
+pub(crate) const HOME_GROUP_LE: u64 = {
+    let b = moose_wire::proto::HOME_GROUP.0;
+    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], 0, 0])
+};
+
 /// A role's burst classifier.
 pub type Classifier<F> = fn(&mut Burst<'_>, &[F]) -> Summary;
 

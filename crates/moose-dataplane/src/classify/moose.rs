@@ -26,13 +26,19 @@
 //!
 //! A fabric port drops frames whose source is under the switch's own
 //! prefix (`own_prefix`): only a loop brings them back.
+//!
+//! On both roles the 802.1D reserved group addresses go to the `reserved`
+//! service and home hellos ([`moose_wire::proto`]) to the `protocol`
+//! class, never to the VLAN. An edge (or legacy) port on a segment whose
+//! home is another port (`PortTable::foreign`) translates nothing: its
+//! hosts' frames are dropped (`not_home`) and floods skip it.
 
 use moose_config::PuntClass;
 use moose_tables::lpm::NO_ROUTE;
 use moose_wire::ethernet::FrameError;
 use moose_wire::{ExactKey, Header, PortId, PrefixKey};
 
-use super::{decide_cached, Burst, Learn, Summary};
+use super::{decide_cached, is_reserved, Burst, Learn, Summary, HOME_GROUP_LE};
 use crate::action::{Action, GroupId, Rewrite, RewriteOps, To};
 use crate::counters::DropReason;
 use crate::tables::{NextHop, Table, TableMask, TableSet};
@@ -56,11 +62,12 @@ fn frame_error(e: FrameError) -> DropReason {
     }
 }
 
-/// The checks every role makes first: length, source, VLAN membership.
-/// `Ok(vlan, members)` or the drop.
+/// The checks every role makes after the length and control groups:
+/// source, VLAN membership.
+/// `Ok(vlan, members)` — the VLAN's ports less those on segments homed
+/// elsewhere — or the drop.
 #[inline]
 fn admit(h: &Header, port: PortId, t: &TableSet) -> Result<(u16, u64), DropReason> {
-    h.check(t.ports.max_frame).map_err(frame_error)?;
     let src = h.src_le();
     if src & 1 != 0 {
         return Err(DropReason::SrcMulticast);
@@ -74,7 +81,28 @@ fn admit(h: &Header, port: PortId, t: &TableSet) -> Result<(u16, u64), DropReaso
     if members & port.bit() == 0 {
         return Err(DropReason::VlanIngress);
     }
-    Ok((vlan, members))
+    Ok((vlan, members & !t.ports.foreign))
+}
+
+/// A malformed frame's drop, or the punt of a frame for the slow path
+/// rather than the VLAN: the 802.1D reserved range (class `reserved`) and
+/// home hellos (class `protocol`), whatever VLAN they came in on.
+#[inline]
+fn first_checks(h: &Header, t: &TableSet) -> Option<Action> {
+    if let Err(e) = h.check(t.ports.max_frame) {
+        return Some(Action::drop(frame_error(e)));
+    }
+    if !h.dst_is_group() {
+        return None;
+    }
+    let dst_le = h.dst_le();
+    if is_reserved(dst_le) {
+        Some(Action::punt(PuntClass::Reserved))
+    } else if dst_le == HOME_GROUP_LE {
+        Some(Action::punt(PuntClass::Protocol))
+    } else {
+        None
+    }
 }
 
 /// Where a unicast destination goes, and the destination rewrite if it is
@@ -111,10 +139,16 @@ pub(super) fn unicast(
 /// Decides one frame received on an edge port.
 #[inline]
 pub fn decide_edge(h: &Header, port: PortId, t: &TableSet) -> (Action, Learn) {
+    if let Some(a) = first_checks(h, t) {
+        return (a, Learn::None);
+    }
     let (vlan, members) = match admit(h, port, t) {
         Ok(v) => v,
         Err(r) => return (Action::drop(r), Learn::None),
     };
+    if t.ports.foreign & port.bit() != 0 {
+        return (Action::drop(DropReason::NotHome), Learn::None);
+    }
     let key = ExactKey::from_le48(vlan, h.src_le());
     let moose = match t.xlate.to_moose.get(key.raw()) {
         Some(v) if moose_tables::xlate::unpack_real(v).1 == port.0 => v & MAC_BITS,
@@ -160,6 +194,9 @@ pub fn decide_edge(h: &Header, port: PortId, t: &TableSet) -> (Action, Learn) {
 /// Decides one frame received on a fabric port.
 #[inline]
 pub fn decide_fabric(h: &Header, port: PortId, t: &TableSet) -> (Action, Learn) {
+    if let Some(a) = first_checks(h, t) {
+        return (a, Learn::None);
+    }
     let (vlan, members) = match admit(h, port, t) {
         Ok(v) => v,
         Err(r) => return (Action::drop(r), Learn::None),
