@@ -25,6 +25,11 @@ impl<'a> Backend for Dpdk<'a> {
     type Rx = Rx<'a>;
     type Tx = Tx<'a>;
     type Pool = Pool<'a>;
+
+    #[inline]
+    fn cycles() -> u64 {
+        moose_dpdk::tsc()
+    }
 }
 
 pub struct Rx<'a>(pub moose_dpdk::RxQueue<'a>);

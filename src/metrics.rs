@@ -166,6 +166,21 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
         }
         out.push(f.mf);
     }
+    let mut f = Family::gauge(
+        "moose_worker_cycles_per_frame",
+        "TSC cycles per frame received, since start (busy_cycles / busy_frames); see moose_tsc_hz.",
+    );
+    for (w, st) in s.stats.iter().enumerate() {
+        let frames = st.worker(WorkerCounter::BusyFrames);
+        if frames > 0 {
+            let per = st.worker(WorkerCounter::BusyCycles) as f64 / frames as f64;
+            f.add(&[("worker", &w.to_string())], per);
+        }
+    }
+    out.push(f.mf);
+    let mut f = Family::gauge("moose_tsc_hz", "The TSC's frequency (DPDK's measure).");
+    f.add(&[], moose_dpdk::tsc_hz() as f64);
+    out.push(f.mf);
     for &c in PuntCounter::ALL {
         let mut f = Family::counter(&format!("moose_punt_{}_total", c.label()), c.help());
         for (w, st) in s.stats.iter().enumerate() {

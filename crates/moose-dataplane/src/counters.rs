@@ -107,6 +107,8 @@ counter_kinds! {
         RewriteArp => "rewrite_arp", "ARP hardware addresses rewritten in frames.";
         RewriteNd => "rewrite_nd", "IPv6 neighbour discovery link-layer addresses rewritten in frames.";
         RewriteDhcp => "rewrite_dhcp", "DHCP chaddr fields rewritten in frames.";
+        BusyCycles => "busy_cycles", "Cycles (TSC) of the poll loops that received frames: rx, decision, move and tx of them.";
+        BusyFrames => "busy_frames", "Frames received (and re-injected) in those loops: busy_cycles / busy_frames is the cost of a frame.";
     }
 }
 

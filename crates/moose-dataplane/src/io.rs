@@ -45,4 +45,8 @@ pub trait Backend {
     type Rx: RxQueue<Frame = Self::Frame>;
     type Tx: TxQueue<Frame = Self::Frame>;
     type Pool: FramePool<Frame = Self::Frame>;
+
+    /// A cycle counter (the TSC under DPDK), read twice per poll loop to
+    /// measure what a frame costs.
+    fn cycles() -> u64;
 }

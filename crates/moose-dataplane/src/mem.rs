@@ -15,6 +15,12 @@ impl Backend for Mem {
     type Rx = MemRx;
     type Tx = MemTx;
     type Pool = MemPool;
+
+    /// Nanoseconds since the first call (no cycle counter in safe code).
+    fn cycles() -> u64 {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        START.get_or_init(std::time::Instant::now).elapsed().as_nanos() as u64
+    }
 }
 
 /// One port: `ingress` carries frames into the switch, `egress` out of it.

@@ -317,11 +317,17 @@ impl<B: Backend> Worker<B> {
         let mut last_drain = Instant::now();
         let mut now_ms: u32 = self.ms(last_drain);
         loop {
+            let t0 = B::cycles();
             let got = self.poll_all(now_ms);
             loops = loops.wrapping_add(1);
             if got == 0 {
                 empty_loops += 1;
             } else {
+                // Buffers that fill are flushed within the loop, so this
+                // holds tx too (all but the drain timer's partial flushes).
+                let dt = B::cycles().wrapping_sub(t0);
+                self.counters.worker(WorkerCounter::BusyCycles, dt);
+                self.counters.worker(WorkerCounter::BusyFrames, got as u64);
                 empty_loops = 0;
             }
             // The clock is read when idle and every CLOCK_LOOPS loops: busy
@@ -368,9 +374,15 @@ impl<B: Backend> Worker<B> {
     /// tx buffer, publishes the counters and exchanges parked ports' queues
     /// with the control thread. Returns the frames handled.
     pub fn poll_once(&mut self, now: Instant) -> usize {
+        let t0 = B::cycles();
         let got = self.poll_all(self.ms(now));
         self.counters.worker(WorkerCounter::Loops, 1);
         self.flush_all();
+        if got > 0 {
+            let dt = B::cycles().wrapping_sub(t0);
+            self.counters.worker(WorkerCounter::BusyCycles, dt);
+            self.counters.worker(WorkerCounter::BusyFrames, got as u64);
+        }
         self.housekeeping();
         got
     }
