@@ -283,6 +283,32 @@ fn collect(mut r: impl Read + Send + 'static) -> (Arc<Mutex<Vec<u8>>>, JoinHandl
     (buf, t)
 }
 
+/// A spawned child with stdin closed whose stdout and stderr are collected
+/// by two reader threads as it runs.
+struct Collected {
+    child: Child,
+    out: Arc<Mutex<Vec<u8>>>,
+    err: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+fn spawn_collected(cmd: &mut std::process::Command) -> Collected {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let (out, to) = collect(child.stdout.take().unwrap());
+    let (err, te) = collect(child.stderr.take().unwrap());
+    Collected {
+        child,
+        out,
+        err,
+        readers: vec![to, te],
+    }
+}
+
 /// How a child ended.
 #[derive(Debug)]
 pub struct Exited {
@@ -294,14 +320,12 @@ pub struct Exited {
 /// Runs `cmd` to its end, at most `limit` (then kills it and panics), with
 /// stdin closed and its output collected.
 pub fn output_within(cmd: &mut std::process::Command, limit: Duration) -> Exited {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let (out, to) = collect(child.stdout.take().unwrap());
-    let (err, te) = collect(child.stderr.take().unwrap());
+    let Collected {
+        mut child,
+        out,
+        err,
+        readers,
+    } = spawn_collected(cmd);
     let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -310,7 +334,7 @@ pub fn output_within(cmd: &mut std::process::Command, limit: Duration) -> Exited
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            let _ = (to.join(), te.join());
+            readers.into_iter().for_each(|t| drop(t.join()));
             panic!(
                 "{cmd:?} did not end within {limit:?}; stderr:\n{}",
                 String::from_utf8_lossy(&err.lock().unwrap())
@@ -318,7 +342,7 @@ pub fn output_within(cmd: &mut std::process::Command, limit: Duration) -> Exited
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    let _ = (to.join(), te.join());
+    readers.into_iter().for_each(|t| drop(t.join()));
     let text = |b: &Arc<Mutex<Vec<u8>>>| String::from_utf8_lossy(&b.lock().unwrap()).into_owned();
     Exited {
         status,
@@ -350,14 +374,12 @@ impl Moose {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn moose");
-        let (out, to) = collect(child.stdout.take().unwrap());
-        let (err, te) = collect(child.stderr.take().unwrap());
+        let Collected {
+            child,
+            out,
+            err,
+            readers,
+        } = spawn_collected(&mut cmd);
         let prefix = std::fs::read_to_string(cfg).ok().and_then(|t| {
             let rest = &t[t.find("--file-prefix=")? + "--file-prefix=".len()..];
             Some(rest[..rest.find('"')?].to_string())
@@ -369,7 +391,7 @@ impl Moose {
             listen: listen.to_string(),
             out,
             err,
-            readers: vec![to, te],
+            readers,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
