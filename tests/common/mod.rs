@@ -367,8 +367,34 @@ pub struct Moose {
 
 impl Moose {
     /// Starts `moose run -c cfg <args>` with `env` added, and waits until
-    /// `/api/v1/status` on `listen` answers 200 (at most 30 s).
+    /// `/api/v1/status` on `listen` answers 200 (at most 30 s). A start
+    /// that failed on an af_packet fanout group collision (see
+    /// [`Running::start`]) is tried again, up to six times: two appliances
+    /// started one after the other (consecutive pids) on interfaces created
+    /// together (consecutive indexes) collide often, and each new attempt
+    /// has a new pid.
     pub fn start(cfg: &Path, args: &[&str], env: &[(&str, &str)], listen: &str) -> Moose {
+        let mut attempt = 1;
+        loop {
+            match Moose::try_start(cfg, args, env, listen) {
+                Ok(m) => return m,
+                Err(e) if attempt < 6 && e.contains("could not set PACKET_FANOUT") => {
+                    eprintln!("fanout group collision, starting moose again: {e}");
+                    attempt += 1;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    /// One attempt of [`start`](Moose::start): the failure (moose exited or
+    /// did not answer in time, then killed) with its stderr.
+    pub fn try_start(
+        cfg: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        listen: &str,
+    ) -> Result<Moose, String> {
         let mut cmd = moose();
         cmd.arg("run").arg("-c").arg(cfg).args(args);
         for (k, v) in env {
@@ -396,14 +422,23 @@ impl Moose {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if matches!(http(listen, "GET", "/api/v1/status"), Ok(r) if r.status == 200) {
-                return m;
+                return Ok(m);
             }
             if !m.alive() || Instant::now() > deadline {
-                panic!(
-                    "moose did not come up on {listen} (alive: {}); stderr:\n{}",
-                    m.alive(),
+                let alive = m.alive();
+                // Reaped (and its EAL directory removed) by the drop; its
+                // readers have all of stderr once it is gone.
+                if let Some(c) = &mut m.child {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                for t in m.readers.drain(..) {
+                    let _ = t.join();
+                }
+                return Err(format!(
+                    "moose did not come up on {listen} (alive: {alive}); stderr:\n{}",
                     m.stderr()
-                );
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -584,8 +584,62 @@ impl<'eal> Port<'eal> {
         let ret = unsafe { ffi::rte_eth_dev_start(id) };
         check(id, &name, PortOp::Start, ret)?;
         inner.started = true;
+        let rx = inner.configured.as_ref().map_or(0, |(c, _)| c.rx_queues);
+        let sockets = inner.sockets.clone();
+        if self.kernel.is_some() {
+            self.discard_strays(id, rx, &sockets);
+        }
         self.queues_taken.store(false, Ordering::Release);
         Ok(())
+    }
+
+    /// DPDK 22.11's af_packet driver opens each queue's socket for every
+    /// protocol on every interface (`socket(AF_PACKET, SOCK_RAW,
+    /// ETH_P_ALL)`) and sets up its rx ring before it binds the socket to
+    /// its interface: frames that other interfaces of the network namespace
+    /// carry in between land in the ring, and would be received as this
+    /// port's (a bridge learns their sources, a MOOSE edge gives them host
+    /// addresses). Right after the start, before any queue handle exists,
+    /// this empties the rx rings (frames of the port's own interface that
+    /// came before the start go too) without counting what it discards:
+    /// the device's counters so far are carried into `base` and the
+    /// device's reset, and the kernel's drop counts so far are read and
+    /// forgotten. Bounded (under endless traffic it stops after 64 Ki
+    /// frames a queue). Returns how many frames it discarded.
+    fn discard_strays(&self, id: u16, rx_queues: u16, sockets: &[c_int]) -> u64 {
+        let before = dpdk_stats(id, &self.name).unwrap_or_default();
+        let mut buf = [std::ptr::null_mut::<ffi::rte_mbuf>(); crate::queue::MAX_BURST];
+        let mut total = 0u64;
+        for q in 0..rx_queues {
+            let mut n = 0usize;
+            while n < 1 << 16 {
+                // SAFETY: started port with queue q configured; no queue
+                // handle exists (start holds &mut self, reattach makes them
+                // after this), so nothing else bursts it. buf has room for
+                // MAX_BURST pointers.
+                let nb = unsafe {
+                    ffi::rte_eth_rx_burst(id, q, buf.as_mut_ptr(), buf.len() as u16)
+                };
+                if nb == 0 {
+                    break;
+                }
+                // SAFETY: DPDK handed us nb valid mbufs, each with one
+                // reference we now drop.
+                unsafe { ffi::rte_pktmbuf_free_bulk(buf.as_mut_ptr(), u32::from(nb)) };
+                n += usize::from(nb);
+            }
+            total += n as u64;
+        }
+        if total > 0 {
+            // SAFETY: attached, started port; no queue handle exists.
+            unsafe { ffi::rte_eth_stats_reset(id) };
+            let mut base = self.base.lock().unwrap_or_else(PoisonError::into_inner);
+            *base = base.plus(before);
+        }
+        for &fd in sockets {
+            let _ = kernel::take_packet_drops(fd);
+        }
+        total
     }
 
     /// Stops the port (`rte_eth_dev_stop`); a no-op if it is not started.
@@ -1013,6 +1067,9 @@ impl<'eal> Port<'eal> {
         let ret = unsafe { ffi::rte_eth_dev_start(new_id) };
         check(new_id, &self.name, PortOp::Start, ret)?;
         inner.started = true;
+        if self.kernel.is_some() {
+            self.discard_strays(new_id, conf.rx_queues, &inner.sockets);
+        }
         self.queues_taken.store(true, Ordering::Release);
         Ok(self.make_queues(new_id, &conf))
     }

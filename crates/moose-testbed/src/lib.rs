@@ -127,6 +127,38 @@ impl Host {
         Ok(())
     }
 
+    /// Turns IPv6 on for the host's `eth0` (the testbed turns it off) and
+    /// adds `addr` (`fd77::1/64`) without duplicate address detection; the
+    /// link-local address skips it too, so both are usable at once.
+    pub fn enable_ipv6(&self, addr: &str) -> Result<(), TestbedError> {
+        self.exec(&[
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.eth0.accept_dad=0",
+            "net.ipv6.conf.eth0.accept_ra=0",
+        ])?;
+        self.exec(&[
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.all.disable_ipv6=0",
+            "net.ipv6.conf.default.disable_ipv6=0",
+            "net.ipv6.conf.eth0.disable_ipv6=0",
+        ])?;
+        self.exec(&["ip", "-6", "addr", "add", addr, "dev", "eth0", "nodad"])?;
+        Ok(())
+    }
+
+    /// The neighbour table of `eth0` for one family (`ip -4|-6 neigh show
+    /// dev eth0`).
+    pub fn neighbours(&self, v6: bool) -> Result<Vec<Neighbour>, TestbedError> {
+        let fam = if v6 { "-6" } else { "-4" };
+        let out = self.exec(&["ip", fam, "neigh", "show", "dev", "eth0"])?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(Neighbour::parse)
+            .collect())
+    }
+
     /// A counter of the host's `eth0` (`rx_packets`, `tx_packets`, …), from
     /// `/sys/class/net/eth0/statistics` inside the namespace.
     pub fn eth0_stat(&self, counter: &str) -> Result<u64, TestbedError> {
@@ -213,6 +245,73 @@ impl Host {
             });
         }
         Ok(cap)
+    }
+}
+
+/// One line of `ip neigh show dev IF`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Neighbour {
+    pub ip: String,
+    /// `None` for entries still resolving or failed.
+    pub lladdr: Option<String>,
+    /// `REACHABLE`, `STALE`, `DELAY`, `PROBE`, `FAILED`, …
+    pub state: String,
+}
+
+impl Neighbour {
+    /// `10.0.0.3 lladdr 02:22:22:00:00:02 router REACHABLE`.
+    pub fn parse(line: &str) -> Option<Neighbour> {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let ip = w.first()?.to_string();
+        let lladdr = w
+            .iter()
+            .position(|x| *x == "lladdr")
+            .and_then(|i| w.get(i + 1))
+            .map(|m| m.to_string());
+        Some(Neighbour {
+            ip,
+            lladdr,
+            state: w.last()?.to_string(),
+        })
+    }
+}
+
+/// A veth pair with both ends in the root namespace (`a` and `b`, up, no
+/// IPv6 so the kernel sends nothing on them): a cable between two
+/// appliances. Deleted on drop.
+pub struct VethLink {
+    pub a: String,
+    pub b: String,
+}
+
+impl VethLink {
+    pub fn new(a: &str, b: &str) -> Result<VethLink, TestbedError> {
+        if !is_root() {
+            return Err(TestbedError::NotRoot);
+        }
+        let _ = sh(&["ip", "link", "del", a]);
+        let _ = sh(&["ip", "link", "del", b]);
+        sh(&["ip", "link", "add", a, "type", "veth", "peer", "name", b])?;
+        let link = VethLink {
+            a: a.to_string(),
+            b: b.to_string(),
+        };
+        for end in [a, b] {
+            sh(&[
+                "sysctl",
+                "-qw",
+                &format!("net.ipv6.conf.{end}.disable_ipv6=1"),
+            ])?;
+            sh(&["ip", "link", "set", end, "up"])?;
+        }
+        Ok(link)
+    }
+}
+
+impl Drop for VethLink {
+    fn drop(&mut self) {
+        // Deleting one end deletes the pair.
+        let _ = sh(&["ip", "link", "del", &self.a]);
     }
 }
 
