@@ -194,6 +194,34 @@ impl Host {
         })
     }
 
+    /// Turns transmit checksum offload off on the host's `eth0`.
+    ///
+    /// A veth with offload on hands a packet socket on its peer — the
+    /// appliance's `net_af_packet` port — TCP and UDP packets whose
+    /// checksum holds only the pseudo-header sum (the kernel would finish
+    /// it on a real NIC), and DPDK 22.11's af_packet driver does not say
+    /// so: the appliance forwards them as they are and the receiving host
+    /// drops them as corrupt. ICMP is summed in software, so pings pass
+    /// either way; DHCP, DNS or TCP between hosts need this. There is no
+    /// `ethtool` on the test machines, so this is the `ETHTOOL_STXCSUM`
+    /// ioctl from Debian's Python (`/usr/bin/python3`, which the test
+    /// setup installs for scapy).
+    pub fn tx_checksum_off(&self) -> Result<(), TestbedError> {
+        const SCRIPT: &str = r#"
+import ctypes, fcntl, socket, struct, sys
+def ethtool(cmd, data=0):
+    ev = ctypes.create_string_buffer(struct.pack("II", cmd, data))
+    ifr = struct.pack("16sP", b"eth0", ctypes.addressof(ev)).ljust(40, b"\0")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        fcntl.ioctl(s.fileno(), 0x8946, ifr)  # SIOCETHTOOL
+    return struct.unpack("II", ev.raw[:8])[1]
+ethtool(0x17, 0)  # ETHTOOL_STXCSUM
+sys.exit(ethtool(0x16))  # ETHTOOL_GTXCSUM: 0 once off
+"#;
+        self.exec(&["/usr/bin/python3", "-c", SCRIPT])?;
+        Ok(())
+    }
+
     /// Starts `tcpdump` on the host's `eth0` (not promiscuous, packets
     /// written to `pcap` as they arrive) with the given filter words, and
     /// waits (up to `timeout`) until it is capturing.
@@ -429,6 +457,64 @@ impl Testbed {
 impl Drop for Testbed {
     fn drop(&mut self) {
         self.cleanup();
+    }
+}
+
+/// A veth pair in the root namespace, both ends up and without IPv6 (so
+/// the kernel sends nothing on them): a cable between two appliances'
+/// ports. Removed on drop.
+pub struct VethPair {
+    pub a: String,
+    pub b: String,
+}
+
+impl VethPair {
+    /// Creates `a` <-> `b` (names of at most 15 bytes), replacing any
+    /// leftover of the same name.
+    pub fn new(a: &str, b: &str) -> Result<VethPair, TestbedError> {
+        if !is_root() {
+            return Err(TestbedError::NotRoot);
+        }
+        let _ = sh(&["ip", "link", "del", a]);
+        let _ = sh(&["ip", "link", "del", b]);
+        sh(&["ip", "link", "add", a, "type", "veth", "peer", "name", b])?;
+        let pair = VethPair {
+            a: a.to_string(),
+            b: b.to_string(),
+        };
+        for end in [a, b] {
+            sh(&[
+                "sysctl",
+                "-qw",
+                &format!("net.ipv6.conf.{end}.disable_ipv6=1"),
+            ])?;
+            sh(&["ip", "link", "set", end, "up"])?;
+        }
+        Ok(pair)
+    }
+
+    /// Waits until both ends report carrier.
+    pub fn wait_up(&self, timeout: Duration) -> bool {
+        let t = Instant::now();
+        while t.elapsed() < timeout {
+            let up = [&self.a, &self.b].iter().all(|i| {
+                std::fs::read_to_string(format!("/sys/class/net/{i}/operstate"))
+                    .map(|s| s.trim() == "up")
+                    .unwrap_or(false)
+            });
+            if up {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for VethPair {
+    fn drop(&mut self) {
+        // Deleting one end deletes both.
+        let _ = sh(&["ip", "link", "del", &self.a]);
     }
 }
 

@@ -1,0 +1,503 @@
+//! DHCP across two MOOSE switches, through the real binary, with a real
+//! client (`dhclient`) and server (`dnsmasq`).
+//!
+//! ```text
+//!  client ns ── e0 [S1 02:11:11/24] f0 ══ veth ══ f0 [S2 02:22:22/24] e0 ── server ns
+//!  dhclient                                                               dnsmasq
+//! ```
+//!
+//! Both switches are `moose run` on `net_af_packet` ports; their fabric
+//! ports are the two ends of one veth pair, each edge port the
+//! root-namespace end of a host's veth (`moose-testbed`). Static routes
+//! send the other switch's prefix out of `f0`.
+//!
+//! How it works:
+//!
+//! * The client (real MAC R, its static address removed) broadcasts a
+//!   DISCOVER with `chaddr` = R. S1's edge translates the source to the
+//!   client's MOOSE address M = 02:11:11:00:00:01 and, because `chaddr`
+//!   equals the source it replaces, `chaddr` too, fixing the UDP checksum
+//!   incrementally. The broadcast floods over the fabric to S2's edge.
+//! * dnsmasq sees a client M: it offers and acknowledges to M (unicast
+//!   to M, as dhclient does not ask for broadcast replies) and holds the
+//!   lease for M (checked in its lease file). S2 translates dnsmasq's
+//!   source to 02:22:22:00:00:01 and leaves `chaddr` alone (M is not its
+//!   host's address: S2 rewrites no `chaddr` at all, checked on /metrics).
+//! * S2 routes M's prefix to the fabric; S1, the owner of the prefix,
+//!   restores the destination to R and `chaddr` M to R (UDP checksum
+//!   fixed again), so dhclient, which drops replies whose `chaddr` is not
+//!   its own address, takes the lease.
+//!
+//! Renewal: dnsmasq sends T1 = 5 s (`dhcp-option-force=option:T1,5`), so
+//! within the test the client enters RENEWING and sends a *unicast*
+//! DHCPREQUEST (`ciaddr` set) to the server's address, which it reaches
+//! at the server's MOOSE address; the ACK keeps the same address. That is
+//! the path a renewal takes in production (unicast both ways, chaddr
+//! rewritten both ways), unlike a second `dhclient` run, whose
+//! INIT-REBOOT request is broadcast again.
+//!
+//! Captures on both hosts check every DHCP message each one received:
+//! at the server `chaddr` = M, at the client `chaddr` = R, and IPv4 and
+//! UDP checksums right (summed here, not by `moose_wire`).
+//!
+//! Both hosts' `eth0` have transmit checksum offload off (see
+//! `Host::tx_checksum_off`): with it on, a veth hands af_packet UDP packets
+//! with unfinished checksums, which no switch between two veths can pass.
+
+mod common;
+
+use std::fs::File;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use moose_testbed::{unique_tag, Testbed, VethPair};
+
+/// Removes an EAL runtime directory when the test ends, however it ends.
+struct EalDir(String);
+
+impl Drop for EalDir {
+    fn drop(&mut self) {
+        remove_eal_runtime(&self.0);
+    }
+}
+
+/// A host's daemon (dnsmasq, dhclient): killed and reaped on drop.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `args` in namespace `ns`, stdout and stderr to `log`.
+fn daemon(ns: &str, args: &[&str], log: &Path) -> Daemon {
+    let out = File::create(log).unwrap();
+    let err = out.try_clone().unwrap();
+    let child = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    Daemon(child)
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+/// Polls until `f` gives `Some`, at most `limit`; on time-out panics with
+/// `what` and the logs named.
+fn wait_logs<T>(
+    limit: Duration,
+    what: &str,
+    logs: &[&Path],
+    mut f: impl FnMut() -> Option<T>,
+) -> T {
+    let t = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if t.elapsed() > limit {
+            let mut msg = format!("{what}: not within {limit:?}");
+            for l in logs {
+                msg += &format!("\n--- {}:\n{}", l.display(), read(l));
+            }
+            panic!("{msg}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One DHCP message of a capture.
+#[derive(Debug)]
+struct Dhcp {
+    eth_dst: [u8; 6],
+    eth_src: [u8; 6],
+    ip_dst: Ipv4Addr,
+    msg_type: u8,
+    ciaddr: Ipv4Addr,
+    yiaddr: Ipv4Addr,
+    chaddr: [u8; 6],
+    ip_checksum_ok: bool,
+    /// `None`: the sender sent no checksum (0).
+    udp_checksum_ok: Option<bool>,
+}
+
+fn sum16(data: &[u8], mut sum: u32) -> u32 {
+    for c in data.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    sum
+}
+
+fn fold(mut sum: u32) -> u16 {
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
+}
+
+/// The DHCP message in an untagged Ethernet/IPv4/UDP frame, if it is one.
+fn dhcp(f: &[u8]) -> Option<Dhcp> {
+    if f.len() < 14 + 20 || f[12..14] != [0x08, 0x00] {
+        return None;
+    }
+    let ip = &f[14..];
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    if ip[0] >> 4 != 4 || ihl < 20 || total < ihl + 8 || total > ip.len() || ip[9] != 17 {
+        return None;
+    }
+    let udp = &ip[ihl..total];
+    let (sport, dport) = (
+        u16::from_be_bytes([udp[0], udp[1]]),
+        u16::from_be_bytes([udp[2], udp[3]]),
+    );
+    if !matches!((sport, dport), (67, 68) | (68, 67)) {
+        return None;
+    }
+    let ulen = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
+    if ulen < 8 + 240 || ulen > udp.len() {
+        return None;
+    }
+    let udp = &udp[..ulen];
+    let udp_checksum_ok = (udp[6..8] != [0, 0]).then(|| {
+        let mut s = sum16(&ip[12..20], 0);
+        s += 17 + ulen as u32;
+        fold(sum16(udp, s)) == 0xffff
+    });
+    let b = &udp[8..];
+    let v4 = |o: usize| Ipv4Addr::new(b[o], b[o + 1], b[o + 2], b[o + 3]);
+    let mut chaddr = [0u8; 6];
+    chaddr.copy_from_slice(&b[28..34]);
+    // Options after the magic cookie; the message type (53).
+    let mut msg_type = 0;
+    let mut i = 240;
+    while i < b.len() {
+        match b[i] {
+            0 => i += 1,
+            255 => break,
+            code => {
+                let len = usize::from(*b.get(i + 1)?);
+                if code == 53 && len == 1 {
+                    msg_type = *b.get(i + 2)?;
+                }
+                i += 2 + len;
+            }
+        }
+    }
+    let mut eth_dst = [0u8; 6];
+    let mut eth_src = [0u8; 6];
+    eth_dst.copy_from_slice(&f[0..6]);
+    eth_src.copy_from_slice(&f[6..12]);
+    Some(Dhcp {
+        eth_dst,
+        eth_src,
+        ip_dst: Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]),
+        msg_type,
+        ciaddr: v4(12),
+        yiaddr: v4(16),
+        chaddr,
+        ip_checksum_ok: fold(sum16(&ip[..ihl], 0)) == 0xffff,
+        udp_checksum_ok,
+    })
+}
+
+fn mac_bytes(s: &str) -> [u8; 6] {
+    let m: moose_wire::Mac = s.parse().unwrap();
+    m.0
+}
+
+const DISCOVER: u8 = 1;
+const OFFER: u8 = 2;
+const REQUEST: u8 = 3;
+const ACK: u8 = 5;
+
+/// The client's address script: logs each call and sets the address
+/// itself (the distribution's script would also rewrite the machine's
+/// `/etc/resolv.conf`). dhclient runs it with a clean environment, so the
+/// log's path (`@LOG@`) is written into it.
+const SCRIPT: &str = r#"#!/bin/sh
+echo "$reason $new_ip_address $old_ip_address" >> "@LOG@"
+case "$reason" in
+PREINIT) ip link set dev "$interface" up ;;
+BOUND|RENEW|REBIND|REBOOT)
+    if [ -n "$old_ip_address" ] && [ "$old_ip_address" != "$new_ip_address" ]; then
+        ip -4 addr del "$old_ip_address/$old_subnet_mask" dev "$interface"
+    fi
+    ip -4 addr replace "$new_ip_address/$new_subnet_mask" dev "$interface" ;;
+EXPIRE|FAIL|RELEASE|STOP)
+    if [ -n "$old_ip_address" ]; then
+        ip -4 addr del "$old_ip_address/$old_subnet_mask" dev "$interface"
+    fi ;;
+esac
+exit 0
+"#;
+
+fn switch_config(
+    name: &str,
+    listen: &str,
+    prefix: &str,
+    peer: &str,
+    fabric: &str,
+    edge: &str,
+) -> String {
+    format!(
+        "[switch]\nname = \"{name}\"\n[dataplane]\nidle = \"backoff\"\nmbufs = 4095\n{}\n\
+         [metrics]\nlisten = \"{listen}\"\n\
+         [moose]\nprefix = \"{prefix}\"\nhost_ids = \"sequential\"\n\
+         [[port]]\nname = \"f0\"\nrole = \"fabric\"\ndevice = \"net_af_packet0,iface={fabric}\"\n\
+         [[port]]\nname = \"e0\"\nrole = \"edge\"\ndevice = \"net_af_packet1,iface={edge}\"\n\
+         [[route]]\nprefix = \"{peer}\"\nport = \"f0\"\n",
+        eal(name)
+    )
+}
+
+#[test]
+fn dhcp_lease_and_renewal_across_two_switches() {
+    let tag = unique_tag("mdh");
+    let tb = Testbed::new(&tag, 2, 31).expect("testbed (needs root)");
+    let (client, server) = (&tb.hosts[0], &tb.hosts[1]);
+    let cable = VethPair::new(&format!("{tag}fa"), &format!("{tag}fb")).expect("fabric veth");
+    for h in [client, server] {
+        h.tx_checksum_off().expect("tx checksum offload off");
+    }
+    client
+        .exec(&["ip", "-4", "addr", "flush", "dev", "eth0"])
+        .unwrap();
+    let s = Scratch::new("dhcp");
+
+    let (l1, l2) = (free_addr(), free_addr());
+    let c1 = s.write(
+        "s1.toml",
+        &switch_config(
+            "dhcp-s1",
+            &l1,
+            "02:11:11:00:00:00/24",
+            "02:22:22:00:00:00/24",
+            &cable.a,
+            &client.port_if,
+        ),
+    );
+    let c2 = s.write(
+        "s2.toml",
+        &switch_config(
+            "dhcp-s2",
+            &l2,
+            "02:22:22:00:00:00/24",
+            "02:11:11:00:00:00/24",
+            &cable.b,
+            &server.port_if,
+        ),
+    );
+    let _eal = (EalDir(eal_prefix("dhcp-s1")), EalDir(eal_prefix("dhcp-s2")));
+    let _s1 = Running::start(&["run", "-c"], &c1, &l1);
+    let _s2 = Running::start(&["run", "-c"], &c2, &l2);
+    assert!(tb.wait_up(Duration::from_secs(5)) && cable.wait_up(Duration::from_secs(5)));
+
+    let cap_timeout = Duration::from_secs(5);
+    let (cpcap, spcap) = (s.path("client.pcap"), s.path("server.pcap"));
+    let filter = ["udp", "port", "67", "or", "udp", "port", "68"];
+    let ccap = client.capture(&cpcap, &filter, cap_timeout).unwrap();
+    let scap = server.capture(&spcap, &filter, cap_timeout).unwrap();
+
+    // The server: a pool of 11 addresses in the hosts' subnet, two-minute
+    // leases (dnsmasq's least) renewed after 5 s.
+    let (dlog, dleases) = (s.path("dnsmasq.log"), s.path("dnsmasq.leases"));
+    let _dnsmasq = daemon(
+        &server.ns,
+        &[
+            "dnsmasq",
+            "--no-daemon",
+            "--conf-file=/dev/null",
+            "--port=0",
+            "--interface=eth0",
+            "--bind-interfaces",
+            "--dhcp-range=10.77.31.100,10.77.31.110,255.255.255.0,2m",
+            &format!("--dhcp-leasefile={}", dleases.display()),
+            "--pid-file=",
+            "--no-ping",
+            "--dhcp-authoritative",
+            "--dhcp-option-force=option:T1,5",
+            "--dhcp-option-force=option:T2,60",
+            "--log-dhcp",
+            "--log-facility=-",
+        ],
+        &dlog,
+    );
+    wait_logs(Duration::from_secs(10), "dnsmasq serving", &[&dlog], || {
+        read(&dlog).contains("DHCP, sockets bound").then_some(())
+    });
+
+    // The client.
+    let (hlog, slog) = (s.path("dhclient.log"), s.path("script.log"));
+    let script = s.write(
+        "script.sh",
+        &SCRIPT.replace("@LOG@", &slog.display().to_string()),
+    );
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&script)
+        .status()
+        .unwrap();
+    let conf = s.write(
+        "dhclient.conf",
+        "request subnet-mask, dhcp-lease-time, dhcp-renewal-time, dhcp-rebinding-time, dhcp-server-identifier;\n",
+    );
+    let p = |x: &Path| x.display().to_string();
+    let _dhclient = {
+        let out = File::create(&hlog).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &client.ns])
+            .args(["dhclient", "-4", "-1", "-d", "-v", "-cf", &p(&conf)])
+            .args(["-lf", &p(&s.path("dhclient.leases"))])
+            .args(["-pf", &p(&s.path("dhclient.pid"))])
+            .args(["-sf", &p(&script), "eth0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out.try_clone().unwrap()))
+            .stderr(Stdio::from(out))
+            .spawn()
+            .unwrap();
+        Daemon(child)
+    };
+    let logs = [hlog.as_path(), slog.as_path(), dlog.as_path()];
+    let bound = wait_logs(Duration::from_secs(20), "a lease", &logs, || {
+        read(&slog).lines().find_map(|l| {
+            l.strip_prefix("BOUND ")
+                .map(|r| r.split(' ').next().unwrap().to_string())
+        })
+    });
+    let ip: Ipv4Addr = bound.parse().unwrap_or_else(|_| panic!("BOUND {bound:?}"));
+    assert!(
+        (100..=110).contains(&ip.octets()[3]) && ip.octets()[..3] == [10, 77, 31],
+        "{ip} from the pool"
+    );
+    let addrs = String::from_utf8_lossy(
+        &client
+            .exec(&["ip", "-4", "-o", "addr", "show", "dev", "eth0"])
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(addrs.contains(&format!("inet {ip}/24")), "{addrs}");
+    assert!(client.ping(&server.ip, 2), "the client pings the server");
+
+    // Who the client is, to the fabric: S1's host table.
+    let hosts = get_json(&l1, "/api/v1/hosts");
+    let entry = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["mac"] == client.mac.as_str())
+        .unwrap_or_else(|| panic!("{} not a host of S1: {hosts}", client.mac));
+    let moose_mac = entry["moose_mac"].as_str().unwrap().to_string();
+    assert_eq!(moose_mac, "02:11:11:00:00:01", "{entry}");
+    assert_eq!(entry["port"], "e0");
+    // dnsmasq holds the lease for the MOOSE address: "<expiry> <mac> <ip> ..."
+    let leases = read(&dleases);
+    let lease = leases
+        .lines()
+        .find(|l| l.split(' ').nth(2) == Some(&ip.to_string()))
+        .unwrap_or_else(|| panic!("no lease of {ip} in:\n{leases}"));
+    assert_eq!(lease.split(' ').nth(1), Some(moose_mac.as_str()), "{lease}");
+    assert!(
+        !leases.contains(&client.mac),
+        "the real MAC never reaches the server: {leases}"
+    );
+
+    // The renewal (T1 = 5 s): same address.
+    let renewed = wait_logs(Duration::from_secs(15), "a renewal", &logs, || {
+        read(&slog)
+            .lines()
+            .find_map(|l| l.strip_prefix("RENEW ").map(|r| r.to_string()))
+    });
+    assert_eq!(renewed, format!("{ip} {ip}"), "renewed to the same address");
+    assert!(
+        read(&hlog).contains(&format!(
+            "DHCPREQUEST for {ip} on eth0 to {} port 67",
+            server.ip
+        )),
+        "a unicast renewal request:\n{}",
+        read(&hlog)
+    );
+    assert!(
+        client.ping(&server.ip, 1),
+        "still reachable after the renewal"
+    );
+
+    // The switches' rewrite counters: S1 rewrote chaddr both ways, S2 never.
+    let m1 = moose_testbed::http_get(&l1, "/metrics").unwrap();
+    let m2 = moose_testbed::http_get(&l2, "/metrics").unwrap();
+    let w = "worker=\"0\"";
+    assert!(
+        metric(&m1, "moose_worker_rewrite_dhcp_total", w) >= 6.0,
+        "S1: 3 out, 3 in at least"
+    );
+    assert_eq!(
+        metric(&m2, "moose_worker_rewrite_dhcp_total", w),
+        0.0,
+        "S2 leaves chaddr M alone"
+    );
+
+    ccap.stop(cap_timeout).unwrap();
+    scap.stop(cap_timeout).unwrap();
+    let received = |pcap: &Path, own: &str| -> Vec<Dhcp> {
+        let own = mac_bytes(own);
+        read_pcap(pcap)
+            .iter()
+            .filter_map(|f| dhcp(f))
+            .filter(|d| d.eth_src != own)
+            .collect()
+    };
+    let (r, m) = (mac_bytes(&client.mac), mac_bytes(&moose_mac));
+    let server_moose = mac_bytes("02:22:22:00:00:01");
+    let at_server = received(&spcap, &server.mac);
+    let at_client = received(&cpcap, &client.mac);
+    for d in at_server.iter().chain(&at_client) {
+        assert!(d.ip_checksum_ok, "IPv4 checksum: {d:?}");
+        assert_eq!(d.udp_checksum_ok, Some(true), "UDP checksum: {d:?}");
+    }
+    for d in &at_server {
+        assert_eq!(
+            (d.eth_src, d.chaddr),
+            (m, m),
+            "at the server, the client is M: {d:?}"
+        );
+    }
+    for d in &at_client {
+        assert_eq!(d.chaddr, r, "at the client, chaddr is its own: {d:?}");
+        assert_eq!(
+            d.eth_src, server_moose,
+            "from the server's MOOSE address: {d:?}"
+        );
+        assert_eq!(d.eth_dst, r, "to the client's real MAC: {d:?}");
+    }
+    let types = |v: &[Dhcp]| v.iter().map(|d| d.msg_type).collect::<Vec<_>>();
+    assert!(types(&at_server).contains(&DISCOVER), "{at_server:?}");
+    assert!(types(&at_client).contains(&OFFER), "{at_client:?}");
+    assert!(
+        types(&at_client).iter().filter(|&&t| t == ACK).count() >= 2,
+        "the lease's ACK and the renewal's: {at_client:?}"
+    );
+    let renewal = at_server
+        .iter()
+        .find(|d| d.msg_type == REQUEST && d.ciaddr == ip)
+        .unwrap_or_else(|| panic!("no renewal request at the server: {at_server:?}"));
+    assert_eq!(
+        (renewal.eth_dst, renewal.ip_dst),
+        (mac_bytes(&server.mac), server.ip.parse().unwrap()),
+        "the renewal is unicast to the server, its destination restored by S2"
+    );
+    assert!(at_client
+        .iter()
+        .any(|d| d.msg_type == ACK && d.yiaddr == ip));
+}
