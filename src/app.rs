@@ -432,5 +432,13 @@ fn final_report(cfg: &Config, ports: &[Port<'_>], stats: &[Arc<WorkerStats>]) ->
             (class.name().to_string(), by.into())
         })
         .collect();
-    serde_json::json!({ "switch": cfg.name, "ports": list, "punt": punt })
+    // The workers' counters summed (rewrites by kind, loops, cycles, ...).
+    let workers: serde_json::Map<String, serde_json::Value> = moose_dataplane::WorkerCounter::ALL
+        .iter()
+        .map(|&c| {
+            let n: u64 = stats.iter().map(|w| w.worker(c)).sum();
+            (c.label().to_string(), n.into())
+        })
+        .collect();
+    serde_json::json!({ "switch": cfg.name, "ports": list, "punt": punt, "workers": workers })
 }

@@ -12,7 +12,7 @@
 //! copied, so flood copies are reference counts of one buffer.
 
 use moose_config::PuntClass;
-use moose_wire::rewrite::{self, ArpField, Payload};
+use moose_wire::rewrite::{self, ArpField, Outcome, Payload};
 use moose_wire::{Mac, PortId};
 
 use crate::counters::DropReason;
@@ -239,6 +239,29 @@ pub struct Rewritten {
     pub arp: bool,
     pub nd: bool,
     pub dhcp: bool,
+    /// An ARP, ND or DHCP message that could not be read (truncated, bad
+    /// lengths or options): forwarded with its payload untouched.
+    pub invalid: bool,
+}
+
+impl Rewritten {
+    #[inline]
+    fn note(&mut self, o: Outcome) -> bool {
+        self.invalid |= matches!(o, Outcome::Invalid(_));
+        o.rewritten()
+    }
+    #[inline]
+    fn note_arp(&mut self, o: Outcome) {
+        self.arp |= self.note(o);
+    }
+    #[inline]
+    fn note_nd(&mut self, o: Outcome) {
+        self.nd |= self.note(o);
+    }
+    #[inline]
+    fn note_dhcp(&mut self, o: Outcome) {
+        self.dhcp |= self.note(o);
+    }
 }
 
 /// Applies `rw` to `frame` in place (`header_len` 14 or 18). Payload
@@ -265,32 +288,38 @@ pub fn apply(frame: &mut [u8], header_len: usize, rw: &Rewrite) -> Rewritten {
         match rewrite::classify(frame, header_len) {
             Payload::Arp => {
                 if src {
-                    done.arp |=
-                        rewrite::arp_hw(frame, header_len, old_src, new_src, ArpField::Sender)
-                            .rewritten();
+                    done.note_arp(rewrite::arp_hw(
+                        frame,
+                        header_len,
+                        old_src,
+                        new_src,
+                        ArpField::Sender,
+                    ));
                 }
                 if dst {
-                    done.arp |=
-                        rewrite::arp_hw(frame, header_len, old_dst, new_dst, ArpField::Target)
-                            .rewritten();
+                    done.note_arp(rewrite::arp_hw(
+                        frame,
+                        header_len,
+                        old_dst,
+                        new_dst,
+                        ArpField::Target,
+                    ));
                 }
             }
             Payload::Ndisc(_) => {
                 if src {
-                    done.nd |= rewrite::nd_lla(frame, header_len, old_src, new_src).rewritten();
+                    done.note_nd(rewrite::nd_lla(frame, header_len, old_src, new_src));
                 }
                 if dst {
-                    done.nd |= rewrite::nd_lla(frame, header_len, old_dst, new_dst).rewritten();
+                    done.note_nd(rewrite::nd_lla(frame, header_len, old_dst, new_dst));
                 }
             }
             Payload::Dhcp => {
                 if src {
-                    done.dhcp |=
-                        rewrite::dhcp_chaddr(frame, header_len, old_src, new_src).rewritten();
+                    done.note_dhcp(rewrite::dhcp_chaddr(frame, header_len, old_src, new_src));
                 }
                 if dst {
-                    done.dhcp |=
-                        rewrite::dhcp_chaddr(frame, header_len, old_dst, new_dst).rewritten();
+                    done.note_dhcp(rewrite::dhcp_chaddr(frame, header_len, old_dst, new_dst));
                 }
             }
             Payload::Other => {}
@@ -410,6 +439,28 @@ mod tests {
             &f[32..38],
             &[0, 0x16, 0x17, 0x6d, 0xb7, 0xcf],
             "ARP target restored"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_payload_is_untouched_and_noted() {
+        let real = [0, 0x16, 0x17, 0x6d, 0xb7, 0xcf];
+        let rw = Rewrite {
+            ops: RewriteOps::SRC | RewriteOps::PAYLOAD,
+            src: le("02:11:11:00:00:01"),
+            dst: 0,
+        };
+        let mut f = arp(1, real, [0; 6], [0xff; 6]);
+        f.truncate(14 + 20); // ends inside the sender's protocol address
+        let before = f.clone();
+        let done = apply(&mut f, 14, &rw);
+        assert!(done.invalid && !done.arp, "{done:?}");
+        assert_eq!(&f[12..], &before[12..], "payload untouched");
+        assert_eq!(&f[6..12], &[2, 0x11, 0x11, 0, 0, 1], "source translated");
+        let mut f = arp(1, real, [0; 6], [0xff; 6]);
+        assert!(
+            !apply(&mut f, 14, &rw).invalid,
+            "a readable one is not noted"
         );
     }
 

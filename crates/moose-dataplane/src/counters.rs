@@ -107,6 +107,7 @@ counter_kinds! {
         RewriteArp => "rewrite_arp", "ARP hardware addresses rewritten in frames.";
         RewriteNd => "rewrite_nd", "IPv6 neighbour discovery link-layer addresses rewritten in frames.";
         RewriteDhcp => "rewrite_dhcp", "DHCP chaddr fields rewritten in frames.";
+        RewriteInvalid => "rewrite_invalid", "ARP, ND or DHCP messages that could not be read (truncated, bad lengths or options): forwarded with the payload untouched, only the Ethernet addresses rewritten.";
         BusyCycles => "busy_cycles", "Cycles (TSC) of the poll loops that received frames: rx, decision, move and tx of them.";
         BusyFrames => "busy_frames", "Frames received (and re-injected) in those loops: busy_cycles / busy_frames is the cost of a frame.";
     }

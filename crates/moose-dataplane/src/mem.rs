@@ -19,7 +19,10 @@ impl Backend for Mem {
     /// Nanoseconds since the first call (no cycle counter in safe code).
     fn cycles() -> u64 {
         static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-        START.get_or_init(std::time::Instant::now).elapsed().as_nanos() as u64
+        START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_nanos() as u64
     }
 }
 

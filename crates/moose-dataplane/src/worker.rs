@@ -826,6 +826,7 @@ impl<B: Backend> Mover<'_, B> {
         c.worker(WorkerCounter::RewriteArp, u64::from(done.arp));
         c.worker(WorkerCounter::RewriteNd, u64::from(done.nd));
         c.worker(WorkerCounter::RewriteDhcp, u64::from(done.dhcp));
+        c.worker(WorkerCounter::RewriteInvalid, u64::from(done.invalid));
     }
 
     #[inline]

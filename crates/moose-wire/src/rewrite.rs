@@ -120,13 +120,9 @@ pub fn classify(frame: &[u8], hl: usize) -> Payload {
         return Payload::Other;
     };
     match [frame[hl - 2], frame[hl - 1]] {
-        ETHERTYPE_ARP => {
-            if l3.len() >= arp::PACKET_LEN && l3[..6] == arp::ETHERNET_IPV4_PREFIX {
-                Payload::Arp
-            } else {
-                Payload::Other
-            }
-        }
+        // Every ARP frame: one that is truncated or of another hardware
+        // type comes back `Invalid` from [`arp_hw`], and is counted so.
+        ETHERTYPE_ARP => Payload::Arp,
         ETHERTYPE_IPV6 => match (l3.get(6), l3.get(ipv6::HEADER_LEN)) {
             (Some(&icmpv6::NEXT_HEADER), Some(&t)) => {
                 NdKind::from_type(t).map_or(Payload::Other, Payload::Ndisc)
@@ -269,7 +265,8 @@ pub fn nd_lla(frame: &mut [u8], hl: usize, old: Mac, new: Mac) -> Outcome {
 /// In an IPv4 UDP DHCP (or BOOTP) message between ports 67 and 68 with an
 /// Ethernet hardware address (htype 1, hlen 6), replaces `chaddr` with
 /// `new` if it is `old`, fixing the UDP checksum (a checksum of 0, "none",
-/// stays 0). Other hardware types are [`WireError::Unsupported`].
+/// stays 0). Other hardware types are [`WireError::Unsupported`]; options
+/// that run past the message are [`WireError::BadOption`].
 pub fn dhcp_chaddr(frame: &mut [u8], hl: usize, old: Mac, new: Mac) -> Outcome {
     let l3 = match l3_of(frame, hl, ETHERTYPE_IPV4) {
         Ok(l3) => l3,
@@ -297,6 +294,14 @@ pub fn dhcp_chaddr(frame: &mut [u8], hl: usize, old: Mac, new: Mac) -> Outcome {
         Ok(d) => d,
         Err(e) => return Outcome::Invalid(e),
     };
+    // A DHCP message (with the cookie) whose options cannot be walked is
+    // left for the server to refuse, untouched: its chaddr would name an
+    // address the client may never see restored.
+    if let Ok(mut opts) = d.options() {
+        if opts.any(|o| o.is_err()) {
+            return Outcome::Invalid(WireError::BadOption);
+        }
+    }
     match d.client_hw_addr() {
         None => return Outcome::Invalid(WireError::Unsupported),
         Some(m) if m != old => return Outcome::NoMatch,
@@ -462,7 +467,11 @@ mod tests {
         let mut f = orig.clone();
         f[15] = 6; // htype 6
         let g = f.clone();
-        assert_eq!(classify(&f, 14), Payload::Other);
+        assert_eq!(
+            classify(&f, 14),
+            Payload::Arp,
+            "counted as invalid by arp_hw"
+        );
         assert_eq!(
             arp_hw(&mut f, 14, HOST, MOOSE, ArpField::Sender),
             Outcome::Invalid(WireError::Unsupported)
@@ -654,6 +663,11 @@ mod tests {
         let mut f = good.clone();
         f.truncate(200);
         check(&mut f, Outcome::Invalid(WireError::Truncated));
+        let mut f = good.clone();
+        let n = f.len();
+        f[n - 2] = 61; // a last option whose length octet runs off the end
+        f[n - 1] = 1;
+        check(&mut f, Outcome::Invalid(WireError::BadOption));
     }
 
     #[test]
@@ -661,7 +675,7 @@ mod tests {
         assert_eq!(classify(&[], 14), Payload::Other);
         assert_eq!(classify(&[0; 13], 14), Payload::Other);
         assert_eq!(classify(&arp_request(false), 0), Payload::Other);
-        assert_eq!(classify(&arp_request(false)[..14 + 27], 14), Payload::Other);
+        assert_eq!(classify(&arp_request(false)[..14 + 27], 14), Payload::Arp);
         let mut f = dhcp_discover(false);
         f[14] = 0x46; // options: the ports move
         assert_eq!(classify(&f, 14), Payload::Other);
