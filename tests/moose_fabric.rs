@@ -524,8 +524,7 @@ fn two_switches_real_hosts() {
     // switch; ARP and ND from behind it were captured (so the search
     // covered their payloads), and the search does find a real MAC where
     // one belongs (the host's own).
-    for a in 0..4 {
-        let f = &frames[a];
+    for (a, f) in frames.iter().enumerate() {
         let other = bed.s[1 - sw_of(a)].prefix;
         for b in (0..4).filter(|&b| sw_of(b) != sw_of(a)) {
             let real = mac_bytes(&bed.h(b).mac);
@@ -615,16 +614,8 @@ fn first_frame_delay() {
             "h{a} -> h{b}: first ping {first:.3} ms (allocating), median of the {} later {later:.3} ms; all answered: {ok}",
             r.len() - 1
         );
-        assert_eq!(
-            bed.s[0].moose_of(&bed.h(a).mac).is_some(),
-            true,
-            "h{a} on S1"
-        );
-        assert_eq!(
-            bed.s[1].moose_of(&bed.h(b).mac).is_some(),
-            true,
-            "h{b} on S2"
-        );
+        assert!(bed.s[0].moose_of(&bed.h(a).mac).is_some(), "h{a} on S1");
+        assert!(bed.s[1].moose_of(&bed.h(b).mac).is_some(), "h{b} on S2");
     }
     for s in &bed.s {
         let m = s.metrics();

@@ -253,7 +253,7 @@ fn run_switch(
         .map(|p| {
             (
                 p.name,
-                read_pcap(&s.path(&format!("{run}-{}-out.pcap", p.name))),
+                read_pcap_forwarded(&s.path(&format!("{run}-{}-out.pcap", p.name))),
             )
         })
         .collect();
@@ -423,4 +423,87 @@ fn worked_example_across_three_switches() {
     let (o1, r1) = s1(&s, "s1-nostate", None, vec![], o2["w"].clone());
     assert!(o1["e0"].is_empty(), "{:02x?}", o1["e0"]);
     assert_eq!(drops(&r1, 1, "no_host"), 2, "{r1}");
+}
+
+/// A DHCPDISCOVER from `src` (chaddr `src`) whose last option, a client
+/// identifier, claims more octets than the message has.
+fn discover_with_truncated_options(src: Mac) -> Vec<u8> {
+    let mut bootp = vec![1, 1, 6, 0, 0x12, 0x34, 0x56, 0x78, 0, 0, 0x80, 0];
+    bootp.resize(28, 0); // ciaddr, yiaddr, siaddr, giaddr
+    bootp.extend_from_slice(&src.0);
+    bootp.resize(236, 0); // chaddr padding, sname, file
+    bootp.extend_from_slice(&[99, 130, 83, 99, 53, 1, 1, 61, 200, 1, 2, 3]);
+    let udp_len = 8 + bootp.len() as u16;
+    let mut ip = vec![0x45, 0];
+    ip.extend_from_slice(&(20 + udp_len).to_be_bytes());
+    ip.extend_from_slice(&[0, 1, 0, 0, 64, 17, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255]);
+    ip.extend_from_slice(&[0, 68, 0, 67]);
+    ip.extend_from_slice(&udp_len.to_be_bytes());
+    ip.extend_from_slice(&[0, 0]); // no UDP checksum
+    ip.extend_from_slice(&bootp);
+    let mut f = Vec::new();
+    ethernet::emit(&mut f, Mac::BROADCAST, src, None, EtherType::Ipv4, &ip);
+    f
+}
+
+/// Frames whose payload cannot be read — a truncated ARP, a neighbour
+/// solicitation with a zero-length option, a DHCPDISCOVER whose options
+/// run off its end — are forwarded with only their Ethernet source
+/// translated and the payload as sent, counted as `rewrite_invalid`;
+/// invalid sources are dropped by reason; the switch goes on.
+#[test]
+fn unreadable_payloads_are_forwarded_untouched_and_counted() {
+    let s = Scratch::new("golden-bad");
+    let good = arp(1, Mac::BROADCAST, A, A, IP_A, Mac::ZERO, IP_B);
+    let short_arp = good[..14 + 20].to_vec();
+    let mut bad_ns = solicit(A, A);
+    assert_eq!(bad_ns[14 + 40 + 24], 1, "the source link-layer option");
+    bad_ns[14 + 40 + 25] = 0; // RFC 4861 §4.6: length 0 is invalid
+    let bad_dhcp = discover_with_truncated_options(A);
+    let mut zero_src = good.clone();
+    zero_src[6..12].fill(0);
+    let mut mcast_src = good.clone();
+    mcast_src[6] |= 1;
+    let input = vec![
+        good.clone(),
+        short_arp.clone(),
+        bad_ns.clone(),
+        bad_dhcp.clone(),
+        zero_src,
+        mcast_src,
+    ];
+    let (out, r) = s1(&s, "s1-bad", None, input, vec![]);
+    let up = &out["up"];
+    assert_eq!(up.len(), 4, "the four frames from A go up: {up:02x?}");
+    let translated = |f: &[u8]| {
+        let mut g = f.to_vec();
+        g[6..12].copy_from_slice(&A_MOOSE.0);
+        g
+    };
+    for (what, sent) in [
+        ("truncated ARP", &short_arp),
+        ("ND with a bad option", &bad_ns),
+        ("DHCP with truncated options", &bad_dhcp),
+    ] {
+        assert!(
+            up.contains(&translated(sent)),
+            "{what}: forwarded with only its source translated: {up:02x?}"
+        );
+    }
+    assert!(
+        up.contains(&arp(
+            1,
+            Mac::BROADCAST,
+            A_MOOSE,
+            A_MOOSE,
+            IP_A,
+            Mac::ZERO,
+            IP_B
+        )),
+        "the readable ARP is rewritten: {up:02x?}"
+    );
+    assert_eq!(r["workers"]["rewrite_invalid"], 3, "{}", r["workers"]);
+    assert_eq!(r["workers"]["rewrite_arp"], 1, "{}", r["workers"]);
+    assert_eq!(drops(&r, 0, "src_zero"), 1);
+    assert_eq!(drops(&r, 0, "src_multicast"), 1);
 }

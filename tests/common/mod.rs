@@ -90,6 +90,25 @@ pub fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
     }
 }
 
+/// The group moose's home hellos go to (edge and legacy ports of a MOOSE
+/// switch send one every `moose.home_hello_ms`).
+pub const HOME_GROUP: [u8; 6] = [0x03, 0x4d, 0x4f, 0x4f, 0x53, 0x45];
+
+/// Whether `frame` is a moose home hello: captures that compare what a
+/// port sent against what it should have forwarded leave these out.
+pub fn is_home_hello(frame: &[u8]) -> bool {
+    frame.len() >= 14 && frame[..6] == HOME_GROUP && frame[12..14] == [0x88, 0xb5]
+}
+
+/// What a port sent into `path`, home hellos left out.
+#[allow(dead_code)]
+pub fn read_pcap_forwarded(path: &Path) -> Vec<Vec<u8>> {
+    read_pcap(path)
+        .into_iter()
+        .filter(|f| !is_home_hello(f))
+        .collect()
+}
+
 pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
     use pcap_file::pcap::PcapReader;
     let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

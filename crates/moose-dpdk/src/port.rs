@@ -617,9 +617,8 @@ impl<'eal> Port<'eal> {
                 // handle exists (start holds &mut self, reattach makes them
                 // after this), so nothing else bursts it. buf has room for
                 // MAX_BURST pointers.
-                let nb = unsafe {
-                    ffi::rte_eth_rx_burst(id, q, buf.as_mut_ptr(), buf.len() as u16)
-                };
+                let nb =
+                    unsafe { ffi::rte_eth_rx_burst(id, q, buf.as_mut_ptr(), buf.len() as u16) };
                 if nb == 0 {
                     break;
                 }
