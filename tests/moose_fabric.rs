@@ -25,7 +25,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::*;
-use moose_testbed::{sh, unique_tag, Host, Testbed, VethLink};
+use moose_testbed::{sh, unique_tag, Host, Testbed, VethPair};
 
 const P1: &str = "02:11:11:00:00:00/24";
 const P2: &str = "02:22:22:00:00:00/24";
@@ -128,7 +128,7 @@ struct Opts {
 /// directory.
 struct Bed {
     s: [Switch; 2],
-    link: VethLink,
+    link: VethPair,
     tb: Testbed,
     ip6: Vec<String>,
     scratch: Scratch,
@@ -144,7 +144,7 @@ impl Bed {
     fn new(letter: &str, subnet: u8, o: Opts) -> Bed {
         let tag = unique_tag(&format!("f{letter}"));
         let tb = Testbed::new(&tag, 4, subnet).expect("testbed (needs root)");
-        let link = VethLink::new(&format!("{tag}f1"), &format!("{tag}f2")).expect("fabric link");
+        let link = VethPair::new(&format!("{tag}f1"), &format!("{tag}f2")).expect("fabric link");
         let scratch = Scratch::new(&format!("fabric{letter}"));
         let ip6: Vec<String> = (0..4)
             .map(|i| format!("fd77:{subnet}::{}", i + 1))
@@ -200,12 +200,7 @@ impl Bed {
         bed.s[0].start();
         bed.s[1].start();
         assert!(bed.tb.wait_up(Duration::from_secs(5)), "host links up");
-        for end in [&bed.link.a, &bed.link.b] {
-            wait_until(&format!("{end} up"), Duration::from_secs(5), || {
-                std::fs::read_to_string(format!("/sys/class/net/{end}/operstate"))
-                    .is_ok_and(|s| s.trim() == "up")
-            });
-        }
+        assert!(bed.link.wait_up(Duration::from_secs(5)), "fabric link up");
         if o.ipv6 {
             for (h, a) in bed.tb.hosts.iter().zip(&bed.ip6) {
                 h.enable_ipv6(&format!("{a}/64")).expect("IPv6 on");

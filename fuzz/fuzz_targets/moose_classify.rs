@@ -21,7 +21,8 @@
 //! destination under the own prefix goes only to the port its binding
 //! names with `DST` = the bound real MAC (`no_host` without one), other
 //! unicast follows the longest route (`no_route` without); floods reach
-//! the other edge and fabric ports of the VLAN and no legacy port; no
+//! every other port of the VLAN (legacy ones too, translated) but those
+//! on a segment homed elsewhere; no
 //! frame goes back out of its ingress port, also not through an ECMP
 //! group as the worker resolves it (`NextHops::pick_except`); applying the
 //! rewrite (`action::apply`) leaves the frame with the decided addresses.
@@ -385,13 +386,18 @@ fuzz_target!(|input: Input| {
                     assert!(groups[usize::from(g.0)].contains(&q), "{what}");
                 }
             }
-            To::Flood { mask, unknown } => {
+            To::Flood {
+                mask,
+                unknown,
+                plain,
+            } => {
                 assert!(!unknown, "{what}");
+                assert_eq!(plain, 0, "a MOOSE port's flood is translated everywhere: {what}");
                 assert_ne!(mask, 0, "{what}");
                 assert_eq!(mask & port.bit(), 0, "flood to the ingress port: {what}");
                 assert_eq!(
                     mask,
-                    members & !port.bit() & (t.ports.edge | t.ports.fabric),
+                    members & !port.bit() & !t.ports.foreign,
                     "{what}"
                 );
                 assert!(p.dst.is_multicast(), "{what}");

@@ -304,45 +304,6 @@ impl Neighbour {
     }
 }
 
-/// A veth pair with both ends in the root namespace (`a` and `b`, up, no
-/// IPv6 so the kernel sends nothing on them): a cable between two
-/// appliances. Deleted on drop.
-pub struct VethLink {
-    pub a: String,
-    pub b: String,
-}
-
-impl VethLink {
-    pub fn new(a: &str, b: &str) -> Result<VethLink, TestbedError> {
-        if !is_root() {
-            return Err(TestbedError::NotRoot);
-        }
-        let _ = sh(&["ip", "link", "del", a]);
-        let _ = sh(&["ip", "link", "del", b]);
-        sh(&["ip", "link", "add", a, "type", "veth", "peer", "name", b])?;
-        let link = VethLink {
-            a: a.to_string(),
-            b: b.to_string(),
-        };
-        for end in [a, b] {
-            sh(&[
-                "sysctl",
-                "-qw",
-                &format!("net.ipv6.conf.{end}.disable_ipv6=1"),
-            ])?;
-            sh(&["ip", "link", "set", end, "up"])?;
-        }
-        Ok(link)
-    }
-}
-
-impl Drop for VethLink {
-    fn drop(&mut self) {
-        // Deleting one end deletes the pair.
-        let _ = sh(&["ip", "link", "del", &self.a]);
-    }
-}
-
 /// A set of hosts; removed on drop.
 pub struct Testbed {
     pub tag: String,
