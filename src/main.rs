@@ -191,6 +191,9 @@ fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
             p.learn_limit
                 .map(|l| format!(" learn_limit {l}"))
                 .unwrap_or_default()
+                + &p.host_pool
+                    .map(|h| format!(" host_pool {h}"))
+                    .unwrap_or_default()
         ));
     }
     for s in &cfg.static_fdb {
@@ -200,6 +203,38 @@ fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
         ));
     }
     out::println(&format!("  fdb at most {} entries", cfg.bridge.max_entries));
+    if let Some(m) = &cfg.moose {
+        let p = m.switch.prefix();
+        out::println(&format!(
+            "  moose prefix {p}: {} host ids ({:?}), at most {} hosts, {} per edge port",
+            (1u64 << m.switch.host_bits()) - 1,
+            m.host_ids,
+            m.max_hosts,
+            m.host_quota
+        ));
+        out::println(&format!(
+            "  hosts released after {} s idle, ids quarantined {} s, home hellos every {} ms, state {}",
+            m.host_idle.as_secs(),
+            m.reuse_after.as_secs(),
+            m.home_hello.as_millis(),
+            m.state_dir
+                .as_ref()
+                .map_or("in memory only".to_string(), |d| d.display().to_string())
+        ));
+    }
+    for r in &cfg.routes {
+        let ports: Vec<&str> = r
+            .ports
+            .iter()
+            .map(|&i| cfg.ports[i].name.as_str())
+            .collect();
+        out::println(&format!(
+            "  route {} -> {}{}",
+            r.prefix,
+            ports.join(", "),
+            if ports.len() > 1 { " (ECMP)" } else { "" }
+        ));
+    }
     if let Some(m) = cfg.metrics {
         out::println(&format!("  metrics and API on http://{m}/"));
     }

@@ -28,6 +28,11 @@
 //!   fixed again), so dhclient, which drops replies whose `chaddr` is not
 //!   its own address, takes the lease.
 //!
+//! The broadcast flag: S1 clears it in a client's request whose `chaddr`
+//! it translates (a broadcast reply naming M could not be restored), so
+//! a client that sets it (a scapy DISCOVER here) gets a unicast offer at
+//! its real MAC with `chaddr` R.
+//!
 //! Renewal: dnsmasq sends T1 = 5 s (`dhcp-option-force=option:T1,5`), so
 //! within the test the client enters RENEWING and sends a *unicast*
 //! DHCPREQUEST (`ciaddr` set) to the server's address, which it reaches
@@ -54,6 +59,24 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use moose_testbed::{unique_tag, Testbed, VethPair};
+
+/// A DHCPDISCOVER with the broadcast flag from the MAC in argv[1], sent on
+/// eth0; prints how the offer came back.
+const BROADCAST_FLAG_PROBE: &str = r#"
+import sys
+from scapy.all import Ether, IP, UDP, BOOTP, DHCP, conf, mac2str, srp1
+r = sys.argv[1]
+conf.checkIPaddr = False
+p = (Ether(src=r, dst="ff:ff:ff:ff:ff:ff") / IP(src="0.0.0.0", dst="255.255.255.255")
+     / UDP(sport=68, dport=67) / BOOTP(chaddr=mac2str(r), xid=0x4d4f4f53, flags=0x8000)
+     / DHCP(options=[("message-type", "discover"), "end"]))
+a = srp1(p, iface="eth0", timeout=5, verbose=0)
+if a is None:
+    print("no offer")
+else:
+    ch = ":".join("%02x" % b for b in bytes(a[BOOTP].chaddr)[:6])
+    print("offer to %s chaddr %s flags %d" % (a[Ether].dst, ch, a[BOOTP].flags))
+"#;
 
 /// Removes an EAL runtime directory when the test ends, however it ends.
 struct EalDir(String);
@@ -432,6 +455,20 @@ fn dhcp_lease_and_renewal_across_two_switches() {
     assert!(
         client.ping(&server.ip, 1),
         "still reachable after the renewal"
+    );
+
+    // A client that sets the broadcast flag (Windows does by default):
+    // S1 clears it with chaddr, so the server unicasts its offer to M, and
+    // S1 delivers it to R with chaddr R. Sent with scapy from the client.
+    let probe = client
+        .exec(&["/usr/bin/python3", "-c", BROADCAST_FLAG_PROBE, &client.mac])
+        .expect("scapy probe");
+    let out = String::from_utf8_lossy(&probe.stdout).into_owned();
+    assert_eq!(
+        out.trim(),
+        format!("offer to {r} chaddr {r} flags 0", r = client.mac),
+        "a broadcast-flag DISCOVER is answered at the client's real MAC:\n{}",
+        String::from_utf8_lossy(&probe.stderr)
     );
 
     // The switches' rewrite counters: S1 rewrote chaddr both ways, S2 never.

@@ -43,6 +43,8 @@ pub const CLIENT_PORT: u16 = 68;
 pub const MIN_LEN: usize = field::OPTIONS;
 /// Offset of `chaddr` in the message.
 pub const CHADDR_OFFSET: usize = field::CHADDR.start;
+/// Offset of `flags` (the broadcast bit is its top bit).
+pub const FLAGS_OFFSET: usize = field::FLAGS.start;
 /// The magic cookie, 99.130.83.99.
 pub const MAGIC_COOKIE: [u8; 4] = [99, 130, 83, 99];
 

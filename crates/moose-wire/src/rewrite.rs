@@ -265,7 +265,9 @@ pub fn nd_lla(frame: &mut [u8], hl: usize, old: Mac, new: Mac) -> Outcome {
 /// In an IPv4 UDP DHCP (or BOOTP) message between ports 67 and 68 with an
 /// Ethernet hardware address (htype 1, hlen 6), replaces `chaddr` with
 /// `new` if it is `old`, fixing the UDP checksum (a checksum of 0, "none",
-/// stays 0). Other hardware types are [`WireError::Unsupported`]; options
+/// stays 0). In a client's request whose `chaddr` is replaced, the
+/// broadcast flag is cleared too (same checksum fix). Other hardware types
+/// are [`WireError::Unsupported`]; options
 /// that run past the message are [`WireError::BadOption`].
 pub fn dhcp_chaddr(frame: &mut [u8], hl: usize, old: Mac, new: Mac) -> Outcome {
     let l3 = match l3_of(frame, hl, ETHERTYPE_IPV4) {
@@ -307,6 +309,8 @@ pub fn dhcp_chaddr(frame: &mut [u8], hl: usize, old: Mac, new: Mac) -> Outcome {
         Some(m) if m != old => return Outcome::NoMatch,
         Some(_) => {}
     }
+    let flags = d.flags();
+    let clear_broadcast = d.op() == dhcp::OpCode::Request && flags & dhcp::FLAG_BROADCAST != 0;
     if old != new {
         let at = udp::HEADER_LEN + dhcp::CHADDR_OFFSET;
         write_and_fix(
@@ -317,6 +321,24 @@ pub fn dhcp_chaddr(frame: &mut [u8], hl: usize, old: Mac, new: Mac) -> Outcome {
             &new.0,
             udp::update_checksum,
         );
+        // A reply broadcast to a translated client would name it by its
+        // MOOSE chaddr, which no switch restores in a broadcast: asking for
+        // a unicast reply lets the client's home switch restore both the
+        // destination and chaddr on the way out. (Clients that set the bit
+        // — Windows does by default — receive the unicast reply: it is
+        // addressed to their real MAC.)
+        if clear_broadcast {
+            let old_flags = flags.to_be_bytes();
+            let new_flags = (flags & !dhcp::FLAG_BROADCAST).to_be_bytes();
+            write_and_fix(
+                &mut dgram[..ulen],
+                udp::CHECKSUM_OFFSET,
+                udp::HEADER_LEN + dhcp::FLAGS_OFFSET,
+                &old_flags,
+                &new_flags,
+                udp::update_checksum,
+            );
+        }
     }
     Outcome::Rewritten(1)
 }
@@ -608,16 +630,28 @@ mod tests {
             let u = h + 20;
             assert_eq!(
                 &f[u + 6..u + 8],
-                &[0x46, 0xb8],
-                "scapy's checksum for chaddr=MOOSE"
+                &[0xc6, 0xb8],
+                "scapy's checksum for chaddr=MOOSE, flags=0"
             );
             assert_eq!(&f[u + 36..u + 42], &MOOSE.0);
+            assert_eq!(&f[u + 18..u + 20], &[0, 0], "broadcast flag cleared");
             let mut want: Vec<usize> = (u + 6..u + 8).collect();
+            want.push(u + 18);
             want.extend(u + 36..u + 42);
             assert_eq!(diff(&f, &orig), want);
             assert_eq!(dhcp_chaddr(&mut f, h, HOST, MOOSE), Outcome::NoMatch);
             assert_eq!(dhcp_chaddr(&mut f, h, MOOSE, HOST), Outcome::Rewritten(1));
-            assert_eq!(f, orig);
+            let mut without_flag = orig.clone();
+            without_flag[u + 18] = 0;
+            assert_eq!(&f[u + 8..], &without_flag[u + 8..], "chaddr restored");
+            assert!(udp_checksum_ok(&f, h));
+
+            // A reply keeps its flags: only a client's request asks.
+            let mut r = orig.clone();
+            r[u + 8] = 2; // BOOTREPLY
+            let r0 = r.clone();
+            assert_eq!(dhcp_chaddr(&mut r, h, HOST, MOOSE), Outcome::Rewritten(1));
+            assert_eq!(&r[u + 18..u + 20], &r0[u + 18..u + 20]);
         }
     }
 
@@ -795,7 +829,7 @@ mod tests {
             let ck = u16::from_be_bytes([g[h + 26], g[h + 27]]);
             prop_assert_eq!(ck == 0, zero);
             for i in diff(&f, &g) {
-                prop_assert!((h + 26..h + 28).contains(&i) || (h + 56..h + 62).contains(&i), "byte {} changed", i);
+                prop_assert!((h + 26..h + 28).contains(&i) || i == h + 38 || (h + 56..h + 62).contains(&i), "byte {} changed", i);
             }
         }
 
