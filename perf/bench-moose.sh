@@ -36,6 +36,10 @@
 #                 wire); ARP frames are 60 bytes, neighbour solicitations 86
 #   METRICS_PORT  TCP port of moose's /metrics and API (default 9483)
 #   MOOSE, BUILD, TESTPMD, TSC_HZ, KEEP_TMP   as in perf/bench-bridge.sh
+#   PROFILE       1 = no benchmark: one moose run per pipeline, sampled by
+#                 `perf record -e cpu-clock` over the window, and the
+#                 worker's top shared objects, symbols and moose source
+#                 lines (perf/attribute.py), as perf/profile-bridge.sh
 #
 # The pipelines (one worker on core 1, EAL main and slow path on core 0,
 # net_pcap infinite_rx source -> net_null sink, as bench-bridge.sh):
@@ -80,6 +84,7 @@ METRICS_PORT=${METRICS_PORT:-9483}
 BUILD=${BUILD:-1}
 TESTPMD=${TESTPMD:-dpdk-testpmd}
 KEEP_TMP=${KEEP_TMP:-0}
+PROFILE=${PROFILE:-0}
 
 PROG=bench-moose
 # shellcheck source=perf/lib.sh
@@ -345,7 +350,13 @@ run_moose() {
     sleep "$WARMUP"
     local a=$TMP/$tag.a.prom b=$TMP/$tag.b.prom ta tb
     ta=$(scrape "$a") || die "moose $tag: scrape failed"
-    sleep $((SECS - WARMUP))
+    if [[ -n ${PERF_DATA:-} ]]; then
+        # PROFILE=1: sample the whole process over the window (cpu-clock:
+        # no hardware counters on these VMs), as perf/profile-bridge.sh.
+        perf record -q -e cpu-clock -p "$MPID" -o "$PERF_DATA" -- sleep $((SECS - WARMUP)) 2>/dev/null
+    else
+        sleep $((SECS - WARMUP))
+    fi
     tb=$(scrape "$b") || die "moose $tag: scrape failed"
     stop_moose "$tag" "$pf"
     local tx rx
@@ -370,6 +381,39 @@ run_moose() {
     CHECK+=" punts (not learn) $pu; drops:$(drops_delta "$a" "$b")"
 }
 
+# ---- PROFILE=1 ------------------------------------------------------------------
+# profile PIPE: one moose run (no baseline) sampled with perf record over
+# the measured window; prints the worker's samples by shared object, by
+# symbol, and charged to moose source lines (perf/attribute.py), as
+# perf/profile-bridge.sh does for the bridge.
+profile() {
+    local pipe=$1 W=(--comms moose-w0) total
+    command -v perf >/dev/null || die "PROFILE=1: perf not found"
+    PCAP=$TMP/$pipe.pcap
+    if [[ $pipe == edge ]]; then
+        gen_pcap edge "$PCAP"
+    else
+        prepare_fabric_hosts
+        gen_pcap fabric "$PCAP" "$TMP/fabric-hosts.json"
+    fi
+    PERF_DATA=$TMP/$pipe.perf.data
+    run_moose "$pipe" prof
+    echo "# profile $pipe: moose $(mpps "$RESULT") Mpps while sampled, $CPF_WIN cyc/frame (window)"
+    echo "#   check: $CHECK"
+    echo "# samples by thread"
+    perf script -i "$PERF_DATA" -F comm 2>/dev/null | sort | uniq -c | sort -rn || true
+    echo "# worker: by shared object (% of the worker's samples)"
+    perf report -i "$PERF_DATA" "${W[@]}" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^#' | grep '%' | head -8 || true
+    echo "# worker: by symbol"
+    perf report -i "$PERF_DATA" "${W[@]}" --no-children --sort dso,symbol --stdio -g none 2>/dev/null | grep -v '^#' | grep '%' | sed 's/  */ /g' | cut -c1-130 | head -25 || true
+    total=$(perf script -i "$PERF_DATA" "${W[@]}" -F ip 2>/dev/null | wc -l)
+    perf script -i "$PERF_DATA" "${W[@]}" --no-demangle -F ip,sym,symoff,dso 2>/dev/null |
+        awk -v b="$MOOSE" 'index($0, "(" b ")") {print $2}' | sort | uniq -c | sort -rn >"$TMP/$pipe.syms.txt" || true
+    echo "# worker: moose code by source line (% of the worker's samples)"
+    python3 "$REPO/perf/attribute.py" "$MOOSE" "$total" "$TMP/$pipe.syms.txt" 30 || true
+    unset PERF_DATA
+}
+
 # ---- main ------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 minmax() { sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.2f-%.2f", lo / 1e6, hi / 1e6}'; }
@@ -380,6 +424,10 @@ echo "# testpmd: $(command -v "$TESTPMD")"
 echo "# TSC: $TSC Hz ($TSC_SRC); cpu: $(cpu_line); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 SUMMARY=()
 for pipe in "${PIPES[@]}"; do
+    if [[ $PROFILE == 1 ]]; then
+        profile "$pipe"
+        continue
+    fi
     PCAP=$TMP/$pipe.pcap
     if [[ $pipe == edge ]]; then
         gen_pcap edge "$PCAP"
