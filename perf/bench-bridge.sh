@@ -59,69 +59,11 @@ BUILD=${BUILD:-1}
 TESTPMD=${TESTPMD:-dpdk-testpmd}
 KEEP_TMP=${KEEP_TMP:-0}
 
-die() { echo "bench-bridge: $*" >&2; exit 1; }
-
-[[ $(id -u) -eq 0 ]] || die "must run as root (DPDK EAL)"
-(( SECS > WARMUP )) || die "SECS ($SECS) must be greater than WARMUP ($WARMUP)"
-(( ROUNDS >= 1 )) || die "ROUNDS must be >= 1"
-command -v "$TESTPMD" >/dev/null || die "$TESTPMD not found"
-command -v curl >/dev/null || die "curl not found"
-command -v python3 >/dev/null || die "python3 not found"
-
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [[ -z ${MOOSE:-} ]]; then
-    TARGET=${CARGO_TARGET_DIR:-$REPO/target}
-    MOOSE=$TARGET/release/moose
-    if [[ $BUILD == 1 ]]; then
-        echo "# building: (cd $REPO && cargo build --release)" >&2
-        (cd "$REPO" && cargo build --release --quiet) || die "cargo build --release failed"
-    fi
-fi
-[[ -x $MOOSE ]] || die "moose binary not found at $MOOSE (set MOOSE= or BUILD=1)"
-
-TMP=$(mktemp -d /tmp/moose-bench.XXXXXX)
-TAG=mb$$
-PIDS=()
-PREFIXES=()
-
-cleanup() {
-    local rc=$?
-    for p in "${PIDS[@]}"; do
-        if kill -0 "$p" 2>/dev/null; then
-            kill -TERM "$p" 2>/dev/null || true
-            sleep 0.5
-            kill -KILL "$p" 2>/dev/null || true
-            wait "$p" 2>/dev/null || true
-        fi
-    done
-    for pf in "${PREFIXES[@]}"; do
-        rm -rf "/var/run/dpdk/$pf"
-    done
-    if [[ $KEEP_TMP == 1 ]]; then
-        echo "# kept $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# ---- TSC frequency ---------------------------------------------------------
-tsc_hz() {
-    if [[ -n ${TSC_HZ:-} ]]; then echo "$TSC_HZ env"; return; fi
-    local log mhz
-    log=$( { dmesg 2>/dev/null || journalctl -k -b 2>/dev/null || true; } | grep -E 'tsc: (Refined TSC clocksource calibration|Detected)' || true)
-    mhz=$(grep 'Refined TSC' <<<"$log" | tail -1 | grep -oE '[0-9]+\.[0-9]+ MHz' | cut -d' ' -f1 || true)
-    if [[ -n $mhz ]]; then echo "$(awk -v m="$mhz" 'BEGIN{printf "%.0f", m*1e6}') kernel-refined"; return; fi
-    mhz=$(grep 'Detected' <<<"$log" | tail -1 | grep -oE '[0-9]+\.[0-9]+ MHz' | cut -d' ' -f1 || true)
-    if [[ -n $mhz ]]; then echo "$(awk -v m="$mhz" 'BEGIN{printf "%.0f", m*1e6}') kernel-detected"; return; fi
-    if grep -q constant_tsc /proc/cpuinfo; then
-        mhz=$(awk -F: '/cpu MHz/{gsub(/ /,"",$2); print $2; exit}' /proc/cpuinfo)
-        echo "$(awk -v m="$mhz" 'BEGIN{printf "%.0f", m*1e6}') cpuinfo"; return
-    fi
-    echo "0 unknown"
-}
+PROG=bench-bridge
+# shellcheck source=perf/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"    # die, bench_setup, run_testpmd, median, ...
+bench_setup
+bench_tmp moose-bench
 read -r TSC TSC_SRC < <(tsc_hz)
 
 # ---- the capture -----------------------------------------------------------
@@ -143,41 +85,6 @@ with open(path, "wb") as f:
         f.write(struct.pack("<IIII", 0, i, len(frame), len(frame)))
         f.write(frame)
 EOF
-
-# ---- testpmd ---------------------------------------------------------------
-run_testpmd() {    # $1 = round; sets RESULT (pps)
-    local r=$1 pf=${TAG}-tp$1 log=$TMP/testpmd.$1.log pid need n
-    PREFIXES+=("$pf")
-    need=$((SECS + 1))    # samples 0..SECS
-    : >"$log"
-    stdbuf -oL -eL "$TESTPMD" -l 0,1 --no-huge -m 1024 --no-pci --no-telemetry \
-        --file-prefix="$pf" \
-        --vdev="net_pcap0,rx_pcap=$PCAP,infinite_rx=1" --vdev=net_null0,no-rx=1 -- \
-        --total-num-mbufs=16384 --forward-mode=mac --nb-cores=1 \
-        --auto-start --stats-period 1 </dev/null >"$log" 2>&1 &
-    pid=$!
-    PIDS+=("$pid")
-    local deadline=$((SECONDS + SECS + 30))
-    while :; do
-        n=$(tx_pps_samples "$log" | wc -l)
-        (( n >= need )) && break
-        kill -0 "$pid" 2>/dev/null || { tail -20 "$log" >&2; die "testpmd round $r exited early"; }
-        (( SECONDS < deadline )) || { tail -20 "$log" >&2; die "testpmd round $r: no stats"; }
-        sleep 0.2
-    done
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true    # testpmd re-raises the signal: status 143
-    rm -rf "/var/run/dpdk/$pf"
-    RESULT=$(tx_pps_samples "$log" | sed -n "$((WARMUP + 2)),$((SECS + 1))p" |
-        awk '{s += $1; n++} END {if (n == 0 || s == 0) exit 1; printf "%.0f\n", s / n}') ||
-        { tail -30 "$log" >&2; die "testpmd round $r: zero rate"; }
-}
-
-# Tx-pps of port 1, one line per stats period, in order.
-tx_pps_samples() {
-    { tr -d '\033' <"$1" || true; } | awk '/NIC statistics for port/ {for (i = 1; i <= NF; i++) if ($i == "port") p = $(i + 1)}
-                             /Tx-pps:/ && p == 1 {print $2}'
-}
 
 # ---- moose -----------------------------------------------------------------
 scrape() {    # prints "<unix time> <p1 tx packets>"
@@ -250,17 +157,13 @@ EOF
 }
 
 # ---- main ------------------------------------------------------------------
-median() { sort -n | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
-cpp() { awk -v hz="$TSC" -v pps="$1" 'BEGIN {if (hz > 0 && pps > 0) printf "%.1f", hz / pps; else print "n/a"}'; }
-mpps() { awk -v p="$1" 'BEGIN {printf "%.2f", p / 1e6}'; }
-
 if [[ -n ${AGAINST:-} ]]; then
     [[ -x $AGAINST ]] || die "AGAINST=$AGAINST is not an executable"
     BASE=base
     run_base() { run_moose "$1" "$AGAINST" base; }
 else
     BASE=testpmd
-    run_base() { run_testpmd "$1"; }
+    run_base() { run_testpmd "$1" "$PCAP"; }
 fi
 echo "# moose bridge vs $BASE: $ROUNDS rounds x ${SECS}s (first ${WARMUP}s not measured), $FLOWS flow(s), ${FRAME_LEN}B frames, destinations $DST"
 echo "# moose: $MOOSE ($("$MOOSE" --version 2>/dev/null | head -1))"
@@ -269,7 +172,7 @@ if [[ -n ${AGAINST:-} ]]; then
 else
     echo "# testpmd: $(command -v "$TESTPMD")"
 fi
-echo "# TSC: $TSC Hz ($TSC_SRC); cpu: $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), $(nproc) cores"
+echo "# TSC: $TSC Hz ($TSC_SRC); cpu: $(cpu_line)"
 printf '%-6s %-8s %12s %8s %10s\n' round app pps Mpps cyc/pkt
 TP=()
 MO=()

@@ -1,0 +1,465 @@
+#!/usr/bin/env bash
+# perf/bench-moose.sh — single-core forwarding rate of the MOOSE edge and
+# fabric pipelines against dpdk-testpmd (--forward-mode=mac) on identical
+# virtual devices, run alternately for several rounds: the method of
+# perf/bench-bridge.sh (shared code in perf/lib.sh) with MOOSE configs and
+# captures. A benchmark, not a test: it exits non-zero only when a run
+# fails (process died, no counters, hosts never appeared), never because
+# of a rate or a drop count (those are printed).
+#
+# Usage (as root, from the repo root):
+#   perf/bench-moose.sh                          # both pipelines
+#   PIPELINE=edge FLOWS=64 ROUNDS=5 perf/bench-moose.sh
+#
+# Environment:
+#   PIPELINE      "edge", "fabric" or "both" (default both: all rounds of
+#                 edge, then all rounds of fabric, each with its own
+#                 testpmd baseline on its own capture)
+#   ROUNDS        rounds; each round runs the baseline then moose (default 5)
+#   SECS          seconds of traffic per run (default 5)
+#   WARMUP        seconds not measured after the hosts exist (default 1)
+#   FLOWS         hosts (edge: real MACs 00:16:3e:00:HH:LL on p0, each
+#                 sending to its own remote 02:22:22:00:HH:LL; fabric:
+#                 remote 02:22:22:00:HH:LL to local host HH:LL's MOOSE
+#                 address), 1..4000 (default 1)
+#   PKTS          frames in the capture, hosts round-robin (default 64 *
+#                 CTRL_EVERY, at least FLOWS; so every host sends both data
+#                 and control frames when FLOWS <= 64)
+#   CTRL_EVERY    every CTRL_EVERY-th frame is a control frame instead of
+#                 IPv4/UDP (default 10, i.e. 10 %; 0 = none). Edge: in turn
+#                 an ARP request (broadcast), an ARP reply (to the remote)
+#                 and an IPv6 neighbour solicitation with a source
+#                 link-layer option (multicast): sender / SLLA rewritten.
+#                 Fabric: in turn an ARP reply to the local host (target
+#                 restored) and an ARP request (broadcast, flooded as is).
+#   FRAME_LEN     IPv4 frame length without FCS (default 60, i.e. 64 on the
+#                 wire); ARP frames are 60 bytes, neighbour solicitations 86
+#   METRICS_PORT  TCP port of moose's /metrics and API (default 9483)
+#   MOOSE, BUILD, TESTPMD, TSC_HZ, KEEP_TMP   as in perf/bench-bridge.sh
+#   PROFILE       1 = no benchmark: one moose run per pipeline, sampled by
+#                 `perf record -e cpu-clock` over the window, and the
+#                 worker's top shared objects, symbols and moose source
+#                 lines (perf/attribute.py), as perf/profile-bridge.sh
+#
+# The pipelines (one worker on core 1, EAL main and slow path on core 0,
+# net_pcap infinite_rx source -> net_null sink, as bench-bridge.sh):
+#   * edge:   p0 role "edge" (source), p1 role "fabric" (sink),
+#             [moose] prefix 02:11:11:00:00:00/24, [[route]]
+#             02:22:22:00:00:00/24 -> p1. Every frame's source is
+#             translated to the host's MOOSE address, the destination is
+#             routed by LPM to p1. Hosts are allocated on their first frame
+#             (punted, re-injected); we wait until /api/v1/hosts lists all
+#             FLOWS hosts, then WARMUP, then measure.
+#   * fabric: p0 role "fabric" (source), p1 role "edge" (sink); the
+#             destination (a local host's MOOSE address) is restored to the
+#             host's real MAC. The hosts must exist on p1, which receives
+#             nothing (net_null), so a short first run with p1 as a one-pass
+#             net_pcap source (one frame per host, twice) allocates them in
+#             a moose.state_dir; /api/v1/hosts gives each host's MOOSE
+#             address, from which the fabric capture is written; every
+#             measured run restores them from the same state_dir.
+#   * rate: Δ moose_port_tx_packets_total{port="p1"} / Δ time between two
+#     scrapes of /metrics SECS-WARMUP apart, as bench-bridge.sh; testpmd's
+#     own Tx-pps of port 1 (lib.sh run_testpmd).
+#   * cycles/packet two ways: TSC Hz / pps of the one busy core (as
+#     bench-bridge.sh), and moose's own figure: the gauge
+#     moose_worker_cycles_per_frame{worker="0"} at the end of the run
+#     (busy_cycles / busy_frames since start, warm-up and allocation
+#     included) and the same ratio over the measured window only (Δ of
+#     moose_worker_busy_{cycles,frames}_total), in DPDK's TSC (moose_tsc_hz).
+#   * checks printed per round, over the measured window: Δrx p0, Δtx p1,
+#     drops by reason, rewrites (src, dst, arp, nd), punts: a pipeline that
+#     drops or punts instead of forwarding shows there.
+set -euo pipefail
+
+PIPELINE=${PIPELINE:-both}
+ROUNDS=${ROUNDS:-5}
+SECS=${SECS:-5}
+WARMUP=${WARMUP:-1}
+FLOWS=${FLOWS:-1}
+CTRL_EVERY=${CTRL_EVERY:-10}
+PKTS=${PKTS:-$(( (CTRL_EVERY > 0 ? 64 * CTRL_EVERY : 64) > FLOWS ? (CTRL_EVERY > 0 ? 64 * CTRL_EVERY : 64) : FLOWS ))}
+FRAME_LEN=${FRAME_LEN:-60}
+METRICS_PORT=${METRICS_PORT:-9483}
+BUILD=${BUILD:-1}
+TESTPMD=${TESTPMD:-dpdk-testpmd}
+KEEP_TMP=${KEEP_TMP:-0}
+PROFILE=${PROFILE:-0}
+
+PROG=bench-moose
+# shellcheck source=perf/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"    # die, bench_setup, run_testpmd, median, ...
+case $PIPELINE in
+    edge | fabric) PIPES=("$PIPELINE") ;;
+    both) PIPES=(edge fabric) ;;
+    *) die "PIPELINE must be edge, fabric or both (not $PIPELINE)" ;;
+esac
+(( FLOWS >= 1 && FLOWS <= 4000 )) || die "FLOWS must be 1..4000 (host_quota is 4096)"
+(( FRAME_LEN >= 60 && FRAME_LEN <= 1514 )) || die "FRAME_LEN must be 60..1514"
+bench_setup
+bench_tmp moose-bench-moose
+read -r TSC TSC_SRC < <(tsc_hz)
+API=http://127.0.0.1:$METRICS_PORT
+
+# ---- captures --------------------------------------------------------------
+# gen_pcap KIND OUT [HOSTS_JSON]: KIND = edge (host -> remote, on an edge
+# port), hosts (one IPv4 frame per host, twice: the fabric pre-run) or
+# fabric (remote -> local host's MOOSE address, taken from HOSTS_JSON, the
+# /api/v1/hosts answer of the pre-run).
+gen_pcap() {
+    python3 - "$1" "$2" "$FLOWS" "$PKTS" "$FRAME_LEN" "$CTRL_EVERY" "${3:-}" <<'EOF'
+import json, struct, sys
+kind, path = sys.argv[1], sys.argv[2]
+flows, pkts, flen, every = map(int, sys.argv[3:7])
+hosts_json = sys.argv[7]
+
+def host(k):      # host k's real MAC and IPv4 address
+    return bytes([0x00, 0x16, 0x3e, 0, (k + 1) >> 8, (k + 1) & 0xff]), bytes([10, 1, (k + 1) >> 8, (k + 1) & 0xff])
+def remote(k):    # the remote MOOSE host host k talks to
+    return bytes([0x02, 0x22, 0x22, 0, (k + 1) >> 8, (k + 1) & 0xff]), bytes([10, 2, (k + 1) >> 8, (k + 1) & 0xff])
+def macb(s):
+    return bytes(int(x, 16) for x in s.split(":"))
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+def eth(dst, src, etype, payload):
+    f = dst + src + struct.pack("!H", etype) + payload
+    return f + bytes(max(0, 60 - len(f)))
+
+def ipv4_udp(dst, src, sip, dip):
+    ulen = flen - 14 - 20
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + ulen, 0, 0x4000, 64, 17, 0, sip, dip)
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    udp = struct.pack("!HHHH", 1024, 5001, ulen, 0) + bytes(ulen - 8)    # UDP checksum 0: none
+    return eth(dst, src, 0x0800, ip + udp)
+
+def arp(op, dst, src, sha, spa, tha, tpa):
+    return eth(dst, src, 0x0806, struct.pack("!HHBBH", 1, 0x0800, 6, 4, op) + sha + spa + tha + tpa)
+
+def ll6(m):       # fe80::/64 with the EUI-64 of MAC m
+    return b"\xfe\x80" + bytes(6) + bytes([m[0] ^ 2]) + m[1:3] + b"\xff\xfe" + m[3:6]
+
+def ns(src_mac, target_mac):
+    # Neighbour solicitation from src_mac's link-local address for
+    # target_mac's, to the solicited-node group, with a source link-layer
+    # option; ICMPv6 checksum valid.
+    sip, tip = ll6(src_mac), ll6(target_mac)
+    dip = bytes.fromhex("ff0200000000000000000001ff") + tip[13:16]
+    body = struct.pack("!BBHI", 135, 0, 0, 0) + tip + bytes([1, 1]) + src_mac
+    pseudo = sip + dip + struct.pack("!I3xB", len(body), 58)
+    body = body[:2] + struct.pack("!H", csum(pseudo + body)) + body[4:]
+    ip6 = struct.pack("!IHBB", 0x60000000, len(body), 58, 255) + sip + dip
+    return eth(b"\x33\x33\xff" + tip[13:16], src_mac, 0x86dd, ip6 + body)
+
+frames = []
+if kind == "hosts":
+    for _ in range(2):
+        for k in range(flows):
+            (h, hip), (r, rip) = host(k), remote(k)
+            frames.append(ipv4_udp(r, h, hip, rip))
+elif kind == "edge":
+    nctl = 0
+    for i in range(pkts):
+        k = i % flows
+        (h, hip), (r, rip) = host(k), remote(k)
+        if every and i % every == every - 1:
+            c, nctl = nctl % 3, nctl + 1
+            if c == 0:
+                frames.append(arp(1, b"\xff" * 6, h, h, hip, bytes(6), rip))
+            elif c == 1:
+                frames.append(arp(2, r, h, h, hip, r, rip))
+            else:
+                frames.append(ns(h, r))
+        else:
+            frames.append(ipv4_udp(r, h, hip, rip))
+elif kind == "fabric":
+    data = json.load(open(hosts_json))
+    entries = data["entries"] if isinstance(data, dict) else data
+    moose = {e["mac"].lower(): macb(e["moose_mac"]) for e in entries}
+    nctl = 0
+    for i in range(pkts):
+        k = i % flows
+        (h, hip), (r, rip) = host(k), remote(k)
+        m = moose[":".join("%02x" % b for b in h)]
+        if every and i % every == every - 1:
+            c, nctl = nctl % 2, nctl + 1
+            if c == 0:
+                frames.append(arp(2, m, r, r, rip, m, hip))
+            else:
+                frames.append(arp(1, b"\xff" * 6, r, r, rip, bytes(6), hip))
+        else:
+            frames.append(ipv4_udp(m, r, rip, hip))
+else:
+    sys.exit("unknown capture kind " + kind)
+with open(path, "wb") as f:
+    # pcap global header: magic, v2.4, tz 0, sigfigs 0, snaplen, LINKTYPE_ETHERNET
+    f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    for i, fr in enumerate(frames):
+        f.write(struct.pack("<IIII", 0, i, len(fr), len(fr)) + fr)
+EOF
+}
+
+# ---- configs ---------------------------------------------------------------
+# moose_config PIPE PREFIX P0_DEVICE P1_DEVICE [STATE_DIR]: the moose config
+# of a pipeline on stdout. net_null0 is created in dataplane.eal (devargs
+# no-rx=1) and attached by name, as in bench-bridge.sh.
+moose_config() {
+    local pipe=$1 pf=$2 d0=$3 d1=$4 state=${5:-} r0 r1 route
+    if [[ $pipe == edge ]]; then r0=edge r1=fabric route=p1; else r0=fabric r1=edge route=p0; fi
+    cat <<EOF
+[switch]
+name = "bench"
+[dataplane]
+workers = 1
+cores = [1]
+control_core = 0
+idle = "poll"
+eal = ["--no-huge", "-m", "1024", "--no-pci", "--no-telemetry", "--file-prefix=$pf", "--vdev=net_null0,no-rx=1"]
+mbufs = 16383
+[moose]
+prefix = "02:11:11:00:00:00/24"
+EOF
+    [[ -z $state ]] || echo "state_dir = \"$state\""
+    cat <<EOF
+[[port]]
+name = "p0"
+role = "$r0"
+device = "$d0"
+[[port]]
+name = "p1"
+role = "$r1"
+device = "$d1"
+[[route]]
+prefix = "02:22:22:00:00:00/24"
+port = "$route"
+[metrics]
+listen = "127.0.0.1:$METRICS_PORT"
+EOF
+}
+
+# ---- metrics ---------------------------------------------------------------
+# scrape FILE: saves /metrics to FILE and prints the midpoint time of the GET.
+scrape() {
+    local t0 t1
+    t0=$(date +%s.%N)
+    curl -sf --max-time 2 "$API/metrics" >"$1" || return 1
+    t1=$(date +%s.%N)
+    awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.6f\n", (a + b) / 2}'
+}
+# mval FILE SERIES: the value of one series (exact name{labels}), or "".
+mval() { awk -v k="$2" '$1 == k {printf "%.0f", $2; exit}' "$1"; }
+# mraw FILE SERIES: the same, unrounded (gauges).
+mraw() { awk -v k="$2" '$1 == k {print $2; exit}' "$1"; }
+# delta A B SERIES: B - A of one counter.
+delta() { echo $(( $(mval "$2" "$3") - $(mval "$1" "$3") )); }
+# drops_delta A B: "reason@port=n ..." for every drop series that moved.
+drops_delta() {
+    awk '$1 ~ /^moose_port_drops_total\{/ {
+             match($1, /port="[^"]*"/); p = substr($1, RSTART + 6, RLENGTH - 7)
+             match($1, /reason="[^"]*"/); r = substr($1, RSTART + 8, RLENGTH - 9)
+             k = r "@" p
+             if (FILENAME == ARGV[1]) a[k] = $2; else d[k] = $2 - a[k]
+         }
+         END {s = ""; for (k in d) if (d[k] != 0) s = s sprintf(" %s=%.0f", k, d[k]); print (s == "" ? " none" : s)}' "$1" "$2"
+}
+# hosts_json FILE: all hosts (one page) into FILE; prints how many are on p$2.
+hosts_json() {
+    curl -sf --max-time 2 "$API/api/v1/hosts?limit=10000" >"$1" || { echo 0; return; }
+    python3 - "$1" "$2" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+e = d["entries"] if isinstance(d, dict) else d
+print(sum(1 for h in e if h["port"] == sys.argv[2] and h["moose_mac"].startswith("02:11:11:")))
+EOF
+}
+
+# start_moose CFG TAG: starts moose, waits for /metrics; sets MPID.
+start_moose() {
+    local cfg=$1 tag=$2
+    # --duration is only a safety net; the run is stopped with SIGTERM.
+    "$MOOSE" run -c "$cfg" --json --duration $((SECS + 120)) >"$TMP/$tag.json" 2>"$TMP/$tag.log" &
+    MPID=$!
+    PIDS+=("$MPID")
+    local deadline=$((SECONDS + 30))
+    until curl -sf --max-time 2 "$API/metrics" >/dev/null 2>&1; do
+        kill -0 "$MPID" 2>/dev/null || { tail -20 "$TMP/$tag.log" >&2; die "moose $tag exited early"; }
+        (( SECONDS < deadline )) || { tail -20 "$TMP/$tag.log" >&2; die "moose $tag: /metrics never answered"; }
+        sleep 0.1
+    done
+}
+# stop_moose TAG PREFIX: SIGTERM, and the exit status must be 0.
+stop_moose() {
+    kill -TERM "$MPID"
+    local rc=0
+    wait "$MPID" || rc=$?
+    rm -rf "/var/run/dpdk/$2"
+    (( rc == 0 )) || { tail -20 "$TMP/$1.log" >&2; die "moose $1 exited with status $rc"; }
+}
+# wait_hosts PORT TAG: until FLOWS hosts with MOOSE addresses are on PORT.
+wait_hosts() {
+    local deadline=$((SECONDS + 20)) n
+    while :; do
+        n=$(hosts_json "$TMP/$2.hosts.json" "$1")
+        (( n >= FLOWS )) && return
+        kill -0 "$MPID" 2>/dev/null || { tail -20 "$TMP/$2.log" >&2; die "moose $2 exited early"; }
+        (( SECONDS < deadline )) || die "moose $2: $n of $FLOWS hosts on $1 after 20 s (see $TMP/$2.hosts.json, KEEP_TMP=1)"
+        sleep 0.2
+    done
+}
+
+# ---- fabric pre-run: the hosts -----------------------------------------------
+# One pass of one frame per host (twice) into p1 (edge) allocates the hosts
+# in STATE; their MOOSE addresses give the fabric capture.
+prepare_fabric_hosts() {
+    local pf=${TAG}-pre cfg=$TMP/pre.toml
+    STATE=$TMP/state
+    mkdir -p "$STATE"
+    PREFIXES+=("$pf")
+    gen_pcap hosts "$TMP/hosts.pcap"
+    moose_config fabric "$pf" net_null0 "net_pcap1,rx_pcap=$TMP/hosts.pcap" "$STATE" >"$cfg"
+    start_moose "$cfg" pre
+    wait_hosts p1 pre
+    stop_moose pre "$pf"
+    cp "$TMP/pre.hosts.json" "$TMP/fabric-hosts.json"
+    echo "# fabric: $FLOWS hosts allocated on p1 in $STATE by a pre-run; e.g. $(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1])); e = d["entries"] if isinstance(d, dict) else d
+print(", ".join("%s -> %s" % (h["mac"], h["moose_mac"]) for h in e[:3]) + (", ..." if len(e) > 3 else ""))' "$TMP/fabric-hosts.json")"
+}
+
+# ---- one moose round ----------------------------------------------------------
+# run_moose PIPE ROUND: sets RESULT (pps), CPF_GAUGE, CPF_WIN, MTSC, CHECK.
+run_moose() {
+    local pipe=$1 r=$2 tag=$1.$2 pf=${TAG}-$1$2 cfg=$TMP/$1.$2.toml
+    PREFIXES+=("$pf")
+    if [[ $pipe == edge ]]; then
+        moose_config edge "$pf" "net_pcap0,rx_pcap=$PCAP,infinite_rx=1" net_null0 >"$cfg"
+    else
+        moose_config fabric "$pf" "net_pcap0,rx_pcap=$PCAP,infinite_rx=1" net_null0 "$STATE" >"$cfg"
+    fi
+    start_moose "$cfg" "$tag"
+    # Edge: the hosts are allocated from the first frames; fabric: restored
+    # from the state_dir. Either way all FLOWS must be there to measure.
+    if [[ $pipe == edge ]]; then wait_hosts p0 "$tag"; else wait_hosts p1 "$tag"; fi
+    sleep "$WARMUP"
+    local a=$TMP/$tag.a.prom b=$TMP/$tag.b.prom ta tb
+    ta=$(scrape "$a") || die "moose $tag: scrape failed"
+    if [[ -n ${PERF_DATA:-} ]]; then
+        # PROFILE=1: sample the whole process over the window (cpu-clock:
+        # no hardware counters on these VMs), as perf/profile-bridge.sh.
+        perf record -q -e cpu-clock -p "$MPID" -o "$PERF_DATA" -- sleep $((SECS - WARMUP)) 2>/dev/null
+    else
+        sleep $((SECS - WARMUP))
+    fi
+    tb=$(scrape "$b") || die "moose $tag: scrape failed"
+    stop_moose "$tag" "$pf"
+    local tx rx
+    tx=$(delta "$a" "$b" 'moose_port_tx_packets_total{port="p1"}')
+    rx=$(delta "$a" "$b" 'moose_port_rx_packets_total{port="p0"}')
+    (( tx > 0 )) || die "moose $tag: tx counter of p1 did not move (drops:$(drops_delta "$a" "$b"))"
+    RESULT=$(awk -v t="$tx" -v ta="$ta" -v tb="$tb" 'BEGIN {printf "%.0f\n", t / (tb - ta)}')
+    CPF_GAUGE=$(mraw "$b" 'moose_worker_cycles_per_frame{worker="0"}')
+    MTSC=$(mval "$b" moose_tsc_hz)
+    CPF_WIN=$(awk -v c="$(delta "$a" "$b" 'moose_worker_busy_cycles_total{worker="0"}')" \
+        -v f="$(delta "$a" "$b" 'moose_worker_busy_frames_total{worker="0"}')" \
+        'BEGIN {if (f > 0) printf "%.1f", c / f; else print "n/a"}')
+    CPF_GAUGE=$(awk -v g="${CPF_GAUGE:-}" 'BEGIN {if (g == "") print "n/a"; else printf "%.1f", g}')
+    local w='{worker="0"}' pu
+    pu=$(awk '$1 ~ /^moose_punt_sent_total\{/ && $1 !~ /class="learn"/ {s += $2}
+              END {printf "%.0f", s}' "$b")
+    pu=$((pu - $(awk '$1 ~ /^moose_punt_sent_total\{/ && $1 !~ /class="learn"/ {s += $2}
+              END {printf "%.0f", s}' "$a")))
+    CHECK="rx p0 $rx, tx p1 $tx ($(awk -v a="$tx" -v b="$rx" 'BEGIN {printf "%.4f", b ? a / b : 0}') of rx);"
+    CHECK+=" rewrites src $(delta "$a" "$b" "moose_worker_rewrite_src_total$w") dst $(delta "$a" "$b" "moose_worker_rewrite_dst_total$w")"
+    CHECK+=" arp $(delta "$a" "$b" "moose_worker_rewrite_arp_total$w") nd $(delta "$a" "$b" "moose_worker_rewrite_nd_total$w");"
+    CHECK+=" punts (not learn) $pu; drops:$(drops_delta "$a" "$b")"
+}
+
+# ---- PROFILE=1 ------------------------------------------------------------------
+# profile PIPE: one moose run (no baseline) sampled with perf record over
+# the measured window; prints the worker's samples by shared object, by
+# symbol, and charged to moose source lines (perf/attribute.py), as
+# perf/profile-bridge.sh does for the bridge.
+profile() {
+    local pipe=$1 W=(--comms moose-w0) total
+    command -v perf >/dev/null || die "PROFILE=1: perf not found"
+    PCAP=$TMP/$pipe.pcap
+    if [[ $pipe == edge ]]; then
+        gen_pcap edge "$PCAP"
+    else
+        prepare_fabric_hosts
+        gen_pcap fabric "$PCAP" "$TMP/fabric-hosts.json"
+    fi
+    PERF_DATA=$TMP/$pipe.perf.data
+    run_moose "$pipe" prof
+    echo "# profile $pipe: moose $(mpps "$RESULT") Mpps while sampled, $CPF_WIN cyc/frame (window)"
+    echo "#   check: $CHECK"
+    echo "# samples by thread"
+    perf script -i "$PERF_DATA" -F comm 2>/dev/null | sort | uniq -c | sort -rn || true
+    echo "# worker: by shared object (% of the worker's samples)"
+    perf report -i "$PERF_DATA" "${W[@]}" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^#' | grep '%' | head -8 || true
+    echo "# worker: by symbol"
+    perf report -i "$PERF_DATA" "${W[@]}" --no-children --sort dso,symbol --stdio -g none 2>/dev/null | grep -v '^#' | grep '%' | sed 's/  */ /g' | cut -c1-130 | head -25 || true
+    total=$(perf script -i "$PERF_DATA" "${W[@]}" -F ip 2>/dev/null | wc -l)
+    perf script -i "$PERF_DATA" "${W[@]}" --no-demangle -F ip,sym,symoff,dso 2>/dev/null |
+        awk -v b="$MOOSE" 'index($0, "(" b ")") {print $2}' | sort | uniq -c | sort -rn >"$TMP/$pipe.syms.txt" || true
+    echo "# worker: moose code by source line (% of the worker's samples)"
+    python3 "$REPO/perf/attribute.py" "$MOOSE" "$total" "$TMP/$pipe.syms.txt" 30 || true
+    unset PERF_DATA
+}
+
+# ---- main ------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
+minmax() { sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.2f-%.2f", lo / 1e6, hi / 1e6}'; }
+
+echo "# moose MOOSE pipelines vs testpmd: ${PIPES[*]}; $ROUNDS rounds x ${SECS}s (first ${WARMUP}s after the hosts exist not measured), $FLOWS host(s), $PKTS frames in the capture, every ${CTRL_EVERY}th a control frame (0 = none), ${FRAME_LEN}B IPv4 frames"
+echo "# moose: $MOOSE ($("$MOOSE" --version 2>/dev/null | head -1))"
+echo "# testpmd: $(command -v "$TESTPMD")"
+echo "# TSC: $TSC Hz ($TSC_SRC); cpu: $(cpu_line); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+SUMMARY=()
+for pipe in "${PIPES[@]}"; do
+    if [[ $PROFILE == 1 ]]; then
+        profile "$pipe"
+        continue
+    fi
+    PCAP=$TMP/$pipe.pcap
+    if [[ $pipe == edge ]]; then
+        gen_pcap edge "$PCAP"
+    else
+        prepare_fabric_hosts
+        gen_pcap fabric "$PCAP" "$TMP/fabric-hosts.json"
+    fi
+    echo "# pipeline $pipe"
+    printf '%-6s %-7s %-8s %12s %8s %9s %12s %12s %7s\n' round pipe app pps Mpps TSC/pps moose-cpf moose-cpf-win ratio
+    TP=() MO=() RA=() CG=() CW=()
+    for r in $(seq 1 "$ROUNDS"); do
+        run_testpmd "$pipe.$r" "$PCAP"
+        tp=$RESULT
+        TP+=("$tp")
+        printf '%-6s %-7s %-8s %12s %8s %9s\n' "$r" "$pipe" testpmd "$tp" "$(mpps "$tp")" "$(cpp "$tp")"
+        run_moose "$pipe" "$r"
+        mo=$RESULT
+        MO+=("$mo") CG+=("$CPF_GAUGE") CW+=("$CPF_WIN") RA+=("$(ratio "$mo" "$tp")")
+        printf '%-6s %-7s %-8s %12s %8s %9s %12s %12s %7s\n' "$r" "$pipe" moose "$mo" "$(mpps "$mo")" "$(cpp "$mo")" \
+            "$CPF_GAUGE" "$CPF_WIN" "${RA[-1]}"
+        echo "       check: $CHECK"
+    done
+    tpm=$(printf '%s\n' "${TP[@]}" | median)
+    mom=$(printf '%s\n' "${MO[@]}" | median)
+    cgm=$(printf '%s\n' "${CG[@]}" | awk '$1 != "n/a"' | sort -n | awk '{v[NR] = $1} END {if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}')
+    cwm=$(printf '%s\n' "${CW[@]}" | awk '$1 != "n/a"' | sort -n | awk '{v[NR] = $1} END {if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}')
+    ram=$(printf '%s\n' "${RA[@]}" | sort -n | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}')
+    SUMMARY+=("$(printf '%-7s testpmd median %s Mpps (%s, %s cyc/pkt) | moose median %s Mpps (%s, %s cyc/pkt TSC/pps; pipeline %s cyc/frame since start, %s in the window; moose_tsc_hz %s) | ratio of medians %s, median of round ratios %s (%s)' \
+        "$pipe" "$(mpps "$tpm")" "$(printf '%s\n' "${TP[@]}" | minmax)" "$(cpp "$tpm")" \
+        "$(mpps "$mom")" "$(printf '%s\n' "${MO[@]}" | minmax)" "$(cpp "$mom")" "$cgm" "$cwm" "$MTSC" \
+        "$(ratio "$mom" "$tpm")" "$ram" "${RA[*]}")")
+done
+echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared: a high figure means others ran too)"
+echo "# summary, FLOWS=$FLOWS (Mpps: median (min-max)):"
+printf '%s\n' "${SUMMARY[@]}"
