@@ -13,7 +13,8 @@
 //! Checks, for every rewriter: no panic; the same length; the output is
 //! exactly the oracle's (the input with each address the oracle finds equal
 //! to `old` replaced by `new`) except for the checksum field; the outcome's
-//! count is the oracle's, and a frame the oracle does not accept comes back
+//! count is the oracle's (a client's DHCP request also loses its
+//! broadcast flag; DHCP options must walk to their end), and a frame the oracle does not accept comes back
 //! untouched as `Other`/`Invalid`; a checksum that was right (computed from
 //! scratch here) is right after, one that was wrong is wrong after, and a
 //! UDP checksum of 0 stays 0; `classify` names the kind of every frame a
@@ -182,12 +183,43 @@ fn oracle_dhcp(f: &[u8], hl: usize, old: Mac) -> Option<Vec<usize>> {
     if d.len() < 240 || d[1] != 1 || d[2] != 6 {
         return None;
     }
+    // With the magic cookie, the options must walk to their end (pad,
+    // end, or code-length-data inside the message).
+    if d[236..240] == [99, 130, 83, 99] {
+        let mut i = 240;
+        while i < d.len() {
+            match d[i] {
+                0 => i += 1,
+                255 => break,
+                _ => {
+                    if i + 1 >= d.len() || i + 2 + usize::from(d[i + 1]) > d.len() {
+                        return None;
+                    }
+                    i += 2 + usize::from(d[i + 1]);
+                }
+            }
+        }
+    }
     let at = u + 8 + 28;
     Some(if f[at..at + 6] == old.0 {
         vec![at]
     } else {
         vec![]
     })
+}
+
+/// A client's request whose chaddr is replaced has its broadcast flag
+/// cleared: the flags' first octet and what it becomes.
+fn dhcp_flag_patch(f: &[u8], hl: usize, old: Mac, new: Mac) -> Vec<(usize, u8)> {
+    let Some((_, u, _)) = dhcp_udp(f, hl) else {
+        return vec![];
+    };
+    let at = u + 8 + 10;
+    if at < f.len() && old != new && f[u + 8] == 1 && f[at] & 0x80 != 0 {
+        vec![(at, f[at] & 0x7f)]
+    } else {
+        vec![]
+    }
 }
 
 /// Right, or 0 ("none").
@@ -307,6 +339,7 @@ fn check(
     new: Mac,
     oracle: Option<Vec<usize>>,
     ck: Ck,
+    also: &[(usize, u8)],
     rw: impl Fn(&mut [u8]) -> Outcome,
 ) -> Outcome {
     let mut out = input.to_vec();
@@ -329,6 +362,9 @@ fn check(
     let mut want = input.to_vec();
     for &at in &pos {
         want[at..at + 6].copy_from_slice(&new.0);
+    }
+    for &(at, v) in also {
+        want[at] = v;
     }
     let ck_at = match ck {
         Ck::None => None,
@@ -396,6 +432,7 @@ fuzz_target!(|inp: Input| {
                 new,
                 oracle_arp(&f, hl, old, false),
                 Ck::None,
+                &[],
                 |g| arp_hw(g, hl, old, new, ArpField::Sender),
             ),
             matches!(class, Payload::Arp),
@@ -408,6 +445,7 @@ fuzz_target!(|inp: Input| {
                 new,
                 oracle_arp(&f, hl, old, true),
                 Ck::None,
+                &[],
                 |g| arp_hw(g, hl, old, new, ArpField::Target),
             ),
             matches!(class, Payload::Arp),
@@ -420,6 +458,7 @@ fuzz_target!(|inp: Input| {
                 new,
                 oracle_nd(&f, hl, Some(old)),
                 Ck::Nd,
+                &[],
                 |g| nd_lla(g, hl, old, new),
             ),
             matches!(class, Payload::Ndisc(_)),
@@ -432,6 +471,7 @@ fuzz_target!(|inp: Input| {
                 new,
                 oracle_dhcp(&f, hl, old),
                 Ck::Udp,
+                &dhcp_flag_patch(&f, hl, old, new),
                 |g| dhcp_chaddr(g, hl, old, new),
             ),
             matches!(class, Payload::Dhcp),

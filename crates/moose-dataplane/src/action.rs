@@ -272,10 +272,38 @@ impl Rewritten {
 #[inline]
 pub fn apply(frame: &mut [u8], header_len: usize, rw: &Rewrite) -> Rewritten {
     let ops = rw.ops;
-    let mut done = Rewritten::default();
     if frame.len() < 12 {
-        return done;
+        return Rewritten::default();
     }
+    let mut done = Rewritten::default();
+    if ops.has(RewriteOps::PAYLOAD) {
+        let payload = rewrite::classify(frame, header_len);
+        if payload != Payload::Other {
+            done = apply_payload(frame, header_len, rw, payload);
+        }
+    }
+    // Two stores per address (the low 48 bits of the little-endian word).
+    if ops.has(RewriteOps::DST) {
+        put_mac(&mut frame[0..6], rw.dst);
+    }
+    if ops.has(RewriteOps::SRC) {
+        put_mac(&mut frame[6..12], rw.src);
+    }
+    done
+}
+
+#[inline(always)]
+fn put_mac(to: &mut [u8], w: u64) {
+    to[..4].copy_from_slice(&(w as u32).to_le_bytes());
+    to[4..6].copy_from_slice(&((w >> 32) as u16).to_le_bytes());
+}
+
+/// The payload half of [`apply`], for the frames that carry ARP, ND or
+/// DHCP (most frames carry none, and skip it).
+#[inline(never)]
+fn apply_payload(frame: &mut [u8], header_len: usize, rw: &Rewrite, payload: Payload) -> Rewritten {
+    let ops = rw.ops;
+    let mut done = Rewritten::default();
     let b = |w: u64| {
         let x = w.to_le_bytes();
         Mac([x[0], x[1], x[2], x[3], x[4], x[5]])
@@ -283,53 +311,45 @@ pub fn apply(frame: &mut [u8], header_len: usize, rw: &Rewrite) -> Rewritten {
     let (new_src, new_dst) = (b(rw.src), b(rw.dst));
     let old_dst = Mac::from_slice(&frame[0..6]);
     let old_src = Mac::from_slice(&frame[6..12]);
-    if ops.has(RewriteOps::PAYLOAD) {
-        let (src, dst) = (ops.has(RewriteOps::SRC), ops.has(RewriteOps::DST));
-        match rewrite::classify(frame, header_len) {
-            Payload::Arp => {
-                if src {
-                    done.note_arp(rewrite::arp_hw(
-                        frame,
-                        header_len,
-                        old_src,
-                        new_src,
-                        ArpField::Sender,
-                    ));
-                }
-                if dst {
-                    done.note_arp(rewrite::arp_hw(
-                        frame,
-                        header_len,
-                        old_dst,
-                        new_dst,
-                        ArpField::Target,
-                    ));
-                }
+    let (src, dst) = (ops.has(RewriteOps::SRC), ops.has(RewriteOps::DST));
+    match payload {
+        Payload::Arp => {
+            if src {
+                done.note_arp(rewrite::arp_hw(
+                    frame,
+                    header_len,
+                    old_src,
+                    new_src,
+                    ArpField::Sender,
+                ));
             }
-            Payload::Ndisc(_) => {
-                if src {
-                    done.note_nd(rewrite::nd_lla(frame, header_len, old_src, new_src));
-                }
-                if dst {
-                    done.note_nd(rewrite::nd_lla(frame, header_len, old_dst, new_dst));
-                }
+            if dst {
+                done.note_arp(rewrite::arp_hw(
+                    frame,
+                    header_len,
+                    old_dst,
+                    new_dst,
+                    ArpField::Target,
+                ));
             }
-            Payload::Dhcp => {
-                if src {
-                    done.note_dhcp(rewrite::dhcp_chaddr(frame, header_len, old_src, new_src));
-                }
-                if dst {
-                    done.note_dhcp(rewrite::dhcp_chaddr(frame, header_len, old_dst, new_dst));
-                }
-            }
-            Payload::Other => {}
         }
-    }
-    if ops.has(RewriteOps::DST) {
-        frame[0..6].copy_from_slice(&new_dst.0);
-    }
-    if ops.has(RewriteOps::SRC) {
-        frame[6..12].copy_from_slice(&new_src.0);
+        Payload::Ndisc(_) => {
+            if src {
+                done.note_nd(rewrite::nd_lla(frame, header_len, old_src, new_src));
+            }
+            if dst {
+                done.note_nd(rewrite::nd_lla(frame, header_len, old_dst, new_dst));
+            }
+        }
+        Payload::Dhcp => {
+            if src {
+                done.note_dhcp(rewrite::dhcp_chaddr(frame, header_len, old_src, new_src));
+            }
+            if dst {
+                done.note_dhcp(rewrite::dhcp_chaddr(frame, header_len, old_dst, new_dst));
+            }
+        }
+        Payload::Other => {}
     }
     done
 }

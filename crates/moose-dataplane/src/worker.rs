@@ -544,8 +544,10 @@ impl<B: Backend> Worker<B> {
             txbuf,
             txbytes,
             refused,
+            tally: Tally::default(),
         };
         mv.move_burst(burst, actions, &s);
+        mv.count_rewrites();
         drop(view);
 
         // Learning, at most one request per source per interval.
@@ -693,6 +695,19 @@ struct Mover<'a, B: Backend> {
     txbuf: &'a mut [Vec<B::Frame>],
     txbytes: &'a mut [u64],
     refused: &'a mut Vec<B::Frame>,
+    /// Rewrites of this burst by kind, added to the counters once.
+    tally: Tally,
+}
+
+/// A burst's rewrites by kind.
+#[derive(Default)]
+struct Tally {
+    src: u32,
+    dst: u32,
+    arp: u32,
+    nd: u32,
+    dhcp: u32,
+    invalid: u32,
 }
 
 impl<B: Backend> Mover<'_, B> {
@@ -708,7 +723,24 @@ impl<B: Backend> Mover<'_, B> {
     fn move_burst(&mut self, burst: &mut Vec<B::Frame>, actions: &[Action], s: &Summary) {
         let n = burst.len() as u64;
         if let Some(a) = s.uniform {
-            if a.rewrite().ops.is_empty() {
+            let rw = a.rewrite();
+            // The whole burst of one host to one port (a MOOSE flow): each
+            // frame rewritten in place, then moved in one copy.
+            if !rw.ops.is_empty() {
+                if let To::Port(out) = a.to() {
+                    let o = out.index();
+                    if self.up & out.bit() != 0 && self.fits(o, s.max_len) {
+                        for f in burst.iter_mut() {
+                            let hl = Header::load(f.as_ref()).header_len();
+                            self.rewrite(f, hl, &rw);
+                        }
+                        self.txbytes[o] += s.rx_bytes;
+                        self.txbuf[o].append(burst);
+                        return;
+                    }
+                }
+            }
+            if rw.ops.is_empty() {
                 match a.to() {
                     To::Port(out)
                         if self.up & out.bit() != 0 && self.fits(out.index(), s.max_len) =>
@@ -749,17 +781,17 @@ impl<B: Backend> Mover<'_, B> {
         let uniform = s.uniform;
         for (i, mut f) in burst.drain(..).enumerate() {
             let a = uniform.unwrap_or(actions[i]);
+            let (to, rw) = (a.to(), a.rewrite());
             // Length against the egress untagged limit: a tagged frame may
             // be 4 bytes longer.
             let h = Header::load(f.as_ref());
             let len = (h.len() - 4 * usize::from(h.is_tagged() && h.len() >= 4))
                 .min(usize::from(u16::MAX)) as u16;
-            let split = matches!(a.to(), To::Flood { plain, .. } if plain != 0);
-            if !a.rewrite().ops.is_empty() && !split && !matches!(a.to(), To::Drop(_) | To::Punt(_))
-            {
-                self.rewrite(&mut f, h.header_len(), &a.rewrite());
+            let split = matches!(to, To::Flood { plain, .. } if plain != 0);
+            if !rw.ops.is_empty() && !split && !matches!(to, To::Drop(_) | To::Punt(_)) {
+                self.rewrite(&mut f, h.header_len(), &rw);
             }
-            match a.to() {
+            match to {
                 To::Port(out) => self.unicast(out, f, len),
                 To::Drop(r) => {
                     self.counters.drop(self.port.0, r, 1);
@@ -774,7 +806,7 @@ impl<B: Backend> Mover<'_, B> {
                         self.counters
                             .add(self.port.0, PortCounter::RxUnknownUnicast, 1);
                     }
-                    if plain == 0 || a.rewrite().ops.is_empty() {
+                    if plain == 0 || rw.ops.is_empty() {
                         self.flood(mask, f, len);
                     } else {
                         // A per-port rewrite: the `plain` ports get the
@@ -784,7 +816,7 @@ impl<B: Backend> Mover<'_, B> {
                         if change != 0 {
                             match self.pool.alloc_copy(f.as_ref()) {
                                 Some(mut c) => {
-                                    self.rewrite(&mut c, h.header_len(), &a.rewrite());
+                                    self.rewrite(&mut c, h.header_len(), &rw);
                                     self.flood(change, c, len);
                                 }
                                 None => self.counters.drop(
@@ -811,22 +843,34 @@ impl<B: Backend> Mover<'_, B> {
         }
     }
 
-    /// Applies a rewrite and counts it by kind.
+    /// Applies a rewrite and tallies it by kind.
     #[inline]
     fn rewrite(&mut self, f: &mut B::Frame, hl: usize, rw: &crate::action::Rewrite) {
         use crate::action::RewriteOps;
         let done = action::apply(f.as_mut(), hl, rw);
+        let t = &mut self.tally;
+        t.src += u32::from(rw.ops.has(RewriteOps::SRC));
+        t.dst += u32::from(rw.ops.has(RewriteOps::DST));
+        t.arp += u32::from(done.arp);
+        t.nd += u32::from(done.nd);
+        t.dhcp += u32::from(done.dhcp);
+        t.invalid += u32::from(done.invalid);
+    }
+
+    /// Adds the burst's rewrites to the counters.
+    #[inline]
+    fn count_rewrites(&mut self) {
+        let t = std::mem::take(&mut self.tally);
+        if t.src | t.dst == 0 {
+            return;
+        }
         let c = &mut *self.counters;
-        if rw.ops.has(RewriteOps::SRC) {
-            c.worker(WorkerCounter::RewriteSrc, 1);
-        }
-        if rw.ops.has(RewriteOps::DST) {
-            c.worker(WorkerCounter::RewriteDst, 1);
-        }
-        c.worker(WorkerCounter::RewriteArp, u64::from(done.arp));
-        c.worker(WorkerCounter::RewriteNd, u64::from(done.nd));
-        c.worker(WorkerCounter::RewriteDhcp, u64::from(done.dhcp));
-        c.worker(WorkerCounter::RewriteInvalid, u64::from(done.invalid));
+        c.worker(WorkerCounter::RewriteSrc, u64::from(t.src));
+        c.worker(WorkerCounter::RewriteDst, u64::from(t.dst));
+        c.worker(WorkerCounter::RewriteArp, u64::from(t.arp));
+        c.worker(WorkerCounter::RewriteNd, u64::from(t.nd));
+        c.worker(WorkerCounter::RewriteDhcp, u64::from(t.dhcp));
+        c.worker(WorkerCounter::RewriteInvalid, u64::from(t.invalid));
     }
 
     #[inline]
