@@ -1,26 +1,195 @@
-//! `moose demo`: the main job on a built-in topology. Real Linux hosts in
+//! `moose demo`: the appliance on a built-in topology of real Linux hosts in
 //! network namespaces, each on a veth pair whose other end is a DPDK
-//! `net_af_packet` port of a `moose run` child process (no hugepages). Every
-//! pair of hosts pings, then a short report shows the per-port counters and
-//! the FDB. Everything created is removed at the end, also on Ctrl-C.
+//! `net_af_packet` port of a `moose run` child process (no hugepages).
+//!
+//! * [`moose`] (the default): two MOOSE switches S1 and S2 joined by a
+//!   fabric veth pair, two hosts on edge ports of each. Every pair pings
+//!   over IPv4 and IPv6; the hosts' neighbour tables show that hosts behind
+//!   the other switch are known only by MOOSE addresses; each switch's
+//!   tables hold its own hosts and one route per switch, not an entry per
+//!   host of the domain.
+//! * [`bridge`] (`--bridge`): one learning bridge (legacy ports); every
+//!   pair pings, then the per-port counters and the FDB.
+//!
+//! Everything created is removed at the end, also on Ctrl-C.
 
+use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use moose_testbed::{http_get, is_root, unique_tag, wait_http, Testbed};
+use moose_control::hosts::api::HostRecord;
+use moose_control::routes::api::RouteRecord;
+use moose_testbed::{http_get, is_root, unique_tag, Host, Testbed, VethPair};
+use moose_wire::{Mac, MacPrefix};
 
+/// Set by SIGINT and SIGTERM. The children share the terminal's process
+/// group, so Ctrl-C reaches them too; the demo then reaps them and removes
+/// what it made.
+fn quit_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let quit = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, quit.clone()).context("installing a signal handler")?;
+    }
+    Ok(quit)
+}
+
+fn need_root() -> anyhow::Result<()> {
+    if !is_root() {
+        bail!("moose demo creates network namespaces and veth pairs: run it as root");
+    }
+    Ok(())
+}
+
+/// The demo's scratch directory (configs, logs); removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> anyhow::Result<TempDir> {
+        let p = std::env::temp_dir().join(format!("moose-demo-{}", std::process::id()));
+        std::fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
+        Ok(TempDir(p))
+    }
+
+    fn write(&self, file: &str, text: &str) -> anyhow::Result<PathBuf> {
+        let p = self.0.join(file);
+        std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+        Ok(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn free_addr() -> anyhow::Result<String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .context("finding a free TCP port for the API")?
+        .port();
+    Ok(format!("127.0.0.1:{port}"))
+}
+
+/// `[switch]`, `[dataplane]` and `[metrics]` of a demo appliance: one
+/// worker that sleeps when idle (the demo shares the machine), no
+/// hugepages, and a DPDK file prefix of its own so that several
+/// appliances can run side by side.
+fn base_config(name: &str, api: &str) -> String {
+    format!(
+        "# moose demo: generated\n[switch]\nname = \"{name}\"\n\n[dataplane]\nworkers = 1\nidle = \"backoff\"\n\
+         eal = [\"--no-huge\", \"-m\", \"256\", \"--no-pci\", \"--no-telemetry\", \"--file-prefix={name}\"]\nmbufs = 8191\n\n\
+         [metrics]\nlisten = \"{api}\"\n"
+    )
+}
+
+/// How often a start that hit an af_packet fanout group collision is tried.
+const START_ATTEMPTS: u32 = 5;
+
+/// A `moose run` child. Dropping it stops it (SIGTERM, SIGKILL after 10 s)
+/// and removes the runtime directory DPDK leaves behind.
 struct Appliance {
     child: Child,
-    dir: PathBuf,
+    /// The EAL `--file-prefix` (the switch name, see [`base_config`]).
+    prefix: String,
+    api: String,
 }
 
 impl Appliance {
-    fn stop(&mut self) {
+    /// Starts `moose run -c cfg` (output to `log`) and waits until its API
+    /// answers on `api`. `prefix` is the config's EAL `--file-prefix`;
+    /// `label` names the appliance in messages.
+    ///
+    /// DPDK 22.11's af_packet driver names each port's fanout group
+    /// `(pid ^ ifindex) & 0xffff`, shared by every process of the network
+    /// namespace, so a second appliance can pick a group the first already
+    /// uses ("could not set PACKET_FANOUT"). A new process has a new pid:
+    /// such a start is tried again.
+    fn start(
+        label: &str,
+        prefix: &str,
+        cfg: &Path,
+        log: &Path,
+        api: &str,
+        quit: &AtomicBool,
+    ) -> anyhow::Result<Appliance> {
+        let exe = std::env::current_exe().context("finding the moose binary")?;
+        let mut attempt = 1;
+        loop {
+            let out = std::fs::File::create(log)
+                .with_context(|| format!("creating {}", log.display()))?;
+            let child = Command::new(&exe)
+                .args(["run", "-c"])
+                .arg(cfg)
+                .stdin(Stdio::null())
+                .stdout(out.try_clone()?)
+                .stderr(out)
+                .spawn()
+                .with_context(|| format!("starting moose run for {label}"))?;
+            let mut app = Appliance {
+                child,
+                prefix: prefix.to_string(),
+                api: api.to_string(),
+            };
+            let why = match app.wait_up(quit) {
+                Ok(()) => return Ok(app),
+                Err(why) => why,
+            };
+            drop(app);
+            if quit.load(Ordering::Relaxed) {
+                bail!("interrupted");
+            }
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            if attempt < START_ATTEMPTS && text.contains("could not set PACKET_FANOUT") {
+                attempt += 1;
+                println!(
+                    "moose demo: {label} hit an af_packet fanout group collision \
+                     (DPDK 22.11 names groups pid^ifindex); starting it again ({attempt}/{START_ATTEMPTS})"
+                );
+                continue;
+            }
+            bail!("{label} did not come up ({why}); its log:\n{text}");
+        }
+    }
+
+    /// Waits (at most 30 s) until `/api/v1/status` answers; why not.
+    fn wait_up(&mut self, quit: &AtomicBool) -> Result<(), String> {
+        let t = Instant::now();
+        loop {
+            if http_get(&self.api, "/api/v1/status").is_ok() {
+                return Ok(());
+            }
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Err(format!("it exited, {status}")),
+                Err(e) => return Err(format!("waiting for it: {e}")),
+                Ok(None) => {}
+            }
+            if quit.load(Ordering::Relaxed) {
+                return Err("interrupted".into());
+            }
+            if t.elapsed() > Duration::from_secs(30) {
+                return Err(format!("no answer on {} within 30 s", self.api));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A JSON API endpoint, decoded.
+    fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let body = http_get(&self.api, path)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("GET http://{}{path}", self.api))?;
+        serde_json::from_str(&body).with_context(|| format!("decoding {path}"))
+    }
+}
+
+impl Drop for Appliance {
+    fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             let _ = Command::new("kill")
                 .args(["-TERM", &self.child.id().to_string()])
@@ -35,105 +204,371 @@ impl Appliance {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // Where DPDK keeps a root process's runtime files.
+        let _ = std::fs::remove_dir_all(Path::new("/var/run/dpdk").join(&self.prefix));
     }
 }
 
-impl Drop for Appliance {
-    fn drop(&mut self) {
-        self.stop();
+/// A host of the demo as the tables name it, and the addresses to ping.
+struct Peer<'a> {
+    name: String,
+    host: &'a Host,
+    addrs: Vec<String>,
+}
+
+/// Every peer pings every address of every other peer (3 echoes, 2 s
+/// each at most: the first frames of a new host are held while the
+/// switch allocates for it). Prints a table; the number of pings that
+/// failed.
+fn ping_all(peers: &[Peer], quit: &AtomicBool) -> usize {
+    let w = peers.iter().map(|p| p.name.len()).fold(4, usize::max);
+    let wa = peers
+        .iter()
+        .flat_map(|p| &p.addrs)
+        .map(|a| a.len())
+        .fold(7, usize::max);
+    println!("\n{:<w$}  {:<w$}  {:<wa$}  result", "from", "to", "address");
+    let mut failed = 0;
+    for a in peers {
+        for b in peers.iter().filter(|b| b.host.ns != a.host.ns) {
+            for addr in &b.addrs {
+                if quit.load(Ordering::Relaxed) {
+                    return failed;
+                }
+                let ok = a.host.ping(addr, 3);
+                failed += usize::from(!ok);
+                let res = if ok { "ok" } else { "FAILED" };
+                println!("{:<w$}  {:<w$}  {addr:<wa$}  {res}", a.name, b.name);
+            }
+        }
+    }
+    failed
+}
+
+/// Keeps the demo up after its report until Ctrl-C (`--keep`).
+fn hold(keep: bool, how: &str, quit: &AtomicBool) {
+    if keep && !quit.load(Ordering::Relaxed) {
+        println!("\nmoose demo: running; {how}; Ctrl-C to stop");
+        let _ = std::io::stdout().flush();
+        while !quit.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+// ---------------------------------------------------------------------------
+// The MOOSE demo.
+
+/// The switches' MOOSE prefixes.
+const PREFIXES: [&str; 2] = ["02:11:11:00:00:00/24", "02:22:22:00:00:00/24"];
+
+/// Hosts behind each switch.
+const HOSTS_PER_SWITCH: usize = 2;
+
+/// The switch host `i` is behind: S1 has the first hosts.
+fn sw_of(i: usize) -> usize {
+    i / HOSTS_PER_SWITCH
 }
 
-/// The demo's configuration for the testbed's ports.
-pub fn demo_config(tb: &Testbed, name: &str, metrics: &str) -> String {
-    let mut c = format!(
-        "# moose demo: generated\n[switch]\nname = \"{name}\"\n\n[dataplane]\nworkers = 1\nidle = \"backoff\"\n\
-         eal = [\"--no-huge\", \"-m\", \"256\", \"--no-pci\", \"--no-telemetry\", \"--file-prefix={name}\"]\nmbufs = 8191\n\n\
-         [metrics]\nlisten = \"{metrics}\"\n"
+/// The configuration of switch `k` (0 or 1): MOOSE prefix `PREFIXES[k]`,
+/// fabric port `f0` on `fabric`, edge ports `e1`, `e2` on `hosts`, and a
+/// static route to the other switch's prefix via `f0`.
+fn moose_config(k: usize, name: &str, api: &str, fabric: &str, hosts: &[Host]) -> String {
+    let mut c = base_config(name, api);
+    c += &format!(
+        "\n[moose]\nprefix = \"{}\"\n\n[[port]]\nname = \"f0\"\nrole = \"fabric\"\n\
+         device = \"net_af_packet0,iface={fabric}\"\n",
+        PREFIXES[k]
     );
+    for (e, h) in hosts.iter().enumerate() {
+        c += &format!(
+            "\n[[port]]\nname = \"e{}\"\nrole = \"edge\"\ndevice = \"net_af_packet{},iface={}\"\n",
+            e + 1,
+            e + 1,
+            h.port_if
+        );
+    }
+    c += &format!(
+        "\n[[route]]\nprefix = \"{}\"\nport = \"f0\"\n",
+        PREFIXES[1 - k]
+    );
+    c
+}
+
+/// Prints every host's neighbour tables (IPv4 and IPv6), saying of each
+/// link-layer address whose it is. Returns how many entries are wrong: a
+/// host behind the other switch must be known by the MOOSE address its
+/// switch gave it, never by its real MAC (nor be missing, after the
+/// pings).
+fn neighbour_report(
+    hosts: &[Host],
+    ip6: &[String],
+    tables: &[Vec<HostRecord>],
+    prefixes: &[MacPrefix],
+) -> anyhow::Result<usize> {
+    let real: Vec<Mac> = hosts
+        .iter()
+        .map(|h| h.mac.parse())
+        .collect::<Result<_, _>>()?;
+    let moose_of: HashMap<Mac, usize> = tables
+        .iter()
+        .flatten()
+        .filter_map(|r| Some((r.moose_mac, real.iter().position(|m| *m == r.mac)?)))
+        .collect();
+    // (host, address, lladdr, state, whose, wrong)
+    let mut rows = Vec::new();
+    for (a, h) in hosts.iter().enumerate() {
+        let mut entries = Vec::new();
+        for v6 in [false, true] {
+            entries.extend(
+                h.neighbours(v6)
+                    .with_context(|| format!("ip neigh in {}", h.ns))?,
+            );
+        }
+        // The other switch's hosts, to be found by address.
+        let mut remote: Vec<(usize, &str)> = (0..hosts.len())
+            .filter(|&b| sw_of(b) != sw_of(a))
+            .flat_map(|b| [(b, hosts[b].ip.as_str()), (b, ip6[b].as_str())])
+            .collect();
+        for e in entries {
+            let ll: Option<Mac> = e.lladdr.as_deref().map(str::parse).transpose()?;
+            let moose = ll.and_then(|m| prefixes.iter().position(|p| p.contains(m)));
+            let is_real = ll.and_then(|m| real.iter().position(|r| *r == m));
+            let of = ll.and_then(|m| moose_of.get(&m).copied());
+            let whose = match (moose, is_real, of) {
+                (Some(sw), _, Some(b)) => format!("MOOSE address of h{b} (S{})", sw + 1),
+                (Some(sw), _, None) => format!("MOOSE address (S{})", sw + 1),
+                (None, Some(b), _) => format!("the REAL MAC of h{b}"),
+                (None, None, _) if ll.is_none() => "unresolved".into(),
+                (None, None, _) => "not a MOOSE address".into(),
+            };
+            let wrong = match remote.iter().position(|(_, ip)| *ip == e.ip) {
+                Some(i) => {
+                    let (b, _) = remote.swap_remove(i);
+                    moose != Some(sw_of(b)) || of != Some(b)
+                }
+                None => is_real.is_some_and(|b| sw_of(b) != sw_of(a)),
+            };
+            let lladdr = e.lladdr.unwrap_or_else(|| "-".into());
+            rows.push((a, e.ip, lladdr, e.state, whose, wrong));
+        }
+        for (b, ip) in remote {
+            let whose = format!("no entry for h{b}");
+            rows.push((a, ip.to_string(), "-".into(), "-".into(), whose, true));
+        }
+    }
+    let w = rows.iter().map(|r| r.1.len()).fold(7, usize::max);
+    println!("\nneighbour tables (ip neigh show dev eth0 in each host)");
+    println!(
+        "{:<4}  {:<w$}  {:<17}  {:<9}  lladdr is",
+        "host", "address", "lladdr", "state"
+    );
+    for (a, ip, ll, state, whose, wrong) in &rows {
+        let mark = if *wrong { "  <- FAILED" } else { "" };
+        println!("h{a:<3}  {ip:<w$}  {ll:<17}  {state:<9}  {whose}{mark}");
+    }
+    Ok(rows.iter().filter(|r| r.5).count())
+}
+
+/// Two MOOSE switches, four hosts: see the module documentation. Fails if
+/// a ping failed or a host's neighbour table holds anything but a MOOSE
+/// address for a host behind the other switch.
+pub fn moose(keep: bool) -> anyhow::Result<()> {
+    need_root()?;
+    let quit = quit_flag()?;
+    let tag = unique_tag("md");
+    let n = 2 * HOSTS_PER_SWITCH;
+    let prefixes: Vec<MacPrefix> = PREFIXES
+        .iter()
+        .map(|p| p.parse())
+        .collect::<Result<_, _>>()?;
+    println!(
+        "moose demo: two MOOSE switches, {n} hosts in network namespaces {tag}-h0..{}",
+        n - 1
+    );
+
+    let dir = TempDir::new()?;
+    let tb = Testbed::new(&tag, n, 1).context("building the testbed")?;
+    let link = VethPair::new(&format!("{tag}f1"), &format!("{tag}f2"))
+        .context("creating the fabric link")?;
+    let ip6: Vec<String> = (0..n).map(|i| format!("fd77:1::{}", i + 1)).collect();
+    let mut switches = Vec::new();
+    for (k, fabric) in [&link.a, &link.b].into_iter().enumerate() {
+        let name = format!("moose-demo-{}-s{}", std::process::id(), k + 1);
+        let api = free_addr()?;
+        let hosts = &tb.hosts[k * HOSTS_PER_SWITCH..(k + 1) * HOSTS_PER_SWITCH];
+        let cfg = dir.write(
+            &format!("s{}.toml", k + 1),
+            &moose_config(k, &name, &api, fabric, hosts),
+        )?;
+        let log = dir.0.join(format!("s{}.log", k + 1));
+        let label = format!("S{}", k + 1);
+        switches.push(Appliance::start(&label, &name, &cfg, &log, &api, &quit)?);
+        println!(
+            "moose demo: S{} ({}) up, API http://{api}/api/v1/hosts, config {}",
+            k + 1,
+            PREFIXES[k],
+            cfg.display()
+        );
+    }
+    if !tb.wait_up(Duration::from_secs(5)) || !link.wait_up(Duration::from_secs(5)) {
+        bail!("the veth pairs did not come up within 5 s");
+    }
+    for (h, a) in tb.hosts.iter().zip(&ip6) {
+        h.enable_ipv6(&format!("{a}/64"))
+            .with_context(|| format!("turning IPv6 on in {}", h.ns))?;
+    }
+    println!();
+    for (i, (h, a)) in tb.hosts.iter().zip(&ip6).enumerate() {
+        println!(
+            "h{i}: {} behind S{} e{}, {} {a}, MAC {}",
+            h.ns,
+            sw_of(i) + 1,
+            i % HOSTS_PER_SWITCH + 1,
+            h.ip,
+            h.mac
+        );
+    }
+
+    let peers: Vec<Peer> = tb
+        .hosts
+        .iter()
+        .zip(&ip6)
+        .enumerate()
+        .map(|(i, (h, a))| Peer {
+            name: format!("h{i}"),
+            host: h,
+            addrs: vec![h.ip.clone(), a.clone()],
+        })
+        .collect();
+    let failed = ping_all(&peers, &quit);
+    if quit.load(Ordering::Relaxed) {
+        // Dropping what was made removes it.
+        bail!("interrupted; everything the demo made is removed");
+    }
+
+    let hosts: Vec<Vec<HostRecord>> = switches
+        .iter()
+        .map(|s| s.get("/api/v1/hosts"))
+        .collect::<anyhow::Result<_>>()?;
+    let routes: Vec<Vec<RouteRecord>> = switches
+        .iter()
+        .map(|s| s.get("/api/v1/routes"))
+        .collect::<anyhow::Result<_>>()?;
+
+    let wrong = neighbour_report(&tb.hosts, &ip6, &hosts, &prefixes)?;
+
+    println!("\ntables");
+    for (k, (hs, rs)) in hosts.iter().zip(&routes).enumerate() {
+        for r in hs {
+            let (sw, real, moose, port) = (k + 1, r.mac, r.moose_mac, &r.port);
+            println!("S{sw} host   {real} is {moose} in the fabric, on {port}");
+        }
+        for r in rs {
+            let via = if r.local {
+                "local: delivered to its own hosts".to_string()
+            } else {
+                format!("via {} ({})", r.ports.join(","), r.source)
+            };
+            println!("S{} route  {} {via}", k + 1, r.prefix);
+        }
+    }
+    println!();
+    for (k, (hs, rs)) in hosts.iter().zip(&routes).enumerate() {
+        println!(
+            "S{}: {} hosts + {} routes (a learning switch: {n} FDB entries)",
+            k + 1,
+            hs.len(),
+            rs.len()
+        );
+    }
+    let _ = std::io::stdout().flush();
+
+    hold(
+        keep,
+        &format!(
+            "hosts are `ip netns exec {tag}-hN ...`; `moose show hosts --api {}` (S1), `--api {}` (S2)",
+            switches[0].api, switches[1].api
+        ),
+        &quit,
+    );
+    drop(switches);
+    drop(link);
+    drop(tb);
+    drop(dir);
+    println!("\nmoose demo: cleaned up");
+    if quit.load(Ordering::Relaxed) && !keep {
+        bail!("interrupted");
+    }
+    if failed > 0 || wrong > 0 {
+        bail!(
+            "{failed} ping(s) failed; {wrong} neighbour entries for hosts behind the other switch \
+             were not their MOOSE address (see the tables above)"
+        );
+    }
+    println!(
+        "moose demo: all {} pairs reachable over IPv4 and IPv6; hosts behind the other switch known only by MOOSE addresses",
+        n * (n - 1)
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// The learning-bridge demo.
+
+/// The bridge demo's configuration: a legacy port per host.
+fn bridge_config(tb: &Testbed, name: &str, api: &str) -> String {
+    let mut c = base_config(name, api);
     for (i, h) in tb.hosts.iter().enumerate() {
-        c += &format!("\n[[port]]\nname = \"p{i}\"\nrole = \"legacy\"\ndevice = \"net_af_packet{i},iface={}\"\n", h.port_if);
+        c += &format!(
+            "\n[[port]]\nname = \"p{i}\"\nrole = \"legacy\"\ndevice = \"net_af_packet{i},iface={}\"\n",
+            h.port_if
+        );
     }
     c
 }
 
-pub fn run(hosts: usize, keep: bool) -> anyhow::Result<()> {
-    if !is_root() {
-        bail!("moose demo creates network namespaces and veth pairs: run it as root");
-    }
+/// One learning bridge, `hosts` hosts: every pair pings, then the port
+/// counters and the FDB.
+pub fn bridge(hosts: usize, keep: bool) -> anyhow::Result<()> {
+    need_root()?;
     if !(2..=8).contains(&hosts) {
         bail!("--hosts must be 2..=8");
     }
-    let quit = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, quit.clone())?;
-    }
+    let quit = quit_flag()?;
     let tag = unique_tag("md");
     println!(
-        "moose demo: {hosts} hosts in network namespaces {tag}-h0..{}",
+        "moose demo: a learning bridge, {hosts} hosts in network namespaces {tag}-h0..{}",
         hosts - 1
     );
+    let dir = TempDir::new()?;
     let tb = Testbed::new(&tag, hosts, 1).context("building the testbed")?;
-    let dir = std::env::temp_dir().join(format!("moose-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let metrics = format!("127.0.0.1:{}", free_port()?);
-    let cfg_path = dir.join("demo.toml");
-    std::fs::write(
-        &cfg_path,
-        demo_config(&tb, &format!("moose-demo-{}", std::process::id()), &metrics),
-    )?;
-    println!("moose demo: config {}", cfg_path.display());
-
-    let log = std::fs::File::create(dir.join("moose.log"))?;
-    let child = Command::new(std::env::current_exe()?)
-        .args(["run", "-c"])
-        .arg(&cfg_path)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .context("starting moose run")?;
-    let mut app = Appliance {
-        child,
-        dir: dir.clone(),
-    };
-    if let Err(e) = wait_http(&metrics, "/api/v1/status", Duration::from_secs(30)) {
-        let log = std::fs::read_to_string(dir.join("moose.log")).unwrap_or_default();
-        bail!("the appliance did not come up ({e}); its log:\n{log}");
-    }
+    let api = free_addr()?;
+    let name = format!("moose-demo-{}", std::process::id());
+    let cfg = dir.write("demo.toml", &bridge_config(&tb, &name, &api))?;
+    println!("moose demo: config {}", cfg.display());
+    let log = dir.0.join("moose.log");
+    let app = Appliance::start("the appliance", &name, &cfg, &log, &api, &quit)?;
     tb.wait_up(Duration::from_secs(5));
-    println!("moose demo: appliance up, metrics on http://{metrics}/metrics");
+    println!("moose demo: appliance up, metrics on http://{api}/metrics");
 
-    let mut failures = 0;
-    println!("\n{:<10} {:<12} {:<12} result", "from", "to", "address");
-    for a in &tb.hosts {
-        for b in &tb.hosts {
-            if a.ns == b.ns || quit.load(Ordering::Relaxed) {
-                continue;
-            }
-            let ok = a.ping(&b.ip, 3);
-            failures += usize::from(!ok);
-            println!(
-                "{:<10} {:<12} {:<12} {}",
-                a.ns,
-                b.ns,
-                b.ip,
-                if ok { "ok" } else { "FAILED" }
-            );
-        }
+    let peers: Vec<Peer> = tb
+        .hosts
+        .iter()
+        .map(|h| Peer {
+            name: h.ns.clone(),
+            host: h,
+            addrs: vec![h.ip.clone()],
+        })
+        .collect();
+    let failed = ping_all(&peers, &quit);
+    if quit.load(Ordering::Relaxed) {
+        // Dropping what was made removes it.
+        bail!("interrupted; everything the demo made is removed");
     }
 
-    let ports: serde_json::Value =
-        serde_json::from_str(&http_get(&metrics, "/api/v1/ports").map_err(anyhow::Error::msg)?)?;
-    let fdb: serde_json::Value =
-        serde_json::from_str(&http_get(&metrics, "/api/v1/fdb").map_err(anyhow::Error::msg)?)?;
+    let ports: serde_json::Value = app.get("/api/v1/ports")?;
+    let fdb: serde_json::Value = app.get("/api/v1/fdb")?;
     println!(
         "\n{:<5} {:<14} {:>8} {:>8} {:>8} {:>8} {:>6}",
         "port", "interface", "rx", "tx", "flooded", "unknown", "drops"
@@ -181,20 +616,20 @@ pub fn run(hosts: usize, keep: bool) -> anyhow::Result<()> {
     }
     let _ = std::io::stdout().flush();
 
-    if keep && !quit.load(Ordering::Relaxed) {
-        println!("\nmoose demo: running; hosts are `ip netns exec {tag}-hN ...`; Ctrl-C to stop");
-        while !quit.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-    app.stop();
+    hold(
+        keep,
+        &format!("hosts are `ip netns exec {tag}-hN ...`"),
+        &quit,
+    );
+    drop(app);
     drop(tb);
+    drop(dir);
     println!("\nmoose demo: cleaned up");
     if quit.load(Ordering::Relaxed) && !keep {
         bail!("interrupted");
     }
-    if failures > 0 {
-        bail!("{failures} ping(s) failed");
+    if failed > 0 {
+        bail!("{failed} ping(s) failed");
     }
     println!("moose demo: all {} pairs reachable", hosts * (hosts - 1));
     Ok(())

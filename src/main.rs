@@ -60,11 +60,24 @@ enum Cmd {
     },
     /// Run the demo: real Linux hosts in network namespaces on veth pairs,
     /// switched by moose on DPDK net_af_packet ports (needs root).
+    ///
+    /// By default two MOOSE switches joined by a fabric link, two hosts on
+    /// each: every pair pings over IPv4 and IPv6, then each host's
+    /// neighbour table (the other switch's hosts by MOOSE address only) and
+    /// each switch's table sizes. `--bridge`: one learning bridge, then its
+    /// port counters and FDB. Exits non-zero if a ping failed (or a host
+    /// learnt a real MAC from behind the other switch).
     Demo {
-        /// Number of hosts.
-        #[arg(long, default_value_t = 3)]
+        /// The MOOSE demo (the default).
+        #[arg(long, conflicts_with = "bridge")]
+        moose: bool,
+        /// The learning-bridge demo instead: one appliance, legacy ports.
+        #[arg(long, visible_alias = "legacy")]
+        bridge: bool,
+        /// Number of hosts of the bridge demo.
+        #[arg(long, default_value_t = 3, requires = "bridge")]
         hosts: usize,
-        /// Keep the appliance running after the report until Ctrl-C.
+        /// Keep the appliance(s) running after the report until Ctrl-C.
         #[arg(long)]
         keep: bool,
     },
@@ -134,7 +147,13 @@ fn main() -> ExitCode {
         Cmd::Config {
             cmd: ConfigCmd::Check { file },
         } => config_check(&file),
-        Cmd::Demo { hosts, keep } => demo::run(hosts, keep),
+        Cmd::Demo {
+            bridge: true,
+            hosts,
+            keep,
+            ..
+        } => demo::bridge(hosts, keep),
+        Cmd::Demo { keep, .. } => demo::moose(keep),
         Cmd::Bench {
             what: BenchCmd::Tables { json, quick },
         } => bench::tables(json, quick),

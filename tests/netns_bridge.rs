@@ -199,11 +199,14 @@ fn vlans_separate_real_hosts() {
     }
 }
 
-/// The README's first command: `moose demo` pings every pair and removes
+/// The bridge demo, `moose demo --bridge`, pings every pair and removes
 /// every namespace and link it made.
 #[test]
 fn demo_runs_and_cleans_up() {
-    let out = moose().args(["demo", "--hosts", "2"]).output().unwrap();
+    let out = moose()
+        .args(["demo", "--bridge", "--hosts", "2"])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
