@@ -20,7 +20,7 @@ use moose_control::routes::Routes;
 use moose_control::{ControlHandle, Runtime, StaticPorts};
 use moose_dataplane::mem::{Mem, MemPool, MemPort};
 use moose_dataplane::{
-    DropReason, Pipeline, PortId, PortTotals, Worker, WorkerCounter, WorkerStats,
+    DropReason, Pipeline, PortCounter, PortId, PortTotals, Worker, WorkerCounter, WorkerStats,
 };
 use moose_wire::{ethernet, EtherType, Mac};
 
@@ -648,4 +648,69 @@ fn malformed_hellos_are_counted() {
     // Zero-length bodies are padded to 46 zero octets: version 0, invalid.
     assert_eq!(r.counters.hellos_invalid, 5, "{r:?}");
     assert_eq!(r.counters.hellos_received, 0);
+}
+
+/// One rx burst of several hosts' frames that all leave by the fabric
+/// port — unicasts to another switch and a broadcast whose only other
+/// port is that one — is moved in one copy, each frame with its own
+/// host's rewrite (the mover's one-port path), and counted as it goes.
+#[test]
+fn several_hosts_in_one_burst_to_the_fabric() {
+    let cfg = switch_config("02:22:22:00:00:00/24", "02:11:11:00:00:00/24", "", 1);
+    let mut s = Switch::new(&cfg, vec![MemPort::new(4096), MemPort::new(4096)]);
+    let now = Instant::now();
+    let hosts = [
+        mac("00:16:3e:00:00:01"),
+        mac("00:16:3e:00:00:02"),
+        mac("00:16:3e:00:00:03"),
+    ];
+    let moose = |i: usize| mac(&format!("02:22:22:00:00:0{}", i + 1));
+    let ip = |i: usize| [10, 0, 0, 10 + i as u8];
+    // Each host announces itself first (sequential ids in this order).
+    for (i, &h) in hosts.iter().enumerate() {
+        assert!(s.ports[1].inject(arp(1, Mac::BROADCAST, h, h, ip(i), Mac::ZERO, ip(i))));
+        s.step(now);
+    }
+    let _ = s.out(0);
+    let data = |dst: Mac, src: Mac| {
+        let mut f = Vec::new();
+        ethernet::emit(&mut f, dst, src, None, EtherType::Unknown(0x88b6), &[7; 46]);
+        f
+    };
+    let (r1, r2) = (mac("02:11:11:00:00:07"), mac("02:11:11:00:00:08"));
+    let burst = [
+        data(r1, hosts[0]),
+        arp(
+            1,
+            Mac::BROADCAST,
+            hosts[1],
+            hosts[1],
+            ip(1),
+            Mac::ZERO,
+            [10, 0, 0, 99],
+        ),
+        data(r2, hosts[2]),
+        data(r1, hosts[1]),
+    ];
+    for f in &burst {
+        assert!(s.ports[1].inject(f.clone()));
+    }
+    let flood_before = s.totals(0).get(PortCounter::TxFlood);
+    s.step(now);
+    let want = vec![
+        data(r1, moose(0)),
+        arp(
+            1,
+            Mac::BROADCAST,
+            moose(1),
+            moose(1),
+            ip(1),
+            Mac::ZERO,
+            [10, 0, 0, 99],
+        ),
+        data(r2, moose(2)),
+        data(r1, moose(1)),
+    ];
+    assert_eq!(s.out(0), want);
+    assert_eq!(s.totals(0).get(PortCounter::TxFlood) - flood_before, 1);
 }

@@ -778,6 +778,29 @@ impl<B: Backend> Mover<'_, B> {
                 }
             }
         }
+        // Several hosts' frames to one port (unicast, or floods whose only
+        // port up is that one): each rewritten in place, one copy.
+        if s.uniform.is_none() {
+            if let Some((o, floods, unknown)) = self.one_port(&actions[..burst.len()], s.max_len) {
+                for (f, a) in burst.iter_mut().zip(actions) {
+                    let rw = a.rewrite();
+                    if !rw.ops.is_empty() {
+                        let hl = Header::load(f.as_ref()).header_len();
+                        self.rewrite(f, hl, &rw);
+                    }
+                }
+                if floods > 0 {
+                    self.counters.add(o as u16, PortCounter::TxFlood, floods);
+                }
+                if unknown > 0 {
+                    self.counters
+                        .add(self.port.0, PortCounter::RxUnknownUnicast, unknown);
+                }
+                self.txbytes[o] += s.rx_bytes;
+                self.txbuf[o].append(burst);
+                return;
+            }
+        }
         let uniform = s.uniform;
         for (i, mut f) in burst.drain(..).enumerate() {
             let a = uniform.unwrap_or(actions[i]);
@@ -841,6 +864,38 @@ impl<B: Backend> Mover<'_, B> {
                 }
             }
         }
+    }
+
+    /// The one port every action sends its frame to, if there is one that
+    /// is up and takes the burst's longest frame: unicasts to it, and
+    /// floods (with no per-port rewrite) whose only port up it is. With
+    /// the floods and unknown-unicast floods among them, for the counters.
+    #[inline]
+    fn one_port(&self, actions: &[Action], max_len: u16) -> Option<(usize, u64, u64)> {
+        let mut port = None;
+        let (mut floods, mut unknown) = (0u64, 0u64);
+        for a in actions {
+            let p = match a.to() {
+                To::Port(p) => p.index(),
+                To::Flood {
+                    mask,
+                    unknown: u,
+                    plain: 0,
+                } if (mask & self.up).count_ones() == 1 => {
+                    floods += 1;
+                    unknown += u64::from(u);
+                    (mask & self.up).trailing_zeros() as usize
+                }
+                _ => return None,
+            };
+            match port {
+                None => port = Some(p),
+                Some(q) if q == p => {}
+                Some(_) => return None,
+            }
+        }
+        let o = port?;
+        (self.up & (1 << o) != 0 && self.fits(o, max_len)).then_some((o, floods, unknown))
     }
 
     /// Applies a rewrite and tallies it by kind.
