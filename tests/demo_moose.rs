@@ -75,17 +75,7 @@ fn moose_demo_is_the_default() {
         .split_whitespace()
         .find_map(|w| w.strip_suffix("-h0..3"))
         .expect("namespace names in the report");
-    let ip = |args: &[&str]| {
-        let out = std::process::Command::new("ip")
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let netns = ip(&["netns", "list"]);
-    assert!(!netns.contains(tag), "namespaces left behind: {netns}");
-    let links = ip(&["-o", "link"]);
-    assert!(!links.contains(tag), "links left behind: {links}");
+    assert_no_netns_or_links(tag);
     let cfg = text
         .split_whitespace()
         .find(|w| w.ends_with("/s1.toml"))

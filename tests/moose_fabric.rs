@@ -25,7 +25,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::*;
-use moose_testbed::{sh, unique_tag, Host, Testbed, VethPair};
+use moose_testbed::{unique_tag, Host, Testbed, VethPair};
 
 const P1: &str = "02:11:11:00:00:00/24";
 const P2: &str = "02:22:22:00:00:00/24";
@@ -275,31 +275,7 @@ impl Bg {
 
     /// SIGINT (ping prints its summary): (transmitted, received).
     fn stop(mut self) -> (u64, u64) {
-        let child = self.0.take().expect("running");
-        let pid = child.id().to_string();
-        sh(&["kill", "-INT", &pid]).expect("kill -INT ping");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(child.wait_with_output());
-        });
-        let out = match rx.recv_timeout(Duration::from_secs(5)) {
-            Ok(o) => o.expect("ping output"),
-            Err(_) => {
-                let _ = sh(&["kill", "-KILL", &pid]);
-                panic!("ping {pid} did not stop on SIGINT");
-            }
-        };
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let line = text
-            .lines()
-            .find(|l| l.contains("packets transmitted"))
-            .unwrap_or_else(|| panic!("no ping summary: {text}"));
-        let n = |word: &str| -> u64 {
-            let w: Vec<&str> = line.split([' ', ',']).filter(|w| !w.is_empty()).collect();
-            let i = w.iter().position(|x| *x == word).unwrap();
-            w[i - 1].parse().unwrap()
-        };
-        (n("packets"), n("received"))
+        stop_ping(self.0.take().expect("running"))
     }
 }
 

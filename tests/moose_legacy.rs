@@ -111,24 +111,23 @@ fn home_port<'a>(home: &'a serde_json::Value, port: &str) -> &'a serde_json::Val
         .unwrap_or_else(|| panic!("no port {port} in {home}"))
 }
 
-fn port_counter(m: &Moose, port: &str, key: &str) -> u64 {
+/// Port `port`'s counters in `/api/v1/ports`.
+fn counters(m: &Moose, port: &str) -> serde_json::Value {
     let ports = m.json("/api/v1/ports");
-    let p = ports
+    ports
         .as_array()
         .and_then(|a| a.iter().find(|p| p["name"] == port))
-        .unwrap_or_else(|| panic!("no port {port} in {ports}"));
-    p["counters"][key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{key} of {p}"))
+        .unwrap_or_else(|| panic!("no port {port} in {ports}"))["counters"]
+        .clone()
+}
+
+fn port_counter(m: &Moose, port: &str, key: &str) -> u64 {
+    let c = counters(m, port);
+    c[key].as_u64().unwrap_or_else(|| panic!("{key} of {c}"))
 }
 
 fn drops(m: &Moose, port: &str, reason: &str) -> u64 {
-    let ports = m.json("/api/v1/ports");
-    let p = ports
-        .as_array()
-        .and_then(|a| a.iter().find(|p| p["name"] == port))
-        .unwrap_or_else(|| panic!("no port {port} in {ports}"));
-    p["counters"]["drops"][reason].as_u64().unwrap_or(0)
+    counters(m, port)["drops"][reason].as_u64().unwrap_or(0)
 }
 
 #[test]

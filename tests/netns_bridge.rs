@@ -223,15 +223,5 @@ fn demo_runs_and_cleans_up() {
         .find(|w| w.starts_with("md") && w.ends_with("-h0"))
         .map(|w| w.trim_end_matches("-h0").to_string())
         .expect("namespace names in the report");
-    let ip = |args: &[&str]| {
-        let out = std::process::Command::new("ip")
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let netns = ip(&["netns", "list"]);
-    assert!(!netns.contains(&tag), "namespaces left behind: {netns}");
-    let links = ip(&["-o", "link"]);
-    assert!(!links.contains(&tag), "links left behind: {links}");
+    assert_no_netns_or_links(&tag);
 }

@@ -88,35 +88,6 @@ fn ping(from: &Host, to: &Host, count: u32, pattern: &str, extra: &[&str]) -> bo
     from.exec(&args).is_ok()
 }
 
-/// Interrupts a background `ping` (SIGINT: it prints its summary) and
-/// returns (transmitted, received).
-fn stop_ping(child: Child) -> (u64, u64) {
-    let pid = child.id().to_string();
-    sh(&["kill", "-INT", &pid]).expect("kill -INT ping");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let out = match rx.recv_timeout(Duration::from_secs(5)) {
-        Ok(o) => o.expect("ping output"),
-        Err(_) => {
-            let _ = sh(&["kill", "-KILL", &pid]);
-            panic!("ping {pid} did not stop on SIGINT");
-        }
-    };
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.contains("packets transmitted"))
-        .unwrap_or_else(|| panic!("no ping summary: {text}"));
-    let num = |word: &str| -> u64 {
-        let words: Vec<&str> = line.split([' ', ',']).filter(|w| !w.is_empty()).collect();
-        let i = words.iter().position(|w| *w == word).unwrap();
-        words[i - 1].parse().unwrap()
-    };
-    (num("packets"), num("received"))
-}
-
 /// Kills a background command (and reaps it) when dropped.
 struct Bg(Option<Child>);
 

@@ -735,3 +735,47 @@ pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) ->
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Interrupts a background `ping` (SIGINT: it prints its summary) and
+/// returns (transmitted, received); kills it if it does not stop in 5 s.
+#[allow(dead_code)]
+pub fn stop_ping(child: Child) -> (u64, u64) {
+    let pid = child.id().to_string();
+    let _ = Command::new("kill").args(["-INT", &pid]).status();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(Duration::from_secs(5)) {
+        Ok(o) => o.expect("ping output"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            panic!("ping {pid} did not stop on SIGINT");
+        }
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or_else(|| panic!("no ping summary: {text}"));
+    let num = |word: &str| -> u64 {
+        let words: Vec<&str> = line.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+        let i = words.iter().position(|w| *w == word).unwrap();
+        words[i - 1].parse().unwrap()
+    };
+    (num("packets"), num("received"))
+}
+
+/// Asserts that no network namespace or link whose name holds `tag` is
+/// left (a demo's or testbed's cleanup).
+#[allow(dead_code)]
+pub fn assert_no_netns_or_links(tag: &str) {
+    let ip = |args: &[&str]| {
+        let out = Command::new("ip").args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let netns = ip(&["netns", "list"]);
+    assert!(!netns.contains(tag), "namespaces left behind: {netns}");
+    let links = ip(&["-o", "link"]);
+    assert!(!links.contains(tag), "links left behind: {links}");
+}
