@@ -12,9 +12,17 @@
 #   PIPELINE=edge FLOWS=64 ROUNDS=5 perf/bench-moose.sh
 #
 # Environment:
-#   PIPELINE      "edge", "fabric" or "both" (default both: all rounds of
-#                 edge, then all rounds of fabric, each with its own
-#                 testpmd baseline on its own capture)
+#   PIPELINE      "edge", "fabric", "mix", "both" (default: edge, then
+#                 fabric) or "all" (edge, fabric, mix): all rounds of one,
+#                 then the next, each with its own testpmd baseline on its
+#                 own capture. "mix": p0 edge (source), p1 fabric and p2
+#                 edge (sinks); host k on p0 sends every other data frame
+#                 to its remote 02:22:22:00:HH:LL (routed to p1) and the
+#                 others to its local peer 00:16:3f:00:HH:LL on p2 (at the
+#                 MOOSE address a pre-run allocated there: destination
+#                 restored), ARP and ND among them as for edge (broadcasts
+#                 leave by both ports); its rate is the frames taken in on
+#                 p0. testpmd forwards the same capture p0 -> p1
 #   ROUNDS        rounds; each round runs the baseline then moose (default 5)
 #   SECS          seconds of traffic per run (default 5)
 #   WARMUP        seconds not measured after the hosts exist (default 1)
@@ -90,9 +98,10 @@ PROG=bench-moose
 # shellcheck source=perf/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"    # die, bench_setup, run_testpmd, median, ...
 case $PIPELINE in
-    edge | fabric) PIPES=("$PIPELINE") ;;
+    edge | fabric | mix) PIPES=("$PIPELINE") ;;
     both) PIPES=(edge fabric) ;;
-    *) die "PIPELINE must be edge, fabric or both (not $PIPELINE)" ;;
+    all) PIPES=(edge fabric mix) ;;
+    *) die "PIPELINE must be edge, fabric, mix, both or all (not $PIPELINE)" ;;
 esac
 (( FLOWS >= 1 && FLOWS <= 4000 )) || die "FLOWS must be 1..4000 (host_quota is 4096)"
 (( FRAME_LEN >= 60 && FRAME_LEN <= 1514 )) || die "FRAME_LEN must be 60..1514"
@@ -115,6 +124,8 @@ hosts_json = sys.argv[7]
 
 def host(k):      # host k's real MAC and IPv4 address
     return bytes([0x00, 0x16, 0x3e, 0, (k + 1) >> 8, (k + 1) & 0xff]), bytes([10, 1, (k + 1) >> 8, (k + 1) & 0xff])
+def local(k):     # host k's local peer, on the other edge port (mix)
+    return bytes([0x00, 0x16, 0x3f, 0, (k + 1) >> 8, (k + 1) & 0xff]), bytes([10, 3, (k + 1) >> 8, (k + 1) & 0xff])
 def remote(k):    # the remote MOOSE host host k talks to
     return bytes([0x02, 0x22, 0x22, 0, (k + 1) >> 8, (k + 1) & 0xff]), bytes([10, 2, (k + 1) >> 8, (k + 1) & 0xff])
 def macb(s):
@@ -158,7 +169,37 @@ def ns(src_mac, target_mac):
     return eth(b"\x33\x33\xff" + tip[13:16], src_mac, 0x86dd, ip6 + body)
 
 frames = []
-if kind == "hosts":
+if kind == "locals":
+    for _ in range(2):
+        for k in range(flows):
+            (l, lip), (h, hip) = local(k), host(k)
+            frames.append(ipv4_udp(b"\xff" * 6, l, lip, hip))
+elif kind == "mix":
+    data = json.load(open(hosts_json))
+    entries = data["entries"] if isinstance(data, dict) else data
+    moose = {e["mac"].lower(): macb(e["moose_mac"]) for e in entries}
+    nctl = ndata = 0
+    for i in range(pkts):
+        k = i % flows
+        (h, hip), (r, rip), (l, lip) = host(k), remote(k), local(k)
+        if every and i % every == every - 1:
+            c, nctl = nctl % 3, nctl + 1
+            if c == 0:
+                frames.append(arp(1, b"\xff" * 6, h, h, hip, bytes(6), lip))
+            elif c == 1:
+                frames.append(arp(2, r, h, h, hip, r, rip))
+            else:
+                frames.append(ns(h, r))
+        else:
+            # Every other data frame to the local peer (restored on p2),
+            # the rest to the remote (routed to p1).
+            if ndata % 2:
+                m = moose[":".join("%02x" % b for b in l)]
+                frames.append(ipv4_udp(m, h, hip, lip))
+            else:
+                frames.append(ipv4_udp(r, h, hip, rip))
+            ndata += 1
+elif kind == "hosts":
     for _ in range(2):
         for k in range(flows):
             (h, hip), (r, rip) = host(k), remote(k)
@@ -210,8 +251,11 @@ EOF
 # of a pipeline on stdout. net_null0 is created in dataplane.eal (devargs
 # no-rx=1) and attached by name, as in bench-bridge.sh.
 moose_config() {
-    local pipe=$1 pf=$2 d0=$3 d1=$4 state=${5:-} r0 r1 route
-    if [[ $pipe == edge ]]; then r0=edge r1=fabric route=p1; else r0=fabric r1=edge route=p0; fi
+    local pipe=$1 pf=$2 d0=$3 d1=$4 state=${5:-} d2=${6:-} r0 r1 route
+    case $pipe in
+        edge | mix) r0=edge r1=fabric route=p1 ;;
+        *) r0=fabric r1=edge route=p0 ;;
+    esac
     cat <<EOF
 [switch]
 name = "bench"
@@ -220,7 +264,7 @@ workers = 1
 cores = [1]
 control_core = 0
 idle = "poll"
-eal = ["--no-huge", "-m", "1024", "--no-pci", "--no-telemetry", "--file-prefix=$pf", "--vdev=net_null0,no-rx=1"]
+eal = ["--no-huge", "-m", "1024", "--no-pci", "--no-telemetry", "--file-prefix=$pf", "--vdev=net_null0,no-rx=1", "--vdev=net_null1,no-rx=1"]
 mbufs = 16383
 [moose]
 prefix = "02:11:11:00:00:00/24"
@@ -235,6 +279,9 @@ device = "$d0"
 name = "p1"
 role = "$r1"
 device = "$d1"
+EOF
+    [[ -z $d2 ]] || printf '[[port]]\nname = "p2"\nrole = "edge"\ndevice = "%s"\n' "$d2"
+    cat <<EOF
 [[route]]
 prefix = "02:22:22:00:00:00/24"
 port = "$route"
@@ -333,6 +380,21 @@ d = json.load(open(sys.argv[1])); e = d["entries"] if isinstance(d, dict) else d
 print(", ".join("%s -> %s" % (h["mac"], h["moose_mac"]) for h in e[:3]) + (", ..." if len(e) > 3 else ""))' "$TMP/fabric-hosts.json")"
 }
 
+# ---- mix pre-run: the local peers on p2 ---------------------------------------
+prepare_mix_hosts() {
+    local pf=${TAG}-premix cfg=$TMP/premix.toml
+    STATE=$TMP/state-mix
+    mkdir -p "$STATE"
+    PREFIXES+=("$pf")
+    gen_pcap locals "$TMP/locals.pcap"
+    moose_config mix "$pf" net_null0 net_null1 "$STATE" "net_pcap0,rx_pcap=$TMP/locals.pcap" >"$cfg"
+    start_moose "$cfg" premix
+    wait_hosts p2 premix
+    stop_moose premix "$pf"
+    cp "$TMP/premix.hosts.json" "$TMP/mix-hosts.json"
+    echo "# mix: $FLOWS local peers allocated on p2 in $STATE by a pre-run"
+}
+
 # ---- one moose round ----------------------------------------------------------
 # run_moose PIPE ROUND: sets RESULT (pps), CPF_GAUGE, CPF_WIN, MTSC, CHECK.
 run_moose() {
@@ -340,13 +402,19 @@ run_moose() {
     PREFIXES+=("$pf")
     if [[ $pipe == edge ]]; then
         moose_config edge "$pf" "net_pcap0,rx_pcap=$PCAP,infinite_rx=1" net_null0 >"$cfg"
+    elif [[ $pipe == mix ]]; then
+        moose_config mix "$pf" "net_pcap0,rx_pcap=$PCAP,infinite_rx=1" net_null0 "$STATE" net_null1 >"$cfg"
     else
         moose_config fabric "$pf" "net_pcap0,rx_pcap=$PCAP,infinite_rx=1" net_null0 "$STATE" >"$cfg"
     fi
     start_moose "$cfg" "$tag"
     # Edge: the hosts are allocated from the first frames; fabric: restored
     # from the state_dir. Either way all FLOWS must be there to measure.
-    if [[ $pipe == edge ]]; then wait_hosts p0 "$tag"; else wait_hosts p1 "$tag"; fi
+    case $pipe in
+        edge) wait_hosts p0 "$tag" ;;
+        mix) wait_hosts p2 "$tag"; wait_hosts p0 "$tag" ;;
+        *) wait_hosts p1 "$tag" ;;
+    esac
     sleep "$WARMUP"
     local a=$TMP/$tag.a.prom b=$TMP/$tag.b.prom ta tb
     ta=$(scrape "$a") || die "moose $tag: scrape failed"
@@ -361,9 +429,19 @@ run_moose() {
     stop_moose "$tag" "$pf"
     local tx rx
     tx=$(delta "$a" "$b" 'moose_port_tx_packets_total{port="p1"}')
+    local frames
+    if [[ $pipe == mix ]]; then
+        # Both ways out: the uplink and the local peers' port. The rate is
+        # the frames taken in (a broadcast leaves twice); the check shows
+        # that they all went out.
+        tx=$((tx + $(delta "$a" "$b" 'moose_port_tx_packets_total{port="p2"}')))
+        frames=$(delta "$a" "$b" 'moose_port_rx_packets_total{port="p0"}')
+    else
+        frames=$tx
+    fi
     rx=$(delta "$a" "$b" 'moose_port_rx_packets_total{port="p0"}')
     (( tx > 0 )) || die "moose $tag: tx counter of p1 did not move (drops:$(drops_delta "$a" "$b"))"
-    RESULT=$(awk -v t="$tx" -v ta="$ta" -v tb="$tb" 'BEGIN {printf "%.0f\n", t / (tb - ta)}')
+    RESULT=$(awk -v t="$frames" -v ta="$ta" -v tb="$tb" 'BEGIN {printf "%.0f\n", t / (tb - ta)}')
     CPF_GAUGE=$(mraw "$b" 'moose_worker_cycles_per_frame{worker="0"}')
     MTSC=$(mval "$b" moose_tsc_hz)
     CPF_WIN=$(awk -v c="$(delta "$a" "$b" 'moose_worker_busy_cycles_total{worker="0"}')" \
@@ -375,10 +453,25 @@ run_moose() {
               END {printf "%.0f", s}' "$b")
     pu=$((pu - $(awk '$1 ~ /^moose_punt_sent_total\{/ && $1 !~ /class="learn"/ {s += $2}
               END {printf "%.0f", s}' "$a")))
-    CHECK="rx p0 $rx, tx p1 $tx ($(awk -v a="$tx" -v b="$rx" 'BEGIN {printf "%.4f", b ? a / b : 0}') of rx);"
+    CHECK="rx p0 $rx, tx $tx ($([[ $pipe == mix ]] && echo "p1+p2" || echo p1): $(awk -v a="$tx" -v b="$rx" 'BEGIN {printf "%.4f", b ? a / b : 0}') of rx);"
     CHECK+=" rewrites src $(delta "$a" "$b" "moose_worker_rewrite_src_total$w") dst $(delta "$a" "$b" "moose_worker_rewrite_dst_total$w")"
     CHECK+=" arp $(delta "$a" "$b" "moose_worker_rewrite_arp_total$w") nd $(delta "$a" "$b" "moose_worker_rewrite_nd_total$w");"
     CHECK+=" punts (not learn) $pu; drops:$(drops_delta "$a" "$b")"
+}
+
+# make_capture PIPE: PCAP for the pipeline (and its hosts, by a pre-run).
+make_capture() {
+    case $1 in
+        edge) gen_pcap edge "$PCAP" ;;
+        mix)
+            prepare_mix_hosts
+            gen_pcap mix "$PCAP" "$TMP/mix-hosts.json"
+            ;;
+        *)
+            prepare_fabric_hosts
+            gen_pcap fabric "$PCAP" "$TMP/fabric-hosts.json"
+            ;;
+    esac
 }
 
 # ---- PROFILE=1 ------------------------------------------------------------------
@@ -390,12 +483,7 @@ profile() {
     local pipe=$1 W=(--comms moose-w0) total
     command -v perf >/dev/null || die "PROFILE=1: perf not found"
     PCAP=$TMP/$pipe.pcap
-    if [[ $pipe == edge ]]; then
-        gen_pcap edge "$PCAP"
-    else
-        prepare_fabric_hosts
-        gen_pcap fabric "$PCAP" "$TMP/fabric-hosts.json"
-    fi
+    make_capture "$pipe"
     PERF_DATA=$TMP/$pipe.perf.data
     run_moose "$pipe" prof
     echo "# profile $pipe: moose $(mpps "$RESULT") Mpps while sampled, $CPF_WIN cyc/frame (window)"
@@ -429,12 +517,7 @@ for pipe in "${PIPES[@]}"; do
         continue
     fi
     PCAP=$TMP/$pipe.pcap
-    if [[ $pipe == edge ]]; then
-        gen_pcap edge "$PCAP"
-    else
-        prepare_fabric_hosts
-        gen_pcap fabric "$PCAP" "$TMP/fabric-hosts.json"
-    fi
+    make_capture "$pipe"
     echo "# pipeline $pipe"
     printf '%-6s %-7s %-8s %12s %8s %9s %12s %12s %7s\n' round pipe app pps Mpps TSC/pps moose-cpf moose-cpf-win ratio
     TP=() MO=() RA=() CG=() CW=()
