@@ -130,6 +130,12 @@ def remote(k):    # the remote MOOSE host host k talks to
     return bytes([0x02, 0x22, 0x22, 0, (k + 1) >> 8, (k + 1) & 0xff]), bytes([10, 2, (k + 1) >> 8, (k + 1) & 0xff])
 def macb(s):
     return bytes(int(x, 16) for x in s.split(":"))
+def mac_str(b):
+    return ":".join("%02x" % x for x in b)
+def moose_macs(path):   # real MAC -> MOOSE address, from /api/v1/hosts
+    data = json.load(open(path))
+    entries = data["entries"] if isinstance(data, dict) else data
+    return {e["mac"].lower(): macb(e["moose_mac"]) for e in entries}
 
 def csum(b):
     if len(b) % 2:
@@ -174,41 +180,19 @@ if kind == "locals":
         for k in range(flows):
             (l, lip), (h, hip) = local(k), host(k)
             frames.append(ipv4_udp(b"\xff" * 6, l, lip, hip))
-elif kind == "mix":
-    data = json.load(open(hosts_json))
-    entries = data["entries"] if isinstance(data, dict) else data
-    moose = {e["mac"].lower(): macb(e["moose_mac"]) for e in entries}
-    nctl = ndata = 0
-    for i in range(pkts):
-        k = i % flows
-        (h, hip), (r, rip), (l, lip) = host(k), remote(k), local(k)
-        if every and i % every == every - 1:
-            c, nctl = nctl % 3, nctl + 1
-            if c == 0:
-                frames.append(arp(1, b"\xff" * 6, h, h, hip, bytes(6), lip))
-            elif c == 1:
-                frames.append(arp(2, r, h, h, hip, r, rip))
-            else:
-                frames.append(ns(h, r))
-        else:
-            # Every other data frame to the local peer (restored on p2),
-            # the rest to the remote (routed to p1).
-            if ndata % 2:
-                m = moose[":".join("%02x" % b for b in l)]
-                frames.append(ipv4_udp(m, h, hip, lip))
-            else:
-                frames.append(ipv4_udp(r, h, hip, rip))
-            ndata += 1
 elif kind == "hosts":
     for _ in range(2):
         for k in range(flows):
             (h, hip), (r, rip) = host(k), remote(k)
             frames.append(ipv4_udp(r, h, hip, rip))
-elif kind == "edge":
-    nctl = 0
+elif kind in ("edge", "mix"):
+    # mix: every other data frame goes to the host's local peer (at the
+    # MOOSE address the pre-run gave it on p2) instead of its remote.
+    moose = moose_macs(hosts_json) if kind == "mix" else {}
+    nctl = ndata = 0
     for i in range(pkts):
         k = i % flows
-        (h, hip), (r, rip) = host(k), remote(k)
+        (h, hip), (r, rip), (l, lip) = host(k), remote(k), local(k)
         if every and i % every == every - 1:
             c, nctl = nctl % 3, nctl + 1
             if c == 0:
@@ -217,17 +201,19 @@ elif kind == "edge":
                 frames.append(arp(2, r, h, h, hip, r, rip))
             else:
                 frames.append(ns(h, r))
+        elif kind == "mix" and ndata % 2:
+            frames.append(ipv4_udp(moose[mac_str(l)], h, hip, lip))
+            ndata += 1
         else:
             frames.append(ipv4_udp(r, h, hip, rip))
+            ndata += 1
 elif kind == "fabric":
-    data = json.load(open(hosts_json))
-    entries = data["entries"] if isinstance(data, dict) else data
-    moose = {e["mac"].lower(): macb(e["moose_mac"]) for e in entries}
+    moose = moose_macs(hosts_json)
     nctl = 0
     for i in range(pkts):
         k = i % flows
         (h, hip), (r, rip) = host(k), remote(k)
-        m = moose[":".join("%02x" % b for b in h)]
+        m = moose[mac_str(h)]
         if every and i % every == every - 1:
             c, nctl = nctl % 2, nctl + 1
             if c == 0:
