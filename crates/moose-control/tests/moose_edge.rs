@@ -573,6 +573,34 @@ fn a_segment_on_two_switches_has_one_home() {
     assert_eq!(s2.hosts().len(), 1);
 }
 
+/// A port that joins a segment whose home is elsewhere learns it within
+/// a round trip, not a hello interval: the home answers a new, higher
+/// port at once.
+#[test]
+fn a_new_port_on_the_segment_learns_its_home_at_once() {
+    let (mut s1, mut s2) = pair("", "");
+    let t0 = Instant::now();
+    // S1's first hellos are lost (S2's port is not on the segment yet);
+    // S2's reach S1.
+    step_both(&mut s1, &mut s2, t0);
+    let _ = s1.ports[2].drain();
+    for f in s2.ports[1].drain() {
+        s1.ports[2].inject(f);
+    }
+    // 10 ms later, far less than the 1000 ms interval: S1 heard a new,
+    // higher port and answered it.
+    let now = t0 + Duration::from_millis(10);
+    step_both(&mut s1, &mut s2, now);
+    for f in s1.ports[2].drain() {
+        s2.ports[1].inject(f);
+    }
+    step_both(&mut s1, &mut s2, now);
+    let r2 = s2.call(HomeQuery);
+    let e1 = r2.ports.iter().find(|p| p.port == "e1").unwrap();
+    assert!(!e1.home, "S2's port knows S1's is home: {r2:?}");
+    assert_eq!(e1.home_of_segment, "02:11:11:00:00:00/24 port 2");
+}
+
 /// Two edge ports of one switch on one segment: the lower port is home.
 #[test]
 fn two_ports_of_one_switch_on_one_segment() {

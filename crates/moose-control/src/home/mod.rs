@@ -13,6 +13,11 @@
 //! releases its hosts and the bridge flushes it. When the lower hellos
 //! stop, the port is home again.
 //!
+//! A port sends a hello at once when its link comes up, and answers at
+//! once a port it hears for the first time that loses to it, so a segment
+//! that gains a second switch has one home within a round trip rather than
+//! an interval.
+//!
 //! This service owns the `protocol` punt class until the link-state
 //! protocol arrives, which will take the class and hand home hellos here by
 //! message type.
@@ -97,25 +102,28 @@ impl Home {
         let up = cx.tables().ports.up;
         let ids: Vec<PortId> = self.ports.iter().flatten().map(|p| p.id).collect();
         for id in ids {
-            if up & id.bit() == 0 {
-                continue;
+            if up & id.bit() != 0 {
+                self.send_hello(cx, id);
             }
-            let mut body = Vec::with_capacity(46);
-            proto::emit(&Message::HomeHello(self.hello(id)), &mut body);
-            body.resize(46, 0);
-            moose_wire::ethernet::emit(
-                &mut self.frame,
-                proto::HOME_GROUP,
-                self.prefix.addr(),
-                None,
-                EtherType::Unknown(proto::ETHERTYPE),
-                &body,
-            );
-            if cx.send(id, &self.frame) {
-                self.counters.hellos_sent += 1;
-            } else {
-                self.counters.hello_send_failures += 1;
-            }
+        }
+    }
+
+    fn send_hello<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, id: PortId) {
+        let mut body = Vec::with_capacity(46);
+        proto::emit(&Message::HomeHello(self.hello(id)), &mut body);
+        body.resize(46, 0);
+        moose_wire::ethernet::emit(
+            &mut self.frame,
+            proto::HOME_GROUP,
+            self.prefix.addr(),
+            None,
+            EtherType::Unknown(proto::ETHERTYPE),
+            &body,
+        );
+        if cx.send(id, &self.frame) {
+            self.counters.hellos_sent += 1;
+        } else {
+            self.counters.hello_send_failures += 1;
         }
     }
 
@@ -166,8 +174,13 @@ impl Home {
             return;
         }
         let hold = Duration::from_millis(u64::from(h.hold_ms)).min(Duration::from_secs(60));
-        p.heard.insert(h.rank(), cx.now + hold);
+        let new = p.heard.insert(h.rank(), cx.now + hold).is_none();
         self.settle(cx);
+        // A port new to the segment that loses to us learns it now, not
+        // an interval later: until then both would translate (a loop).
+        if new && own < h.rank() {
+            self.send_hello(cx, port);
+        }
     }
 
     fn report(&self, now: Instant) -> HomeReport {
@@ -232,6 +245,15 @@ impl<B: Backend> Service<B> for Home {
         if let Punt::Frame { port, frame } = p {
             self.heard(cx, port, frame.as_ref());
             cx.free(frame);
+        }
+    }
+
+    /// A port whose link comes up says who it is at once.
+    fn event(&mut self, cx: &mut Ctx<'_, B>, ev: &Event) {
+        if let Event::Link { port, up: true } = *ev {
+            if self.ports.get(port.index()).is_some_and(|p| p.is_some()) {
+                self.send_hello(cx, port);
+            }
         }
     }
 
