@@ -192,6 +192,24 @@ fn show_api(api: Option<String>, config: Option<PathBuf>) -> anyhow::Result<Stri
     Ok(show::DEFAULT_API.to_string())
 }
 
+/// `" storm broadcast 1000/s multicast 5000/s"` for the classes limited.
+fn storm_line(s: &moose_config::Storm) -> String {
+    [
+        ("broadcast", s.broadcast_pps),
+        ("multicast", s.multicast_pps),
+        ("unknown_unicast", s.unknown_unicast_pps),
+    ]
+    .iter()
+    .filter_map(|(k, v)| v.map(|v| format!(" {k} {v}/s")))
+    .fold(String::new(), |acc, x| {
+        if acc.is_empty() {
+            format!(" storm{x}")
+        } else {
+            acc + &x
+        }
+    })
+}
+
 fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
     let cfg = moose_config::Config::load(file)?;
     out::println(&format!("{}: ok", file.display()));
@@ -213,6 +231,7 @@ fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
                 + &p.host_pool
                     .map(|h| format!(" host_pool {h}"))
                     .unwrap_or_default()
+                + &storm_line(&p.storm)
         ));
     }
     for s in &cfg.static_fdb {

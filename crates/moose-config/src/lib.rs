@@ -180,7 +180,31 @@ pub struct PortConfig {
     pub promiscuous: bool,
     /// `host_ids = "pool"`: the addresses this edge port's hosts get.
     pub host_pool: Option<moose_wire::MacPrefix>,
+    /// Storm control of the frames this port floods.
+    pub storm: Storm,
 }
+
+/// Storm control: the most frames per second a port's ingress may flood,
+/// per class (`None`: no limit). Enforced by each worker on the frames it
+/// receives, with its share of the rate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Storm {
+    pub broadcast_pps: Option<u32>,
+    pub multicast_pps: Option<u32>,
+    pub unknown_unicast_pps: Option<u32>,
+}
+
+impl Storm {
+    /// Whether any class is limited.
+    pub fn any(&self) -> bool {
+        self.broadcast_pps.is_some()
+            || self.multicast_pps.is_some()
+            || self.unknown_unicast_pps.is_some()
+    }
+}
+
+/// Most frames per second a storm-control rate may name.
+pub const MAX_STORM_PPS: u32 = 100_000_000;
 
 #[derive(Clone, Debug)]
 pub struct StaticFdb {
@@ -520,6 +544,30 @@ impl Config {
                     "must be at least 1 (omit it for no limit)",
                 ));
             }
+            let storm = match &p.storm {
+                None => Storm::default(),
+                Some(st) => {
+                    for (k, v) in [
+                        ("broadcast_pps", st.broadcast_pps),
+                        ("multicast_pps", st.multicast_pps),
+                        ("unknown_unicast_pps", st.unknown_unicast_pps),
+                    ] {
+                        if let Some(v) = v {
+                            if !(1..=MAX_STORM_PPS).contains(&v) {
+                                return Err(invalid(
+                                    key(&format!("storm.{k}")),
+                                    format!("{v} must be in 1..={MAX_STORM_PPS} frames per second (omit it for no limit)"),
+                                ));
+                            }
+                        }
+                    }
+                    Storm {
+                        broadcast_pps: st.broadcast_pps,
+                        multicast_pps: st.multicast_pps,
+                        unknown_unicast_pps: st.unknown_unicast_pps,
+                    }
+                }
+            };
             for (k, v) in [("rx_desc", p.rx_desc), ("tx_desc", p.tx_desc)] {
                 if !(64..=16384).contains(&v) || !v.is_power_of_two() {
                     return Err(invalid(
@@ -540,6 +588,7 @@ impl Config {
                 tx_desc: p.tx_desc,
                 promiscuous: p.promiscuous,
                 host_pool: host_pool(i, p.host_pool.as_deref(), role, moose.as_ref())?,
+                storm,
             });
         }
         if let Some(m) = &moose {

@@ -115,6 +115,16 @@ pub struct Port {
     #[serde(default = "default_true")]
     pub promiscuous: bool,
     pub host_pool: Option<String>,
+    pub storm: Option<Storm>,
+}
+
+/// `port[].storm`: flood rate limits of the port's ingress, per class.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Storm {
+    pub broadcast_pps: Option<u32>,
+    pub multicast_pps: Option<u32>,
+    pub unknown_unicast_pps: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

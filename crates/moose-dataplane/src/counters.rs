@@ -75,6 +75,9 @@ counter_kinds! {
         TxFull => "tx_full", "The NIC's tx queue refused the frame (egress port).";
         PuntRingFull => "punt_ring_full", "The punt ring of the frame's class to the control thread was full.";
         PuntRateLimited => "punt_rate_limited", "The punt class's or the port's token bucket was empty.";
+        StormBroadcast => "storm_broadcast", "Storm control: the ingress port's broadcast rate (port[].storm.broadcast_pps) was exceeded.";
+        StormMulticast => "storm_multicast", "Storm control: the ingress port's multicast rate (port[].storm.multicast_pps) was exceeded.";
+        StormUnknownUnicast => "storm_unknown_unicast", "Storm control: the ingress port's unknown-unicast flood rate (port[].storm.unknown_unicast_pps) was exceeded.";
     }
 }
 

@@ -78,6 +78,16 @@ impl Bucket {
     fn take(&mut self) {
         self.tokens -= MILLI;
     }
+
+    /// Takes a token if one is available at `now_ms`.
+    #[inline]
+    pub fn try_take(&mut self, now_ms: u32) -> bool {
+        let ok = self.ready(now_ms);
+        if ok {
+            self.take();
+        }
+        ok
+    }
 }
 
 /// A worker's sending side: a producer and a bucket per class, and a

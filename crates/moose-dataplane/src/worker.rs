@@ -32,7 +32,7 @@ use crate::counters::{
     DropReason, PortCounter, PuntCounter, WorkerCounter, WorkerCounters, WorkerStats,
 };
 use crate::io::{Backend, FramePool, RxQueue, TxQueue};
-use crate::punt::{Punt, PuntTx};
+use crate::punt::{Bucket, Punt, PuntTx};
 use crate::tables::TableSet;
 
 /// Loops between counter publication and quit checks while busy (a power
@@ -59,6 +59,10 @@ pub struct WorkerConfig {
     pub idle: IdleMode,
     /// Known sources are refreshed in the control thread at most this often.
     pub refresh: Duration,
+    /// Each port's storm control, by port index, and the workers that
+    /// share each rate.
+    pub storm: Vec<moose_config::Storm>,
+    pub workers: usize,
 }
 
 impl WorkerConfig {
@@ -71,8 +75,33 @@ impl WorkerConfig {
             drain: cfg.dataplane.drain,
             idle: cfg.dataplane.idle,
             refresh,
+            storm: cfg.ports.iter().map(|p| p.storm).collect(),
+            workers: cfg.dataplane.workers.max(1),
         }
     }
+}
+
+/// A port's storm-control buckets on one worker: broadcast, multicast,
+/// unknown unicast; `None` where the class is not limited.
+type StormBuckets = [Option<Bucket>; 3];
+
+/// This worker's buckets for a port's storm control: its share of each
+/// rate (the rate over the workers, at least 1), 100 ms of it as the
+/// depth (at least one frame).
+fn storm_buckets(s: &moose_config::Storm, workers: usize) -> Option<StormBuckets> {
+    let b = |r: Option<u32>| {
+        r.map(|pps| {
+            let share = pps.div_ceil(workers as u32).max(1);
+            Bucket::new(share, (share / 10).max(1))
+        })
+    };
+    s.any().then(|| {
+        [
+            b(s.broadcast_pps),
+            b(s.multicast_pps),
+            b(s.unknown_unicast_pps),
+        ]
+    })
 }
 
 /// A frame from the control thread.
@@ -199,6 +228,8 @@ pub struct Worker<B: Backend> {
     start: Instant,
     /// Ports whose tx queue this worker holds.
     held: u64,
+    /// Storm control by ingress port index (`None`: no limit).
+    storm: Vec<Option<StormBuckets>>,
 }
 
 /// Why a worker could not be built.
@@ -295,6 +326,9 @@ impl<B: Backend> Worker<B> {
             refresh_ms,
             start: Instant::now(),
             held: crate::tables::all_ports(n),
+            storm: (0..n)
+                .map(|i| cfg.storm.get(i).and_then(|s| storm_buckets(s, cfg.workers)))
+                .collect(),
             cfg,
         })
     }
@@ -510,6 +544,7 @@ impl<B: Backend> Worker<B> {
             learn,
             flows,
             refresh_ms,
+            storm,
             ..
         } = self;
         let n = burst.len();
@@ -545,6 +580,7 @@ impl<B: Backend> Worker<B> {
             txbytes,
             refused,
             tally: Tally::default(),
+            storm: storm[port.index()].as_mut(),
         };
         mv.move_burst(burst, actions, &s);
         mv.count_rewrites();
@@ -697,6 +733,8 @@ struct Mover<'a, B: Backend> {
     refused: &'a mut Vec<B::Frame>,
     /// Rewrites of this burst by kind, added to the counters once.
     tally: Tally,
+    /// The ingress port's storm control, if it has any.
+    storm: Option<&'a mut StormBuckets>,
 }
 
 /// A burst's rewrites by kind.
@@ -754,7 +792,7 @@ impl<B: Backend> Mover<'_, B> {
                         mask,
                         unknown,
                         plain: 0,
-                    } => {
+                    } if self.storm.is_none() => {
                         let m = mask & self.up;
                         if m.count_ones() == 1 && self.fits(m.trailing_zeros() as usize, s.max_len)
                         {
@@ -810,6 +848,13 @@ impl<B: Backend> Mover<'_, B> {
             let h = Header::load(f.as_ref());
             let len = (h.len() - 4 * usize::from(h.is_tagged() && h.len() >= 4))
                 .min(usize::from(u16::MAX)) as u16;
+            if let To::Flood { unknown, .. } = to {
+                if let Some(r) = self.storm_refuses(h.dst_le(), unknown) {
+                    self.counters.drop(self.port.0, r, 1);
+                    self.refused.push(f);
+                    continue;
+                }
+            }
             let split = matches!(to, To::Flood { plain, .. } if plain != 0);
             if !rw.ops.is_empty() && !split && !matches!(to, To::Drop(_) | To::Punt(_)) {
                 self.rewrite(&mut f, h.header_len(), &rw);
@@ -881,7 +926,7 @@ impl<B: Backend> Mover<'_, B> {
                     mask,
                     unknown: u,
                     plain: 0,
-                } if (mask & self.up).count_ones() == 1 => {
+                } if (mask & self.up).count_ones() == 1 && self.storm.is_none() => {
                     floods += 1;
                     unknown += u64::from(u);
                     (mask & self.up).trailing_zeros() as usize
@@ -896,6 +941,23 @@ impl<B: Backend> Mover<'_, B> {
         }
         let o = port?;
         (self.up & (1 << o) != 0 && self.fits(o, max_len)).then_some((o, floods, unknown))
+    }
+
+    /// Storm control of a flood from the ingress port: the drop reason if
+    /// its class's bucket is empty.
+    #[inline]
+    fn storm_refuses(&mut self, dst_le: u64, unknown: bool) -> Option<DropReason> {
+        let b = self.storm.as_deref_mut()?;
+        let (i, r) = if unknown {
+            (2, DropReason::StormUnknownUnicast)
+        } else if dst_le == 0xffff_ffff_ffff {
+            (0, DropReason::StormBroadcast)
+        } else {
+            (1, DropReason::StormMulticast)
+        };
+        let now_ms = self.now_ms;
+        let limited = b[i].as_mut()?;
+        (!limited.try_take(now_ms)).then_some(r)
     }
 
     /// Applies a rewrite and tallies it by kind.
