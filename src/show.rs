@@ -91,51 +91,77 @@ pub fn run(what: What, api: &str, json: bool) -> anyhow::Result<()> {
 
 /// Pages through the FDB, printing as it goes (memory bounded by a page).
 fn fdb(api: &str, json: bool) -> anyhow::Result<()> {
+    let header = format!(
+        "{:>4}  {:<17}  {:<12}  {:<7}  {:>8}  {:>5}",
+        "VLAN", "MAC", "PORT", "TYPE", "AGE(s)", "MOVES"
+    );
+    let n = pages(
+        api,
+        "/api/v1/fdb",
+        json,
+        &header,
+        |p: FdbPage| (p.entries, p.next),
+        |e| {
+            let kind = serde_json::to_value(e.kind)?;
+            Ok(format!(
+                "{:>4}  {:<17}  {:<12}  {:<7}  {:>8}  {:>5}",
+                e.vlan,
+                e.mac.to_string(),
+                e.port,
+                kind.as_str().unwrap_or("?"),
+                e.age_secs,
+                e.moves
+            ))
+        },
+    )?;
+    if !json {
+        out::println(&format!("{n} entr{}", if n == 1 { "y" } else { "ies" }));
+    }
+    Ok(())
+}
+
+/// Prints every entry of a paged list (`?limit=1000&after=…`) as it
+/// arrives, one page in memory at a time: a JSON array, or `header` and a
+/// `row` per entry. Returns how many there were.
+fn pages<P, E>(
+    api: &str,
+    base: &str,
+    json: bool,
+    header: &str,
+    split: impl Fn(P) -> (Vec<E>, Option<String>),
+    row: impl Fn(&E) -> anyhow::Result<String>,
+) -> anyhow::Result<usize>
+where
+    P: serde::de::DeserializeOwned,
+    E: serde::Serialize,
+{
     let mut after: Option<String> = None;
     let mut n = 0usize;
-    if json {
-        out::println("[");
-    } else {
-        out::println(&format!(
-            "{:>4}  {:<17}  {:<12}  {:<7}  {:>8}  {:>5}",
-            "VLAN", "MAC", "PORT", "TYPE", "AGE(s)", "MOVES"
-        ));
-    }
+    out::println(if json { "[" } else { header });
     loop {
         let path = match &after {
-            Some(a) => format!("/api/v1/fdb?limit=1000&after={a}"),
-            None => "/api/v1/fdb?limit=1000".to_string(),
+            Some(a) => format!("{base}?limit=1000&after={a}"),
+            None => format!("{base}?limit=1000"),
         };
-        let page: FdbPage = parse(&path, &get(api, &path)?)?;
-        for e in &page.entries {
+        let (entries, next) = split(parse(&path, &get(api, &path)?)?);
+        for e in &entries {
             if json {
                 let sep = if n == 0 { "" } else { "," };
                 out::println(&format!("{sep}{}", serde_json::to_string(e)?));
             } else {
-                let kind = serde_json::to_value(e.kind)?;
-                out::println(&format!(
-                    "{:>4}  {:<17}  {:<12}  {:<7}  {:>8}  {:>5}",
-                    e.vlan,
-                    e.mac.to_string(),
-                    e.port,
-                    kind.as_str().unwrap_or("?"),
-                    e.age_secs,
-                    e.moves
-                ));
+                out::println(&row(e)?);
             }
             n += 1;
         }
-        match page.next {
+        match next {
             Some(c) => after = Some(c),
             None => break,
         }
     }
     if json {
         out::println("]");
-    } else {
-        out::println(&format!("{n} entr{}", if n == 1 { "y" } else { "ies" }));
     }
-    Ok(())
+    Ok(n)
 }
 
 pub fn ports_table(ports: &[PortView]) -> String {
@@ -271,46 +297,28 @@ pub fn counters_text(c: &CountersView) -> String {
 /// Pages through the hosts, printing as it goes.
 fn hosts(api: &str, json: bool) -> anyhow::Result<()> {
     use moose_control::hosts::api::HostsPage;
-    let mut after: Option<String> = None;
-    let mut n = 0usize;
-    if json {
-        out::println("[");
-    } else {
-        out::println(&format!(
-            "{:>4}  {:<17}  {:<17}  {:<12}  {:>10}",
-            "VLAN", "MAC", "MOOSE MAC", "PORT", "SEEN(ms)"
-        ));
-    }
-    loop {
-        let path = match &after {
-            Some(a) => format!("/api/v1/hosts?limit=1000&after={a}"),
-            None => "/api/v1/hosts?limit=1000".to_string(),
-        };
-        let page: HostsPage = parse(&path, &get(api, &path)?)?;
-        for h in &page.entries {
-            if json {
-                let sep = if n == 0 { "" } else { "," };
-                out::println(&format!("{sep}{}", serde_json::to_string(h)?));
-            } else {
-                out::println(&format!(
-                    "{:>4}  {:<17}  {:<17}  {:<12}  {:>10}",
-                    h.vlan,
-                    h.mac.to_string(),
-                    h.moose_mac.to_string(),
-                    h.port,
-                    h.last_seen_ms
-                ));
-            }
-            n += 1;
-        }
-        match page.next {
-            Some(c) => after = Some(c),
-            None => break,
-        }
-    }
-    if json {
-        out::println("]");
-    } else {
+    let header = format!(
+        "{:>4}  {:<17}  {:<17}  {:<12}  {:>10}",
+        "VLAN", "MAC", "MOOSE MAC", "PORT", "SEEN(ms)"
+    );
+    let n = pages(
+        api,
+        "/api/v1/hosts",
+        json,
+        &header,
+        |p: HostsPage| (p.entries, p.next),
+        |h| {
+            Ok(format!(
+                "{:>4}  {:<17}  {:<17}  {:<12}  {:>10}",
+                h.vlan,
+                h.mac.to_string(),
+                h.moose_mac.to_string(),
+                h.port,
+                h.last_seen_ms
+            ))
+        },
+    )?;
+    if !json {
         out::println(&format!("{n} host{}", if n == 1 { "" } else { "s" }));
     }
     Ok(())
