@@ -462,6 +462,36 @@ fn two_switches_real_hosts() {
         assert_eq!(metric(&s.metrics(), "moose_fib_entries", ""), 1.0);
     }
 
+    // `moose show` prints the same: hosts (table and JSON), routes, home.
+    for (k, s) in bed.s.iter().enumerate() {
+        let show = |args: &[&str]| {
+            let e = output_within(
+                common::moose().arg("show").args(args).args(["--api", &s.listen]),
+                Duration::from_secs(15),
+            );
+            assert!(e.status.success(), "show {args:?}: {}", e.stderr);
+            e.stdout
+        };
+        let table = show(&["hosts"]);
+        for h in s.hosts() {
+            assert!(
+                table.contains(&h.0) && table.contains(&h.1),
+                "{}: {h:?} in\n{table}",
+                s.name
+            );
+        }
+        assert!(table.trim_end().ends_with("2 hosts"), "{table}");
+        let json: serde_json::Value = serde_json::from_str(&show(&["hosts", "--json"])).unwrap();
+        assert_eq!(json.as_array().map(Vec::len), Some(2), "{json}");
+        let routes = show(&["routes"]);
+        assert!(
+            routes.contains(bed.s[1 - k].prefix) && routes.contains("local hosts"),
+            "{routes}"
+        );
+        let home = show(&["home"]);
+        assert!(home.contains("e1") && home.contains("e2"), "{home}");
+    }
+
     // Neighbour tables: the other switch's hosts by their MOOSE addresses.
     let reals: Vec<String> = bed.tb.hosts.iter().map(|h| h.mac.clone()).collect();
     for a in 0..4 {
