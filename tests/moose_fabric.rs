@@ -466,7 +466,10 @@ fn two_switches_real_hosts() {
     for (k, s) in bed.s.iter().enumerate() {
         let show = |args: &[&str]| {
             let e = output_within(
-                common::moose().arg("show").args(args).args(["--api", &s.listen]),
+                common::moose()
+                    .arg("show")
+                    .args(args)
+                    .args(["--api", &s.listen]),
                 Duration::from_secs(15),
             );
             assert!(e.status.success(), "show {args:?}: {}", e.stderr);

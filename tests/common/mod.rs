@@ -90,14 +90,12 @@ pub fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
     }
 }
 
-/// The group moose's home hellos go to (edge and legacy ports of a MOOSE
-/// switch send one every `moose.home_hello_ms`).
-pub const HOME_GROUP: [u8; 6] = [0x03, 0x4d, 0x4f, 0x4f, 0x53, 0x45];
-
-/// Whether `frame` is a moose home hello: captures that compare what a
-/// port sent against what it should have forwarded leave these out.
+/// Whether `frame` is a moose home hello (edge and legacy ports of a MOOSE
+/// switch send one every `moose.home_hello_ms`): captures that compare
+/// what a port sent against what it should have forwarded leave these out.
 pub fn is_home_hello(frame: &[u8]) -> bool {
-    frame.len() >= 14 && frame[..6] == HOME_GROUP && frame[12..14] == [0x88, 0xb5]
+    use moose_wire::proto::{ETHERTYPE, HOME_GROUP};
+    frame.len() >= 14 && frame[..6] == HOME_GROUP.0 && frame[12..14] == ETHERTYPE.to_be_bytes()
 }
 
 /// What a port sent into `path`, home hellos left out.
