@@ -21,11 +21,10 @@ use anyhow::{bail, Context};
 use moose_config::{Config, ConfigError};
 use moose_control::bridge::api::StatsQuery as BridgeStatsQuery;
 use moose_control::bridge::Bridge;
-use moose_control::home::Home;
 use moose_control::hosts::Hosts;
 use moose_control::reserved::api::StatsQuery as ReservedStatsQuery;
 use moose_control::reserved::Reserved;
-use moose_control::routes::Routes;
+use moose_control::routing::Routing;
 use moose_control::{ControlHandle, Runtime};
 use moose_dataplane::{Pipeline, PortId, PortTotals, WorkerStats};
 use moose_dpdk::{Eal, Port, PortConf};
@@ -72,7 +71,7 @@ pub fn run(
     duration: Option<Duration>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let cfg = Config::load(config)?;
+    let mut cfg = Config::load(config)?;
     let n_workers = cfg.dataplane.workers;
     let n_cpus = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -206,6 +205,30 @@ pub fn run(
             .with_context(|| format!("port {:?}: start", pc.name))?;
     }
 
+    // The switch's id in the link-state protocol: configured, or the
+    // first port's address; an automatic prefix is derived from it.
+    let switch_id = cfg
+        .routing
+        .switch_id
+        .or_else(|| {
+            metas
+                .iter()
+                .map(|m| m.mac)
+                .find(|m| m.is_unicast() && !m.is_zero())
+        })
+        .unwrap_or(Mac([0x02, 0, 0, 0, 0, 1]));
+    if let Some(attempt) = moose_control::routing::prefix::resolve(&mut cfg, switch_id)
+        .context("moose.prefix = \"auto\": reading or writing moose.state_dir/auto-prefix")?
+    {
+        log(format!(
+            "moose prefix {} (automatic, attempt {attempt}, switch id {switch_id})",
+            cfg.moose
+                .as_ref()
+                .map(|m| m.switch.prefix().to_string())
+                .unwrap_or_default()
+        ));
+    }
+
     let quit = Arc::new(AtomicBool::new(false));
     for sig in [
         signal_hook::consts::SIGINT,
@@ -242,11 +265,8 @@ pub fn run(
         if let Some(h) = Hosts::from_config(&cfg).context("moose.state_dir")? {
             runtime.add(Box::new(h));
         }
-        if let Some(r) = Routes::from_config(&cfg) {
+        if let Some(r) = Routing::from_config(&cfg, switch_id) {
             runtime.add(Box::new(r));
-        }
-        if let Some(h) = Home::from_config(&cfg) {
-            runtime.add(Box::new(h));
         }
         runtime.add(Box::new(Nic {
             ports: &ports,

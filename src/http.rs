@@ -26,6 +26,9 @@ use moose_control::hosts::api::{HostRecord, HostsPage, HostsQuery};
 use moose_control::nic::{Link, NicCounters, NicQuery, NicReport, XstatsQuery};
 use moose_control::reserved::api::{ReservedStats, StatsQuery as ReservedQuery};
 use moose_control::routes::api::{RouteRecord, RoutesQuery};
+use moose_control::routing::api::{
+    LsdbQuery, LsdbRecord, NeighborRecord, NeighborsQuery, RoutingQuery, TreeQuery, TreeReport,
+};
 use moose_control::runtime::{calls, RuntimeStats};
 use moose_control::{Call, CallError};
 use moose_dataplane::counters::{DropReason, PortTotals, PuntCounter, WorkerCounter};
@@ -52,7 +55,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/counters", get(counters))
         .route("/api/v1/hosts", get(hosts))
         .route("/api/v1/routes", get(routes))
-        .route("/api/v1/home", get(home));
+        .route("/api/v1/home", get(home))
+        .route("/api/v1/neighbors", get(neighbors))
+        .route("/api/v1/lsdb", get(lsdb))
+        .route("/api/v1/tree", get(tree));
     // Fault injection for the test suite: a handler that panics, to show a
     // panic in management takes nothing down. Off unless asked for.
     if std::env::var_os("MOOSE_TEST_FAULTS").is_some_and(|v| v == "1") {
@@ -163,6 +169,30 @@ async fn home(State(s): St) -> Result<Json<HomeReport>, ApiError> {
     Ok(Json(ask(&s, HomeQuery).await?))
 }
 
+/// Each fabric port's neighbour: `{port, state, switch_id, prefix, …}`.
+async fn neighbors(State(s): St) -> Result<Json<Vec<NeighborRecord>>, ApiError> {
+    if s.cfg.moose.is_none() {
+        return Ok(Json(Vec::new()));
+    }
+    Ok(Json(ask(&s, NeighborsQuery).await?))
+}
+
+/// The link-state database, one advertisement per switch.
+async fn lsdb(State(s): St) -> Result<Json<Vec<LsdbRecord>>, ApiError> {
+    if s.cfg.moose.is_none() {
+        return Ok(Json(Vec::new()));
+    }
+    Ok(Json(ask(&s, LsdbQuery).await?))
+}
+
+/// The broadcast tree and this switch's ports on it.
+async fn tree(State(s): St) -> Result<Json<TreeReport>, ApiError> {
+    if s.cfg.moose.is_none() {
+        return Ok(Json(TreeReport::default()));
+    }
+    Ok(Json(ask(&s, TreeQuery).await?))
+}
+
 async fn metrics(State(s): St) -> Response {
     let g = crate::metrics::Gathered {
         runtime: ask(&s, calls::Status).await.ok(),
@@ -179,6 +209,10 @@ async fn metrics(State(s): St) -> Response {
         },
         home: match s.cfg.moose {
             Some(_) => ask(&s, HomeQuery).await.ok(),
+            None => None,
+        },
+        routing: match s.cfg.moose {
+            Some(_) => ask(&s, RoutingQuery).await.ok(),
             None => None,
         },
     };

@@ -242,7 +242,11 @@ fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
     }
     out::println(&format!("  fdb at most {} entries", cfg.bridge.max_entries));
     if let Some(m) = &cfg.moose {
-        let p = m.switch.prefix();
+        let p = if m.auto_prefix {
+            "auto (a /24 derived from the switch id at start)".to_string()
+        } else {
+            m.switch.prefix().to_string()
+        };
         out::println(&format!(
             "  moose prefix {p}: {} host ids ({:?}), at most {} hosts, {} per edge port",
             (1u64 << m.switch.host_bits()) - 1,
@@ -259,6 +263,37 @@ fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
                 .as_ref()
                 .map_or("in memory only".to_string(), |d| d.display().to_string())
         ));
+    }
+    if cfg.moose.is_some() {
+        let r = &cfg.routing;
+        if r.enabled {
+            out::println(&format!(
+                "  routing: hellos every {} ms, dead after {} ms, retransmit {} ms, SPF at most every {} ms, refresh {} s, max age {} s, switch id {}, {}",
+                r.hello_interval.as_millis(),
+                r.dead_interval.as_millis(),
+                r.retransmit.as_millis(),
+                r.spf_delay.as_millis(),
+                r.refresh.as_secs(),
+                r.max_age.as_secs(),
+                r.switch_id.map_or("the first port's MAC".to_string(), |m| m.to_string()),
+                match (&r.key, &r.previous_key) {
+                    (None, _) => "unauthenticated".to_string(),
+                    (Some(k), None) => format!("HMAC-SHA-256 key id {}", k.id),
+                    (Some(k), Some(p)) => format!("HMAC-SHA-256 key id {} (also accepting {})", k.id, p.id),
+                }
+            ));
+            for p in cfg
+                .ports
+                .iter()
+                .filter(|p| p.role == moose_config::Role::Fabric)
+            {
+                out::println(&format!("  fabric port {} cost {}", p.name, p.cost));
+            }
+        } else {
+            out::println(
+                "  routing: disabled (static routes only; broadcasts to every fabric port)",
+            );
+        }
     }
     for r in &cfg.routes {
         let ports: Vec<&str> = r

@@ -29,6 +29,7 @@ pub struct Gathered {
     pub hosts: Option<HostStats>,
     pub routes: Option<RouteStats>,
     pub home: Option<moose_control::home::api::HomeReport>,
+    pub routing: Option<moose_control::routing::api::RoutingStats>,
 }
 
 /// Builds one metric family.
@@ -468,7 +469,7 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
             out,
             Family::counter,
             "moose_fib_rebuilds_total",
-            "FIB publications (start, link changes).",
+            "FIB publications (start, link changes, SPF results).",
             r.rebuilds,
         );
     }
@@ -492,6 +493,63 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
         for (name, help, v) in rows {
             single(out, Family::counter, name, help, v);
         }
+    }
+    if let Some(r) = &g.routing {
+        let mut f = Family::gauge(
+            "moose_routing_neighbors",
+            "Fabric neighbours by state (down, init, two-way, full).",
+        );
+        for (state, n) in &r.neighbors {
+            f.add(&[("state", state)], *n as f64);
+        }
+        out.push(f.mf);
+        single(
+            out,
+            Family::gauge,
+            "moose_routing_lsdb_entries",
+            "Advertisements in the link-state database (one per switch).",
+            r.lsdb_entries as u64,
+        );
+        let rows: [(&str, &str, u64); 12] = [
+            ("moose_routing_hellos_sent_total", "Fabric hellos sent.", r.hellos_sent),
+            ("moose_routing_hellos_received_total", "Fabric hellos received and accepted.", r.hellos_received),
+            ("moose_routing_adverts_sent_total", "Advertisements sent (flooded, exchanged, retransmitted).", r.adverts_sent),
+            ("moose_routing_adverts_received_total", "Advertisements received and authenticated.", r.adverts_received),
+            ("moose_routing_adverts_retransmitted_total", "Advertisements sent again for want of an acknowledgement.", r.adverts_retransmitted),
+            ("moose_routing_adverts_originated_total", "Advertisements this switch originated.", r.adverts_originated),
+            ("moose_routing_acks_sent_total", "Acknowledgements sent.", r.acks_sent),
+            ("moose_routing_acks_received_total", "Acknowledgements received.", r.acks_received),
+            ("moose_routing_spf_runs_total", "Shortest-path-first runs.", r.spf_runs),
+            ("moose_routing_route_changes_total", "SPF routes added, removed or changed.", r.route_changes),
+            ("moose_routing_tree_changes_total", "Broadcast tree recomputations that changed it.", r.tree_changes),
+            ("moose_routing_hellos_on_edge_total", "Fabric hellos heard on edge or legacy ports (another switch's fabric port on a host segment).", r.hellos_on_edge),
+        ];
+        for (name, help, v) in rows {
+            single(out, Family::counter, name, help, v);
+        }
+        let mut f = Family::counter(
+            "moose_routing_spf_seconds_total",
+            "Time spent in SPF (graph, routes, tree).",
+        );
+        f.add(&[], r.spf_nanos_total as f64 / 1e9);
+        out.push(f.mf);
+        let mut f = Family::gauge(
+            "moose_routing_spf_last_seconds",
+            "Duration of the last SPF run.",
+        );
+        f.add(&[], r.spf_last_nanos as f64 / 1e9);
+        out.push(f.mf);
+        let mut f = Family::counter(
+            "moose_routing_rejected_total",
+            "Protocol messages dropped, by reason (truncated, oversize, wrong_length, unauthenticated, bad_mac, unknown_key, replayed, old_sequence, not_adjacent, …).",
+        );
+        for reason in moose_control::routing::REJECT_REASONS {
+            f.add(
+                &[("reason", reason)],
+                r.rejected.get(*reason).copied().unwrap_or(0) as f64,
+            );
+        }
+        out.push(f.mf);
     }
     if let Some(api) = s.server.get() {
         for m in api.metrics() {

@@ -29,6 +29,12 @@ pub enum What {
     Routes,
     /// Which edge and legacy ports are their segment's home.
     Home,
+    /// Each fabric port's link-state neighbour.
+    Neighbors,
+    /// The link-state database.
+    Lsdb,
+    /// The broadcast tree.
+    Tree,
 }
 
 fn get(api: &str, path: &str) -> anyhow::Result<String> {
@@ -73,6 +79,30 @@ pub fn run(what: What, api: &str, json: bool) -> anyhow::Result<()> {
                 out::println(body.trim_end());
             } else {
                 out::println(&home_table(&parse(api, &body)?));
+            }
+        }
+        What::Neighbors => {
+            let body = get(api, "/api/v1/neighbors")?;
+            if json {
+                out::println(body.trim_end());
+            } else {
+                out::println(&neighbors_table(&parse::<Vec<_>>(api, &body)?));
+            }
+        }
+        What::Lsdb => {
+            let body = get(api, "/api/v1/lsdb")?;
+            if json {
+                out::println(body.trim_end());
+            } else {
+                out::println(&lsdb_table(&parse::<Vec<_>>(api, &body)?));
+            }
+        }
+        What::Tree => {
+            let body = get(api, "/api/v1/tree")?;
+            if json {
+                out::println(body.trim_end());
+            } else {
+                out::println(&tree_text(&parse(api, &body)?));
             }
         }
         What::Routes => {
@@ -382,4 +412,104 @@ pub fn routes_table(routes: &[moose_control::routes::api::RouteRecord]) -> Strin
         );
     }
     s.trim_end().to_string()
+}
+
+pub fn neighbors_table(n: &[moose_control::routing::api::NeighborRecord]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<12}  {:<8}  {:<17}  {:<22}  {:>5}  {:>9}  TREE",
+        "PORT", "STATE", "SWITCH ID", "PREFIX", "PORT", "SINCE(s)"
+    );
+    for r in n {
+        let dash = |x: &str| {
+            if x.is_empty() {
+                "-".to_string()
+            } else {
+                x.to_string()
+            }
+        };
+        let _ = writeln!(
+            s,
+            "{:<12}  {:<8}  {:<17}  {:<22}  {:>5}  {:>9.1}  {}",
+            r.port,
+            r.state,
+            dash(&r.switch_id),
+            dash(&r.prefix),
+            r.neighbor_port
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into()),
+            r.since_ms as f64 / 1000.0,
+            if r.tree_active { "active" } else { "-" }
+        );
+    }
+    s.trim_end().to_string()
+}
+
+pub fn lsdb_table(l: &[moose_control::routing::api::LsdbRecord]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<17}  {:>10}  {:>6}  {:<22}  LINKS (neighbour cost port>port)",
+        "SWITCH ID", "SEQ", "AGE(s)", "PREFIX"
+    );
+    for r in l {
+        let links: Vec<String> = r
+            .links
+            .iter()
+            .map(|k| format!("{} {} {}>{}", k.neighbor, k.cost, k.port, k.neighbor_port))
+            .collect();
+        let _ = writeln!(
+            s,
+            "{:<17}  {:>10}  {:>6}  {:<22}  {}",
+            format!("{}{}", r.switch_id, if r.own { "*" } else { "" }),
+            r.seq,
+            r.age_s,
+            format!("{}{}", r.prefix, if r.auto_prefix { " auto" } else { "" }),
+            if links.is_empty() {
+                "-".to_string()
+            } else {
+                links.join(", ")
+            }
+        );
+    }
+    let _ = write!(
+        s,
+        "{} advertisement{} (* this switch)",
+        l.len(),
+        if l.len() == 1 { "" } else { "s" }
+    );
+    s
+}
+
+pub fn tree_text(t: &moose_control::routing::api::TreeReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "root {}  digest {}",
+        if t.root.is_empty() { "-" } else { &t.root },
+        t.digest
+    );
+    for e in &t.edges {
+        let _ = writeln!(
+            s,
+            "  {} port {}  ->  {} port {}",
+            e.parent, e.parent_port, e.child, e.child_port
+        );
+    }
+    let _ = write!(
+        s,
+        "this switch's tree ports: {}; active: {}",
+        if t.ports.is_empty() {
+            "-".to_string()
+        } else {
+            t.ports.join(", ")
+        },
+        if t.active.is_empty() {
+            "-".to_string()
+        } else {
+            t.active.join(", ")
+        }
+    );
+    s
 }

@@ -24,7 +24,7 @@ pub mod raw;
 
 pub use device::{parse_device, DeviceIdentity, DeviceKind};
 pub use locate::Location;
-pub use moose::{slap_quadrant, HostIds, Moose, Route};
+pub use moose::{auto_prefix, slap_quadrant, HostIds, Key, Moose, Route, Routing};
 pub use punt::{PuntClass, PuntLimits, PuntRate};
 
 /// A configuration error, naming the key and the reason (or, for input that
@@ -182,7 +182,12 @@ pub struct PortConfig {
     pub host_pool: Option<moose_wire::MacPrefix>,
     /// Storm control of the frames this port floods.
     pub storm: Storm,
+    /// A fabric port's link cost in the link-state protocol.
+    pub cost: u16,
 }
+
+/// The cost of a fabric link without `port[].cost`.
+pub const DEFAULT_COST: u16 = 10;
 
 /// Storm control: the most frames per second a port's ingress may flood,
 /// per class (`None`: no limit). Enforced by each worker on the frames it
@@ -255,6 +260,8 @@ pub struct Config {
     pub moose: Option<Moose>,
     /// Static MAC routes.
     pub routes: Vec<Route>,
+    /// The link-state protocol (defaults without a `[routing]` table).
+    pub routing: Routing,
 }
 
 impl Config {
@@ -447,7 +454,7 @@ impl Config {
         let mut names: HashMap<String, usize> = HashMap::new();
         let mut devices: HashMap<String, usize> = HashMap::new();
         let mut ifaces: HashMap<String, usize> = HashMap::new();
-        let moose = raw.moose.map(moose::validate).transpose()?;
+        let moose = raw.moose.map(|m| moose::validate(m, &name)).transpose()?;
         let has_moose = moose.is_some();
         for (i, p) in raw.port.into_iter().enumerate() {
             let key = |k: &str| format!("port[{i}].{k}");
@@ -576,8 +583,19 @@ impl Config {
                     ));
                 }
             }
+            let cost = match (p.cost, role) {
+                (None, _) => DEFAULT_COST,
+                (Some(c), Role::Fabric) if (1..=65_535).contains(&c) => c as u16,
+                (Some(c), Role::Fabric) => {
+                    return Err(invalid(key("cost"), format!("{c} is not in 1..=65535")))
+                }
+                (Some(_), _) => {
+                    return Err(invalid(key("cost"), "only fabric ports have a link cost"))
+                }
+            };
             ports.push(PortConfig {
                 name: p.name,
+                cost,
                 role,
                 device: p.device,
                 identity,
@@ -653,10 +671,18 @@ impl Config {
         };
 
         let punt = PuntLimits::from_raw(raw.punt)?;
+        if raw.routing.is_some() && moose.is_none() {
+            return Err(invalid(
+                "routing",
+                "the link-state protocol needs a [moose] table",
+            ));
+        }
+        let routing = moose::validate_routing(raw.routing.unwrap_or_default())?;
 
         Ok(Config {
             moose,
             routes,
+            routing,
             name,
             dataplane,
             bridge,
@@ -749,7 +775,7 @@ fn routes(
             .parse()
             .map_err(|e: moose_wire::AddrError| invalid(key("prefix"), e.to_string()))?;
         let own = m.switch.prefix();
-        if prefix.len() >= own.len() && own.contains(prefix.addr()) {
+        if !m.auto_prefix && prefix.len() >= own.len() && own.contains(prefix.addr()) {
             return Err(invalid(
                 key("prefix"),
                 format!("{prefix} is inside this switch's own prefix {own}, which is local"),

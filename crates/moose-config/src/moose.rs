@@ -44,6 +44,28 @@ pub struct Moose {
     /// How often home hellos go out on edge and legacy ports; one is valid
     /// for 3.5 intervals.
     pub home_hello: Duration,
+    /// `prefix = "auto"`: the prefix is derived from the switch id
+    /// ([`auto_prefix`]) when the switch starts, renumbered if the
+    /// link-state protocol finds another switch holding it, and kept in
+    /// `state_dir`. Until the switch resolves it, `switch` holds the
+    /// candidate derived from the switch's name.
+    pub auto_prefix: bool,
+}
+
+/// The automatic prefix of a switch: a /24 in the AAI quadrant,
+/// `02:xx:yy:00:00:00/24` with `xx:yy` a hash of `seed` (the switch id)
+/// and `attempt` (0 first, one more after each conflict lost).
+pub fn auto_prefix(seed: &[u8], attempt: u32) -> SwitchId {
+    // FNV-1a: stable across builds and machines, which a prefix must be.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in seed.iter().chain(&attempt.to_be_bytes()) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let h = (h ^ (h >> 32)) as u16;
+    let [a, b] = h.to_be_bytes();
+    let prefix = MacPrefix::new(moose_wire::Mac([0x02, a, b, 0, 0, 0]), 24).expect("/24");
+    SwitchId::new(prefix).expect("02: is unicast and local")
 }
 
 /// A static MAC route.
@@ -66,11 +88,18 @@ pub fn slap_quadrant(first_octet: u8) -> &'static str {
     }
 }
 
-pub(crate) fn validate(m: raw::Moose) -> Result<Moose, ConfigError> {
-    let prefix: MacPrefix = m
-        .prefix
-        .parse()
-        .map_err(|e: moose_wire::AddrError| invalid("moose.prefix", e.to_string()))?;
+pub(crate) fn validate(m: raw::Moose, name: &str) -> Result<Moose, ConfigError> {
+    let auto = m.prefix == "auto";
+    let prefix: MacPrefix = if auto {
+        auto_prefix(name.as_bytes(), 0).prefix()
+    } else {
+        m.prefix.parse().map_err(|e: moose_wire::AddrError| {
+            invalid(
+                "moose.prefix",
+                format!("{e} (or \"auto\" to derive one from the switch id)"),
+            )
+        })?
+    };
     if !(8..=40).contains(&prefix.len()) {
         return Err(invalid(
             "moose.prefix",
@@ -147,5 +176,163 @@ pub(crate) fn validate(m: raw::Moose) -> Result<Moose, ConfigError> {
         reuse_after: Duration::from_secs(m.reuse_after_secs),
         state_dir,
         home_hello: Duration::from_millis(m.home_hello_ms),
+        auto_prefix: auto,
+    })
+}
+
+/// The validated `[routing]` table (defaults without one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Routing {
+    /// `false`: no link-state protocol — static routes only, and
+    /// broadcasts go to every fabric port (loop-free fabrics only).
+    pub enabled: bool,
+    pub hello_interval: Duration,
+    /// A neighbour not heard this long is down.
+    pub dead_interval: Duration,
+    /// An unacknowledged advertisement is sent again after this long.
+    pub retransmit: Duration,
+    /// Shortest-path first runs at most this often.
+    pub spf_delay: Duration,
+    /// A switch re-originates its advertisement this often …
+    pub refresh: Duration,
+    /// … and one not refreshed for this long is removed.
+    pub max_age: Duration,
+    /// The switch's id in the protocol; `None`: its base MAC (the first
+    /// port's address).
+    pub switch_id: Option<moose_wire::Mac>,
+    /// The key hellos and advertisements are signed with, and its id.
+    pub key: Option<Key>,
+    /// A key still accepted while the fabric rotates to `key`.
+    pub previous_key: Option<Key>,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct Key {
+    pub id: u8,
+    pub secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Key {{ id: {}, secret: <{} bytes> }}",
+            self.id,
+            self.secret.len()
+        )
+    }
+}
+
+fn key(k: &str, secret: Option<String>, id: u32, id_key: &str) -> Result<Option<Key>, ConfigError> {
+    let Some(secret) = secret else {
+        return Ok(None);
+    };
+    if secret.len() < 16 {
+        return Err(invalid(
+            k,
+            format!("is {} bytes; a key needs at least 16", secret.len()),
+        ));
+    }
+    if !(1..=255).contains(&id) {
+        return Err(invalid(id_key, format!("{id} is not in 1..=255")));
+    }
+    Ok(Some(Key {
+        id: id as u8,
+        secret: secret.into_bytes(),
+    }))
+}
+
+pub(crate) fn validate_routing(r: raw::Routing) -> Result<Routing, ConfigError> {
+    if !(10..=10_000).contains(&r.hello_interval_ms) {
+        return Err(invalid(
+            "routing.hello_interval_ms",
+            format!("{} is not in 10..=10000", r.hello_interval_ms),
+        ));
+    }
+    if r.dead_interval_ms < 2 * r.hello_interval_ms || r.dead_interval_ms > 60_000 {
+        return Err(invalid(
+            "routing.dead_interval_ms",
+            format!(
+                "{} is not in {}..=60000 (at least two hello intervals)",
+                r.dead_interval_ms,
+                2 * r.hello_interval_ms
+            ),
+        ));
+    }
+    if !(10..=60_000).contains(&r.retransmit_ms) {
+        return Err(invalid(
+            "routing.retransmit_ms",
+            format!("{} is not in 10..=60000", r.retransmit_ms),
+        ));
+    }
+    if r.spf_delay_ms > 10_000 {
+        return Err(invalid(
+            "routing.spf_delay_ms",
+            format!("{} is not in 0..=10000", r.spf_delay_ms),
+        ));
+    }
+    if !(10..=65_535).contains(&r.max_age_secs) {
+        return Err(invalid(
+            "routing.max_age_secs",
+            format!("{} is not in 10..=65535", r.max_age_secs),
+        ));
+    }
+    if r.refresh_secs == 0 || r.refresh_secs * 2 > r.max_age_secs {
+        return Err(invalid(
+            "routing.refresh_secs",
+            format!(
+                "{} is not in 1..={} (half of routing.max_age_secs)",
+                r.refresh_secs,
+                r.max_age_secs / 2
+            ),
+        ));
+    }
+    let switch_id = match r.switch_id {
+        None => None,
+        Some(s) => {
+            let m: moose_wire::Mac = s.parse().map_err(|e: moose_wire::MacParseError| {
+                invalid("routing.switch_id", e.to_string())
+            })?;
+            if m.is_multicast() || m.is_zero() {
+                return Err(invalid(
+                    "routing.switch_id",
+                    format!("{m} is not a unicast address"),
+                ));
+            }
+            Some(m)
+        }
+    };
+    let key_ = key("routing.key", r.key, r.key_id, "routing.key_id")?;
+    let previous = key(
+        "routing.previous_key",
+        r.previous_key,
+        r.previous_key_id.unwrap_or(0),
+        "routing.previous_key_id",
+    )?;
+    if let (Some(k), Some(p)) = (&key_, &previous) {
+        if k.id == p.id {
+            return Err(invalid(
+                "routing.previous_key_id",
+                format!("{} is also routing.key_id", p.id),
+            ));
+        }
+    }
+    if previous.is_some() && key_.is_none() {
+        return Err(invalid(
+            "routing.previous_key",
+            "needs routing.key (the key being rotated to)",
+        ));
+    }
+    Ok(Routing {
+        enabled: r.enabled,
+        hello_interval: Duration::from_millis(r.hello_interval_ms),
+        dead_interval: Duration::from_millis(r.dead_interval_ms),
+        retransmit: Duration::from_millis(r.retransmit_ms),
+        spf_delay: Duration::from_millis(r.spf_delay_ms),
+        refresh: Duration::from_secs(r.refresh_secs),
+        max_age: Duration::from_secs(r.max_age_secs),
+        switch_id,
+        key: key_,
+        previous_key: previous,
     })
 }

@@ -22,6 +22,7 @@ pub struct File {
     pub moose: Option<Moose>,
     #[serde(default)]
     pub route: Vec<Route>,
+    pub routing: Option<Routing>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,6 +117,7 @@ pub struct Port {
     pub promiscuous: bool,
     pub host_pool: Option<String>,
     pub storm: Option<Storm>,
+    pub cost: Option<u32>,
 }
 
 /// `port[].storm`: flood rate limits of the port's ingress, per class.
@@ -214,4 +216,71 @@ pub struct Moose {
 pub struct Route {
     pub prefix: String,
     pub port: toml::Value,
+}
+
+/// `[routing]`: the link-state protocol between moose switches.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Routing {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default = "default_hello_interval_ms")]
+    pub hello_interval_ms: u64,
+    #[serde(default = "default_dead_interval_ms")]
+    pub dead_interval_ms: u64,
+    #[serde(default = "default_retransmit_ms")]
+    pub retransmit_ms: u64,
+    #[serde(default = "default_spf_delay_ms")]
+    pub spf_delay_ms: u64,
+    #[serde(default = "default_refresh_secs")]
+    pub refresh_secs: u64,
+    #[serde(default = "default_max_age_secs")]
+    pub max_age_secs: u64,
+    pub switch_id: Option<String>,
+    pub key: Option<String>,
+    #[serde(default = "default_key_id")]
+    pub key_id: u32,
+    pub previous_key: Option<String>,
+    pub previous_key_id: Option<u32>,
+}
+
+impl Default for Routing {
+    fn default() -> Routing {
+        Routing {
+            enabled: true,
+            hello_interval_ms: default_hello_interval_ms(),
+            dead_interval_ms: default_dead_interval_ms(),
+            retransmit_ms: default_retransmit_ms(),
+            spf_delay_ms: default_spf_delay_ms(),
+            refresh_secs: default_refresh_secs(),
+            max_age_secs: default_max_age_secs(),
+            switch_id: None,
+            key: None,
+            key_id: default_key_id(),
+            previous_key: None,
+            previous_key_id: None,
+        }
+    }
+}
+
+fn default_hello_interval_ms() -> u64 {
+    100
+}
+fn default_dead_interval_ms() -> u64 {
+    400
+}
+fn default_retransmit_ms() -> u64 {
+    200
+}
+fn default_spf_delay_ms() -> u64 {
+    10
+}
+fn default_refresh_secs() -> u64 {
+    1800
+}
+fn default_max_age_secs() -> u64 {
+    3600
+}
+fn default_key_id() -> u32 {
+    1
 }

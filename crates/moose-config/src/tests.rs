@@ -80,8 +80,8 @@ fn unknown_key_is_named() {
         "[[port]]\nname = \"p1\"\ndevice = \"net_null1\"\nspeed = 1",
     ));
     assert!(e.starts_with("port[1].speed: unknown key"), "{e}");
-    let e = err(&with_port("[routing]\nx = 1"));
-    assert!(e.starts_with("routing: unknown key"), "{e}");
+    let e = err(&with_port("[routeing]\nx = 1"));
+    assert!(e.starts_with("routeing: unknown key"), "{e}");
     let e = err(&with_port("[[prt]]\nname = \"p1\""));
     assert!(e.starts_with("prt: unknown key"), "{e}");
     let e = err(&with_port("[dataplane.dataplane]\nx = 1"));

@@ -30,6 +30,7 @@ pub mod nic;
 pub mod ports;
 pub mod reserved;
 pub mod routes;
+pub mod routing;
 pub mod runtime;
 
 pub use api::{Call, CallError, ControlHandle, Request};

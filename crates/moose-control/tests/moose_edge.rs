@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use crossbeam_queue::ArrayQueue;
 use moose_config::Config;
 use moose_control::home::api::HomeQuery;
-use moose_control::home::Home;
 use moose_control::hosts::api::{HostStats, HostsPage, HostsQuery, StatsQuery as HostStatsQuery};
 use moose_control::hosts::Hosts;
 use moose_control::routes::api::RoutesQuery;
-use moose_control::routes::Routes;
+use moose_control::routing::api::NeighborsQuery;
+use moose_control::routing::Routing;
 use moose_control::{ControlHandle, Runtime, StaticPorts};
 use moose_dataplane::mem::{Mem, MemPool, MemPort};
 use moose_dataplane::{
@@ -78,8 +78,9 @@ impl Switch {
         let pipe = Pipeline::<Mem>::build(cfg, rx, tx, pools).unwrap();
         let mut runtime = Runtime::new(pipe.control, Box::new(StaticPorts { tx_max: 1514 }));
         runtime.add(Box::new(Hosts::from_config(cfg).unwrap().unwrap()));
-        runtime.add(Box::new(Routes::from_config(cfg).unwrap()));
-        runtime.add(Box::new(Home::from_config(cfg).unwrap()));
+        let p = cfg.moose.as_ref().unwrap().switch.prefix().addr().0;
+        let id = Mac([0x52, 0x54, 0, p[1], p[2], 1]);
+        runtime.add(Box::new(Routing::from_config(cfg, id).unwrap()));
         runtime.start(Instant::now());
         let handle = runtime.handle();
         Switch {
@@ -170,9 +171,31 @@ fn pair_with_legacy(extra1: &str, extra2: &str, legacy: usize) -> (Switch, Switc
     let c2 = switch_config("02:22:22:00:00:00/24", "02:11:11:00:00:00/24", extra2, 1);
     let mut ports1 = vec![f1, MemPort::new(4096), MemPort::new(4096)];
     ports1.extend((0..legacy).map(|_| MemPort::new(4096)));
-    let s1 = Switch::new(&c1, ports1);
-    let s2 = Switch::new(&c2, vec![f2, MemPort::new(4096)]);
+    let mut s1 = Switch::new(&c1, ports1);
+    let mut s2 = Switch::new(&c2, vec![f2, MemPort::new(4096)]);
+    converge(&mut s1, &mut s2);
     (s1, s2)
+}
+
+/// Steps both switches in real time until their link-state adjacency is
+/// full and the fabric link is on both broadcast trees.
+fn converge(s1: &mut Switch, s2: &mut Switch) {
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        for _ in 0..5 {
+            s1.step(Instant::now());
+            s2.step(Instant::now());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let (n1, n2) = (s1.call(NeighborsQuery), s2.call(NeighborsQuery));
+        let active = |n: &[moose_control::routing::api::NeighborRecord]| {
+            n.iter().all(|r| r.state == "full" && r.tree_active)
+        };
+        if active(&n1) && active(&n2) {
+            return;
+        }
+        assert!(Instant::now() < until, "no adjacency: {n1:?} {n2:?}");
+    }
 }
 
 fn arp(
@@ -240,7 +263,14 @@ fn worked_example_arp_both_ways() {
         s2.hosts(),
         vec![(B.to_string(), b_moose.to_string(), "e1".to_string())]
     );
-    let routes = s1.call(RoutesQuery);
+    let mut routes = s1.call(RoutesQuery);
+    // SPF found S2's prefix too; the static route to it wins.
+    let spf = routes.pop().unwrap();
+    assert_eq!(
+        (spf.source.as_str(), spf.installed),
+        ("spf", false),
+        "{spf:?}"
+    );
     assert_eq!(routes.len(), 2);
     assert!(routes[0].local && routes[0].prefix == "02:11:11:00:00:00/24");
     assert_eq!(
@@ -684,7 +714,14 @@ fn malformed_hellos_are_counted() {
 /// host's rewrite (the mover's one-port path), and counted as it goes.
 #[test]
 fn several_hosts_in_one_burst_to_the_fabric() {
-    let cfg = switch_config("02:22:22:00:00:00/24", "02:11:11:00:00:00/24", "", 1);
+    // No neighbour on the fabric port: without the protocol it floods
+    // there as on a loop-free fabric.
+    let cfg = switch_config(
+        "02:22:22:00:00:00/24",
+        "02:11:11:00:00:00/24",
+        "[routing]\nenabled = false",
+        1,
+    );
     let mut s = Switch::new(&cfg, vec![MemPort::new(4096), MemPort::new(4096)]);
     let now = Instant::now();
     let hosts = [

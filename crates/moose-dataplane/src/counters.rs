@@ -69,6 +69,7 @@ counter_kinds! {
         NoRoute => "no_route", "No route, or an empty next-hop group, for the destination.";
         NoHost => "no_host", "The destination is under this switch's MOOSE prefix but no host has it.";
         OwnPrefix => "own_prefix", "A frame from a fabric port whose source is under this switch's own prefix (a loop).";
+        OffTree => "off_tree", "A broadcast or multicast from a fabric port that is not (or not yet, on both ends) on the broadcast tree.";
         NotHome => "not_home", "From a host on a segment whose home is another switch or port (heard in home hellos): not translated here.";
         LinkDown => "link_down", "The egress port's link is down (egress port).";
         MtuExceeded => "mtu_exceeded", "Longer than the egress port's MTU allows (egress port).";

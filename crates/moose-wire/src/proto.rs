@@ -1,22 +1,29 @@
 //! moose's own control messages between switches, in Ethernet frames of
-//! the IEEE 802 Local Experimental EtherType 1 (0x88b5).
+//! the IEEE 802 Local Experimental EtherType 1 (0x88b5), all sent to the
+//! link-local group [`GROUP`] (never forwarded: every moose port punts
+//! it to the `protocol` class).
 //!
 //! Every message starts with a four-byte header:
 //!
 //! ```text
 //!  0        1        2                 4
-//! +--------+--------+--------+--------+------ ...
-//! | version|  type  |  body length    | body
-//! +--------+--------+--------+--------+------ ...
+//! +--------+--------+--------+--------+------ ...  ------+---------
+//! | version|A| type |  body length    | body             | trailer
+//! +--------+--------+--------+--------+------ ...  ------+---------
 //! ```
 //!
 //! Version is 1; the body length (big-endian) counts the bytes after the
-//! header, which must all be present (Ethernet padding may follow). Types:
+//! header and before the trailer, which must all be present (Ethernet
+//! padding may follow). `A` (bit 7 of the type byte) says an
+//! authentication trailer follows the body ([`AUTH_LEN`] bytes: key id,
+//! an eight-byte counter the sender increases with every message, and an
+//! HMAC-SHA-256 over the frame's source address, the header, the body,
+//! the key id and the counter; see [`Auth`]). Types:
 //!
-//! * **1, home hello** — sent about once a second on every edge and legacy
-//!   port of a MOOSE switch to [`HOME_GROUP`], so that a segment attached to
-//!   two ports (of one switch or of two) elects one home: the port whose
-//!   (switch prefix, port number) is lowest. Body (12 bytes):
+//! * **1, home hello** — sent on every edge and legacy port of a MOOSE
+//!   switch, so that a segment attached to two ports (of one switch or of
+//!   two) elects one home: the port whose (switch prefix, port number) is
+//!   lowest. Body (12 bytes):
 //!
 //!   ```text
 //!   0                 6        7        8        10       12
@@ -24,6 +31,33 @@
 //!   ```
 //!
 //!   `flags` must be zero; `hold ms` is how long the hello stays valid.
+//!
+//! * **2, fabric hello** — sent every `routing.hello_interval_ms` on every
+//!   fabric port. Body (30 + 8·n bytes):
+//!
+//!   ```text
+//!   0           6                12      13      14      16       18      20           28   29
+//!   | switch id | prefix address | len   | flags | port  | hello ms| dead ms| tree digest | rsv | n |
+//!   then n × | neighbour switch id (6) | its port (2) |   (the neighbours heard on this port)
+//!   ```
+//!
+//!   flag bit 0: the sender's broadcast tree holds this link; bit 1: its
+//!   prefix is automatic. The tree digest names the tree the sender
+//!   forwards broadcasts along (see the routing service).
+//!
+//! * **3, advertisement** — a switch's link-state advertisement, flooded
+//!   reliably. Body (24 + 12·n bytes):
+//!
+//!   ```text
+//!   0           6          10        12               18     19      20   24
+//!   | origin id | sequence | age s   | prefix address | len  | flags | rsv |
+//!   then n × | neighbour id (6) | cost (2) | local port (2) | its port (2) |
+//!   ```
+//!
+//!   flag bit 0: the prefix is automatic.
+//!
+//! * **4, acknowledgement** — of advertisements. Body (10·n bytes, n ≥ 1):
+//!   n × | origin id (6) | sequence (4) |.
 
 use crate::ids::MacPrefix;
 use crate::mac::Mac;
@@ -31,22 +65,46 @@ use crate::mac::Mac;
 /// IEEE 802 Local Experimental EtherType 1.
 pub const ETHERTYPE: u16 = 0x88b5;
 
-/// The group address home hellos go to: multicast, locally administered,
-/// "MOOSE" in its low five bytes. Not one of the 01:80:c2 addresses, so
-/// ordinary bridges on a legacy segment forward it.
-pub const HOME_GROUP: Mac = Mac([0x03, 0x4d, 0x4f, 0x4f, 0x53, 0x45]);
+/// The group address moose's messages go to: multicast, locally
+/// administered, "MOOSE" in its low five bytes. Not one of the 01:80:c2
+/// addresses, so ordinary bridges on a legacy segment forward home hellos.
+pub const GROUP: Mac = Mac([0x03, 0x4d, 0x4f, 0x4f, 0x53, 0x45]);
+/// [`GROUP`] under the name the home election knows it by.
+pub const HOME_GROUP: Mac = GROUP;
 
 pub const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 4;
+/// Bit of the type byte: an authentication trailer follows the body.
+pub const AUTHENTICATED: u8 = 0x80;
+/// Key id, counter, HMAC-SHA-256.
+pub const AUTH_LEN: usize = 1 + 8 + 32;
+/// The longest message accepted: more is `Oversize`.
+pub const MAX_MESSAGE: usize = 1400;
 
 /// Message types.
 pub const TYPE_HOME_HELLO: u8 = 1;
+pub const TYPE_FABRIC_HELLO: u8 = 2;
+pub const TYPE_ADVERT: u8 = 3;
+pub const TYPE_ACK: u8 = 4;
 const HOME_HELLO_LEN: usize = 12;
+const FABRIC_HELLO_LEN: usize = 30;
+const ADVERT_LEN: usize = 24;
+const LINK_LEN: usize = 12;
+const ACK_LEN: usize = 10;
+/// Most neighbours a fabric hello lists.
+pub const MAX_HEARD: usize = 32;
+/// Most links an advertisement carries (a switch has at most 64 ports).
+pub const MAX_LINKS: usize = 64;
+/// Most acknowledgements in one message.
+pub const MAX_ACKS: usize = 64;
 
 /// A decoded message.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
     HomeHello(HomeHello),
+    FabricHello(FabricHello),
+    Advert(Advert),
+    Ack(Vec<AdvertId>),
 }
 
 /// "Port `port` of the switch with prefix `prefix` is on this segment."
@@ -64,11 +122,78 @@ impl HomeHello {
     }
 }
 
+/// "I am switch `switch_id`, on my port `port`, and I hear these."
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FabricHello {
+    pub switch_id: Mac,
+    pub prefix: MacPrefix,
+    pub port: u16,
+    pub hello_ms: u16,
+    pub dead_ms: u16,
+    /// The sender's broadcast tree holds this link.
+    pub tree: bool,
+    pub auto_prefix: bool,
+    pub tree_digest: u64,
+    /// (switch id, port) of the neighbours heard on this link.
+    pub heard: Vec<(Mac, u16)>,
+}
+
+/// One link of an advertisement: to `neighbor`, from the origin's port
+/// `port` to the neighbour's port `neighbor_port`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Link {
+    pub neighbor: Mac,
+    pub cost: u16,
+    pub port: u16,
+    pub neighbor_port: u16,
+}
+
+/// A link-state advertisement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Advert {
+    pub origin: Mac,
+    pub seq: u32,
+    pub age_s: u16,
+    pub prefix: MacPrefix,
+    pub auto_prefix: bool,
+    pub links: Vec<Link>,
+}
+
+impl Advert {
+    pub fn id(&self) -> AdvertId {
+        AdvertId {
+            origin: self.origin,
+            seq: self.seq,
+        }
+    }
+}
+
+/// Which advertisement: its origin and sequence number.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AdvertId {
+    pub origin: Mac,
+    pub seq: u32,
+}
+
+/// An authentication trailer as received: check it with
+/// [`Auth::signed`] and the key named by `key_id`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Auth<'a> {
+    pub key_id: u8,
+    pub counter: u64,
+    pub mac: &'a [u8; 32],
+    /// Header, body, key id and counter: what the HMAC covers after the
+    /// frame's source address.
+    pub signed: &'a [u8],
+}
+
 /// Why a message was refused.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ProtoError {
     #[error("shorter than its header or its stated length")]
     Truncated,
+    #[error("longer than any message")]
+    Oversize,
     #[error("version {0} (want 1)")]
     Version(u8),
     #[error("unknown message type {0}")]
@@ -79,22 +204,78 @@ pub enum ProtoError {
     Flags,
     #[error("invalid prefix")]
     Prefix,
+    #[error("invalid switch id")]
+    SwitchId,
+}
+
+impl ProtoError {
+    /// The metric label of the reason.
+    pub fn reason(self) -> &'static str {
+        match self {
+            ProtoError::Truncated => "truncated",
+            ProtoError::Oversize => "oversize",
+            ProtoError::Version(_) => "version",
+            ProtoError::Type(_) => "type",
+            ProtoError::Length(_) => "wrong_length",
+            ProtoError::Flags => "flags",
+            ProtoError::Prefix => "prefix",
+            ProtoError::SwitchId => "switch_id",
+        }
+    }
+}
+
+fn mac_at(b: &[u8], at: usize) -> Mac {
+    let mut a = [0u8; 6];
+    a.copy_from_slice(&b[at..at + 6]);
+    Mac(a)
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+fn prefix_at(b: &[u8], at: usize) -> Result<MacPrefix, ProtoError> {
+    MacPrefix::new(mac_at(b, at), b[at + 6]).map_err(|_| ProtoError::Prefix)
+}
+
+fn switch_id_at(b: &[u8], at: usize) -> Result<Mac, ProtoError> {
+    let m = mac_at(b, at);
+    if m.is_multicast() || m.is_zero() {
+        return Err(ProtoError::SwitchId);
+    }
+    Ok(m)
 }
 
 /// Decodes a message from an Ethernet payload (the bytes after the
-/// EtherType). Never panics; trailing padding is ignored.
-pub fn parse(payload: &[u8]) -> Result<Message, ProtoError> {
+/// EtherType), with its authentication trailer if it has one. Never
+/// panics; trailing padding is ignored.
+pub fn parse_auth(payload: &[u8]) -> Result<(Message, Option<Auth<'_>>), ProtoError> {
     if payload.len() < HEADER_LEN {
         return Err(ProtoError::Truncated);
     }
     if payload[0] != VERSION {
         return Err(ProtoError::Version(payload[0]));
     }
-    let len = usize::from(u16::from_be_bytes([payload[2], payload[3]]));
-    let body = payload
-        .get(HEADER_LEN..HEADER_LEN + len)
-        .ok_or(ProtoError::Truncated)?;
-    match payload[1] {
+    let len = usize::from(u16_at(payload, 2));
+    let authed = payload[1] & AUTHENTICATED != 0;
+    let total = HEADER_LEN + len + if authed { AUTH_LEN } else { 0 };
+    if total > MAX_MESSAGE {
+        return Err(ProtoError::Oversize);
+    }
+    if payload.len() < total {
+        return Err(ProtoError::Truncated);
+    }
+    let body = &payload[HEADER_LEN..HEADER_LEN + len];
+    let auth = authed.then(|| {
+        let t = &payload[HEADER_LEN + len..total];
+        Auth {
+            key_id: t[0],
+            counter: u64::from_be_bytes(t[1..9].try_into().unwrap()),
+            mac: t[9..41].try_into().unwrap(),
+            signed: &payload[..HEADER_LEN + len + 9],
+        }
+    });
+    let m = match payload[1] & !AUTHENTICATED {
         TYPE_HOME_HELLO => {
             if len != HOME_HELLO_LEN {
                 return Err(ProtoError::Length(len));
@@ -102,31 +283,170 @@ pub fn parse(payload: &[u8]) -> Result<Message, ProtoError> {
             if body[7] != 0 {
                 return Err(ProtoError::Flags);
             }
-            let mut a = [0u8; 6];
-            a.copy_from_slice(&body[..6]);
-            let prefix = MacPrefix::new(Mac(a), body[6]).map_err(|_| ProtoError::Prefix)?;
-            Ok(Message::HomeHello(HomeHello {
-                prefix,
-                port: u16::from_be_bytes([body[8], body[9]]),
-                hold_ms: u16::from_be_bytes([body[10], body[11]]),
-            }))
+            Message::HomeHello(HomeHello {
+                prefix: prefix_at(body, 0)?,
+                port: u16_at(body, 8),
+                hold_ms: u16_at(body, 10),
+            })
         }
-        t => Err(ProtoError::Type(t)),
-    }
+        TYPE_FABRIC_HELLO => {
+            if len < FABRIC_HELLO_LEN {
+                return Err(ProtoError::Length(len));
+            }
+            let n = usize::from(body[29]);
+            if n > MAX_HEARD || len != FABRIC_HELLO_LEN + 8 * n {
+                return Err(ProtoError::Length(len));
+            }
+            let flags = body[13];
+            if flags & !3 != 0 || body[28] != 0 {
+                return Err(ProtoError::Flags);
+            }
+            let mut heard = Vec::with_capacity(n);
+            for i in 0..n {
+                let at = FABRIC_HELLO_LEN + 8 * i;
+                heard.push((switch_id_at(body, at)?, u16_at(body, at + 6)));
+            }
+            Message::FabricHello(FabricHello {
+                switch_id: switch_id_at(body, 0)?,
+                prefix: prefix_at(body, 6)?,
+                port: u16_at(body, 14),
+                hello_ms: u16_at(body, 16),
+                dead_ms: u16_at(body, 18),
+                tree: flags & 1 != 0,
+                auto_prefix: flags & 2 != 0,
+                tree_digest: u64::from_be_bytes(body[20..28].try_into().unwrap()),
+                heard,
+            })
+        }
+        TYPE_ADVERT => {
+            if len < ADVERT_LEN || !(len - ADVERT_LEN).is_multiple_of(LINK_LEN) {
+                return Err(ProtoError::Length(len));
+            }
+            let n = (len - ADVERT_LEN) / LINK_LEN;
+            if n > MAX_LINKS {
+                return Err(ProtoError::Length(len));
+            }
+            let flags = body[19];
+            if flags & !1 != 0 || body[20..24] != [0; 4] {
+                return Err(ProtoError::Flags);
+            }
+            let mut links = Vec::with_capacity(n);
+            for i in 0..n {
+                let at = ADVERT_LEN + LINK_LEN * i;
+                links.push(Link {
+                    neighbor: switch_id_at(body, at)?,
+                    cost: u16_at(body, at + 6),
+                    port: u16_at(body, at + 8),
+                    neighbor_port: u16_at(body, at + 10),
+                });
+            }
+            Message::Advert(Advert {
+                origin: switch_id_at(body, 0)?,
+                seq: u32::from_be_bytes(body[6..10].try_into().unwrap()),
+                age_s: u16_at(body, 10),
+                prefix: prefix_at(body, 12)?,
+                auto_prefix: flags & 1 != 0,
+                links,
+            })
+        }
+        TYPE_ACK => {
+            if len == 0 || !len.is_multiple_of(ACK_LEN) || len / ACK_LEN > MAX_ACKS {
+                return Err(ProtoError::Length(len));
+            }
+            let mut ids = Vec::with_capacity(len / ACK_LEN);
+            for at in (0..len).step_by(ACK_LEN) {
+                ids.push(AdvertId {
+                    origin: switch_id_at(body, at)?,
+                    seq: u32::from_be_bytes(body[at + 6..at + 10].try_into().unwrap()),
+                });
+            }
+            Message::Ack(ids)
+        }
+        t => return Err(ProtoError::Type(t)),
+    };
+    Ok((m, auth))
 }
 
-/// Appends `m` (header and body, no Ethernet header) to `out`.
+/// Decodes a message, ignoring any authentication trailer.
+pub fn parse(payload: &[u8]) -> Result<Message, ProtoError> {
+    parse_auth(payload).map(|(m, _)| m)
+}
+
+fn header(out: &mut Vec<u8>, ty: u8, len: usize) {
+    out.extend_from_slice(&[VERSION, ty]);
+    out.extend_from_slice(&(len as u16).to_be_bytes());
+}
+
+/// Appends `m` (header and body, no Ethernet header, no trailer) to
+/// `out`. Lists longer than the protocol allows are cut to its limits.
 pub fn emit(m: &Message, out: &mut Vec<u8>) {
     match m {
         Message::HomeHello(h) => {
-            out.extend_from_slice(&[VERSION, TYPE_HOME_HELLO]);
-            out.extend_from_slice(&(HOME_HELLO_LEN as u16).to_be_bytes());
+            header(out, TYPE_HOME_HELLO, HOME_HELLO_LEN);
             out.extend_from_slice(&h.prefix.addr().0);
             out.extend_from_slice(&[h.prefix.len(), 0]);
             out.extend_from_slice(&h.port.to_be_bytes());
             out.extend_from_slice(&h.hold_ms.to_be_bytes());
         }
+        Message::FabricHello(h) => {
+            let heard = &h.heard[..h.heard.len().min(MAX_HEARD)];
+            header(out, TYPE_FABRIC_HELLO, FABRIC_HELLO_LEN + 8 * heard.len());
+            out.extend_from_slice(&h.switch_id.0);
+            out.extend_from_slice(&h.prefix.addr().0);
+            out.push(h.prefix.len());
+            out.push(u8::from(h.tree) | u8::from(h.auto_prefix) << 1);
+            out.extend_from_slice(&h.port.to_be_bytes());
+            out.extend_from_slice(&h.hello_ms.to_be_bytes());
+            out.extend_from_slice(&h.dead_ms.to_be_bytes());
+            out.extend_from_slice(&h.tree_digest.to_be_bytes());
+            out.extend_from_slice(&[0, heard.len() as u8]);
+            for (id, port) in heard {
+                out.extend_from_slice(&id.0);
+                out.extend_from_slice(&port.to_be_bytes());
+            }
+        }
+        Message::Advert(a) => {
+            let links = &a.links[..a.links.len().min(MAX_LINKS)];
+            header(out, TYPE_ADVERT, ADVERT_LEN + LINK_LEN * links.len());
+            out.extend_from_slice(&a.origin.0);
+            out.extend_from_slice(&a.seq.to_be_bytes());
+            out.extend_from_slice(&a.age_s.to_be_bytes());
+            out.extend_from_slice(&a.prefix.addr().0);
+            out.push(a.prefix.len());
+            out.push(u8::from(a.auto_prefix));
+            out.extend_from_slice(&[0; 4]);
+            for l in links {
+                out.extend_from_slice(&l.neighbor.0);
+                out.extend_from_slice(&l.cost.to_be_bytes());
+                out.extend_from_slice(&l.port.to_be_bytes());
+                out.extend_from_slice(&l.neighbor_port.to_be_bytes());
+            }
+        }
+        Message::Ack(ids) => {
+            let ids = &ids[..ids.len().min(MAX_ACKS)];
+            header(out, TYPE_ACK, ACK_LEN * ids.len());
+            for id in ids {
+                out.extend_from_slice(&id.origin.0);
+                out.extend_from_slice(&id.seq.to_be_bytes());
+            }
+        }
     }
+}
+
+/// Marks the message `out[at..]` (as [`emit`] wrote it) authenticated
+/// and appends the key id and counter of its trailer; returns the range
+/// the HMAC covers (after the source address), to which the caller
+/// appends the 32-byte HMAC.
+pub fn begin_trailer(
+    out: &mut Vec<u8>,
+    at: usize,
+    key_id: u8,
+    counter: u64,
+) -> std::ops::Range<usize> {
+    out[at + 1] |= AUTHENTICATED;
+    out.push(key_id);
+    out.extend_from_slice(&counter.to_be_bytes());
+    at..out.len()
 }
 
 #[cfg(test)]
@@ -184,5 +504,162 @@ mod tests {
         };
         assert!(a.rank() < b.rank());
         assert!(a.rank() < HomeHello { port: 4, ..a }.rank());
+    }
+
+    fn mac(s: &str) -> Mac {
+        s.parse().unwrap()
+    }
+
+    fn fabric_hello() -> FabricHello {
+        FabricHello {
+            switch_id: mac("52:54:00:00:00:01"),
+            prefix: "02:11:11:00:00:00/24".parse().unwrap(),
+            port: 2,
+            hello_ms: 100,
+            dead_ms: 400,
+            tree: true,
+            auto_prefix: false,
+            tree_digest: 0x0123_4567_89ab_cdef,
+            heard: vec![(mac("52:54:00:00:00:02"), 0)],
+        }
+    }
+
+    fn advert() -> Advert {
+        Advert {
+            origin: mac("52:54:00:00:00:01"),
+            seq: 7,
+            age_s: 3,
+            prefix: "02:11:11:00:00:00/24".parse().unwrap(),
+            auto_prefix: true,
+            links: vec![
+                Link {
+                    neighbor: mac("52:54:00:00:00:02"),
+                    cost: 10,
+                    port: 0,
+                    neighbor_port: 1,
+                },
+                Link {
+                    neighbor: mac("52:54:00:00:00:03"),
+                    cost: 20,
+                    port: 1,
+                    neighbor_port: 0,
+                },
+            ],
+        }
+    }
+
+    fn all() -> Vec<Message> {
+        vec![
+            Message::HomeHello(hello()),
+            Message::FabricHello(fabric_hello()),
+            Message::FabricHello(FabricHello {
+                heard: Vec::new(),
+                tree: false,
+                auto_prefix: true,
+                ..fabric_hello()
+            }),
+            Message::Advert(advert()),
+            Message::Advert(Advert {
+                links: Vec::new(),
+                ..advert()
+            }),
+            Message::Ack(vec![
+                advert().id(),
+                AdvertId {
+                    seq: 9,
+                    ..advert().id()
+                },
+            ]),
+        ]
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        for m in all() {
+            let mut b = Vec::new();
+            emit(&m, &mut b);
+            assert_eq!(parse_auth(&b), Ok((m.clone(), None)), "{m:?}");
+            for n in 0..b.len() {
+                assert!(parse(&b[..n]).is_err(), "{m:?} cut to {n}");
+            }
+            b.resize(b.len() + 20, 0);
+            assert_eq!(parse(&b), Ok(m.clone()), "{m:?} padded");
+        }
+    }
+
+    #[test]
+    fn trailer_is_found_and_must_be_whole() {
+        for m in all() {
+            let mut b = Vec::new();
+            emit(&m, &mut b);
+            let signed = begin_trailer(&mut b, 0, 3, 0x1122_3344_5566_7788);
+            b.extend_from_slice(&[0xab; 32]);
+            let (got, auth) = parse_auth(&b).unwrap();
+            assert_eq!(got, m);
+            let auth = auth.expect("trailer");
+            assert_eq!(auth.key_id, 3);
+            assert_eq!(auth.counter, 0x1122_3344_5566_7788);
+            assert_eq!(auth.mac, &[0xab; 32]);
+            assert_eq!(auth.signed, &b[signed]);
+            assert_eq!(parse(&b[..b.len() - 1]), Err(ProtoError::Truncated));
+        }
+    }
+
+    #[test]
+    fn refuses_bad_fabric_messages() {
+        let mut b = Vec::new();
+        emit(&Message::FabricHello(fabric_hello()), &mut b);
+        let mut v = b.clone();
+        v[HEADER_LEN + 29] = 2; // claims two neighbours, carries one
+        assert_eq!(parse(&v), Err(ProtoError::Length(38)));
+        let mut v = b.clone();
+        v[HEADER_LEN + 13] = 4;
+        assert_eq!(parse(&v), Err(ProtoError::Flags));
+        let mut v = b.clone();
+        v[HEADER_LEN] = 1; // multicast switch id
+        assert_eq!(parse(&v), Err(ProtoError::SwitchId));
+
+        let mut b = Vec::new();
+        emit(&Message::Advert(advert()), &mut b);
+        let mut v = b.clone();
+        v[3] -= 1; // a link cut short
+        assert!(matches!(parse(&v), Err(ProtoError::Length(_))));
+        let mut v = b.clone();
+        v[HEADER_LEN + 20] = 1;
+        assert_eq!(parse(&v), Err(ProtoError::Flags));
+
+        let mut v = vec![VERSION, TYPE_ACK, 0, 0];
+        assert_eq!(parse(&v), Err(ProtoError::Length(0)));
+        v[2..4].copy_from_slice(&(1500u16).to_be_bytes());
+        v.resize(1600, 0);
+        assert_eq!(parse(&v), Err(ProtoError::Oversize));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(b in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let _ = parse_auth(&b);
+        }
+
+        #[test]
+        fn adverts_round_trip(
+            seq: u32, age: u16, cost: u16,
+            n in 0usize..=MAX_LINKS,
+        ) {
+            let a = Advert {
+                seq,
+                age_s: age,
+                links: (0..n).map(|i| Link {
+                    neighbor: Mac::from_u64(0x5254_0000_0000 + i as u64 + 1),
+                    cost,
+                    port: i as u16,
+                    neighbor_port: (n - i) as u16,
+                }).collect(),
+                ..advert()
+            };
+            let mut b = Vec::new();
+            emit(&Message::Advert(a.clone()), &mut b);
+            proptest::prop_assert_eq!(parse(&b), Ok(Message::Advert(a)));
+        }
     }
 }

@@ -9,7 +9,7 @@ use crate::api::Call;
 pub struct HomeQuery;
 
 impl Call for HomeQuery {
-    const SERVICE: &'static str = "home";
+    const SERVICE: &'static str = crate::routing::api::SERVICE;
     type Reply = HomeReport;
 }
 

@@ -18,9 +18,11 @@
 //! that gains a second switch has one home within a round trip rather than
 //! an interval.
 //!
-//! This service owns the `protocol` punt class until the link-state
-//! protocol arrives, which will take the class and hand home hellos here by
-//! message type.
+//! The `routing` service hosts the election: it owns the `protocol` punt
+//! class, checks every message's authentication, and hands home hellos
+//! here by message type; with `[routing] key` set, home hellos are signed
+//! like the fabric's messages, so a host cannot forge one to silence its
+//! port.
 
 pub mod api;
 
@@ -54,11 +56,12 @@ pub struct Home {
     ports: Vec<Option<Port>>,
     counters: HomeCounters,
     frame: Vec<u8>,
+    signer: crate::routing::auth::Signer,
 }
 
 impl Home {
     /// The service of a `[moose]` switch; `None` without one.
-    pub fn from_config(cfg: &Config) -> Option<Home> {
+    pub fn from_config(cfg: &Config, signer: crate::routing::auth::Signer) -> Option<Home> {
         let m = cfg.moose.as_ref()?;
         let ports = cfg
             .ports
@@ -79,6 +82,7 @@ impl Home {
             ports,
             counters: HomeCounters::default(),
             frame: Vec::with_capacity(64),
+            signer,
         })
     }
 
@@ -111,7 +115,6 @@ impl Home {
     fn send_hello<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, id: PortId) {
         let mut body = Vec::with_capacity(46);
         proto::emit(&Message::HomeHello(self.hello(id)), &mut body);
-        body.resize(46, 0);
         moose_wire::ethernet::emit(
             &mut self.frame,
             proto::HOME_GROUP,
@@ -120,6 +123,10 @@ impl Home {
             EtherType::Unknown(proto::ETHERTYPE),
             &body,
         );
+        self.signer.sign(&mut self.frame, 14);
+        if self.frame.len() < 60 {
+            self.frame.resize(60, 0);
+        }
         if cx.send(id, &self.frame) {
             self.counters.hellos_sent += 1;
         } else {
@@ -152,7 +159,14 @@ impl Home {
         }
     }
 
-    fn heard<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, port: PortId, frame: &[u8]) {
+    /// A frame to the hello group on an edge or legacy port that is not a
+    /// valid, authentic message.
+    pub(crate) fn invalid(&mut self) {
+        self.counters.hellos_invalid += 1;
+    }
+
+    /// A home hello (already authenticated) heard on `port`.
+    pub(crate) fn heard<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, port: PortId, frame: &[u8]) {
         let own = self.own_rank(port);
         let Some(p) = self.ports.get_mut(port.index()).and_then(|p| p.as_mut()) else {
             self.counters.hellos_invalid += 1;
@@ -231,10 +245,6 @@ impl Home {
 impl<B: Backend> Service<B> for Home {
     fn name(&self) -> &'static str {
         "home"
-    }
-
-    fn classes(&self) -> &'static [PuntClass] {
-        &[PuntClass::Protocol]
     }
 
     fn start(&mut self, cx: &mut Ctx<'_, B>) {

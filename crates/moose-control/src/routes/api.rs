@@ -9,7 +9,7 @@ use crate::api::Call;
 pub struct RoutesQuery;
 
 impl Call for RoutesQuery {
-    const SERVICE: &'static str = "routes";
+    const SERVICE: &'static str = crate::routing::api::SERVICE;
     type Reply = Vec<RouteRecord>;
 }
 
@@ -23,19 +23,26 @@ pub struct RouteRecord {
     /// Of `ports`, those whose link is up (a route with none is withdrawn
     /// from the FIB until one comes back).
     pub up: Vec<String>,
-    /// `"static"` (from `[[route]]`), `"local"`; later `"spf"`.
+    /// `"static"` (from `[[route]]`), `"spf"` (the link-state protocol),
+    /// `"local"`.
     pub source: String,
     /// The switch's own prefix: delivered to its hosts.
     pub local: bool,
-    /// Whether the FIB holds it now.
+    /// Whether the FIB holds it now (an SPF route is not while a static
+    /// route to the same prefix is).
     pub installed: bool,
+    /// SPF routes: the switch that holds the prefix, and the path's cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<u32>,
 }
 
 /// The FIB's figures.
 pub struct StatsQuery;
 
 impl Call for StatsQuery {
-    const SERVICE: &'static str = "routes";
+    const SERVICE: &'static str = crate::routing::api::SERVICE;
     type Reply = RouteStats;
 }
 
@@ -47,6 +54,6 @@ pub struct RouteStats {
     pub fib_bytes: usize,
     /// ECMP groups published.
     pub groups: usize,
-    /// FIB rebuilds published (start, link changes).
+    /// FIB rebuilds published (start, link changes, SPF results).
     pub rebuilds: u64,
 }

@@ -1,13 +1,18 @@
-//! The `routes` service: the FIB of MAC routes between switches.
+//! The FIB of MAC routes between switches, kept by the `routing` service.
 //!
 //! It owns the RIB (a `moose_tables::lpm::MacLpm`, on the control side
-//! only) built from the static `[[route]]`s (the link-state protocol adds
-//! its routes here next), and publishes the lookup half (`LpmTable`) and
-//! the ECMP groups as `Arc`s, atomically in one publication, whenever they
-//! change. A route's next hops are the ports of its route that are up: an
-//! ECMP group shrinks when a member's link goes down, and a route whose
-//! ports are all down is withdrawn until one comes back (a less specific
-//! route, such as a default, then carries its traffic).
+//! only) built from the static `[[route]]`s and the routes SPF found, and
+//! publishes the lookup half (`LpmTable`) and the ECMP groups as `Arc`s,
+//! atomically in one publication, whenever they change. A route's next
+//! hops are the ports of its route that are up: an ECMP group shrinks when
+//! a member's link goes down, and a route whose ports are all down is
+//! withdrawn until one comes back (a less specific route, such as a
+//! default, then carries its traffic).
+//!
+//! Preference: a static route and an SPF route to the *same* prefix — the
+//! static one is installed while any of its ports is up (an administrator's
+//! route is a decision; SPF's is the fallback); routes to different
+//! prefixes are chosen by the longest match as always.
 
 pub mod api;
 
@@ -21,7 +26,8 @@ use moose_tables::lpm::MacLpm;
 use moose_wire::{MacPrefix, PortId};
 
 use crate::api::serve;
-use crate::runtime::{Ctx, Event, Service};
+use crate::routing::spf::SpfRoute;
+use crate::runtime::Ctx;
 use api::{RouteRecord, RouteStats, RoutesQuery, StatsQuery};
 
 struct Route {
@@ -32,6 +38,7 @@ struct Route {
 pub struct Routes {
     local: Option<MacPrefix>,
     routes: Vec<Route>,
+    spf: Vec<SpfRoute>,
     names: Vec<String>,
     /// Bit per port: link up.
     up: u64,
@@ -54,6 +61,7 @@ impl Routes {
                     ports: r.ports.iter().map(|&p| PortId(p as u16)).collect(),
                 })
                 .collect(),
+            spf: Vec::new(),
             names: cfg.ports.iter().map(|p| p.name.clone()).collect(),
             up: moose_dataplane::tables::all_ports(cfg.ports.len()),
             rib: MacLpm::new(),
@@ -63,7 +71,11 @@ impl Routes {
     }
 
     fn live(&self, r: &Route) -> Vec<PortId> {
-        r.ports
+        self.live_of(&r.ports)
+    }
+
+    fn live_of(&self, ports: &[PortId]) -> Vec<PortId> {
+        ports
             .iter()
             .copied()
             .filter(|p| self.up & p.bit() != 0)
@@ -72,11 +84,21 @@ impl Routes {
 
     /// Rebuilds the RIB and the groups from the routes and the links, and
     /// publishes both.
-    fn rebuild<B: Backend>(&mut self, cx: &mut Ctx<'_, B>) {
+    pub fn rebuild<B: Backend>(&mut self, cx: &mut Ctx<'_, B>) {
         let mut rib = MacLpm::new();
         let mut groups: Vec<Vec<PortId>> = Vec::new();
-        for r in &self.routes {
-            let live = self.live(r);
+        let statics = self
+            .routes
+            .iter()
+            .filter(|r| !self.live(r).is_empty())
+            .map(|r| (r.prefix, self.live(r)));
+        let spf = self
+            .spf
+            .iter()
+            .filter(|r| !self.shadowed(r))
+            .map(|r| (r.prefix, self.live_of(&r.ports)));
+        let all: Vec<(MacPrefix, Vec<PortId>)> = statics.chain(spf).collect();
+        for (prefix, live) in all {
             let hop = match live.len() {
                 0 => continue,
                 1 => NextHop::Port(live[0]),
@@ -91,13 +113,33 @@ impl Routes {
                     NextHop::Group(GroupId(g as u16))
                 }
             };
-            rib.insert(r.prefix.key().raw(), r.prefix.len(), hop.encode());
+            rib.insert(prefix.key().raw(), prefix.len(), hop.encode());
         }
         self.groups = groups.len();
         cx.table(TableOp::Groups(Arc::new(NextHops::new(groups))));
         cx.table(TableOp::Fib(Arc::new(rib.table())));
         self.rib = rib;
         self.rebuilds += 1;
+    }
+
+    /// Whether a static route to the same prefix, with a port up, or the
+    /// switch's own prefix, takes precedence over an SPF route.
+    fn shadowed(&self, r: &SpfRoute) -> bool {
+        Some(r.prefix) == self.local
+            || self
+                .routes
+                .iter()
+                .any(|s| s.prefix == r.prefix && !self.live(s).is_empty())
+    }
+
+    /// The routes SPF found (installed at the next [`rebuild`](Self::rebuild)).
+    pub fn set_spf(&mut self, routes: &[SpfRoute]) {
+        self.spf = routes.to_vec();
+    }
+
+    /// The switch's own prefix changed (renumbered).
+    pub fn set_local(&mut self, p: MacPrefix) {
+        self.local = Some(p);
     }
 
     fn records(&self) -> Vec<RouteRecord> {
@@ -116,6 +158,8 @@ impl Routes {
                 source: "local".into(),
                 local: true,
                 installed: true,
+                switch_id: None,
+                cost: None,
             });
         }
         for r in &self.routes {
@@ -127,41 +171,52 @@ impl Routes {
                 source: "static".into(),
                 local: false,
                 installed: !live.is_empty(),
+                switch_id: None,
+                cost: None,
+            });
+        }
+        for r in &self.spf {
+            let live = self.live_of(&r.ports);
+            out.push(RouteRecord {
+                prefix: r.prefix.to_string(),
+                ports: r.ports.iter().map(name).collect(),
+                up: live.iter().map(name).collect(),
+                source: "spf".into(),
+                local: false,
+                installed: !live.is_empty() && !self.shadowed(r),
+                switch_id: Some(r.switch_id.to_string()),
+                cost: Some(r.cost),
             });
         }
         out
     }
 }
 
-impl<B: Backend> Service<B> for Routes {
-    fn name(&self) -> &'static str {
-        "routes"
-    }
-
-    fn start(&mut self, cx: &mut Ctx<'_, B>) {
+impl Routes {
+    /// Installs the static routes before the workers start.
+    pub fn start<B: Backend>(&mut self, cx: &mut Ctx<'_, B>) {
         self.up = cx.tables().ports.up;
         self.rebuild(cx);
     }
 
-    fn event(&mut self, cx: &mut Ctx<'_, B>, ev: &Event) {
-        let Event::Link { port, up } = *ev else {
-            return;
-        };
+    /// A port's link changed: its routes' next hops follow.
+    pub fn link<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, port: PortId, up: bool) {
         let before = self.up;
         if up {
             self.up |= port.bit();
         } else {
             self.up &= !port.bit();
         }
-        let touches = self.routes.iter().any(|r| r.ports.contains(&port));
+        let touches = self.routes.iter().any(|r| r.ports.contains(&port))
+            || self.spf.iter().any(|r| r.ports.contains(&port));
         if before != self.up && touches {
             self.rebuild(cx);
         }
     }
 
-    fn request(
+    /// Answers the routes' management calls.
+    pub fn request(
         &mut self,
-        _cx: &mut Ctx<'_, B>,
         body: Box<dyn std::any::Any + Send>,
     ) -> Result<(), Box<dyn std::any::Any + Send>> {
         let body = match serve::<RoutesQuery>(body, |_| self.records()) {

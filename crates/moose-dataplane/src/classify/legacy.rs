@@ -196,7 +196,7 @@ pub fn decide(h: &Header, port: PortId, t: &TableSet, cache: &mut BurstCache) ->
         if ports.foreign & port.bit() != 0 {
             return (Action::drop(DropReason::NotHome), Learn::None);
         }
-        let members = members & !ports.foreign;
+        let members = members & !ports.foreign & flood.tree;
         return (moose(h, vlan, members, port, skey, t, fdb, cache), learn);
     }
     let others = members & !port.bit();

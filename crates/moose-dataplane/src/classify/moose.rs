@@ -21,8 +21,9 @@
 //! * **Elsewhere:** the longest matching MAC route gives a port or an ECMP
 //!   group; none is `no_route`.
 //! * **Broadcast and multicast** go to every other port of the VLAN —
-//!   edge, fabric and legacy — translated (no spanning tree yet: loop-free
-//!   fabrics only).
+//!   edge and legacy, and the fabric ports on the broadcast tree
+//!   (`FloodSets::tree`, kept by the routing service) — translated; one
+//!   from a fabric port off the tree is dropped (`off_tree`).
 //!
 //! A fabric port drops frames whose source is under the switch's own
 //! prefix (`own_prefix`): only a loop brings them back.
@@ -65,7 +66,7 @@ fn frame_error(e: FrameError) -> DropReason {
 /// The checks every role makes after the length and control groups:
 /// source, VLAN membership.
 /// `Ok(vlan, members)` — the VLAN's ports less those on segments homed
-/// elsewhere — or the drop.
+/// elsewhere and the fabric ports off the broadcast tree — or the drop.
 #[inline]
 fn admit(h: &Header, port: PortId, t: &TableSet) -> Result<(u16, u64), DropReason> {
     let src = h.src_le();
@@ -81,7 +82,7 @@ fn admit(h: &Header, port: PortId, t: &TableSet) -> Result<(u16, u64), DropReaso
     if members & port.bit() == 0 {
         return Err(DropReason::VlanIngress);
     }
-    Ok((vlan, members & !t.ports.foreign))
+    Ok((vlan, members & !t.ports.foreign & t.flood.tree))
 }
 
 /// A malformed frame's drop, or the punt of a frame for the slow path
@@ -205,6 +206,9 @@ pub fn decide_fabric(h: &Header, port: PortId, t: &TableSet) -> (Action, Learn) 
         return (Action::drop(DropReason::OwnPrefix), Learn::None);
     }
     if h.dst_is_group() {
+        if t.flood.tree & port.bit() == 0 {
+            return (Action::drop(DropReason::OffTree), Learn::None);
+        }
         let others = members & !port.bit();
         if others == 0 {
             return (Action::drop(DropReason::NoFloodPort), Learn::None);
