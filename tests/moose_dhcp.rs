@@ -326,6 +326,8 @@ fn dhcp_lease_and_renewal_across_two_switches() {
     let _s1 = Running::start(&["run", "-c"], &c1, &l1);
     let _s2 = Running::start(&["run", "-c"], &c2, &l2);
     assert!(tb.wait_up(Duration::from_secs(5)) && cable.wait_up(Duration::from_secs(5)));
+    wait_converged(&l1, 1, Duration::from_secs(10));
+    wait_converged(&l2, 1, Duration::from_secs(10));
 
     let cap_timeout = Duration::from_secs(5);
     let (cpcap, spcap) = (s.path("client.pcap"), s.path("server.pcap"));

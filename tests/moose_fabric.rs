@@ -201,6 +201,7 @@ impl Bed {
         bed.s[1].start();
         assert!(bed.tb.wait_up(Duration::from_secs(5)), "host links up");
         assert!(bed.link.wait_up(Duration::from_secs(5)), "fabric link up");
+        bed.converge();
         if o.ipv6 {
             for (h, a) in bed.tb.hosts.iter().zip(&bed.ip6) {
                 h.enable_ipv6(&format!("{a}/64")).expect("IPv6 on");
@@ -211,6 +212,13 @@ impl Bed {
 
     fn h(&self, i: usize) -> &Host {
         &self.tb.hosts[i]
+    }
+
+    /// Both switches adjacent over the fabric link, on one broadcast tree.
+    fn converge(&self) {
+        for sw in &self.s {
+            wait_converged(&sw.listen, 1, Duration::from_secs(10));
+        }
     }
 
     /// The switch host `i` is behind.
@@ -727,6 +735,7 @@ fn restart_and_sigkill_keep_addresses() {
     let e = app.wait(Duration::from_secs(10));
     assert!(!e.status.success(), "S2 was killed: {}", e.status);
     bed.s[1].start();
+    bed.converge();
     let restarted = Instant::now();
     assert_eq!(
         bed.s[1].hosts(),

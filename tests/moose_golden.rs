@@ -33,6 +33,8 @@
 //! which never saw A and knows it only from the store (a check at the end
 //! runs round 2's S1 without the store: the reply is then `no_host`). S2
 //! has no hosts; both rounds check it forwards every frame byte for byte.
+//! The link-state protocol is off (`[routing] enabled = false`): a
+//! capture replayed later has no neighbour to answer hellos.
 
 mod common;
 
@@ -238,6 +240,9 @@ fn run_switch(
     for (prefix, port) in routes {
         cfg += &format!("[[route]]\nprefix = \"{prefix}\"\nport = \"{port}\"\n");
     }
+    // Captures replayed one switch after the other: no neighbour answers,
+    // so static routes only, broadcasts to every fabric port.
+    cfg += "[routing]\nenabled = false\n";
     let cfg = s.write(&format!("{run}.toml", run = run), &cfg);
     let e = output_within(
         moose()

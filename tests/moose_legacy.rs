@@ -174,6 +174,8 @@ fn legacy_hosts_and_a_segment_on_two_switches() {
     for p in [&fabric, &seg1, &seg2] {
         assert!(p.wait_up(Duration::from_secs(5)), "{} up", p.a);
     }
+    wait_converged(&l1, 1, Duration::from_secs(10));
+    wait_converged(&l2, 1, Duration::from_secs(10));
 
     // The election, before any host talks.
     wait_until("S2's l2 hears S1's hellos", Duration::from_secs(5), || {

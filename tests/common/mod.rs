@@ -777,3 +777,32 @@ pub fn assert_no_netns_or_links(tag: &str) {
     let links = ip(&["-o", "link"]);
     assert!(!links.contains(tag), "links left behind: {links}");
 }
+
+/// Waits until every fabric neighbour of `m` is full and every fabric
+/// link it has is on the broadcast tree at both ends (`/api/v1/neighbors`,
+/// `/api/v1/tree`); `expect` neighbours in all. Panics after `limit`.
+pub fn wait_converged(listen: &str, expect: usize, limit: Duration) {
+    let until = Instant::now() + limit;
+    let get = |path: &str| -> serde_json::Value {
+        http_get(listen, path)
+            .ok()
+            .and_then(|b| serde_json::from_str(&b).ok())
+            .unwrap_or(serde_json::Value::Null)
+    };
+    loop {
+        let n = get("/api/v1/neighbors");
+        let list = n.as_array().cloned().unwrap_or_default();
+        let full = list.iter().filter(|r| r["state"] == "full").count();
+        let t = get("/api/v1/tree");
+        let on_tree = t["ports"].as_array().is_some_and(|p| !p.is_empty()) || expect == 0;
+        let agreed = on_tree && t["ports"] == t["active"];
+        if full == expect && agreed {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "{listen}: not converged after {limit:?}: neighbours {n}, tree {t}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -1,0 +1,488 @@
+//! The MOOSE fabric with loops, through the real binary: the link-state
+//! protocol on real veth links, `prefix = "auto"`, real Linux hosts.
+//!
+//! * **Triangle** — S1, S2, S3, each linked to the other two, two hosts
+//!   on each: the switches converge (every neighbour full, the same
+//!   database on all three, one broadcast tree agreed); routes are the
+//!   other switches' prefixes only, from SPF; every ordered pair pings
+//!   over IPv4 and IPv6; one broadcast from a host reaches every other
+//!   host exactly once; a fabric link cut in the middle of a ping is
+//!   routed around (the gap is printed; duplicates — a loop — fail it),
+//!   and traffic takes the link again once it is back.
+//! * **Square with a diagonal** — four switches, five links, one host on
+//!   each, a continuous broadcast from one host while the diagonal flaps:
+//!   no host ever receives more copies than were sent (no storm, not even
+//!   in the transitions), and the fabric carries each broadcast over at
+//!   most the three links of a spanning tree.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use moose_testbed::{sh, unique_tag, Host, Testbed, VethPair};
+
+/// A switch of a lab: its config, API address, and the process.
+struct Sw {
+    name: String,
+    listen: String,
+    cfg: PathBuf,
+    app: Option<Moose>,
+}
+
+impl Sw {
+    fn app(&self) -> &Moose {
+        self.app.as_ref().expect("running")
+    }
+
+    fn json(&self, path: &str) -> serde_json::Value {
+        self.app().json(path)
+    }
+}
+
+/// A lab: `n` switches, fabric links between given (switch, switch) pairs,
+/// `per` hosts on edge ports of each switch.
+struct Lab {
+    sw: Vec<Sw>,
+    links: Vec<(usize, usize, VethPair)>,
+    tb: Testbed,
+    ip6: Vec<String>,
+    _scratch: Scratch,
+}
+
+impl Lab {
+    fn new(letter: &str, subnet: u8, n: usize, per: usize, links: &[(usize, usize)]) -> Lab {
+        let tag = unique_tag(&format!("t{letter}"));
+        let tb = Testbed::new(&tag, n * per, subnet).expect("testbed (needs root)");
+        let scratch = Scratch::new(&format!("triangle{letter}"));
+        let links: Vec<(usize, usize, VethPair)> = links
+            .iter()
+            .enumerate()
+            .map(|(i, &(a, b))| {
+                let v = VethPair::new(&format!("{tag}l{i}a"), &format!("{tag}l{i}b"))
+                    .expect("fabric link");
+                (a, b, v)
+            })
+            .collect();
+        let ip6 = (0..n * per)
+            .map(|i| format!("fd78:{subnet}::{}", i + 1))
+            .collect();
+        let mut sw = Vec::new();
+        for k in 0..n {
+            let name = format!("tri{letter}-s{}", k + 1);
+            let listen = free_addr();
+            let mut cfg = format!(
+                "[switch]\nname = \"{name}\"\n[dataplane]\nidle = \"backoff\"\nmbufs = 8191\n{}\n[metrics]\nlisten = \"{listen}\"\n[moose]\nprefix = \"auto\"\n[routing]\nhello_interval_ms = 100\ndead_interval_ms = 400\n",
+                eal(&name)
+            );
+            let mut dev = 0;
+            for (i, (a, b, v)) in links.iter().enumerate() {
+                let end = if *a == k {
+                    &v.a
+                } else if *b == k {
+                    &v.b
+                } else {
+                    continue;
+                };
+                cfg += &format!(
+                    "[[port]]\nname = \"l{i}\"\nrole = \"fabric\"\ndevice = \"net_af_packet{dev},iface={end}\"\n"
+                );
+                dev += 1;
+            }
+            for e in 0..per {
+                cfg += &format!(
+                    "[[port]]\nname = \"e{}\"\nrole = \"edge\"\ndevice = \"net_af_packet{dev},iface={}\"\n",
+                    e + 1,
+                    tb.hosts[k * per + e].port_if
+                );
+                dev += 1;
+            }
+            let cfg = scratch.write(&format!("s{}.toml", k + 1), &cfg);
+            sw.push(Sw {
+                name: format!("S{}", k + 1),
+                listen,
+                cfg,
+                app: None,
+            });
+        }
+        let mut lab = Lab {
+            sw,
+            links,
+            tb,
+            ip6,
+            _scratch: scratch,
+        };
+        for s in &mut lab.sw {
+            s.app = Some(Moose::start(&s.cfg, &[], &[], &s.listen));
+        }
+        assert!(lab.tb.wait_up(Duration::from_secs(5)), "host links up");
+        for (_, _, l) in &lab.links {
+            assert!(l.wait_up(Duration::from_secs(5)), "{} up", l.a);
+        }
+        lab
+    }
+
+    fn h(&self, i: usize) -> &Host {
+        &self.tb.hosts[i]
+    }
+
+    /// Waits until every switch's neighbours are full and the tree is
+    /// agreed; returns how long it took.
+    fn converge(&self) -> Duration {
+        let t = Instant::now();
+        for (k, s) in self.sw.iter().enumerate() {
+            let degree = self
+                .links
+                .iter()
+                .filter(|(a, b, _)| *a == k || *b == k)
+                .count();
+            wait_converged(&s.listen, degree, Duration::from_secs(15));
+        }
+        // And the same database everywhere.
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let dbs: Vec<Vec<serde_json::Value>> = self.sw.iter().map(|s| lsdb(s)).collect();
+            if dbs.iter().all(|d| d == &dbs[0]) && dbs[0].len() == self.sw.len() {
+                return t.elapsed();
+            }
+            assert!(Instant::now() < until, "databases differ: {dbs:#?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn prefixes(&self) -> Vec<String> {
+        lsdb(&self.sw[0])
+            .iter()
+            .map(|a| a["prefix"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+/// A switch's database without the ages and the "own" mark: what must be
+/// equal on every switch.
+fn lsdb(s: &Sw) -> Vec<serde_json::Value> {
+    let j = s.json("/api/v1/lsdb");
+    j.as_array()
+        .unwrap_or_else(|| panic!("{}: lsdb not a list: {j}", s.name))
+        .iter()
+        .map(|a| {
+            let mut a = a.clone();
+            let o = a.as_object_mut().unwrap();
+            o.remove("age_s");
+            o.remove("own");
+            a
+        })
+        .collect()
+}
+
+fn under(mac: &str, prefix: &str) -> bool {
+    let (a, len) = prefix.split_once('/').unwrap();
+    let len: u32 = len.parse().unwrap();
+    let v = |s: &str| {
+        s.split(':').fold(0u64, |acc, x| {
+            acc << 8 | u64::from_str_radix(x, 16).unwrap()
+        })
+    };
+    (v(mac) ^ v(a)) >> (48 - len) == 0
+}
+
+fn ping(h: &Host, ip: &str, count: u32) -> (bool, String) {
+    let fam = if ip.contains(':') { "-6" } else { "-4" };
+    let c = count.to_string();
+    let e = output_within(
+        Command::new("ip").args([
+            "netns", "exec", &h.ns, "ping", fam, "-n", "-c", &c, "-i", "0.1", "-W", "2", ip,
+        ]),
+        Duration::from_secs(30),
+    );
+    (e.status.success(), e.stdout)
+}
+
+/// Sends `n` broadcast frames of EtherType 0x88b6 from `h`'s eth0, one
+/// every `gap_us` microseconds (a raw socket in Python, so the frames are
+/// exactly what the test says).
+fn broadcast(h: &Host, n: u32, gap_us: u32) -> std::process::Child {
+    let script = format!(
+        "import socket,time\n\
+         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n\
+         s.bind(('eth0',0))\n\
+         src=bytes.fromhex('{}')\n\
+         for i in range({n}):\n\
+         \x20   s.send(b'\\xff'*6+src+b'\\x88\\xb6'+i.to_bytes(4,'big')+b'moose-tree'*5)\n\
+         \x20   time.sleep({gap_us}/1e6)\n",
+        h.mac.replace(':', "")
+    );
+    h.spawn(&["/usr/bin/python3", "-c", &script])
+        .expect("python3 raw socket")
+}
+
+fn wait_child(mut c: std::process::Child, limit: Duration) {
+    let t = Instant::now();
+    loop {
+        if let Some(st) = c.try_wait().unwrap() {
+            assert!(st.success(), "sender failed: {st}");
+            return;
+        }
+        assert!(t.elapsed() < limit, "sender still running after {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// How many 0x88b6 frames each of `hosts` captured while `f` ran.
+fn count_broadcasts(lab: &Lab, hosts: &[usize], f: impl FnOnce()) -> Vec<usize> {
+    let dir = Scratch::new("tri-cap");
+    let caps: Vec<_> = hosts
+        .iter()
+        .map(|&i| {
+            let p = dir.path(&format!("h{i}.pcap"));
+            let c = lab
+                .h(i)
+                .capture(&p, &["ether", "proto", "0x88b6"], Duration::from_secs(5))
+                .expect("capture");
+            (p, c)
+        })
+        .collect();
+    f();
+    std::thread::sleep(Duration::from_millis(300));
+    caps.into_iter()
+        .map(|(p, c)| {
+            c.stop(Duration::from_secs(5)).expect("capture stops");
+            read_pcap(&p).len()
+        })
+        .collect()
+}
+
+/// The replies of a `ping -i interval` output: the longest run of echoes
+/// without a reply (ms) and how many duplicates it saw.
+fn gap_and_dups(out: &str, interval_ms: f64) -> (f64, usize) {
+    let mut seqs: Vec<u32> = Vec::new();
+    let mut dups = 0;
+    for l in out.lines() {
+        if l.contains("DUP!") {
+            dups += 1;
+            continue;
+        }
+        if let Some(s) = l
+            .split("icmp_seq=")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+        {
+            seqs.push(s);
+        }
+    }
+    seqs.sort_unstable();
+    let gap = seqs
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or(u32::MAX);
+    (f64::from(gap) * interval_ms, dups)
+}
+
+/// The two labs run one after the other: seven switches, tcpdumps and
+/// senders at once are too much for a 2-core machine's timings.
+static ONE_LAB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
+fn triangle_converges_routes_floods_once_and_survives_a_cut() {
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    // Links: 0 = S1–S2, 1 = S2–S3, 2 = S3–S1.
+    let lab = Lab::new("a", 61, 3, 2, &[(0, 1), (1, 2), (2, 0)]);
+    let took = lab.converge();
+    eprintln!(
+        "triangle converged {} ms after the last switch answered",
+        took.as_millis()
+    );
+
+    // Prefixes: automatic, three different /24s; routes: the other two,
+    // from SPF, each straight out of its direct link.
+    let prefixes = lab.prefixes();
+    assert_eq!(prefixes.len(), 3, "{prefixes:?}");
+    let mut uniq = prefixes.clone();
+    uniq.sort();
+    uniq.dedup();
+    assert_eq!(uniq.len(), 3, "distinct automatic prefixes: {prefixes:?}");
+    for (k, s) in lab.sw.iter().enumerate() {
+        let r = s.json("/api/v1/routes");
+        let routes = r.as_array().unwrap();
+        let installed: Vec<&serde_json::Value> =
+            routes.iter().filter(|r| r["installed"] == true).collect();
+        assert_eq!(installed.len(), 3, "{}: {r}", s.name);
+        for r in &installed {
+            let p = r["prefix"].as_str().unwrap();
+            assert!(prefixes.iter().any(|x| x == p), "only switch prefixes: {p}");
+            if r["local"] == true {
+                continue;
+            }
+            assert_eq!(r["source"], "spf", "{r}");
+            assert_eq!(r["ports"].as_array().unwrap().len(), 1, "direct: {r}");
+        }
+        let n = s.json("/api/v1/neighbors");
+        assert_eq!(n.as_array().unwrap().len(), 2, "{}: {n}", s.name);
+        let tree = s.json("/api/v1/tree");
+        assert_eq!(
+            tree["edges"].as_array().unwrap().len(),
+            2,
+            "S{}: {tree}",
+            k + 1
+        );
+    }
+
+    // Every pair, IPv4 and IPv6.
+    for (h, a) in lab.tb.hosts.iter().zip(&lab.ip6) {
+        h.enable_ipv6(&format!("{a}/64")).expect("IPv6 on");
+    }
+    for a in 0..6 {
+        for b in 0..6 {
+            if a == b {
+                continue;
+            }
+            for ip in [lab.h(b).ip.clone(), lab.ip6[b].clone()] {
+                let (ok, out) = ping(lab.h(a), &ip, 1);
+                assert!(ok, "h{a} -> h{b} ({ip}):\n{out}");
+            }
+        }
+    }
+    // Neighbour caches hold MOOSE addresses only.
+    for (i, h) in lab.tb.hosts.iter().enumerate() {
+        for v6 in [false, true] {
+            for n in h.neighbours(v6).expect("ip neigh") {
+                let Some(mac) = n.lladdr else { continue };
+                assert!(
+                    prefixes.iter().any(|p| under(&mac, p)),
+                    "h{i}: {} at {mac}, not a MOOSE address",
+                    n.ip
+                );
+            }
+        }
+    }
+
+    // One broadcast from h0 reaches each other host exactly once (the
+    // triangle's third link is off the tree).
+    let got = count_broadcasts(&lab, &[0, 1, 2, 3, 4, 5], || {
+        wait_child(broadcast(lab.h(0), 1, 0), Duration::from_secs(10));
+    });
+    // (h0's capture sees its own frame go out.)
+    assert_eq!(got, vec![1, 1, 1, 1, 1, 1], "copies per host");
+
+    // Cut S1–S2 in the middle of a ping h0 -> h2 (S1 to S2): traffic goes
+    // round by S3.
+    let interval = 0.01;
+    let p = lab
+        .h(0)
+        .spawn(&["ping", "-n", "-i", "0.01", "-W", "1", &lab.h(2).ip.clone()])
+        .expect("ping");
+    std::thread::sleep(Duration::from_millis(600));
+    let cut = &lab.links[0].2;
+    sh(&["ip", "link", "set", &cut.a, "down"]).unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let out = stop_ping_output(p);
+    let (gap, dups) = gap_and_dups(&out, interval * 1000.0);
+    eprintln!(
+        "link S1–S2 cut: the longest gap in h0 -> h2 echoes was {gap:.0} ms (dead interval 400 ms)"
+    );
+    assert_eq!(dups, 0, "duplicates: a loop\n{out}");
+    assert!(
+        gap < 1200.0,
+        "recovered within 3 × the dead interval: {gap} ms"
+    );
+    let r = lab.sw[0].json("/api/v1/routes");
+    let s2 = &prefixes[..];
+    let to_s2: Vec<&serde_json::Value> = r
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["source"] == "spf" && x["installed"] == true)
+        .collect();
+    assert_eq!(to_s2.len(), 2, "S1 still reaches both: {r} ({s2:?})");
+    assert!(
+        to_s2
+            .iter()
+            .all(|x| x["ports"] == serde_json::json!(["l2"])),
+        "both by S3 now: {r}"
+    );
+    // Broadcasts still reach everyone once, on the new tree.
+    let got = count_broadcasts(&lab, &[0, 1, 2, 3, 4, 5], || {
+        wait_child(broadcast(lab.h(0), 1, 0), Duration::from_secs(10));
+    });
+    assert_eq!(got, vec![1, 1, 1, 1, 1, 1], "copies per host after the cut");
+
+    // The link comes back: S1 goes straight to S2 again.
+    sh(&["ip", "link", "set", &cut.a, "up"]).unwrap();
+    lab.converge();
+    let r = lab.sw[0].json("/api/v1/routes");
+    let direct = r
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["source"] == "spf" && x["ports"] == serde_json::json!(["l0"]))
+        .count();
+    assert_eq!(direct, 1, "S2 direct again: {r}");
+    let (ok, out) = ping(lab.h(0), &lab.h(2).ip, 3);
+    assert!(ok, "{out}");
+}
+
+/// Stops a `ping` with SIGINT and returns its output.
+fn stop_ping_output(child: std::process::Child) -> String {
+    let pid = child.id().to_string();
+    let _ = Command::new("kill").args(["-INT", &pid]).status();
+    let out = child.wait_with_output().expect("ping output");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn square_with_a_diagonal_never_storms_while_a_link_flaps() {
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    // 0 = S1–S2, 1 = S2–S4, 2 = S4–S3, 3 = S3–S1, 4 = S2–S3 (diagonal).
+    let lab = Lab::new("b", 62, 4, 1, &[(0, 1), (1, 3), (3, 2), (2, 0), (1, 2)]);
+    lab.converge();
+    let fabric_tx = |lab: &Lab| -> f64 {
+        lab.sw
+            .iter()
+            .map(|s| {
+                let m = s.app().get("/metrics");
+                (0..5)
+                    .filter_map(|i| {
+                        try_metric(&m, "moose_port_tx_flood_total", &format!("port=\"l{i}\""))
+                    })
+                    .sum::<f64>()
+            })
+            .sum()
+    };
+    let sent = 600u32;
+    let before = fabric_tx(&lab);
+    let diag = lab.links[4].2.a.clone();
+    let got = count_broadcasts(&lab, &[0, 1, 2, 3], || {
+        // 600 broadcasts over about 3 s while the diagonal goes down and
+        // up three times.
+        let sender = broadcast(lab.h(0), sent, 5000);
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(400));
+            sh(&["ip", "link", "set", &diag, "down"]).unwrap();
+            std::thread::sleep(Duration::from_millis(400));
+            sh(&["ip", "link", "set", &diag, "up"]).unwrap();
+        }
+        wait_child(sender, Duration::from_secs(30));
+    });
+    let crossed = fabric_tx(&lab) - before;
+    eprintln!(
+        "square: {sent} broadcasts from h0 while the diagonal flapped: hosts got {got:?}, fabric ports flooded {crossed} copies (a tree of 4 has 3 links: at most {})",
+        3 * sent
+    );
+    assert_eq!(got[0], sent as usize, "h0's capture sees what it sent");
+    for (i, n) in got.iter().enumerate().skip(1) {
+        assert!(
+            *n <= sent as usize,
+            "h{i} got {n} copies of {sent}: a storm"
+        );
+        assert!(*n >= sent as usize / 2, "h{i} got only {n} of {sent}");
+    }
+    assert!(
+        crossed <= f64::from(3 * sent),
+        "fabric copies {crossed} > 3 × {sent}"
+    );
+    lab.converge();
+}
