@@ -359,6 +359,20 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
             "Released host ids not yet reusable.",
             h.quarantined as u64,
         );
+        single(
+            out,
+            Family::gauge,
+            "moose_hosts_forwarding",
+            "Old addresses of hosts that moved away, forwarded to their new ones now.",
+            h.forwarding as u64,
+        );
+        single(
+            out,
+            Family::gauge,
+            "moose_hosts_frozen",
+            "Hosts frozen now for moving too often.",
+            h.frozen as u64,
+        );
         let mut f = Family::gauge(
             "moose_hosts_port",
             "Hosts on each edge port (bounded by moose.host_quota).",
@@ -373,7 +387,7 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
         }
         out.push(f.mf);
         let c = &h.counters;
-        let rows: [(&str, &str, u64); 9] = [
+        let rows: [(&str, &str, u64); 15] = [
             (
                 "moose_hosts_allocated_total",
                 "MOOSE addresses allocated to new hosts.",
@@ -418,6 +432,36 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
                 "moose_hosts_store_errors_total",
                 "Failed writes to the host store (moose.state_dir).",
                 c.store_errors,
+            ),
+            (
+                "moose_hosts_moves_in_total",
+                "Hosts that arrived here from another switch.",
+                c.moves_in,
+            ),
+            (
+                "moose_hosts_moves_out_total",
+                "Hosts handed over to the switch they moved to (old address forwarded for moose.move_hold_secs).",
+                c.moves_out,
+            ),
+            (
+                "moose_hosts_frozen_refused_total",
+                "Frames of hosts frozen for moving more than moose.move_limit times in moose.move_window_secs, dropped.",
+                c.frozen_refused,
+            ),
+            (
+                "moose_hosts_sticky_refused_total",
+                "Frames of sticky hosts on a port not theirs, and handovers of sticky hosts, refused.",
+                c.sticky_refused,
+            ),
+            (
+                "moose_hosts_announcements_sent_total",
+                "Gratuitous ARPs and unsolicited neighbour advertisements made for hosts that arrived.",
+                c.announcements_sent,
+            ),
+            (
+                "moose_hosts_forward_unrouted_total",
+                "Old addresses of moved hosts whose new address had no route.",
+                c.forward_unrouted,
             ),
         ];
         for (name, help, v) in rows {
@@ -510,7 +554,9 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
             "Advertisements in the link-state database (one per switch).",
             r.lsdb_entries as u64,
         );
-        let rows: [(&str, &str, u64); 12] = [
+        let rows: [(&str, &str, u64); 14] = [
+            ("moose_routing_hosts_announced_total", "Host announcements this switch originated.", r.hosts_announced),
+            ("moose_routing_host_announces_received_total", "Other switches' host announcements received (each once).", r.host_announces_received),
             ("moose_routing_hellos_sent_total", "Fabric hellos sent.", r.hellos_sent),
             ("moose_routing_hellos_received_total", "Fabric hellos received and accepted.", r.hellos_received),
             ("moose_routing_adverts_sent_total", "Advertisements sent (flooded, exchanged, retransmitted).", r.adverts_sent),

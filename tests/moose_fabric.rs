@@ -452,10 +452,19 @@ fn two_switches_real_hosts() {
     }
     eprintln!("MOOSE addresses h0..h3: {moose:?}");
 
-    // Routes: the local prefix and the static route, nothing per host.
+    // Routes: the local prefix and the static route, nothing per host;
+    // SPF found the peer's prefix too, behind the static route.
     for (k, s) in bed.s.iter().enumerate() {
-        let r = s.app().json("/api/v1/routes");
-        let r = r.as_array().unwrap();
+        let all = s.app().json("/api/v1/routes");
+        let (spf, r): (Vec<_>, Vec<_>) = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .cloned()
+            .partition(|r| r["source"] == "spf");
+        assert_eq!(spf.len(), 1, "{}: {all}", s.name);
+        assert_eq!(spf[0]["prefix"], bed.s[1 - k].prefix);
+        assert_eq!(spf[0]["installed"], false, "the static route wins");
         assert_eq!(r.len(), 2, "{}: {r:?}", s.name);
         assert_eq!(r[0]["prefix"], s.prefix, "{}: {r:?}", s.name);
         assert_eq!(r[0]["local"], true);

@@ -14,6 +14,13 @@
 //!   no host ever receives more copies than were sent (no storm, not even
 //!   in the transitions), and the fabric carries each broadcast over at
 //!   most the three links of a spanning tree.
+//! * **Mobility** — in the triangle, a host's cable is moved from S1 to a
+//!   spare edge port of S2 (its namespace has a second interface with the
+//!   same MAC and address; the test takes one down and the other up): it
+//!   gets an S2 address, S1 hands it over, every peer's neighbour entry
+//!   points at the new address (the gratuitous ARP S2 made for it), a peer
+//!   pinned to the old address still reaches it (S1 forwards), and a few
+//!   quick moves back and forth freeze it.
 
 mod common;
 
@@ -47,6 +54,9 @@ impl Sw {
 struct Lab {
     sw: Vec<Sw>,
     links: Vec<(usize, usize, VethPair)>,
+    /// A spare edge port `mv` of one switch, whose other end is host 0's
+    /// `eth1` (down).
+    _spare: Option<VethPair>,
     tb: Testbed,
     ip6: Vec<String>,
     _scratch: Scratch,
@@ -54,6 +64,20 @@ struct Lab {
 
 impl Lab {
     fn new(letter: &str, subnet: u8, n: usize, per: usize, links: &[(usize, usize)]) -> Lab {
+        Lab::with(letter, subnet, n, per, links, None, "")
+    }
+
+    /// `spare`: the switch that gets a spare edge port for host 0;
+    /// `moose`: more `[moose]` lines.
+    fn with(
+        letter: &str,
+        subnet: u8,
+        n: usize,
+        per: usize,
+        links: &[(usize, usize)],
+        spare_on: Option<usize>,
+        moose: &str,
+    ) -> Lab {
         let tag = unique_tag(&format!("t{letter}"));
         let tb = Testbed::new(&tag, n * per, subnet).expect("testbed (needs root)");
         let scratch = Scratch::new(&format!("triangle{letter}"));
@@ -69,12 +93,25 @@ impl Lab {
         let ip6 = (0..n * per)
             .map(|i| format!("fd78:{subnet}::{}", i + 1))
             .collect();
+        let spare = spare_on.map(|_| {
+            let v = VethPair::new(&format!("{tag}mva"), &format!("{tag}mvb")).expect("spare");
+            let h = &tb.hosts[0];
+            sh(&["ip", "link", "set", &v.b, "down"]).unwrap();
+            sh(&["ip", "link", "set", &v.b, "netns", &h.ns]).unwrap();
+            h.exec(&["ip", "link", "set", &v.b, "name", "eth1"])
+                .unwrap();
+            h.exec(&["ip", "link", "set", "eth1", "address", &h.mac])
+                .unwrap();
+            h.exec(&["ip", "addr", "add", &format!("{}/24", h.ip), "dev", "eth1"])
+                .unwrap();
+            v
+        });
         let mut sw = Vec::new();
         for k in 0..n {
             let name = format!("tri{letter}-s{}", k + 1);
             let listen = free_addr();
             let mut cfg = format!(
-                "[switch]\nname = \"{name}\"\n[dataplane]\nidle = \"backoff\"\nmbufs = 8191\n{}\n[metrics]\nlisten = \"{listen}\"\n[moose]\nprefix = \"auto\"\n[routing]\nhello_interval_ms = 100\ndead_interval_ms = 400\n",
+                "[switch]\nname = \"{name}\"\n[dataplane]\nidle = \"backoff\"\nmbufs = 8191\n{}\n[metrics]\nlisten = \"{listen}\"\n[moose]\nprefix = \"auto\"\n{moose}\n[routing]\nhello_interval_ms = 100\ndead_interval_ms = 400\n",
                 eal(&name)
             );
             let mut dev = 0;
@@ -99,6 +136,14 @@ impl Lab {
                 );
                 dev += 1;
             }
+            if let (Some(on), Some(v)) = (spare_on, &spare) {
+                if on == k {
+                    cfg += &format!(
+                        "[[port]]\nname = \"mv\"\nrole = \"edge\"\ndevice = \"net_af_packet{dev},iface={}\"\n",
+                        v.a
+                    );
+                }
+            }
             let cfg = scratch.write(&format!("s{}.toml", k + 1), &cfg);
             sw.push(Sw {
                 name: format!("S{}", k + 1),
@@ -110,6 +155,7 @@ impl Lab {
         let mut lab = Lab {
             sw,
             links,
+            _spare: spare,
             tb,
             ip6,
             _scratch: scratch,
@@ -143,7 +189,7 @@ impl Lab {
         // And the same database everywhere.
         let until = Instant::now() + Duration::from_secs(10);
         loop {
-            let dbs: Vec<Vec<serde_json::Value>> = self.sw.iter().map(|s| lsdb(s)).collect();
+            let dbs: Vec<Vec<serde_json::Value>> = self.sw.iter().map(lsdb).collect();
             if dbs.iter().all(|d| d == &dbs[0]) && dbs[0].len() == self.sw.len() {
                 return t.elapsed();
             }
@@ -485,4 +531,150 @@ fn square_with_a_diagonal_never_storms_while_a_link_flaps() {
         "fabric copies {crossed} > 3 × {sent}"
     );
     lab.converge();
+}
+
+/// Host 0's cable to `eth1` (the spare port) if `to_spare`, else back to
+/// `eth0`.
+fn move_host(lab: &Lab, to_spare: bool) {
+    let h = lab.h(0);
+    let (down, up) = if to_spare {
+        ("eth0", "eth1")
+    } else {
+        ("eth1", "eth0")
+    };
+    h.exec(&["ip", "link", "set", down, "down"]).unwrap();
+    h.exec(&["ip", "link", "set", up, "up"]).unwrap();
+    // Carrier on the new cable before the host talks.
+    let t = Instant::now();
+    while !h
+        .exec(&["cat", &format!("/sys/class/net/{up}/operstate")])
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "up")
+        .unwrap_or(false)
+    {
+        assert!(t.elapsed() < Duration::from_secs(5), "{up} not up");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The MOOSE address `s` gives host 0 (its real MAC), if any.
+fn moose_of_h0(lab: &Lab, s: usize) -> Option<String> {
+    let j = lab.sw[s].json("/api/v1/hosts");
+    j.as_array()?
+        .iter()
+        .find(|h| h["mac"] == lab.h(0).mac.as_str())
+        .map(|h| h["moose_mac"].as_str().unwrap().to_string())
+}
+
+/// `h`'s neighbour entry for `ip` on any interface: its link-layer address.
+fn lladdr(h: &Host, ip: &str) -> Option<String> {
+    let out = h.exec(&["ip", "-4", "neigh", "show", ip]).ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let w: Vec<&str> = text.split_whitespace().collect();
+    let i = w.iter().position(|x| *x == "lladdr")?;
+    w.get(i + 1).map(|s| s.to_string())
+}
+
+#[test]
+fn a_host_moves_between_switches_and_too_many_moves_freeze_it() {
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    // Links: 0 = S1–S2, 1 = S2–S3, 2 = S3–S1; h0 on S1, a spare port on S2.
+    let lab = Lab::with(
+        "c",
+        63,
+        3,
+        2,
+        &[(0, 1), (1, 2), (2, 0)],
+        Some(1),
+        "move_hold_secs = 60\nmove_limit = 3\nmove_window_secs = 60",
+    );
+    lab.converge();
+    // Everyone knows h0 at its S1 address.
+    for b in 1..6 {
+        let (ok, out) = ping(lab.h(b), &lab.h(0).ip, 1);
+        assert!(ok, "h{b} -> h0:\n{out}");
+    }
+    let old = moose_of_h0(&lab, 0).expect("h0 on S1");
+    for b in 1..6 {
+        assert_eq!(
+            lladdr(lab.h(b), &lab.h(0).ip).as_deref(),
+            Some(old.as_str()),
+            "h{b}"
+        );
+    }
+    // h5 keeps the old address whatever it hears: it reaches h0 only if S1
+    // forwards.
+    lab.h(5)
+        .exec(&[
+            "ip",
+            "neigh",
+            "replace",
+            &lab.h(0).ip,
+            "lladdr",
+            &old,
+            "nud",
+            "permanent",
+            "dev",
+            "eth0",
+        ])
+        .unwrap();
+
+    // The move: h0 talks from S2's spare port.
+    let t0 = Instant::now();
+    move_host(&lab, true);
+    let (ok, out) = ping(lab.h(0), &lab.h(2).ip, 1);
+    assert!(ok, "h0 -> h2 from its new port:\n{out}");
+    let new = moose_of_h0(&lab, 1).expect("h0 on S2");
+    assert_ne!(new, old);
+    let s2_prefix = lsdb(&lab.sw[1])
+        .iter()
+        .find(|a| under(&new, a["prefix"].as_str().unwrap()))
+        .map(|a| a["switch_id"].clone());
+    assert!(s2_prefix.is_some(), "{new} under a switch prefix");
+    // Every peer (but the pinned one) points at the new address, without
+    // having asked.
+    let until = Instant::now() + Duration::from_secs(5);
+    for b in 1..5 {
+        loop {
+            let l = lladdr(lab.h(b), &lab.h(0).ip);
+            if l.as_deref() == Some(new.as_str()) {
+                break;
+            }
+            assert!(
+                Instant::now() < until,
+                "h{b}'s entry for h0: {l:?}, want {new}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    eprintln!(
+        "h0 moved S1 -> S2: every peer's cache pointed at {new} {} ms after the cable moved",
+        t0.elapsed().as_millis()
+    );
+    for b in 1..6 {
+        let (ok, out) = ping(lab.h(b), &lab.h(0).ip, 1);
+        assert!(ok, "h{b} -> h0 after the move:\n{out}");
+    }
+    assert_eq!(moose_of_h0(&lab, 0), None, "S1 handed h0 over");
+    let m1 = lab.sw[0].app().get("/metrics");
+    let m2 = lab.sw[1].app().get("/metrics");
+    assert_eq!(metric(&m1, "moose_hosts_moves_out_total", ""), 1.0);
+    assert_eq!(metric(&m1, "moose_hosts_forwarding", ""), 1.0);
+    assert_eq!(metric(&m2, "moose_hosts_moves_in_total", ""), 1.0);
+    assert!(metric(&m2, "moose_hosts_announcements_sent_total", "") >= 1.0);
+
+    // Back and forth: moves 2 and 3 work, the 4th in the window is one too
+    // many — h0 is frozen on S2's side… wherever it arrives.
+    move_host(&lab, false);
+    let (ok, out) = ping(lab.h(0), &lab.h(2).ip, 1);
+    assert!(ok, "move 2:\n{out}");
+    move_host(&lab, true);
+    let (ok, out) = ping(lab.h(0), &lab.h(2).ip, 1);
+    assert!(ok, "move 3:\n{out}");
+    move_host(&lab, false);
+    let (ok, _) = ping(lab.h(0), &lab.h(2).ip, 2);
+    assert!(!ok, "move 4 froze h0");
+    let m1 = lab.sw[0].app().get("/metrics");
+    assert_eq!(metric(&m1, "moose_hosts_frozen", ""), 1.0, "S1 froze h0");
+    assert!(metric(&m1, "moose_hosts_frozen_refused_total", "") >= 1.0);
+    assert_eq!(moose_of_h0(&lab, 0), None, "not admitted on S1");
 }

@@ -262,6 +262,10 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// The link-state protocol (defaults without a `[routing]` table).
     pub routing: Routing,
+    /// `[[sticky_host]]`: hosts pinned to an edge port of this switch;
+    /// they never move (frames from them elsewhere are dropped, a
+    /// handover for them is refused).
+    pub sticky_hosts: Vec<StaticFdb>,
 }
 
 impl Config {
@@ -678,11 +682,50 @@ impl Config {
             ));
         }
         let routing = moose::validate_routing(raw.routing.unwrap_or_default())?;
+        let mut sticky_hosts = Vec::new();
+        for (i, s) in raw.sticky_host.into_iter().enumerate() {
+            let key = |k: &str| format!("sticky_host[{i}].{k}");
+            if moose.is_none() {
+                return Err(invalid(key("mac"), "sticky hosts need a [moose] table"));
+            }
+            let mac: Mac = s
+                .mac
+                .parse()
+                .map_err(|e: moose_wire::MacParseError| invalid(key("mac"), e.to_string()))?;
+            if mac.is_multicast() || mac.is_zero() {
+                return Err(invalid(
+                    key("mac"),
+                    format!("{mac} is not a unicast address"),
+                ));
+            }
+            let vlan = Vlan::new(s.vlan).map_err(|e| invalid(key("vlan"), e.to_string()))?;
+            let port = names
+                .get(&s.port)
+                .copied()
+                .ok_or_else(|| invalid(key("port"), format!("no port named {:?}", s.port)))?;
+            if ports[port].role != Role::Edge {
+                return Err(invalid(
+                    key("port"),
+                    format!("{:?} is not an edge port", s.port),
+                ));
+            }
+            if sticky_hosts
+                .iter()
+                .any(|x: &StaticFdb| x.mac == mac && x.vlan == vlan)
+            {
+                return Err(invalid(
+                    key("mac"),
+                    format!("{mac} on VLAN {vlan} is listed twice"),
+                ));
+            }
+            sticky_hosts.push(StaticFdb { mac, vlan, port });
+        }
 
         Ok(Config {
             moose,
             routes,
             routing,
+            sticky_hosts,
             name,
             dataplane,
             bridge,

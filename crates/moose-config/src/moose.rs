@@ -50,6 +50,13 @@ pub struct Moose {
     /// `state_dir`. Until the switch resolves it, `switch` holds the
     /// candidate derived from the switch's name.
     pub auto_prefix: bool,
+    /// A host that moved to another switch: its old address is forwarded
+    /// to the new one this long, then quarantined.
+    pub move_hold: Duration,
+    /// A host that moves more than `move_limit` times within
+    /// `move_window` is frozen where it is (a duplicate MAC, or a loop).
+    pub move_limit: u32,
+    pub move_window: Duration,
 }
 
 /// The automatic prefix of a switch: a /24 in the AAI quadrant,
@@ -162,6 +169,24 @@ pub(crate) fn validate(m: raw::Moose, name: &str) -> Result<Moose, ConfigError> 
             format!("{} is not in 100..=10000", m.home_hello_ms),
         ));
     }
+    if !(1..=86_400).contains(&m.move_hold_secs) {
+        return Err(invalid(
+            "moose.move_hold_secs",
+            format!("{} is not in 1..=86400", m.move_hold_secs),
+        ));
+    }
+    if !(1..=1000).contains(&m.move_limit) {
+        return Err(invalid(
+            "moose.move_limit",
+            format!("{} is not in 1..=1000", m.move_limit),
+        ));
+    }
+    if !(1..=86_400).contains(&m.move_window_secs) {
+        return Err(invalid(
+            "moose.move_window_secs",
+            format!("{} is not in 1..=86400", m.move_window_secs),
+        ));
+    }
     let state_dir = match m.state_dir {
         Some(d) if d.is_empty() => return Err(invalid("moose.state_dir", "is empty")),
         Some(d) => Some(PathBuf::from(d)),
@@ -177,6 +202,9 @@ pub(crate) fn validate(m: raw::Moose, name: &str) -> Result<Moose, ConfigError> 
         state_dir,
         home_hello: Duration::from_millis(m.home_hello_ms),
         auto_prefix: auto,
+        move_hold: Duration::from_secs(m.move_hold_secs),
+        move_limit: m.move_limit,
+        move_window: Duration::from_secs(m.move_window_secs),
     })
 }
 

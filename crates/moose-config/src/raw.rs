@@ -23,6 +23,8 @@ pub struct File {
     #[serde(default)]
     pub route: Vec<Route>,
     pub routing: Option<Routing>,
+    #[serde(default)]
+    pub sticky_host: Vec<StaticFdb>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -207,6 +209,22 @@ pub struct Moose {
     pub state_dir: Option<String>,
     #[serde(default = "default_home_hello_ms")]
     pub home_hello_ms: u64,
+    #[serde(default = "default_move_hold_secs")]
+    pub move_hold_secs: u64,
+    #[serde(default = "default_move_limit")]
+    pub move_limit: u32,
+    #[serde(default = "default_move_window_secs")]
+    pub move_window_secs: u64,
+}
+
+fn default_move_hold_secs() -> u64 {
+    300
+}
+fn default_move_limit() -> u32 {
+    5
+}
+fn default_move_window_secs() -> u64 {
+    180
 }
 
 /// `[[route]]`: a static MAC route; `port` is a port name or a list of

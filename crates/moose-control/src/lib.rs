@@ -35,4 +35,4 @@ pub mod runtime;
 
 pub use api::{Call, CallError, ControlHandle, Request};
 pub use ports::{PortDriver, PortState, StaticPorts};
-pub use runtime::{Ctx, Event, Runtime, RuntimeStats, Service};
+pub use runtime::{Ctx, Event, HostNews, Runtime, RuntimeStats, Service};

@@ -55,6 +55,24 @@ pub enum Event {
     /// An edge or legacy port's segment has its home elsewhere
     /// (`foreign`), or is ours again.
     Home { port: PortId, foreign: bool },
+    /// The hosts service gave a host an address here (new, or arrived
+    /// from another switch): the routing service announces it.
+    HostUp(HostNews),
+    /// Another switch announced a host (the routing service heard it).
+    Announced {
+        origin: moose_wire::Mac,
+        host: HostNews,
+    },
+}
+
+/// A host and its addresses, as announced between switches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostNews {
+    pub vlan: u16,
+    pub real: moose_wire::Mac,
+    pub moose: moose_wire::Mac,
+    pub ipv4: Vec<std::net::Ipv4Addr>,
+    pub ipv6: Vec<std::net::Ipv6Addr>,
 }
 
 /// A control-plane feature hosted by the runtime.
@@ -208,6 +226,27 @@ impl<B: Backend> Ctx<'_, B> {
                 via: Via::Rx,
             },
         ));
+    }
+
+    /// Hands a copy of `data` to a worker to be classified as if `port`
+    /// had received it, once this turn's table changes are published (a
+    /// frame the control plane makes on a host's behalf).
+    pub fn inject_rx(&mut self, port: PortId, data: &[u8]) -> bool {
+        if port.index() >= self.n_ports || self.inject.is_empty() {
+            self.stats.send_failures += 1;
+            return false;
+        }
+        match self.pool.alloc_copy(data) {
+            Some(f) => {
+                let w = port.index() % self.inject.len();
+                self.reinject(w, port, f);
+                true
+            }
+            None => {
+                self.stats.send_failures += 1;
+                false
+            }
+        }
     }
 
     /// Returns a frame to the pool.

@@ -447,6 +447,17 @@ pub enum HostOp {
     },
     /// Remove the binding of `real` on `vlan`.
     Unbind { vlan: u16, real: u64 },
+    /// Frames to `moose` on `vlan` (the old address of a host that moved to
+    /// another switch) go to `to` (its new address) out of `port`: a
+    /// MOOSE → MOOSE entry in the restoring direction only.
+    Forward {
+        vlan: u16,
+        moose: u64,
+        to: u64,
+        port: u16,
+    },
+    /// Remove the forwarding of `moose` on `vlan`.
+    Unforward { vlan: u16, moose: u64 },
     /// Remove everything.
     Clear,
 }
@@ -528,6 +539,9 @@ impl Xlate {
                 self.to_real.prefetch(xkey(vlan, moose));
             }
             HostOp::Unbind { vlan, real } => self.to_moose.prefetch(xkey(vlan, real)),
+            HostOp::Forward { vlan, moose, .. } | HostOp::Unforward { vlan, moose } => {
+                self.to_real.prefetch(xkey(vlan, moose))
+            }
             HostOp::Clear => {}
         }
     }
@@ -561,6 +575,21 @@ impl Absorb<HostOp> for Xlate {
             } => self.bind(vlan, real, moose, port),
             HostOp::Unbind { vlan, real } => {
                 self.unbind(vlan, real);
+            }
+            HostOp::Forward {
+                vlan,
+                moose,
+                to,
+                port,
+            } => {
+                self.to_real.insert(xkey(vlan, moose), pack_real(to, port));
+            }
+            HostOp::Unforward { vlan, moose } => {
+                // Only a forwarding entry: a host bound to the address since
+                // has a real MAC that is not under a MOOSE prefix … which
+                // the table cannot tell; the hosts service unforwards only
+                // addresses it holds in quarantine.
+                self.to_real.remove(xkey(vlan, moose));
             }
             HostOp::Clear => {
                 self.to_moose.clear();

@@ -58,6 +58,17 @@
 //!
 //! * **4, acknowledgement** — of advertisements. Body (10·n bytes, n ≥ 1):
 //!   n × | origin id (6) | sequence (4) |.
+//!
+//! * **5, host announcement** — "this host is mine now", flooded over the
+//!   fabric by the switch a host appeared on (its home), so that the
+//!   switch it left (keyed on the real MAC) hands it over. Body (28 + 4·a
+//!   + 16·b bytes):
+//!
+//!   ```text
+//!   0           6          10     12         18           24     25   26   27  28
+//!   | origin id | sequence | VLAN | real MAC | MOOSE MAC  | flags| a  | b  | rsv |
+//!   then a IPv4 addresses (4 each), b IPv6 addresses (16 each)
+//!   ```
 
 use crate::ids::MacPrefix;
 use crate::mac::Mac;
@@ -86,6 +97,10 @@ pub const TYPE_HOME_HELLO: u8 = 1;
 pub const TYPE_FABRIC_HELLO: u8 = 2;
 pub const TYPE_ADVERT: u8 = 3;
 pub const TYPE_ACK: u8 = 4;
+pub const TYPE_HOST: u8 = 5;
+const HOST_LEN: usize = 28;
+/// Most addresses of each family a host announcement carries.
+pub const MAX_HOST_ADDRS: usize = 8;
 const HOME_HELLO_LEN: usize = 12;
 const FABRIC_HELLO_LEN: usize = 30;
 const ADVERT_LEN: usize = 24;
@@ -105,6 +120,19 @@ pub enum Message {
     FabricHello(FabricHello),
     Advert(Advert),
     Ack(Vec<AdvertId>),
+    Host(HostAnnounce),
+}
+
+/// "Host `real` on `vlan` is at `moose` now, behind switch `origin`."
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostAnnounce {
+    pub origin: Mac,
+    pub seq: u32,
+    pub vlan: u16,
+    pub real: Mac,
+    pub moose: Mac,
+    pub ipv4: Vec<std::net::Ipv4Addr>,
+    pub ipv6: Vec<std::net::Ipv6Addr>,
 }
 
 /// "Port `port` of the switch with prefix `prefix` is on this segment."
@@ -362,6 +390,43 @@ pub fn parse_auth(payload: &[u8]) -> Result<(Message, Option<Auth<'_>>), ProtoEr
             }
             Message::Ack(ids)
         }
+        TYPE_HOST => {
+            if len < HOST_LEN {
+                return Err(ProtoError::Length(len));
+            }
+            let (a, b) = (usize::from(body[25]), usize::from(body[26]));
+            if a > MAX_HOST_ADDRS || b > MAX_HOST_ADDRS || len != HOST_LEN + 4 * a + 16 * b {
+                return Err(ProtoError::Length(len));
+            }
+            if body[24] != 0 || body[27] != 0 {
+                return Err(ProtoError::Flags);
+            }
+            let vlan = u16_at(body, 10);
+            if !(1..=4094).contains(&vlan) {
+                return Err(ProtoError::Length(len));
+            }
+            let ipv4 = (0..a)
+                .map(|i| {
+                    let at = HOST_LEN + 4 * i;
+                    std::net::Ipv4Addr::from(<[u8; 4]>::try_from(&body[at..at + 4]).unwrap())
+                })
+                .collect();
+            let ipv6 = (0..b)
+                .map(|i| {
+                    let at = HOST_LEN + 4 * a + 16 * i;
+                    std::net::Ipv6Addr::from(<[u8; 16]>::try_from(&body[at..at + 16]).unwrap())
+                })
+                .collect();
+            Message::Host(HostAnnounce {
+                origin: switch_id_at(body, 0)?,
+                seq: u32::from_be_bytes(body[6..10].try_into().unwrap()),
+                vlan,
+                real: switch_id_at(body, 12)?,
+                moose: switch_id_at(body, 18)?,
+                ipv4,
+                ipv6,
+            })
+        }
         t => return Err(ProtoError::Type(t)),
     };
     Ok((m, auth))
@@ -420,6 +485,23 @@ pub fn emit(m: &Message, out: &mut Vec<u8>) {
                 out.extend_from_slice(&l.cost.to_be_bytes());
                 out.extend_from_slice(&l.port.to_be_bytes());
                 out.extend_from_slice(&l.neighbor_port.to_be_bytes());
+            }
+        }
+        Message::Host(h) => {
+            let a = &h.ipv4[..h.ipv4.len().min(MAX_HOST_ADDRS)];
+            let b = &h.ipv6[..h.ipv6.len().min(MAX_HOST_ADDRS)];
+            header(out, TYPE_HOST, HOST_LEN + 4 * a.len() + 16 * b.len());
+            out.extend_from_slice(&h.origin.0);
+            out.extend_from_slice(&h.seq.to_be_bytes());
+            out.extend_from_slice(&h.vlan.to_be_bytes());
+            out.extend_from_slice(&h.real.0);
+            out.extend_from_slice(&h.moose.0);
+            out.extend_from_slice(&[0, a.len() as u8, b.len() as u8, 0]);
+            for x in a {
+                out.extend_from_slice(&x.octets());
+            }
+            for x in b {
+                out.extend_from_slice(&x.octets());
             }
         }
         Message::Ack(ids) => {
@@ -551,6 +633,24 @@ mod tests {
     fn all() -> Vec<Message> {
         vec![
             Message::HomeHello(hello()),
+            Message::Host(HostAnnounce {
+                origin: mac("52:54:00:00:00:01"),
+                seq: 3,
+                vlan: 10,
+                real: mac("00:16:3e:00:00:05"),
+                moose: mac("02:11:11:00:00:07"),
+                ipv4: vec!["10.0.0.5".parse().unwrap()],
+                ipv6: vec!["fd00::5".parse().unwrap(), "fe80::5".parse().unwrap()],
+            }),
+            Message::Host(HostAnnounce {
+                origin: mac("52:54:00:00:00:01"),
+                seq: 4,
+                vlan: 1,
+                real: mac("00:16:3e:00:00:05"),
+                moose: mac("02:11:11:00:00:07"),
+                ipv4: Vec::new(),
+                ipv6: Vec::new(),
+            }),
             Message::FabricHello(fabric_hello()),
             Message::FabricHello(FabricHello {
                 heard: Vec::new(),

@@ -76,6 +76,22 @@ pub struct HostCounters {
     /// Writes to the persistent store that failed (allocations then live in
     /// memory only until the next successful write).
     pub store_errors: u64,
+    /// Hosts that arrived here from another switch (announced there
+    /// within `move_window_secs`).
+    pub moves_in: u64,
+    /// Hosts handed over to the switch they moved to.
+    pub moves_out: u64,
+    /// Frames of hosts frozen for moving more than `move_limit` times in
+    /// `move_window_secs` (a duplicate MAC or a loop), dropped.
+    pub frozen_refused: u64,
+    /// Frames of sticky hosts on a port not theirs, dropped; handovers of
+    /// sticky hosts refused.
+    pub sticky_refused: u64,
+    /// Gratuitous ARPs and unsolicited neighbour advertisements sent on
+    /// behalf of hosts that arrived.
+    pub announcements_sent: u64,
+    /// Old addresses forwarded to a host's new one that found no route.
+    pub forward_unrouted: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,4 +112,10 @@ pub struct HostStats {
     pub first_frame_count: u64,
     /// Whether allocations are kept in `moose.state_dir`.
     pub persistent: bool,
+    /// Old addresses of hosts that moved away, forwarded now.
+    #[serde(default)]
+    pub forwarding: usize,
+    /// Hosts frozen now.
+    #[serde(default)]
+    pub frozen: usize,
 }

@@ -417,6 +417,27 @@ impl HostTable {
         out
     }
 
+    /// Releases host (`vlan`, `real`) — it moved to another switch — with
+    /// its id quarantined until `now + hold + reuse_after_secs` (its old
+    /// address is forwarded meanwhile). Returns it.
+    pub fn release_moved(
+        &mut self,
+        now: Instant,
+        vlan: u16,
+        real: Mac,
+        hold: Duration,
+    ) -> Option<Host> {
+        let key = ExactKey::new(vlan, real).sort_key();
+        let h = self.hosts.remove(&key)?;
+        self.per_port[h.port.index()] -= 1;
+        self.ids.remove(&h.id.0);
+        let until = now + hold + self.reuse_after;
+        self.quarantined.insert(h.id.0, until);
+        self.released.push_back((until, h.id.0));
+        self.counters.released += 1;
+        Some(h)
+    }
+
     /// Until when `id` is quarantined, if it is.
     pub fn quarantined_until(&self, id: u64) -> Option<Instant> {
         self.quarantined.get(&id).copied()

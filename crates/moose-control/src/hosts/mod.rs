@@ -9,10 +9,12 @@
 //! again once the translation is published: nothing is lost while an
 //! address is allocated. Refreshes of known hosts (the edge's learn
 //! requests, on the same class) keep them from going idle; hosts idle for
-//! `host_idle_secs` are released and their ids quarantined.
+//! `host_idle_secs` are released and their ids quarantined. Hosts that
+//! move between switches: [`mobility`].
 
 pub mod api;
 pub mod control;
+pub mod mobility;
 pub mod store;
 
 use std::time::{Duration, Instant};
@@ -24,9 +26,10 @@ use moose_tables::xlate::HostOp;
 use moose_wire::{ExactKey, Header, HostId, Mac, PortId};
 
 use crate::api::serve;
-use crate::runtime::{Ctx, Event, Service};
+use crate::runtime::{Ctx, Event, HostNews, Service};
 use api::{HostRecord, HostStats, HostsPage, HostsQuery, StatsQuery, MAX_PAGE};
 use control::{Admitted, Host, HostTable};
+use mobility::{Arrival, Tracker};
 use store::{Batch, Store, StoreError};
 
 /// The low 48 bits of a little-endian load of `m` (what the fast path's
@@ -46,7 +49,19 @@ pub struct Hosts {
     first_max_us: u64,
     first_count: u64,
     idle_check: Duration,
+    tracker: Tracker,
+    move_hold: Duration,
+    /// Old addresses of hosts that moved away, forwarded to the new ones
+    /// until the given time: (VLAN, old MOOSE, new MOOSE, until).
+    forwards: Vec<(u16, Mac, Mac, Instant)>,
+    /// `[[sticky_host]]`s by (VLAN, MAC) sort key: their port.
+    sticky: std::collections::HashMap<u64, PortId>,
 }
+
+/// Forwarded old addresses and tracked hosts are checked this often.
+const MOBILITY_TICK: Duration = Duration::from_millis(500);
+const TOKEN_IDLE: u64 = 0;
+const TOKEN_MOBILITY: u64 = 1;
 
 impl Hosts {
     /// The service of a `[moose]` switch (`None` without one), with the
@@ -107,6 +122,19 @@ impl Hosts {
             first_max_us: 0,
             first_count: 0,
             idle_check,
+            tracker: Tracker::new(m.move_limit, m.move_window),
+            move_hold: m.move_hold,
+            forwards: Vec::new(),
+            sticky: cfg
+                .sticky_hosts
+                .iter()
+                .map(|s| {
+                    (
+                        ExactKey::new(s.vlan.get(), s.mac).sort_key(),
+                        PortId(s.port as u16),
+                    )
+                })
+                .collect(),
         }))
     }
 
@@ -188,6 +216,8 @@ impl Hosts {
             first_frame_us_max: self.first_max_us,
             first_frame_count: self.first_count,
             persistent: self.store.is_some(),
+            forwarding: self.forwards.len(),
+            frozen: self.tracker.frozen(Instant::now()),
         }
     }
 
@@ -229,11 +259,44 @@ impl Hosts {
         } else {
             cx.tables().ports.pvid(port)
         };
+        let key = ExactKey::new(vlan, src).sort_key();
+        if self.sticky.get(&key).is_some_and(|p| *p != port) {
+            self.table.counters.sticky_refused += 1;
+            cx.free(frame);
+            return;
+        }
+        let arrival = if self.table.get(vlan, src).is_some() {
+            Arrival::New
+        } else {
+            self.tracker.arrive(key, cx.now)
+        };
+        if arrival == Arrival::Frozen {
+            self.table.counters.frozen_refused += 1;
+            cx.free(frame);
+            return;
+        }
         match self.table.admit(vlan, src, port, cx.now) {
             Ok((host, how)) => {
                 if how != Admitted::Known {
                     self.bind(cx, &host);
                     self.persist(&host);
+                }
+                if how == Admitted::New {
+                    let (v4, v6) = mobility::addresses_of(frame.as_ref());
+                    self.tracker.here(key, cx.now, &v4, &v6);
+                    let t = self.tracker.get(key).cloned().unwrap_or_default();
+                    let moose = self.table.addr(host.id).mac();
+                    if arrival == Arrival::Moved {
+                        self.table.counters.moves_in += 1;
+                        self.announce_for(cx, port, vid, src, &t);
+                    }
+                    cx.emit(Event::HostUp(HostNews {
+                        vlan,
+                        real: src,
+                        moose,
+                        ipv4: t.ipv4,
+                        ipv6: t.ipv6,
+                    }));
                 }
                 self.table.counters.reinjected += 1;
                 self.pending_first.push(cx.now);
@@ -241,6 +304,106 @@ impl Hosts {
             }
             Err(_) => cx.free(frame),
         }
+    }
+}
+
+impl Hosts {
+    /// The gratuitous ARP and unsolicited neighbour advertisements of a
+    /// host that arrived, for every address it is known by, classified as
+    /// if it had sent them on `port` (after its frame that was punted).
+    fn announce_for<B: Backend>(
+        &mut self,
+        cx: &mut Ctx<'_, B>,
+        port: PortId,
+        vid: u16,
+        real: Mac,
+        t: &mobility::Track,
+    ) {
+        for ip in &t.ipv4 {
+            if cx.inject_rx(port, &mobility::garp(real, *ip, vid)) {
+                self.table.counters.announcements_sent += 1;
+            }
+        }
+        for ip in &t.ipv6 {
+            if cx.inject_rx(port, &mobility::unsolicited_na(real, *ip, vid)) {
+                self.table.counters.announcements_sent += 1;
+            }
+        }
+    }
+
+    /// Another switch announced a host: if it is ours, it moved there —
+    /// hand it over (release it, forward its old address to the new one).
+    fn announced<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, h: &HostNews) {
+        let key = ExactKey::new(h.vlan, h.real).sort_key();
+        self.tracker.announced(key, cx.now, &h.ipv4, &h.ipv6);
+        if self.table.get(h.vlan, h.real).is_none() {
+            return;
+        }
+        if self.sticky.contains_key(&key) {
+            self.table.counters.sticky_refused += 1;
+            return;
+        }
+        let Some(old) = self
+            .table
+            .release_moved(cx.now, h.vlan, h.real, self.move_hold)
+        else {
+            return;
+        };
+        self.table.counters.moves_out += 1;
+        let old_moose = self.table.addr(old.id).mac();
+        self.unbind(cx, vec![old]);
+        self.forwards
+            .push((h.vlan, old_moose, h.moose, cx.now + self.move_hold));
+        self.forward(cx, h.vlan, old_moose, h.moose);
+    }
+
+    /// (Re)installs the forwarding of `old` to `new` out of the port the
+    /// FIB gives for `new` now.
+    fn forward<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, vlan: u16, old: Mac, new: Mac) {
+        let t = cx.tables();
+        let hop = match t
+            .fib
+            .lookup_raw(moose_wire::PrefixKey::from_le48(le48(new)).raw())
+        {
+            moose_tables::lpm::NO_ROUTE => None,
+            v => match moose_dataplane::tables::NextHop::decode(v) {
+                moose_dataplane::tables::NextHop::Port(p) => Some(p),
+                moose_dataplane::tables::NextHop::Group(g) => t.groups.pick(g, 0),
+            },
+        };
+        match hop {
+            Some(p) => cx.table(TableOp::Xlate(HostOp::Forward {
+                vlan,
+                moose: le48(old),
+                to: le48(new),
+                port: p.0,
+            })),
+            None => {
+                self.table.counters.forward_unrouted += 1;
+                cx.table(TableOp::Xlate(HostOp::Unforward {
+                    vlan,
+                    moose: le48(old),
+                }));
+            }
+        }
+    }
+
+    /// Ends forwardings that are over, re-resolves the others' ports (the
+    /// routes may have changed), forgets hosts not announced for a window.
+    fn mobility_tick<B: Backend>(&mut self, cx: &mut Ctx<'_, B>) {
+        let now = cx.now;
+        let (over, keep): (Vec<_>, Vec<_>) = self.forwards.drain(..).partition(|f| f.3 <= now);
+        for (vlan, old, _, _) in over {
+            cx.table(TableOp::Xlate(HostOp::Unforward {
+                vlan,
+                moose: le48(old),
+            }));
+        }
+        for &(vlan, old, new, _) in &keep {
+            self.forward(cx, vlan, old, new);
+        }
+        self.forwards = keep;
+        self.tracker.expire(now);
     }
 }
 
@@ -264,7 +427,8 @@ impl<B: Backend> Service<B> for Hosts {
             }
         }
         self.batch = Batch::default();
-        cx.timer(cx.now + self.idle_check, 0);
+        cx.timer(cx.now + self.idle_check, TOKEN_IDLE);
+        cx.timer(cx.now + MOBILITY_TICK, TOKEN_MOBILITY);
     }
 
     fn punt(&mut self, cx: &mut Ctx<'_, B>, _class: PuntClass, worker: usize, p: Punt<B::Frame>) {
@@ -296,6 +460,10 @@ impl<B: Backend> Service<B> for Hosts {
                 let gone = self.table.release_port(cx.now, port);
                 self.unbind(cx, gone);
             }
+            Event::Announced { ref host, .. } => {
+                let host = host.clone();
+                self.announced(cx, &host);
+            }
             _ => {}
         }
     }
@@ -320,10 +488,15 @@ impl<B: Backend> Service<B> for Hosts {
         }
     }
 
-    fn timer(&mut self, cx: &mut Ctx<'_, B>, _token: u64) {
+    fn timer(&mut self, cx: &mut Ctx<'_, B>, token: u64) {
+        if token == TOKEN_MOBILITY {
+            self.mobility_tick(cx);
+            cx.timer(cx.now + MOBILITY_TICK, TOKEN_MOBILITY);
+            return;
+        }
         let gone = self.table.release_idle(cx.now);
         self.unbind(cx, gone);
-        cx.timer(cx.now + self.idle_check, 0);
+        cx.timer(cx.now + self.idle_check, TOKEN_IDLE);
     }
 
     fn request(

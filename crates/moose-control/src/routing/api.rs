@@ -132,4 +132,8 @@ pub struct RoutingStats {
     /// Fabric hellos heard on edge or legacy ports (another switch's
     /// fabric port on a host segment).
     pub hellos_on_edge: u64,
+    /// Host announcements this switch originated (a host got an address
+    /// here), and other switches' received (each once).
+    pub hosts_announced: u64,
+    pub host_announces_received: u64,
 }

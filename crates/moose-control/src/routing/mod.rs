@@ -51,16 +51,22 @@ use moose_config::{Config, Role};
 use moose_dataplane::io::Backend;
 use moose_dataplane::tables::FloodSets;
 use moose_dataplane::{Punt, PuntClass, TableOp};
-use moose_wire::proto::{self, Advert, AdvertId, FabricHello, Link, Message};
+use moose_wire::proto::{self, Advert, AdvertId, FabricHello, HostAnnounce, Link, Message};
 use moose_wire::{EtherType, Mac, MacPrefix, PortId};
 
 use crate::api::serve;
 use crate::home::Home;
 use crate::routes::Routes;
-use crate::runtime::{Ctx, Event, Service};
+use crate::runtime::{Ctx, Event, HostNews, Service};
 use api::*;
 use auth::{Signer, Verifier};
 use spf::{Graph, SpfRoute, Tree};
+
+/// Host announcements remembered (by origin and sequence) this long, so a
+/// copy that comes round another way is not passed on again …
+const SEEN_HOSTS_FOR: Duration = Duration::from_secs(30);
+/// … and at most this many.
+const MAX_SEEN_HOSTS: usize = 1 << 18;
 
 /// The service's periodic work runs this often.
 const TICK: Duration = Duration::from_millis(10);
@@ -90,6 +96,7 @@ pub const REJECT_REASONS: &[&str] = &[
     "own_hello",
     "home_hello_on_fabric",
     "routing_disabled",
+    "announce_flood",
 ];
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -171,6 +178,8 @@ pub struct Routing {
     stats: RoutingStats,
     frame: Vec<u8>,
     body: Vec<u8>,
+    host_seq: u32,
+    seen_hosts: HashMap<(Mac, u32), Instant>,
 }
 
 fn now_seq() -> u32 {
@@ -246,6 +255,8 @@ impl Routing {
             stats: RoutingStats::default(),
             frame: Vec::with_capacity(1514),
             body: Vec::with_capacity(1400),
+            host_seq: 0,
+            seen_hosts: HashMap::new(),
         })
     }
 
@@ -761,7 +772,85 @@ impl Routing {
             _ if !fabric => self.reject("not_fabric"),
             Message::Advert(a) => self.advert(cx, port, a),
             Message::Ack(ids) => self.ack(port, ids, cx.now),
+            Message::Host(h) => self.host(cx, port, h),
         }
+    }
+
+    // -----------------------------------------------------------------
+    // Host announcements: flooded hop by hop to every adjacent neighbour,
+    // each switch passing on an announcement it has not seen (by origin
+    // and sequence) and telling the hosts service.
+
+    fn announce<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, h: &HostNews) {
+        self.host_seq = self.host_seq.wrapping_add(1);
+        let a = HostAnnounce {
+            origin: self.id,
+            seq: self.host_seq,
+            vlan: h.vlan,
+            real: h.real,
+            moose: h.moose,
+            ipv4: h.ipv4.clone(),
+            ipv6: h.ipv6.clone(),
+        };
+        self.stats.hosts_announced += 1;
+        self.flood_host(cx, &a, None);
+    }
+
+    fn flood_host<B: Backend>(
+        &mut self,
+        cx: &mut Ctx<'_, B>,
+        a: &HostAnnounce,
+        except: Option<PortId>,
+    ) {
+        if !self.cfg.enabled {
+            return;
+        }
+        self.body.clear();
+        proto::emit(&Message::Host(a.clone()), &mut self.body);
+        for p in 0..self.nbrs.len() {
+            let port = PortId(p as u16);
+            let adjacent = self.nbrs[p]
+                .as_ref()
+                .is_some_and(|n| n.state >= State::TwoWay);
+            if adjacent && Some(port) != except {
+                self.send_body(cx, port);
+            }
+        }
+    }
+
+    fn host<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, port: PortId, a: HostAnnounce) {
+        let adjacent = self.nbrs[port.index()]
+            .as_ref()
+            .is_some_and(|n| n.state >= State::TwoWay);
+        if !adjacent {
+            return self.reject("not_adjacent");
+        }
+        if a.origin == self.id {
+            return;
+        }
+        if self.seen_hosts.len() >= MAX_SEEN_HOSTS {
+            let now = cx.now;
+            self.seen_hosts
+                .retain(|_, t| now.duration_since(*t) < SEEN_HOSTS_FOR);
+            if self.seen_hosts.len() >= MAX_SEEN_HOSTS {
+                return self.reject("announce_flood");
+            }
+        }
+        if self.seen_hosts.insert((a.origin, a.seq), cx.now).is_some() {
+            return;
+        }
+        self.stats.host_announces_received += 1;
+        self.flood_host(cx, &a, Some(port));
+        cx.emit(Event::Announced {
+            origin: a.origin,
+            host: HostNews {
+                vlan: a.vlan,
+                real: a.real,
+                moose: a.moose,
+                ipv4: a.ipv4,
+                ipv6: a.ipv6,
+            },
+        });
     }
 
     fn tick<B: Backend>(&mut self, cx: &mut Ctx<'_, B>) {
@@ -775,6 +864,8 @@ impl Routing {
         if now.duration_since(self.last_aging) >= Duration::from_secs(1) {
             self.last_aging = now;
             self.age(cx);
+            self.seen_hosts
+                .retain(|_, t| now.duration_since(*t) < SEEN_HOSTS_FOR);
         }
         self.settle(cx);
     }
@@ -915,6 +1006,9 @@ impl<B: Backend> Service<B> for Routing {
 
     fn event(&mut self, cx: &mut Ctx<'_, B>, ev: &Event) {
         Service::<B>::event(&mut self.home, cx, ev);
+        if let Event::HostUp(h) = ev {
+            return self.announce(cx, h);
+        }
         let Event::Link { port, up } = *ev else {
             return;
         };
