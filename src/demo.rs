@@ -2,12 +2,16 @@
 //! network namespaces, each on a veth pair whose other end is a DPDK
 //! `net_af_packet` port of a `moose run` child process (no hugepages).
 //!
-//! * [`moose`] (the default): two MOOSE switches S1 and S2 joined by a
-//!   fabric veth pair, two hosts on edge ports of each. Every pair pings
-//!   over IPv4 and IPv6; the hosts' neighbour tables show that hosts behind
-//!   the other switch are known only by MOOSE addresses; each switch's
-//!   tables hold its own hosts and one route per switch, not an entry per
-//!   host of the domain.
+//! * [`moose`] (the default): the MOOSE lab — three switches S1, S2, S3 in
+//!   a triangle of fabric veth pairs, automatic prefixes, the link-state
+//!   protocol, two hosts on edge ports of each. It waits for the fabric to
+//!   converge, pings every pair over IPv4 and IPv6, shows that the hosts'
+//!   neighbour tables hold only MOOSE addresses for hosts behind other
+//!   switches and that each switch's tables hold its own hosts and one
+//!   route per switch; then it cuts the S1–S2 link under a 10 ms ping and
+//!   prints how long traffic took to go round by S3, and moves a host from
+//!   S1 to a spare port of S2 and prints how long its peer took to reach
+//!   it again.
 //! * [`bridge`] (`--bridge`): one learning bridge (legacy ports); every
 //!   pair pings, then the per-port counters and the FDB.
 //!
@@ -216,11 +220,11 @@ struct Peer<'a> {
     addrs: Vec<String>,
 }
 
-/// Every peer pings every address of every other peer (3 echoes, 2 s
+/// Every peer pings every address of every other peer (`count` echoes, 2 s
 /// each at most: the first frames of a new host are held while the
 /// switch allocates for it). Prints a table; the number of pings that
 /// failed.
-fn ping_all(peers: &[Peer], quit: &AtomicBool) -> usize {
+fn ping_all(peers: &[Peer], count: u32, quit: &AtomicBool) -> usize {
     let w = peers.iter().map(|p| p.name.len()).fold(4, usize::max);
     let wa = peers
         .iter()
@@ -235,7 +239,7 @@ fn ping_all(peers: &[Peer], quit: &AtomicBool) -> usize {
                 if quit.load(Ordering::Relaxed) {
                     return failed;
                 }
-                let ok = a.host.ping(addr, 3);
+                let ok = a.host.ping(addr, count);
                 failed += usize::from(!ok);
                 let res = if ok { "ok" } else { "FAILED" };
                 println!("{:<w$}  {:<w$}  {addr:<wa$}  {res}", a.name, b.name);
@@ -257,47 +261,59 @@ fn hold(keep: bool, how: &str, quit: &AtomicBool) {
 }
 
 // ---------------------------------------------------------------------------
-// The MOOSE demo.
+// The MOOSE lab.
 
-/// The switches' MOOSE prefixes.
-const PREFIXES: [&str; 2] = ["02:11:11:00:00:00/24", "02:22:22:00:00:00/24"];
-
-/// Hosts behind each switch.
+/// Switches of the lab, and hosts behind each.
+const SWITCHES: usize = 3;
 const HOSTS_PER_SWITCH: usize = 2;
+
+/// The fabric links (switch, switch): a triangle.
+const LINKS: [(usize, usize); 3] = [(0, 1), (1, 2), (2, 0)];
 
 /// The switch host `i` is behind: S1 has the first hosts.
 fn sw_of(i: usize) -> usize {
     i / HOSTS_PER_SWITCH
 }
 
-/// The configuration of switch `k` (0 or 1): MOOSE prefix `PREFIXES[k]`,
-/// fabric port `f0` on `fabric`, edge ports `e1`, `e2` on `hosts`, and a
-/// static route to the other switch's prefix via `f0`.
-fn moose_config(k: usize, name: &str, api: &str, fabric: &str, hosts: &[Host]) -> String {
+/// The configuration of switch `k`: an automatic prefix, a fabric port
+/// `to-sN` per link, edge ports `e1`, `e2` on `hosts`, and on S2 a spare
+/// edge port `mv` (where h0 moves to).
+fn moose_config(
+    k: usize,
+    name: &str,
+    api: &str,
+    links: &[VethPair],
+    hosts: &[Host],
+    spare: Option<&str>,
+) -> String {
     let mut c = base_config(name, api);
-    c += &format!(
-        "\n[moose]\nprefix = \"{}\"\n\n[[port]]\nname = \"f0\"\nrole = \"fabric\"\n\
-         device = \"net_af_packet0,iface={fabric}\"\n",
-        PREFIXES[k]
-    );
-    for (e, h) in hosts.iter().enumerate() {
-        c += &format!(
-            "\n[[port]]\nname = \"e{}\"\nrole = \"edge\"\ndevice = \"net_af_packet{},iface={}\"\n",
-            e + 1,
-            e + 1,
-            h.port_if
+    c += "\n[moose]\nprefix = \"auto\"\n";
+    let mut dev = 0;
+    let mut port = |c: &mut String, name: String, role: &str, iface: &str| {
+        *c += &format!(
+            "\n[[port]]\nname = \"{name}\"\nrole = \"{role}\"\ndevice = \"net_af_packet{dev},iface={iface}\"\n"
         );
+        dev += 1;
+    };
+    for (&(a, b), l) in LINKS.iter().zip(links) {
+        if a == k {
+            port(&mut c, format!("to-s{}", b + 1), "fabric", &l.a);
+        } else if b == k {
+            port(&mut c, format!("to-s{}", a + 1), "fabric", &l.b);
+        }
     }
-    c += &format!(
-        "\n[[route]]\nprefix = \"{}\"\nport = \"f0\"\n",
-        PREFIXES[1 - k]
-    );
+    for (e, h) in hosts.iter().enumerate() {
+        port(&mut c, format!("e{}", e + 1), "edge", &h.port_if);
+    }
+    if let Some(iface) = spare {
+        port(&mut c, "mv".into(), "edge", iface);
+    }
     c
 }
 
 /// Prints every host's neighbour tables (IPv4 and IPv6), saying of each
 /// link-layer address whose it is. Returns how many entries are wrong: a
-/// host behind the other switch must be known by the MOOSE address its
+/// host behind another switch must be known by the MOOSE address its
 /// switch gave it, never by its real MAC (nor be missing, after the
 /// pings).
 fn neighbour_report(
@@ -325,7 +341,7 @@ fn neighbour_report(
                     .with_context(|| format!("ip neigh in {}", h.ns))?,
             );
         }
-        // The other switch's hosts, to be found by address.
+        // The other switches' hosts, to be found by address.
         let mut remote: Vec<(usize, &str)> = (0..hosts.len())
             .filter(|&b| sw_of(b) != sw_of(a))
             .flat_map(|b| [(b, hosts[b].ip.as_str()), (b, ip6[b].as_str())])
@@ -370,72 +386,146 @@ fn neighbour_report(
     Ok(rows.iter().filter(|r| r.5).count())
 }
 
-/// Two MOOSE switches, four hosts: see the module documentation. Fails if
-/// a ping failed or a host's neighbour table holds anything but a MOOSE
-/// address for a host behind the other switch.
+/// Waits until every switch's neighbours are full and every switch has its
+/// tree ports agreed; how long it took.
+fn converge(switches: &[Appliance], quit: &AtomicBool) -> anyhow::Result<Duration> {
+    let t0 = Instant::now();
+    loop {
+        let mut ready = true;
+        for sw in switches {
+            let n: Vec<moose_control::routing::api::NeighborRecord> =
+                sw.get("/api/v1/neighbors")?;
+            let t: moose_control::routing::api::TreeReport = sw.get("/api/v1/tree")?;
+            ready &=
+                n.iter().all(|r| r.state == "full") && !t.ports.is_empty() && t.ports == t.active;
+        }
+        if ready {
+            return Ok(t0.elapsed());
+        }
+        if t0.elapsed() > Duration::from_secs(15) || quit.load(Ordering::Relaxed) {
+            bail!("the switches did not converge within 15 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A background `ping -i 0.01` from `h` to `ip`; stopped by [`gap_of`].
+fn fast_ping(h: &Host, ip: &str) -> anyhow::Result<Child> {
+    h.spawn(&["ping", "-n", "-i", "0.01", "-W", "1", ip])
+        .context("starting ping")
+}
+
+/// Stops a [`fast_ping`] and returns the longest run of unanswered echoes
+/// (ms; `None` if no echo was answered after it) and the duplicates.
+fn gap_of(p: Child) -> anyhow::Result<(Option<u64>, usize)> {
+    let _ = Command::new("kill")
+        .args(["-INT", &p.id().to_string()])
+        .status();
+    let out = p.wait_with_output().context("ping output")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut seqs: Vec<u64> = Vec::new();
+    let mut dups = 0;
+    for l in text.lines() {
+        if l.contains("DUP!") {
+            dups += 1;
+            continue;
+        }
+        if let Some(s) = l
+            .split("icmp_seq=")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+        {
+            seqs.push(s);
+        }
+    }
+    seqs.sort_unstable();
+    Ok((seqs.windows(2).map(|w| (w[1] - w[0]) * 10).max(), dups))
+}
+
+/// Three MOOSE switches in a triangle, six hosts: see the module
+/// documentation. Fails if a ping failed, a host's neighbour table holds
+/// anything but a MOOSE address for a host behind another switch, traffic
+/// did not recover from the cut or looped, or the moved host was not
+/// reached again.
 pub fn moose(keep: bool) -> anyhow::Result<()> {
     need_root()?;
     let quit = quit_flag()?;
     let tag = unique_tag("md");
-    let n = 2 * HOSTS_PER_SWITCH;
-    let prefixes: Vec<MacPrefix> = PREFIXES
-        .iter()
-        .map(|p| p.parse())
-        .collect::<Result<_, _>>()?;
+    let n = SWITCHES * HOSTS_PER_SWITCH;
     println!(
-        "moose demo: two MOOSE switches, {n} hosts in network namespaces {tag}-h0..{}",
+        "moose demo: three MOOSE switches in a triangle, {n} hosts in network namespaces {tag}-h0..{}",
         n - 1
     );
 
     let dir = TempDir::new()?;
     let tb = Testbed::new(&tag, n, 1).context("building the testbed")?;
-    let link = VethPair::new(&format!("{tag}f1"), &format!("{tag}f2"))
-        .context("creating the fabric link")?;
+    let links: Vec<VethPair> = (0..LINKS.len())
+        .map(|i| VethPair::new(&format!("{tag}l{i}a"), &format!("{tag}l{i}b")))
+        .collect::<Result<_, _>>()
+        .context("creating the fabric links")?;
+    // h0's second cable, to S2's spare port, down until h0 moves.
+    let spare = VethPair::new(&format!("{tag}mva"), &format!("{tag}mvb"))
+        .context("creating the spare cable")?;
+    {
+        let h = &tb.hosts[0];
+        moose_testbed::sh(&["ip", "link", "set", &spare.b, "down"])?;
+        moose_testbed::sh(&["ip", "link", "set", &spare.b, "netns", &h.ns])?;
+        h.exec(&["ip", "link", "set", &spare.b, "name", "eth1"])?;
+        h.exec(&["ip", "link", "set", "eth1", "address", &h.mac])?;
+        h.exec(&["ip", "addr", "add", &format!("{}/24", h.ip), "dev", "eth1"])?;
+    }
     let ip6: Vec<String> = (0..n).map(|i| format!("fd77:1::{}", i + 1)).collect();
     let mut switches = Vec::new();
-    for (k, fabric) in [&link.a, &link.b].into_iter().enumerate() {
+    for k in 0..SWITCHES {
         let name = format!("moose-demo-{}-s{}", std::process::id(), k + 1);
         let api = free_addr()?;
         let hosts = &tb.hosts[k * HOSTS_PER_SWITCH..(k + 1) * HOSTS_PER_SWITCH];
         let cfg = dir.write(
             &format!("s{}.toml", k + 1),
-            &moose_config(k, &name, &api, fabric, hosts),
+            &moose_config(
+                k,
+                &name,
+                &api,
+                &links,
+                hosts,
+                (k == 1).then_some(spare.a.as_str()),
+            ),
         )?;
         let log = dir.0.join(format!("s{}.log", k + 1));
         let label = format!("S{}", k + 1);
         switches.push(Appliance::start(&label, &name, &cfg, &log, &api, &quit)?);
         println!(
-            "moose demo: S{} ({}) up, API http://{api}/api/v1/hosts, config {}",
+            "moose demo: S{} up, API http://{api}/api/v1/hosts, config {}",
             k + 1,
-            PREFIXES[k],
             cfg.display()
         );
     }
-    if !tb.wait_up(Duration::from_secs(5)) || !link.wait_up(Duration::from_secs(5)) {
+    if !tb.wait_up(Duration::from_secs(5))
+        || !links.iter().all(|l| l.wait_up(Duration::from_secs(5)))
+    {
         bail!("the veth pairs did not come up within 5 s");
     }
-    // The link-state protocol: both switches adjacent and on one
-    // broadcast tree before any host broadcasts.
-    let t0 = Instant::now();
-    loop {
-        let mut ready = true;
-        for sw in &switches {
-            let n: Vec<moose_control::routing::api::NeighborRecord> =
-                sw.get("/api/v1/neighbors")?;
-            let t: moose_control::routing::api::TreeReport = sw.get("/api/v1/tree")?;
-            ready &= n.iter().all(|r| r.state == "full") && !t.active.is_empty();
-        }
-        if ready {
-            println!(
-                "moose demo: fabric converged in {} ms (neighbours full, broadcast tree agreed)",
-                t0.elapsed().as_millis()
-            );
-            break;
-        }
-        if t0.elapsed() > Duration::from_secs(10) {
-            bail!("the switches did not become neighbours within 10 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let took = converge(&switches, &quit)?;
+    println!(
+        "moose demo: fabric converged in {} ms (every neighbour full, one broadcast tree agreed)",
+        took.as_millis()
+    );
+    // Each switch's automatic prefix: its own advertisement.
+    let mut prefixes = Vec::new();
+    for (k, sw) in switches.iter().enumerate() {
+        let db: Vec<moose_control::routing::api::LsdbRecord> = sw.get("/api/v1/lsdb")?;
+        let own = db
+            .iter()
+            .find(|a| a.own)
+            .context("a switch without its own advertisement")?;
+        let p: MacPrefix = own.prefix.parse()?;
+        println!(
+            "moose demo: S{} switch id {}, prefix {p} (automatic)",
+            k + 1,
+            own.switch_id
+        );
+        prefixes.push(p);
     }
     for (h, a) in tb.hosts.iter().zip(&ip6) {
         h.enable_ipv6(&format!("{a}/64"))
@@ -464,9 +554,8 @@ pub fn moose(keep: bool) -> anyhow::Result<()> {
             addrs: vec![h.ip.clone(), a.clone()],
         })
         .collect();
-    let failed = ping_all(&peers, &quit);
+    let failed = ping_all(&peers, 1, &quit);
     if quit.load(Ordering::Relaxed) {
-        // Dropping what was made removes it.
         bail!("interrupted; everything the demo made is removed");
     }
 
@@ -474,8 +563,7 @@ pub fn moose(keep: bool) -> anyhow::Result<()> {
         .iter()
         .map(|s| s.get("/api/v1/hosts"))
         .collect::<anyhow::Result<_>>()?;
-    // The routes the FIB holds (an SPF route behind a static one to the
-    // same prefix is not installed).
+    // The routes the FIB holds.
     let routes: Vec<Vec<RouteRecord>> = switches
         .iter()
         .map(|s| {
@@ -510,32 +598,85 @@ pub fn moose(keep: bool) -> anyhow::Result<()> {
             rs.len()
         );
     }
+
+    // A fabric link fails: S1–S2 goes down under a 10 ms ping h0 -> h2.
+    let mut trouble = Vec::new();
+    let ping = fast_ping(&tb.hosts[0], &tb.hosts[2].ip)?;
+    std::thread::sleep(Duration::from_millis(500));
+    moose_testbed::sh(&["ip", "link", "set", &links[0].a, "down"])?;
+    std::thread::sleep(Duration::from_millis(2000));
+    match gap_of(ping)? {
+        (Some(gap), 0) => println!(
+            "\nmoose demo: link S1–S2 cut under a 10 ms ping h0 -> h2: traffic recovered through S3 after {gap} ms"
+        ),
+        (gap, dups) => {
+            println!("\nmoose demo: link S1–S2 cut: longest gap {gap:?} ms, {dups} duplicates  <- FAILED");
+            trouble.push("the cut link");
+        }
+    }
+    moose_testbed::sh(&["ip", "link", "set", &links[0].a, "up"])?;
+    converge(&switches, &quit)?;
+
+    // A host moves: h0's cable goes from S1's e1 to S2's spare port, and
+    // h0 announces itself there (a gratuitous ARP, as a hypervisor does
+    // for a migrated VM); h2 pings h0 at 10 ms throughout.
+    let h0 = &tb.hosts[0];
+    let ping = fast_ping(&tb.hosts[2], &h0.ip)?;
+    std::thread::sleep(Duration::from_millis(500));
+    h0.exec(&["ip", "link", "set", "eth0", "down"])?;
+    h0.exec(&["ip", "link", "set", "eth1", "up"])?;
+    let t = Instant::now();
+    while h0
+        .exec(&["cat", "/sys/class/net/eth1/operstate"])
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() != "up")
+        .unwrap_or(true)
+        && t.elapsed() < Duration::from_secs(5)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    h0.exec(&["arping", "-q", "-U", "-c", "1", "-I", "eth1", &h0.ip])
+        .ok();
+    std::thread::sleep(Duration::from_millis(1500));
+    let moved: Vec<HostRecord> = switches[1].get("/api/v1/hosts")?;
+    let at = moved
+        .iter()
+        .find(|r| r.mac.to_string() == h0.mac && r.port == "mv")
+        .map(|r| r.moose_mac.to_string());
+    match (gap_of(ping)?, at) {
+        ((Some(gap), 0), Some(m)) => println!(
+            "moose demo: h0 moved from S1 e1 to S2 mv and is {m} now; h2 reached it again after {gap} ms"
+        ),
+        (g, at) => {
+            println!("moose demo: h0's move: ping gap {g:?}, address on S2 {at:?}  <- FAILED");
+            trouble.push("the move");
+        }
+    }
     let _ = std::io::stdout().flush();
 
     hold(
         keep,
         &format!(
-            "hosts are `ip netns exec {tag}-hN ...`; `moose show hosts --api {}` (S1), `--api {}` (S2)",
-            switches[0].api, switches[1].api
+            "hosts are `ip netns exec {tag}-hN ...`; try `moose show neighbors|lsdb|tree|routes --api <API>`"
         ),
         &quit,
     );
     drop(switches);
-    drop(link);
+    drop(spare);
+    drop(links);
     drop(tb);
     drop(dir);
     println!("\nmoose demo: cleaned up");
     if quit.load(Ordering::Relaxed) && !keep {
         bail!("interrupted");
     }
-    if failed > 0 || wrong > 0 {
+    if failed > 0 || wrong > 0 || !trouble.is_empty() {
         bail!(
-            "{failed} ping(s) failed; {wrong} neighbour entries for hosts behind the other switch \
-             were not their MOOSE address (see the tables above)"
+            "{failed} ping(s) failed; {wrong} neighbour entries for hosts behind another switch \
+             were not their MOOSE address; {trouble:?} went wrong (see above)"
         );
     }
     println!(
-        "moose demo: all {} pairs reachable over IPv4 and IPv6; hosts behind the other switch known only by MOOSE addresses",
+        "moose demo: all {} pairs reachable over IPv4 and IPv6; hosts behind other switches known only by MOOSE addresses",
         n * (n - 1)
     );
     Ok(())
@@ -589,7 +730,7 @@ pub fn bridge(hosts: usize, keep: bool) -> anyhow::Result<()> {
             addrs: vec![h.ip.clone()],
         })
         .collect();
-    let failed = ping_all(&peers, &quit);
+    let failed = ping_all(&peers, 3, &quit);
     if quit.load(Ordering::Relaxed) {
         // Dropping what was made removes it.
         bail!("interrupted; everything the demo made is removed");
