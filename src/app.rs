@@ -217,9 +217,9 @@ pub fn run(
                 .find(|m| m.is_unicast() && !m.is_zero())
         })
         .unwrap_or(Mac([0x02, 0, 0, 0, 0, 1]));
-    if let Some(attempt) = moose_control::routing::prefix::resolve(&mut cfg, switch_id)
-        .context("moose.prefix = \"auto\": reading or writing moose.state_dir/auto-prefix")?
-    {
+    let attempt = moose_control::routing::prefix::resolve(&mut cfg, switch_id)
+        .context("moose.prefix = \"auto\": reading or writing moose.state_dir/auto-prefix")?;
+    if let Some(attempt) = attempt {
         log(format!(
             "moose prefix {} (automatic, attempt {attempt}, switch id {switch_id})",
             cfg.moose
@@ -266,7 +266,7 @@ pub fn run(
             runtime.add(Box::new(h));
         }
         if let Some(r) = Routing::from_config(&cfg, switch_id) {
-            runtime.add(Box::new(r));
+            runtime.add(Box::new(r.with_attempt(attempt.unwrap_or(0))));
         }
         runtime.add(Box::new(Nic {
             ports: &ports,

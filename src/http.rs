@@ -27,7 +27,8 @@ use moose_control::nic::{Link, NicCounters, NicQuery, NicReport, XstatsQuery};
 use moose_control::reserved::api::{ReservedStats, StatsQuery as ReservedQuery};
 use moose_control::routes::api::{RouteRecord, RoutesQuery};
 use moose_control::routing::api::{
-    LsdbQuery, LsdbRecord, NeighborRecord, NeighborsQuery, RoutingQuery, TreeQuery, TreeReport,
+    LsdbQuery, LsdbRecord, NeighborRecord, NeighborsQuery, RoutingQuery, RoutingStats, TreeQuery,
+    TreeReport,
 };
 use moose_control::runtime::{calls, RuntimeStats};
 use moose_control::{Call, CallError};
@@ -58,7 +59,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/home", get(home))
         .route("/api/v1/neighbors", get(neighbors))
         .route("/api/v1/lsdb", get(lsdb))
-        .route("/api/v1/tree", get(tree));
+        .route("/api/v1/tree", get(tree))
+        .route("/api/v1/routing", get(routing));
     // Fault injection for the test suite: a handler that panics, to show a
     // panic in management takes nothing down. Off unless asked for.
     if std::env::var_os("MOOSE_TEST_FAULTS").is_some_and(|v| v == "1") {
@@ -183,6 +185,15 @@ async fn lsdb(State(s): St) -> Result<Json<Vec<LsdbRecord>>, ApiError> {
         return Ok(Json(Vec::new()));
     }
     Ok(Json(ask(&s, LsdbQuery).await?))
+}
+
+/// The protocol's state and figures: switch id, prefix, neighbours by
+/// state, counters.
+async fn routing(State(s): St) -> Result<Json<RoutingStats>, ApiError> {
+    if s.cfg.moose.is_none() {
+        return Ok(Json(RoutingStats::default()));
+    }
+    Ok(Json(ask(&s, RoutingQuery).await?))
 }
 
 /// The broadcast tree and this switch's ports on it.

@@ -554,7 +554,8 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
             "Advertisements in the link-state database (one per switch).",
             r.lsdb_entries as u64,
         );
-        let rows: [(&str, &str, u64); 14] = [
+        let rows: [(&str, &str, u64); 15] = [
+            ("moose_routing_renumbers_total", "Prefix conflicts this switch's automatic prefix lost (it took another).", r.renumbers),
             ("moose_routing_hosts_announced_total", "Host announcements this switch originated.", r.hosts_announced),
             ("moose_routing_host_announces_received_total", "Other switches' host announcements received (each once).", r.host_announces_received),
             ("moose_routing_hellos_sent_total", "Fabric hellos sent.", r.hellos_sent),

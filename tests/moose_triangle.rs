@@ -64,11 +64,14 @@ struct Lab {
 
 impl Lab {
     fn new(letter: &str, subnet: u8, n: usize, per: usize, links: &[(usize, usize)]) -> Lab {
-        Lab::with(letter, subnet, n, per, links, None, "")
+        Lab::with(letter, subnet, n, per, links, None, "", n)
     }
 
     /// `spare`: the switch that gets a spare edge port for host 0;
-    /// `moose`: more `[moose]` lines.
+    /// `moose`: more `[moose]` lines (`{dir}` is the scratch directory,
+    /// `{k}` the switch's number); `start`: how many switches (the first
+    /// ones) are started now.
+    #[allow(clippy::too_many_arguments)]
     fn with(
         letter: &str,
         subnet: u8,
@@ -77,6 +80,7 @@ impl Lab {
         links: &[(usize, usize)],
         spare_on: Option<usize>,
         moose: &str,
+        start: usize,
     ) -> Lab {
         let tag = unique_tag(&format!("t{letter}"));
         let tb = Testbed::new(&tag, n * per, subnet).expect("testbed (needs root)");
@@ -110,6 +114,9 @@ impl Lab {
         for k in 0..n {
             let name = format!("tri{letter}-s{}", k + 1);
             let listen = free_addr();
+            let moose = moose
+                .replace("{dir}", &scratch.0.display().to_string())
+                .replace("{k}", &(k + 1).to_string());
             let mut cfg = format!(
                 "[switch]\nname = \"{name}\"\n[dataplane]\nidle = \"backoff\"\nmbufs = 8191\n{}\n[metrics]\nlisten = \"{listen}\"\n[moose]\nprefix = \"auto\"\n{moose}\n[routing]\nhello_interval_ms = 100\ndead_interval_ms = 400\n",
                 eal(&name)
@@ -160,7 +167,7 @@ impl Lab {
             ip6,
             _scratch: scratch,
         };
-        for s in &mut lab.sw {
+        for s in lab.sw.iter_mut().take(start) {
             s.app = Some(Moose::start(&s.cfg, &[], &[], &s.listen));
         }
         assert!(lab.tb.wait_up(Duration::from_secs(5)), "host links up");
@@ -586,6 +593,7 @@ fn a_host_moves_between_switches_and_too_many_moves_freeze_it() {
         &[(0, 1), (1, 2), (2, 0)],
         Some(1),
         "move_hold_secs = 60\nmove_limit = 3\nmove_window_secs = 60",
+        3,
     );
     lab.converge();
     // Everyone knows h0 at its S1 address.
@@ -677,4 +685,82 @@ fn a_host_moves_between_switches_and_too_many_moves_freeze_it() {
     assert_eq!(metric(&m1, "moose_hosts_frozen", ""), 1.0, "S1 froze h0");
     assert!(metric(&m1, "moose_hosts_frozen_refused_total", "") >= 1.0);
     assert_eq!(moose_of_h0(&lab, 0), None, "not admitted on S1");
+}
+
+#[test]
+fn an_automatic_prefix_that_loses_a_conflict_is_renumbered_and_kept() {
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    // 0 = S1–S2, 1 = S1–S3; one host each; S3 starts later.
+    let mut lab = Lab::with(
+        "d",
+        64,
+        3,
+        1,
+        &[(0, 1), (0, 2)],
+        None,
+        "state_dir = \"{dir}/s{k}\"",
+        2,
+    );
+    for s in &lab.sw[..2] {
+        wait_converged(&s.listen, 1, Duration::from_secs(15));
+    }
+    let (ok, out) = ping(lab.h(0), &lab.h(1).ip, 1);
+    assert!(ok, "h0 -> h1:\n{out}");
+    let status = |s: &Sw| s.json("/api/v1/routing");
+    let old = status(&lab.sw[1])["prefix"].as_str().unwrap().to_string();
+    assert_eq!(status(&lab.sw[1])["auto_prefix"], true);
+    let h1_old = lladdr(lab.h(0), &lab.h(1).ip).expect("h0 knows h1");
+    assert!(under(&h1_old, &old), "{h1_old} under {old}");
+
+    // S3 comes with S2's prefix configured: a configured prefix keeps it,
+    // the automatic one renumbers.
+    let text = std::fs::read_to_string(&lab.sw[2].cfg).unwrap();
+    let text = text.replace("prefix = \"auto\"", &format!("prefix = \"{old}\""));
+    std::fs::write(&lab.sw[2].cfg, text).unwrap();
+    let s3 = &mut lab.sw[2];
+    s3.app = Some(Moose::start(&s3.cfg, &[], &[], &s3.listen));
+    lab.converge();
+    let st = status(&lab.sw[1]);
+    let new = st["prefix"].as_str().unwrap().to_string();
+    assert_ne!(new, old, "S2 renumbered: {st}");
+    assert_eq!(st["renumbers"], 1, "{st}");
+    assert_eq!(status(&lab.sw[2])["prefix"], old.as_str(), "S3 keeps it");
+    assert_eq!(status(&lab.sw[0])["renumbers"], 0);
+    let prefixes = lab.prefixes();
+    assert!(
+        prefixes.contains(&new) && prefixes.contains(&old),
+        "{prefixes:?}"
+    );
+
+    // h1 re-addressed and re-announced: h0's entry follows, pings work.
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let l = lladdr(lab.h(0), &lab.h(1).ip);
+        if l.as_deref().is_some_and(|m| under(m, &new)) {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "h0's entry for h1: {l:?}, want under {new}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for (a, b) in [(0, 1), (1, 0), (2, 1), (1, 2)] {
+        let (ok, out) = ping(lab.h(a), &lab.h(b).ip, 1);
+        assert!(ok, "h{a} -> h{b} after the renumbering:\n{out}");
+    }
+
+    // Kept across a restart: S2 comes back with the new prefix at once.
+    let kept = std::fs::read_to_string(lab._scratch.path("s2/auto-prefix")).unwrap();
+    assert!(kept.starts_with("1 ") && kept.contains(&new), "{kept}");
+    let s2 = &mut lab.sw[1];
+    let e = s2.app.take().unwrap().stop();
+    assert!(e.status.success());
+    s2.app = Some(Moose::start(&s2.cfg, &[], &[], &s2.listen));
+    lab.converge();
+    let st = status(&lab.sw[1]);
+    assert_eq!(st["prefix"], new.as_str(), "{st}");
+    assert_eq!(st["renumbers"], 0, "no conflict this time: {st}");
+    let (ok, out) = ping(lab.h(0), &lab.h(1).ip, 2);
+    assert!(ok, "h0 -> h1 after S2's restart:\n{out}");
 }

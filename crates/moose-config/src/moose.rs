@@ -124,6 +124,12 @@ pub(crate) fn validate(m: raw::Moose, name: &str) -> Result<Moose, ConfigError> 
             ),
         ));
     }
+    if auto && m.host_ids == "pool" {
+        return Err(invalid(
+            "moose.host_ids",
+            "\"pool\" takes host_pools inside the switch prefix, which prefix = \"auto\" does not know in advance",
+        ));
+    }
     let host_ids = match m.host_ids.as_str() {
         "sequential" => HostIds::Sequential,
         "port-sequential" => HostIds::PortSequential,

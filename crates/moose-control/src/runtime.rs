@@ -63,6 +63,9 @@ pub enum Event {
         origin: moose_wire::Mac,
         host: HostNews,
     },
+    /// The switch's automatic prefix lost a conflict and was renumbered:
+    /// every host's MOOSE address changes to the same id under `prefix`.
+    Renumbered { prefix: moose_wire::MacPrefix },
 }
 
 /// A host and its addresses, as announced between switches.

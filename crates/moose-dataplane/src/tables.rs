@@ -371,6 +371,8 @@ pub enum TableOp {
         port: PortId,
         foreign: bool,
     },
+    /// The switch's MOOSE prefix changed (an automatic prefix renumbered).
+    Prefix(moose_wire::MacPrefix),
     /// The whole port table (reconfiguration).
     Ports(Arc<PortTable>),
     Flood(Arc<FloodSets>),
@@ -387,6 +389,7 @@ impl TableOp {
             | TableOp::Park { .. }
             | TableOp::TxMax { .. }
             | TableOp::Home { .. }
+            | TableOp::Prefix(_)
             | TableOp::Ports(_) => Table::Ports,
             TableOp::Flood(_) => Table::Flood,
             TableOp::Fib(_) => Table::Fib,
@@ -423,6 +426,7 @@ impl Absorb<TableOp> for TableSet {
                     p.tx_max = *len;
                 }
             }
+            TableOp::Prefix(p) => Arc::make_mut(&mut self.ports).local = Some(Local::of(*p)),
             TableOp::Ports(p) => self.ports = p.clone(),
             TableOp::Flood(f) => self.flood = f.clone(),
             TableOp::Fib(f) => self.fib = f.clone(),

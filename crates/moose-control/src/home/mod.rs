@@ -159,6 +159,11 @@ impl Home {
         }
     }
 
+    /// The switch was renumbered: hellos carry the new prefix.
+    pub(crate) fn set_prefix(&mut self, p: MacPrefix) {
+        self.prefix = p;
+    }
+
     /// A frame to the hello group on an edge or legacy port that is not a
     /// valid, authentic message.
     pub(crate) fn invalid(&mut self) {

@@ -156,6 +156,13 @@ impl HostTable {
         })
     }
 
+    /// The switch was renumbered: every host keeps its id under `s`
+    /// (automatic prefixes are all /24, so every id fits).
+    pub fn set_switch(&mut self, s: SwitchId) {
+        debug_assert_eq!(s.host_bits(), self.switch.host_bits());
+        self.switch = s;
+    }
+
     pub fn switch(&self) -> SwitchId {
         self.switch
     }

@@ -331,6 +331,39 @@ impl Hosts {
         }
     }
 
+    /// The switch's prefix changed: every host gets its id under the new
+    /// one, is announced again, and its gratuitous ARP and unsolicited
+    /// neighbour advertisements tell its peers.
+    fn renumbered<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, prefix: moose_wire::MacPrefix) {
+        let Ok(s) = moose_wire::SwitchId::new(prefix) else {
+            return;
+        };
+        self.table.set_switch(s);
+        let word = prefix.addr().to_u64() | u64::from(prefix.len()) << 48;
+        if self.store.is_some() {
+            self.batch.meta.push(("prefix", word));
+        }
+        let hosts: Vec<Host> = self.table.iter().cloned().collect();
+        for h in hosts {
+            self.bind(cx, &h);
+            let key = ExactKey::new(h.vlan, h.real).sort_key();
+            let t = self.tracker.get(key).cloned().unwrap_or_default();
+            let vid = if cx.tables().ports.pvid(h.port) == h.vlan {
+                0
+            } else {
+                h.vlan
+            };
+            self.announce_for(cx, h.port, vid, h.real, &t);
+            cx.emit(Event::HostUp(HostNews {
+                vlan: h.vlan,
+                real: h.real,
+                moose: self.table.addr(h.id).mac(),
+                ipv4: t.ipv4,
+                ipv6: t.ipv6,
+            }));
+        }
+    }
+
     /// Another switch announced a host: if it is ours, it moved there —
     /// hand it over (release it, forward its old address to the new one).
     fn announced<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, h: &HostNews) {
@@ -464,6 +497,7 @@ impl<B: Backend> Service<B> for Hosts {
                 let host = host.clone();
                 self.announced(cx, &host);
             }
+            Event::Renumbered { prefix } => self.renumbered(cx, prefix),
             _ => {}
         }
     }

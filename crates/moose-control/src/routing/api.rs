@@ -129,6 +129,8 @@ pub struct RoutingStats {
     pub tree_changes: u64,
     /// Prefix conflicts this switch lost and renumbered after.
     pub renumbers: u64,
+    /// Renumbered prefixes that could not be written to `state_dir`.
+    pub renumber_store_errors: u64,
     /// Fabric hellos heard on edge or legacy ports (another switch's
     /// fabric port on a host segment).
     pub hellos_on_edge: u64,

@@ -180,6 +180,10 @@ pub struct Routing {
     body: Vec<u8>,
     host_seq: u32,
     seen_hosts: HashMap<(Mac, u32), Instant>,
+    /// `prefix = "auto"`: the attempt the prefix came from, and where it
+    /// is kept.
+    attempt: u32,
+    state_dir: Option<std::path::PathBuf>,
 }
 
 fn now_seq() -> u32 {
@@ -257,11 +261,72 @@ impl Routing {
             body: Vec::with_capacity(1400),
             host_seq: 0,
             seen_hosts: HashMap::new(),
+            attempt: 0,
+            state_dir: m.state_dir.clone(),
         })
     }
 
     pub fn switch_id(&self) -> Mac {
         self.id
+    }
+
+    /// The attempt an automatic prefix came from
+    /// ([`prefix::resolve`]).
+    pub fn with_attempt(mut self, attempt: u32) -> Routing {
+        self.attempt = attempt;
+        self
+    }
+
+    /// Whether this switch must give up its prefix: another switch's
+    /// advertisement claims an overlapping one, and that switch keeps it
+    /// (a configured prefix beats an automatic one; between equals, the
+    /// lower switch id wins). Both sides apply the same rule to the same
+    /// advertisements, so they agree.
+    fn loses_prefix(&self) -> bool {
+        let mine = self.prefix;
+        self.lsdb.values().any(|e| {
+            let a = &e.advert;
+            let overlap = a.prefix.contains(mine.addr()) || mine.contains(a.prefix.addr());
+            a.origin != self.id && overlap && (!a.auto_prefix || a.origin < self.id)
+        })
+    }
+
+    /// An automatic prefix that lost a conflict takes the next attempt
+    /// free in the database, keeps it in `state_dir`, and tells the
+    /// tables, the hosts (which are re-addressed and re-announced) and
+    /// its neighbours (a new advertisement).
+    fn renumber<B: Backend>(&mut self, cx: &mut Ctx<'_, B>) {
+        let taken: Vec<MacPrefix> = self
+            .lsdb
+            .values()
+            .filter(|e| e.advert.origin != self.id)
+            .map(|e| e.advert.prefix)
+            .collect();
+        let mut attempt = self.attempt;
+        let prefix = loop {
+            attempt = attempt.wrapping_add(1);
+            let p = moose_config::auto_prefix(&self.id.0, attempt).prefix();
+            if !taken
+                .iter()
+                .any(|t| t.contains(p.addr()) || p.contains(t.addr()))
+            {
+                break p;
+            }
+        };
+        if let Some(d) = &self.state_dir {
+            if prefix::store(d, attempt, prefix).is_err() {
+                self.stats.renumber_store_errors += 1;
+            }
+        }
+        self.attempt = attempt;
+        self.prefix = prefix;
+        self.stats.renumbers += 1;
+        self.routes.set_local(prefix);
+        self.routes.rebuild(cx);
+        self.home.set_prefix(prefix);
+        cx.table(TableOp::Prefix(prefix));
+        cx.emit(Event::Renumbered { prefix });
+        self.dirty = true;
     }
 
     fn name(&self, p: PortId) -> String {
@@ -690,6 +755,9 @@ impl Routing {
         self.stats.spf_runs += 1;
         self.stats.spf_nanos_total += ns;
         self.stats.spf_last_nanos = ns;
+        if self.auto && self.loses_prefix() {
+            self.renumber(cx);
+        }
         if routes != self.spf_routes {
             self.stats.route_changes += diff_count(&self.spf_routes, &routes);
             self.spf_routes = routes;
