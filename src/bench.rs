@@ -4,9 +4,9 @@
 pub fn tables(json: bool, quick: bool) -> anyhow::Result<()> {
     let report = moose_tables::bench::run(&moose_tables::bench::BenchConfig { quick });
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::out::println(&serde_json::to_string_pretty(&report)?);
     } else {
-        println!("{report}");
+        crate::out::println(&report.to_string());
     }
     Ok(())
 }
@@ -14,9 +14,9 @@ pub fn tables(json: bool, quick: bool) -> anyhow::Result<()> {
 pub fn spf(json: bool, quick: bool) -> anyhow::Result<()> {
     let report = moose_control::bench::run(&moose_control::bench::BenchConfig { quick });
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::out::println(&serde_json::to_string_pretty(&report)?);
     } else {
-        println!("{report}");
+        crate::out::println(&report.to_string());
     }
     Ok(())
 }
