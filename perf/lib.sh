@@ -1,6 +1,7 @@
 # perf/lib.sh — the parts perf/bench-bridge.sh and perf/bench-moose.sh
 # share: checks and the moose binary, the temp directory and cleanup, the
-# TSC frequency, the testpmd baseline run, medians and cycles/packet.
+# TSC frequency, the testpmd baseline run, medians and cycles/packet
+# (perf/bench-spf.sh uses the moose binary and the cpu line only).
 # Sourced, not run. The caller sets PROG (its name, for messages) and the
 # environment the functions read (ROUNDS, SECS, WARMUP, TESTPMD, BUILD,
 # MOOSE, KEEP_TMP, TSC_HZ) before sourcing; see the callers' headers.
@@ -17,7 +18,11 @@ bench_setup() {
     command -v "$TESTPMD" >/dev/null || die "$TESTPMD not found"
     command -v curl >/dev/null || die "curl not found"
     command -v python3 >/dev/null || die "python3 not found"
+    moose_binary
+}
 
+# REPO and MOOSE alone, for benchmarks that run no DPDK (bench-spf.sh).
+moose_binary() {
     REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
     if [[ -z ${MOOSE:-} ]]; then
         local target=${CARGO_TARGET_DIR:-$REPO/target}

@@ -133,6 +133,15 @@ enum BenchCmd {
         #[arg(long)]
         quick: bool,
     },
+    /// SPF and FIB rebuild time for fabrics of 10, 100 and 1000 switches.
+    Spf {
+        /// Emit one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Fewer repetitions, for a smoke run.
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -157,6 +166,9 @@ fn main() -> ExitCode {
         Cmd::Bench {
             what: BenchCmd::Tables { json, quick },
         } => bench::tables(json, quick),
+        Cmd::Bench {
+            what: BenchCmd::Spf { json, quick },
+        } => bench::spf(json, quick),
         Cmd::Show {
             what,
             json,

@@ -30,6 +30,38 @@ use crate::routing::spf::SpfRoute;
 use crate::runtime::Ctx;
 use api::{RouteRecord, RouteStats, RoutesQuery, StatsQuery};
 
+/// The RIB and the ECMP groups of a list of routes, each a prefix and its
+/// next-hop ports (those that are up): what [`Routes::rebuild`] publishes,
+/// as `rib.table()` and `NextHops::new(groups)`. A route with no port is
+/// skipped; one port is a port next hop; two or more are a group, one
+/// group per distinct port list, numbered in order of first use. A later
+/// route to the same prefix replaces an earlier one (the caller gives each
+/// prefix once). Pure, so `moose bench spf` times the same code.
+pub fn build_fib(
+    routes: impl IntoIterator<Item = (MacPrefix, Vec<PortId>)>,
+) -> (MacLpm, Vec<Vec<PortId>>) {
+    let mut rib = MacLpm::new();
+    let mut groups: Vec<Vec<PortId>> = Vec::new();
+    for (prefix, live) in routes {
+        let hop = match live.len() {
+            0 => continue,
+            1 => NextHop::Port(live[0]),
+            _ => {
+                let g = match groups.iter().position(|x| *x == live) {
+                    Some(g) => g,
+                    None => {
+                        groups.push(live);
+                        groups.len() - 1
+                    }
+                };
+                NextHop::Group(GroupId(g as u16))
+            }
+        };
+        rib.insert(prefix.key().raw(), prefix.len(), hop.encode());
+    }
+    (rib, groups)
+}
+
 struct Route {
     prefix: MacPrefix,
     ports: Vec<PortId>,
@@ -85,8 +117,6 @@ impl Routes {
     /// Rebuilds the RIB and the groups from the routes and the links, and
     /// publishes both.
     pub fn rebuild<B: Backend>(&mut self, cx: &mut Ctx<'_, B>) {
-        let mut rib = MacLpm::new();
-        let mut groups: Vec<Vec<PortId>> = Vec::new();
         let statics = self
             .routes
             .iter()
@@ -98,23 +128,7 @@ impl Routes {
             .filter(|r| !self.shadowed(r))
             .map(|r| (r.prefix, self.live_of(&r.ports)));
         let all: Vec<(MacPrefix, Vec<PortId>)> = statics.chain(spf).collect();
-        for (prefix, live) in all {
-            let hop = match live.len() {
-                0 => continue,
-                1 => NextHop::Port(live[0]),
-                _ => {
-                    let g = match groups.iter().position(|x| *x == live) {
-                        Some(g) => g,
-                        None => {
-                            groups.push(live);
-                            groups.len() - 1
-                        }
-                    };
-                    NextHop::Group(GroupId(g as u16))
-                }
-            };
-            rib.insert(prefix.key().raw(), prefix.len(), hop.encode());
-        }
+        let (rib, groups) = build_fib(all);
         self.groups = groups.len();
         cx.table(TableOp::Groups(Arc::new(NextHops::new(groups))));
         cx.table(TableOp::Fib(Arc::new(rib.table())));
