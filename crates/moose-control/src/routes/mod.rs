@@ -40,26 +40,26 @@ use api::{RouteRecord, RouteStats, RoutesQuery, StatsQuery};
 pub fn build_fib(
     routes: impl IntoIterator<Item = (MacPrefix, Vec<PortId>)>,
 ) -> (MacLpm, Vec<Vec<PortId>>) {
-    let mut rib = MacLpm::new();
     let mut groups: Vec<Vec<PortId>> = Vec::new();
+    let mut group_of: std::collections::HashMap<Vec<PortId>, u16> = Default::default();
+    let mut entries = Vec::new();
     for (prefix, live) in routes {
         let hop = match live.len() {
             0 => continue,
             1 => NextHop::Port(live[0]),
             _ => {
-                let g = match groups.iter().position(|x| *x == live) {
-                    Some(g) => g,
-                    None => {
-                        groups.push(live);
-                        groups.len() - 1
-                    }
-                };
-                NextHop::Group(GroupId(g as u16))
+                let g = *group_of.entry(live.clone()).or_insert_with(|| {
+                    groups.push(live);
+                    (groups.len() - 1) as u16
+                });
+                NextHop::Group(GroupId(g))
             }
         };
-        rib.insert(prefix.key().raw(), prefix.len(), hop.encode());
+        entries.push((prefix.key().raw(), prefix.len(), hop.encode()));
     }
-    (rib, groups)
+    // Built in one go: inserting one by one rebuilds a top-level bucket
+    // per prefix, and switch prefixes share their first bits.
+    (MacLpm::from_prefixes(entries), groups)
 }
 
 struct Route {

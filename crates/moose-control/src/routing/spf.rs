@@ -176,15 +176,19 @@ impl Graph {
                 }
             }
         }
+        // The lowest id claiming a prefix keeps it (ids are sorted, so
+        // the first claimant has the lowest id).
+        let mut first: HashMap<MacPrefix, usize> = HashMap::with_capacity(self.ids.len());
+        for (i, p) in self.prefixes.iter().enumerate() {
+            first.entry(*p).or_insert(i);
+        }
         let mut out: Vec<SpfRoute> = Vec::new();
         for &v in &order {
             if v == src || hops[v] == 0 {
                 continue;
             }
             let prefix = self.prefixes[v];
-            // The lowest id claiming a prefix keeps it (ids are sorted, so
-            // an earlier claimant has a lower id): skip later ones.
-            if self.prefixes[..v].contains(&prefix) || prefix == self.prefixes[src] {
+            if first[&prefix] != v || prefix == self.prefixes[src] {
                 continue;
             }
             out.push(SpfRoute {
