@@ -23,6 +23,11 @@
 #                 restored), ARP and ND among them as for edge (broadcasts
 #                 leave by both ports); its rate is the frames taken in on
 #                 p0. testpmd forwards the same capture p0 -> p1
+#   ECMP          1 = edge: the remote prefix routed over an ECMP group of
+#                 two fabric uplinks p1, p2 (flows hashed over both; the
+#                 rate is the frames taken in on p0) (default 0)
+#   ROUTING_TABLE 0 = no [routing] table in moose's config (for a MOOSE=
+#                 binary from before the routing service) (default 1)
 #   ROUNDS        rounds; each round runs the baseline then moose (default 5)
 #   SECS          seconds of traffic per run (default 5)
 #   WARMUP        seconds not measured after the hosts exist (default 1)
@@ -267,10 +272,22 @@ role = "$r1"
 device = "$d1"
 EOF
     [[ -z $d2 ]] || printf '[[port]]\nname = "p2"\nrole = "edge"\ndevice = "%s"\n' "$d2"
+    if [[ $pipe == edge && ${ECMP:-0} == 1 ]]; then
+        # An ECMP group of two fabric uplinks: flows hashed over p1 and p2.
+        printf '[[port]]\nname = "p2"\nrole = "fabric"\ndevice = "net_null1"\n'
+        route='p1", "p2'
+    fi
     cat <<EOF
 [[route]]
 prefix = "02:22:22:00:00:00/24"
-port = "$route"
+port = ["$route"]
+EOF
+    # The fabric ports are null devices: no neighbour to speak the
+    # link-state protocol with, so static routes and broadcasts to every
+    # fabric port. (ROUTING_TABLE=0 leaves the table out, for a binary
+    # from before the routing service.)
+    [[ ${ROUTING_TABLE:-1} == 0 ]] || printf '[routing]\nenabled = false\n'
+    cat <<EOF
 [metrics]
 listen = "127.0.0.1:$METRICS_PORT"
 EOF
@@ -420,6 +437,11 @@ run_moose() {
         # Both ways out: the uplink and the local peers' port. The rate is
         # the frames taken in (a broadcast leaves twice); the check shows
         # that they all went out.
+        tx=$((tx + $(delta "$a" "$b" 'moose_port_tx_packets_total{port="p2"}')))
+        frames=$(delta "$a" "$b" 'moose_port_rx_packets_total{port="p0"}')
+    elif [[ $pipe == edge && ${ECMP:-0} == 1 ]]; then
+        # Both uplinks of the group; the rate is the frames taken in (a
+        # broadcast leaves by both).
         tx=$((tx + $(delta "$a" "$b" 'moose_port_tx_packets_total{port="p2"}')))
         frames=$(delta "$a" "$b" 'moose_port_rx_packets_total{port="p0"}')
     else

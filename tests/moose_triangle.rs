@@ -384,6 +384,46 @@ fn triangle_converges_routes_floods_once_and_survives_a_cut() {
         );
     }
 
+    // The CLI shows the same: `moose show neighbors|lsdb|tree|routes`.
+    let show = |what: &str, json: bool| -> String {
+        let mut c = moose();
+        c.args(["show", what, "--api", &lab.sw[0].listen]);
+        if json {
+            c.arg("--json");
+        }
+        let out = run_ok(&mut c);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let n = show("neighbors", false);
+    assert_eq!(n.lines().filter(|l| l.contains(" full ")).count(), 2, "{n}");
+    let j: serde_json::Value = serde_json::from_str(&show("neighbors", true)).unwrap();
+    let j = j.as_array().unwrap();
+    assert_eq!(j.len(), 2);
+    assert!(j.iter().all(|r| r["state"] == "full"), "{j:?}");
+    let mut peers: Vec<&str> = j.iter().map(|r| r["switch_id"].as_str().unwrap()).collect();
+    peers.sort_unstable();
+    let mut want: Vec<String> = lsdb(&lab.sw[0])
+        .iter()
+        .map(|a| a["switch_id"].as_str().unwrap().to_string())
+        .filter(|id| {
+            *id != lab.sw[0].json("/api/v1/routing")["switch_id"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    want.sort_unstable();
+    assert_eq!(peers, want, "S1's neighbours are the two other switches");
+    let l = show("lsdb", false);
+    assert!(l.contains("3 advertisements"), "{l}");
+    for p in &prefixes {
+        assert!(l.contains(p.as_str()), "{p} in:\n{l}");
+    }
+    let t = show("tree", false);
+    assert!(t.starts_with("root "), "{t}");
+    assert_eq!(t.lines().filter(|x| x.contains(" -> ")).count(), 2, "{t}");
+    let r = show("routes", false);
+    assert_eq!(r.lines().filter(|x| x.contains(" spf ")).count(), 2, "{r}");
+
     // Every pair, IPv4 and IPv6.
     for (h, a) in lab.tb.hosts.iter().zip(&lab.ip6) {
         h.enable_ipv6(&format!("{a}/64")).expect("IPv6 on");

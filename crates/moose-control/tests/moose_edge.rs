@@ -779,3 +779,38 @@ fn several_hosts_in_one_burst_to_the_fabric() {
     assert_eq!(s.out(0), want);
     assert_eq!(s.totals(0).get(PortCounter::TxFlood) - flood_before, 1);
 }
+
+/// A `[[sticky_host]]` never moves: its frames on another port are
+/// dropped and counted, before and after it was seen on its own port.
+#[test]
+fn a_sticky_host_stays_on_its_port() {
+    let (mut s1, mut s2) = pair(
+        &format!("[[sticky_host]]\nmac = \"{A}\"\nport = \"e1\""),
+        "",
+    );
+    let now = Instant::now();
+    let a = mac(A);
+    let frame = arp(
+        1,
+        Mac::BROADCAST,
+        a,
+        a,
+        [10, 0, 0, 1],
+        Mac::ZERO,
+        [10, 0, 0, 9],
+    );
+    assert!(s1.ports[2].inject(frame.clone()));
+    step_both(&mut s1, &mut s2, now);
+    let st: HostStats = s1.call(HostStatsQuery);
+    assert_eq!(st.counters.sticky_refused, 1, "{st:?}");
+    assert!(s1.hosts().is_empty());
+    assert!(s1.ports[1].inject(frame.clone()));
+    step_both(&mut s1, &mut s2, now);
+    assert_eq!(s1.hosts().len(), 1);
+    assert!(s1.ports[2].inject(frame));
+    step_both(&mut s1, &mut s2, now);
+    let st: HostStats = s1.call(HostStatsQuery);
+    assert_eq!(st.counters.sticky_refused, 2, "{st:?}");
+    assert_eq!(st.counters.moved, 0);
+    assert_eq!(s1.hosts()[0].2, "e1");
+}
