@@ -28,6 +28,10 @@
 #                 rate is the frames taken in on p0) (default 0)
 #   ROUTING_TABLE 0 = no [routing] table in moose's config (for a MOOSE=
 #                 binary from before the routing service) (default 1)
+#   ALSO          another moose binary run in every round too, right after
+#                 this one and against the same testpmd run (an interleaved
+#                 A/B); ALSO_ROUTING_TABLE=0 for one from before the
+#                 routing service
 #   ROUNDS        rounds; each round runs the baseline then moose (default 5)
 #   SECS          seconds of traffic per run (default 5)
 #   WARMUP        seconds not measured after the hosts exist (default 1)
@@ -528,7 +532,7 @@ for pipe in "${PIPES[@]}"; do
     make_capture "$pipe"
     echo "# pipeline $pipe"
     printf '%-6s %-7s %-8s %12s %8s %9s %12s %12s %7s\n' round pipe app pps Mpps TSC/pps moose-cpf moose-cpf-win ratio
-    TP=() MO=() RA=() CG=() CW=()
+    TP=() MO=() RA=() CG=() CW=() AR=() AW=()
     for r in $(seq 1 "$ROUNDS"); do
         run_testpmd "$pipe.$r" "$PCAP"
         tp=$RESULT
@@ -540,6 +544,17 @@ for pipe in "${PIPES[@]}"; do
         printf '%-6s %-7s %-8s %12s %8s %9s %12s %12s %7s\n' "$r" "$pipe" moose "$mo" "$(mpps "$mo")" "$(cpp "$mo")" \
             "$CPF_GAUGE" "$CPF_WIN" "${RA[-1]}"
         echo "       check: $CHECK"
+        if [[ -n ${ALSO:-} ]]; then
+            # The other binary, in the same round, against the same testpmd.
+            local_moose=$MOOSE local_rt=${ROUTING_TABLE:-1}
+            MOOSE=$ALSO ROUTING_TABLE=${ALSO_ROUTING_TABLE:-1}
+            run_moose "$pipe" "${r}also"
+            MOOSE=$local_moose ROUTING_TABLE=$local_rt
+            AR+=("$(ratio "$RESULT" "$tp")") AW+=("$CPF_WIN")
+            printf '%-6s %-7s %-8s %12s %8s %9s %12s %12s %7s\n' "$r" "$pipe" also "$RESULT" "$(mpps "$RESULT")" "$(cpp "$RESULT")" \
+                "$CPF_GAUGE" "$CPF_WIN" "${AR[-1]}"
+            echo "       check: $CHECK"
+        fi
     done
     tpm=$(printf '%s\n' "${TP[@]}" | median)
     mom=$(printf '%s\n' "${MO[@]}" | median)
@@ -550,6 +565,12 @@ for pipe in "${PIPES[@]}"; do
         "$pipe" "$(mpps "$tpm")" "$(printf '%s\n' "${TP[@]}" | minmax)" "$(cpp "$tpm")" \
         "$(mpps "$mom")" "$(printf '%s\n' "${MO[@]}" | minmax)" "$(cpp "$mom")" "$cgm" "$cwm" "$MTSC" \
         "$(ratio "$mom" "$tpm")" "$ram" "${RA[*]}")")
+    if [[ -n ${ALSO:-} ]]; then
+        arm=$(printf '%s\n' "${AR[@]}" | sort -n | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}')
+        awm=$(printf '%s\n' "${AW[@]}" | awk '$1 != "n/a"' | sort -n | awk '{v[NR] = $1} END {if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}')
+        SUMMARY+=("$(printf '%-7s also (%s): median of round ratios %s (%s), pipeline %s cyc/frame in the window; this binary %s (%s), %s' \
+            "$pipe" "$ALSO" "$arm" "${AR[*]}" "$awm" "$ram" "${RA[*]}" "$cwm")")
+    fi
 done
 echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared: a high figure means others ran too)"
 echo "# summary, FLOWS=$FLOWS (Mpps: median (min-max)):"
