@@ -622,21 +622,7 @@ impl Config {
         let mut seen = HashMap::new();
         for (i, s) in raw.static_fdb.into_iter().enumerate() {
             let key = |k: &str| format!("static_fdb[{i}].{k}");
-            let mac: Mac = s
-                .mac
-                .parse()
-                .map_err(|e: moose_wire::MacParseError| invalid(key("mac"), e.to_string()))?;
-            if mac.is_multicast() || mac.is_zero() {
-                return Err(invalid(
-                    key("mac"),
-                    format!("{mac} is not a unicast address"),
-                ));
-            }
-            let vlan = Vlan::new(s.vlan).map_err(|e| invalid(key("vlan"), e.to_string()))?;
-            let port = names
-                .get(&s.port)
-                .copied()
-                .ok_or_else(|| invalid(key("port"), format!("no port named {:?}", s.port)))?;
+            let (mac, vlan, port) = host_entry(&s, &key, &names)?;
             if !ports[port].vlans.contains(vlan.get()) {
                 return Err(invalid(
                     key("vlan"),
@@ -688,21 +674,7 @@ impl Config {
             if moose.is_none() {
                 return Err(invalid(key("mac"), "sticky hosts need a [moose] table"));
             }
-            let mac: Mac = s
-                .mac
-                .parse()
-                .map_err(|e: moose_wire::MacParseError| invalid(key("mac"), e.to_string()))?;
-            if mac.is_multicast() || mac.is_zero() {
-                return Err(invalid(
-                    key("mac"),
-                    format!("{mac} is not a unicast address"),
-                ));
-            }
-            let vlan = Vlan::new(s.vlan).map_err(|e| invalid(key("vlan"), e.to_string()))?;
-            let port = names
-                .get(&s.port)
-                .copied()
-                .ok_or_else(|| invalid(key("port"), format!("no port named {:?}", s.port)))?;
+            let (mac, vlan, port) = host_entry(&s, &key, &names)?;
             if ports[port].role != Role::Edge {
                 return Err(invalid(
                     key("port"),
@@ -797,6 +769,31 @@ fn check_pools(ports: &[PortConfig], _m: &Moose) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// The (MAC, VLAN, port) of a `[[static_fdb]]` or `[[sticky_host]]`
+/// entry: a unicast MAC, a valid VLAN, an existing port.
+fn host_entry(
+    s: &raw::StaticFdb,
+    key: &dyn Fn(&str) -> String,
+    names: &HashMap<String, usize>,
+) -> Result<(Mac, Vlan, usize), ConfigError> {
+    let mac: Mac = s
+        .mac
+        .parse()
+        .map_err(|e: moose_wire::MacParseError| invalid(key("mac"), e.to_string()))?;
+    if mac.is_multicast() || mac.is_zero() {
+        return Err(invalid(
+            key("mac"),
+            format!("{mac} is not a unicast address"),
+        ));
+    }
+    let vlan = Vlan::new(s.vlan).map_err(|e| invalid(key("vlan"), e.to_string()))?;
+    let port = names
+        .get(&s.port)
+        .copied()
+        .ok_or_else(|| invalid(key("port"), format!("no port named {:?}", s.port)))?;
+    Ok((mac, vlan, port))
 }
 
 /// `[[route]]`: prefixes parse, are not the switch's own (nor inside it),

@@ -1024,3 +1024,47 @@ fn example_shows_every_key() {
     assert_eq!(c.routes.len(), 2);
     assert!(c.moose.is_some());
 }
+
+#[test]
+fn routing_mobility_and_sticky_hosts_validate() {
+    let p = "prefix = \"02:11:11:00:00:00/24\"";
+    let c = moose_cfg(p, "").unwrap();
+    assert!(c.routing.enabled);
+    assert_eq!(c.routing.hello_interval.as_millis(), 100);
+    assert_eq!(c.routing.dead_interval.as_millis(), 400);
+    let m = c.moose.unwrap();
+    assert_eq!(
+        (m.move_hold.as_secs(), m.move_limit, m.move_window.as_secs()),
+        (300, 5, 180)
+    );
+    let e = moose_err(
+        p,
+        "[routing]\nhello_interval_ms = 100\ndead_interval_ms = 150\n",
+    );
+    assert!(e.starts_with("routing.dead_interval_ms"), "{e}");
+    let e = moose_err(p, "[routing]\nkey = \"short\"\n");
+    assert!(e.starts_with("routing.key"), "{e}");
+    let e = moose_err(
+        p,
+        "[routing]\nkey = \"sixteen-bytes-key-1\"\nprevious_key = \"sixteen-bytes-key-2\"\nprevious_key_id = 1\n",
+    );
+    assert!(e.starts_with("routing.previous_key_id"), "{e}");
+    let e = moose_err("prefix = \"auto\"\nhost_ids = \"pool\"", "");
+    assert!(e.starts_with("moose.host_ids"), "{e}");
+    let e = moose_err(&format!("{p}\nmove_limit = 0"), "");
+    assert!(e.starts_with("moose.move_limit"), "{e}");
+    let e = moose_err(
+        p,
+        "[[sticky_host]]\nmac = \"01:00:00:00:00:01\"\nport = \"e1\"\n",
+    );
+    assert!(e.starts_with("sticky_host[0].mac"), "{e}");
+    let e = moose_err(
+        p,
+        "[[sticky_host]]\nmac = \"00:16:3e:00:00:01\"\nport = \"nope\"\n",
+    );
+    assert!(e.starts_with("sticky_host[0].port"), "{e}");
+    let auto = moose_cfg("prefix = \"auto\"", "").unwrap();
+    assert!(auto.moose.unwrap().auto_prefix);
+    let e = err(&with_port("[routing]\nenabled = true\n"));
+    assert!(e.starts_with("routing"), "{e}");
+}

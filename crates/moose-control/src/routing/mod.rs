@@ -446,17 +446,21 @@ impl Routing {
         self.send_advert(cx, port, origin);
     }
 
+    /// The ports of the adjacent neighbours (two-way or full) but `except`.
+    fn adjacent_ports(&self, except: Option<PortId>) -> Vec<PortId> {
+        self.nbrs
+            .iter()
+            .flatten()
+            .filter(|n| n.state >= State::TwoWay && Some(n.port) != except)
+            .map(|n| n.port)
+            .collect()
+    }
+
     /// Floods `origin`'s advertisement to every adjacent neighbour but
     /// the one on `except`.
     fn flood<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, origin: Mac, except: Option<PortId>) {
-        for p in 0..self.nbrs.len() {
-            let port = PortId(p as u16);
-            let adjacent = self.nbrs[p]
-                .as_ref()
-                .is_some_and(|n| n.state >= State::TwoWay);
-            if adjacent && Some(port) != except {
-                self.flood_to(cx, port, origin);
-            }
+        for port in self.adjacent_ports(except) {
+            self.flood_to(cx, port, origin);
         }
     }
 
@@ -875,14 +879,8 @@ impl Routing {
         }
         self.body.clear();
         proto::emit(&Message::Host(a.clone()), &mut self.body);
-        for p in 0..self.nbrs.len() {
-            let port = PortId(p as u16);
-            let adjacent = self.nbrs[p]
-                .as_ref()
-                .is_some_and(|n| n.state >= State::TwoWay);
-            if adjacent && Some(port) != except {
-                self.send_body(cx, port);
-            }
+        for port in self.adjacent_ports(except) {
+            self.send_body(cx, port);
         }
     }
 
