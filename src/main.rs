@@ -275,6 +275,18 @@ fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
                 .as_ref()
                 .map_or("in memory only".to_string(), |d| d.display().to_string())
         ));
+        out::println(&format!(
+            "  hosts that move away: old address forwarded {} s; more than {} moves in {} s freeze a host",
+            m.move_hold.as_secs(),
+            m.move_limit,
+            m.move_window.as_secs()
+        ));
+    }
+    for s in &cfg.sticky_hosts {
+        out::println(&format!(
+            "  sticky host {} vlan {} on {}",
+            s.mac, s.vlan, cfg.ports[s.port].name
+        ));
     }
     if cfg.moose.is_some() {
         let r = &cfg.routing;

@@ -54,8 +54,8 @@ fn unknown_key() {
     );
     assert_rejected(
         "unknown-table",
-        &format!("[switch]\nname = \"s\"\n[routing]\nx = 1\n{PORT}"),
-        "routing: unknown key",
+        &format!("[switch]\nname = \"s\"\n[routeing]\nx = 1\n{PORT}"),
+        "routeing: unknown key",
     );
     assert_rejected(
         "wrong-type",
