@@ -62,7 +62,7 @@ pub struct Shared {
 }
 
 fn log(msg: impl AsRef<str>) {
-    eprintln!("moose: {}", msg.as_ref());
+    log::info!("{}", msg.as_ref());
 }
 
 pub fn run(
@@ -72,6 +72,7 @@ pub fn run(
     json: bool,
 ) -> anyhow::Result<()> {
     let mut cfg = Config::load(config)?;
+
     let n_workers = cfg.dataplane.workers;
     let n_cpus = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -229,6 +230,16 @@ pub fn run(
         ));
     }
 
+    log(format!(
+        "config {} applied: switch {:?}, {} port(s) started{}",
+        config.display(),
+        cfg.name,
+        cfg.ports.len(),
+        match &cfg.moose {
+            Some(m) => format!(", MOOSE prefix {}", m.switch.prefix()),
+            None => String::new(),
+        }
+    ));
     let quit = Arc::new(AtomicBool::new(false));
     for sig in [
         signal_hook::consts::SIGINT,

@@ -49,6 +49,11 @@ enum Cmd {
         /// Print the final counters as JSON on stdout when stopping.
         #[arg(long)]
         json: bool,
+        /// Log level of the slow path's events on stderr: error, warn,
+        /// info (default), debug, trace; or a filter such as
+        /// `info,moose_control::routing=debug`. Without it, `RUST_LOG`.
+        #[arg(long, value_name = "LEVEL")]
+        log_level: Option<String>,
         /// EAL arguments.
         #[arg(last = true)]
         eal: Vec<String>,
@@ -144,14 +149,53 @@ enum BenchCmd {
     },
 }
 
+/// Slow-path logs on stderr through `log`: `moose: MESSAGE` at info,
+/// `moose: LEVEL: MESSAGE` otherwise; the filter from `--log-level`, else
+/// `RUST_LOG`, else `info`.
+fn init_logging(level: Option<&str>) {
+    use std::io::Write;
+    let mut b = env_logger::Builder::new();
+    match (level, std::env::var("RUST_LOG")) {
+        (Some(l), _) => b.parse_filters(l),
+        (None, Ok(env)) => b.parse_filters(&env),
+        (None, Err(_)) => b.filter_level(log::LevelFilter::Info),
+    };
+    b.format(|f, r| match r.level() {
+        log::Level::Info => writeln!(f, "moose: {}", r.args()),
+        l => writeln!(
+            f,
+            "moose: {}: {}",
+            l.as_str().to_ascii_lowercase(),
+            r.args()
+        ),
+    });
+    let _ = b.try_init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let level = match &cli.cmd {
+        Cmd::Run { log_level, .. } => log_level.clone(),
+        _ => None,
+    };
+    if let Some(l) = &level {
+        const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+        let ok = l
+            .split(',')
+            .all(|part| LEVELS.contains(&part.rsplit('=').next().unwrap_or("")));
+        if !ok {
+            eprintln!("moose: error: --log-level {l:?}: want error, warn, info, debug, trace or off (or target=level,…)");
+            return ExitCode::from(2);
+        }
+    }
+    init_logging(level.as_deref());
     let res = match cli.cmd {
         Cmd::Run {
             config,
             duration,
             json,
             eal,
+            ..
         } => app::run(&config, &eal, duration, json),
         Cmd::Config {
             cmd: ConfigCmd::Check { file },

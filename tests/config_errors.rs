@@ -46,6 +46,17 @@ fn good_config_passes() {
 }
 
 #[test]
+fn a_bad_log_level_is_a_usage_error() {
+    let out = moose()
+        .args(["run", "-c", "/nonexistent.toml", "--log-level", "loud"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--log-level \"loud\""), "{err}");
+}
+
+#[test]
 fn unknown_key() {
     assert_rejected(
         "unknown",

@@ -709,6 +709,31 @@ fn a_host_moves_between_switches_and_too_many_moves_freeze_it() {
     assert_eq!(metric(&m1, "moose_hosts_forwarding", ""), 1.0);
     assert_eq!(metric(&m2, "moose_hosts_moves_in_total", ""), 1.0);
     assert!(metric(&m2, "moose_hosts_announcements_sent_total", "") >= 1.0);
+    // One line per event in the logs, none per packet.
+    let (e1, e2) = (lab.sw[0].app().stderr(), lab.sw[1].app().stderr());
+    let h0mac = lab.h(0).mac.clone();
+    assert!(
+        e1.lines()
+            .any(|l| l.contains(&format!("hosts: {h0mac} on VLAN 1 moved to {new}"))),
+        "S1's log:\n{e1}"
+    );
+    assert!(
+        e2.lines()
+            .any(|l| l.contains(&format!("hosts: {h0mac} on VLAN 1 moved in on mv: {new}"))),
+        "S2's log:\n{e2}"
+    );
+    assert!(
+        e1.lines()
+            .filter(|l| l.contains("routing: neighbour") && l.ends_with("-> full"))
+            .count()
+            >= 2,
+        "S1's log:\n{e1}"
+    );
+    assert!(
+        e1.lines().count() < 200,
+        "S1 logged {} lines",
+        e1.lines().count()
+    );
 
     // Back and forth: moves 2 and 3 work, the 4th in the window is one too
     // many — h0 is frozen on S2's side… wherever it arrives.
@@ -723,6 +748,12 @@ fn a_host_moves_between_switches_and_too_many_moves_freeze_it() {
     assert!(!ok, "move 4 froze h0");
     let m1 = lab.sw[0].app().get("/metrics");
     assert_eq!(metric(&m1, "moose_hosts_frozen", ""), 1.0, "S1 froze h0");
+    let e1 = lab.sw[0].app().stderr();
+    assert_eq!(
+        e1.lines().filter(|l| l.contains("is frozen")).count(),
+        1,
+        "one warning for the frozen host, however many frames:\n{e1}"
+    );
     assert!(metric(&m1, "moose_hosts_frozen_refused_total", "") >= 1.0);
     assert_eq!(moose_of_h0(&lab, 0), None, "not admitted on S1");
 }
@@ -790,14 +821,32 @@ fn an_automatic_prefix_that_loses_a_conflict_is_renumbered_and_kept() {
         assert!(ok, "h{a} -> h{b} after the renumbering:\n{out}");
     }
 
+    let e2 = lab.sw[1].app().stderr();
+    assert!(
+        e2.contains(&format!("moose: warn: routing: prefix {old} is claimed by another switch that keeps it; renumbered to {new}")),
+        "S2's log:\n{e2}"
+    );
+
     // Kept across a restart: S2 comes back with the new prefix at once.
     let kept = std::fs::read_to_string(lab._scratch.path("s2/auto-prefix")).unwrap();
     assert!(kept.starts_with("1 ") && kept.contains(&new), "{kept}");
     let s2 = &mut lab.sw[1];
     let e = s2.app.take().unwrap().stop();
     assert!(e.status.success());
-    s2.app = Some(Moose::start(&s2.cfg, &[], &[], &s2.listen));
+    s2.app = Some(Moose::start(
+        &s2.cfg,
+        &["--log-level", "warn"],
+        &[],
+        &s2.listen,
+    ));
     lab.converge();
+    let e = lab.sw[1].app().stderr();
+    assert!(
+        !e.contains("routing: neighbour") && !e.contains("config "),
+        "--log-level warn keeps info lines out:\n{e}"
+    );
+    let e1 = lab.sw[1 - 1].app().stderr();
+    assert!(e1.contains("routing: neighbour"), "S1 at info:\n{e1}");
     let st = status(&lab.sw[1]);
     assert_eq!(st["prefix"], new.as_str(), "{st}");
     assert_eq!(st["renumbers"], 0, "no conflict this time: {st}");

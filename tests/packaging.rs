@@ -90,7 +90,11 @@ fn the_debian_package_installs_a_working_moose() {
     ] {
         assert!(unit.contains(want), "no {want:?} in the unit");
     }
-    if Command::new("systemd-analyze").arg("--version").output().is_ok() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
         let local = unit.replace("/usr/bin/moose", &bin.display().to_string());
         let path = s.write("moose.service", &local);
         let out = Command::new("systemd-analyze")
@@ -100,7 +104,10 @@ fn the_debian_package_installs_a_working_moose() {
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         // Only the unit's own problems count: not the host's other units.
-        let own: Vec<&str> = err.lines().filter(|l| l.starts_with("moose.service")).collect();
+        let own: Vec<&str> = err
+            .lines()
+            .filter(|l| l.starts_with("moose.service"))
+            .collect();
         assert!(own.is_empty(), "systemd-analyze verify:\n{err}");
     }
 }

@@ -56,7 +56,12 @@ pub struct Hosts {
     forwards: Vec<(u16, Mac, Mac, Instant)>,
     /// `[[sticky_host]]`s by (VLAN, MAC) sort key: their port.
     sticky: std::collections::HashMap<u64, PortId>,
+    last_refusal_log: Option<Instant>,
+    last_frozen_log: Option<Instant>,
 }
+
+/// A repeated warning (refusals, frozen hosts) is logged at most this often.
+const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Forwarded old addresses and tracked hosts are checked this often.
 const MOBILITY_TICK: Duration = Duration::from_millis(500);
@@ -135,6 +140,8 @@ impl Hosts {
                     )
                 })
                 .collect(),
+            last_refusal_log: None,
+            last_frozen_log: None,
         }))
     }
 
@@ -271,6 +278,17 @@ impl Hosts {
             self.tracker.arrive(key, cx.now)
         };
         if arrival == Arrival::Frozen {
+            if self.table.counters.frozen_refused == 0
+                || self
+                    .last_frozen_log
+                    .is_none_or(|t| cx.now.duration_since(t) >= LOG_EVERY)
+            {
+                self.last_frozen_log = Some(cx.now);
+                log::warn!(
+                    "hosts: {src} on VLAN {vlan} is frozen (moved more than moose.move_limit times in moose.move_window_secs: a duplicate MAC or a loop?); its frames on {} are dropped",
+                    self.name(port)
+                );
+            }
             self.table.counters.frozen_refused += 1;
             cx.free(frame);
             return;
@@ -287,6 +305,10 @@ impl Hosts {
                     let t = self.tracker.get(key).cloned().unwrap_or_default();
                     let moose = self.table.addr(host.id).mac();
                     if arrival == Arrival::Moved {
+                        log::info!(
+                            "hosts: {src} on VLAN {vlan} moved in on {}: {moose}",
+                            self.name(port)
+                        );
                         self.table.counters.moves_in += 1;
                         self.announce_for(cx, port, vid, src, &t);
                     }
@@ -302,7 +324,22 @@ impl Hosts {
                 self.pending_first.push(cx.now);
                 cx.reinject(worker, port, frame);
             }
-            Err(_) => cx.free(frame),
+            Err(why) => {
+                if self
+                    .last_refusal_log
+                    .is_none_or(|t| cx.now.duration_since(t) >= LOG_EVERY)
+                {
+                    self.last_refusal_log = Some(cx.now);
+                    log::warn!(
+                        "hosts: {src} on VLAN {vlan} not admitted on {}: {why:?} (quota {} per port, {} of {} hosts; further refusals are counted)",
+                        self.name(port),
+                        self.table.quota(),
+                        self.table.len(),
+                        self.table.max_hosts()
+                    );
+                }
+                cx.free(frame)
+            }
         }
     }
 }
@@ -366,7 +403,7 @@ impl Hosts {
 
     /// Another switch announced a host: if it is ours, it moved there —
     /// hand it over (release it, forward its old address to the new one).
-    fn announced<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, h: &HostNews) {
+    fn announced<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, origin: Mac, h: &HostNews) {
         let key = ExactKey::new(h.vlan, h.real).sort_key();
         self.tracker.announced(key, cx.now, &h.ipv4, &h.ipv6);
         if self.table.get(h.vlan, h.real).is_none() {
@@ -384,6 +421,13 @@ impl Hosts {
         };
         self.table.counters.moves_out += 1;
         let old_moose = self.table.addr(old.id).mac();
+        log::info!(
+            "hosts: {} on VLAN {} moved to {} behind switch {origin}; {old_moose} forwarded for {} s",
+            h.real,
+            h.vlan,
+            h.moose,
+            self.move_hold.as_secs()
+        );
         self.unbind(cx, vec![old]);
         self.forwards
             .push((h.vlan, old_moose, h.moose, cx.now + self.move_hold));
@@ -493,9 +537,9 @@ impl<B: Backend> Service<B> for Hosts {
                 let gone = self.table.release_port(cx.now, port);
                 self.unbind(cx, gone);
             }
-            Event::Announced { ref host, .. } => {
+            Event::Announced { origin, ref host } => {
                 let host = host.clone();
-                self.announced(cx, &host);
+                self.announced(cx, origin, &host);
             }
             Event::Renumbered { prefix } => self.renumbered(cx, prefix),
             _ => {}

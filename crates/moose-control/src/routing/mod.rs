@@ -318,6 +318,10 @@ impl Routing {
                 self.stats.renumber_store_errors += 1;
             }
         }
+        log::warn!(
+            "routing: prefix {} is claimed by another switch that keeps it; renumbered to {prefix} (attempt {attempt}); hosts re-announced",
+            self.prefix
+        );
         self.attempt = attempt;
         self.prefix = prefix;
         self.stats.renumbers += 1;
@@ -337,7 +341,13 @@ impl Routing {
     }
 
     fn reject(&mut self, reason: &str) {
-        *self.stats.rejected.entry(reason.to_string()).or_default() += 1;
+        let n = self.stats.rejected.entry(reason.to_string()).or_default();
+        *n += 1;
+        // The first of each reason is worth a line; the rest are counted
+        // (a flood of forged frames must not become a flood of logs).
+        if *n == 1 {
+            log::warn!("routing: dropped a protocol message: {reason} (further ones are counted in moose_routing_rejected_total)");
+        }
     }
 
     /// A message refused before its type is known: on an edge or legacy
@@ -475,6 +485,16 @@ impl Routing {
             return;
         }
         let was_full = n.state == State::Full;
+        let before = n.state;
+        if state == State::Full || before == State::Full || state == State::Down {
+            let name = self.names.get(port.index()).cloned().unwrap_or_default();
+            let id = n.id.map(|m| m.to_string()).unwrap_or_else(|| "-".into());
+            log::info!(
+                "routing: neighbour {id} on {name}: {} -> {}",
+                before.name(),
+                state.name()
+            );
+        }
         n.state = state;
         n.since = now;
         if state < State::TwoWay {
@@ -769,6 +789,12 @@ impl Routing {
             self.routes.rebuild(cx);
         }
         if tree != self.tree {
+            log::debug!(
+                "routing: broadcast tree {:016x} (root {}, {} edges)",
+                tree.digest,
+                tree.root.map(|m| m.to_string()).unwrap_or_default(),
+                tree.edges.len()
+            );
             self.stats.tree_changes += 1;
             self.tree = tree;
             let mut mask = 0u64;
@@ -1078,6 +1104,13 @@ impl<B: Backend> Service<B> for Routing {
         let Event::Link { port, up } = *ev else {
             return;
         };
+        if (self.up & port.bit() != 0) != up {
+            log::info!(
+                "port {}: link {}",
+                self.name(port),
+                if up { "up" } else { "down" }
+            );
+        }
         if up {
             self.up |= port.bit();
         } else {
