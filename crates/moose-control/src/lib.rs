@@ -11,9 +11,11 @@
 //! Features plug in as [`Service`]s, each a folder with `control` (state,
 //! timers, what it publishes) and `api` (serde request/response types the
 //! HTTP server and `moose show` share): [`bridge`] (the FDB master:
-//! learning, moves, limits, aging, static entries) and [`reserved`]
-//! (IEEE 802.1D reserved destinations, counted) today; the MOOSE services
-//! (hosts, routing, elk, mps, nicslots) come next. A service never touches
+//! learning, moves, limits, aging, static entries), [`reserved`] (IEEE
+//! 802.1D reserved destinations, counted), [`hosts`] (MOOSE addresses,
+//! durable, mobility) and [`routing`] (the link-state protocol, the FIB of
+//! [`routes`], the broadcast tree, the [`home`] election); elk, mps and
+//! nicslots come next. A service never touches
 //! another's state: they talk through [`Event`]s.
 //!
 //! Invariants: only this runtime appends to the table writer; a frame a
