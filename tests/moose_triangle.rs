@@ -197,7 +197,17 @@ impl Lab {
         let until = Instant::now() + Duration::from_secs(10);
         loop {
             let dbs: Vec<Vec<serde_json::Value>> = self.sw.iter().map(lsdb).collect();
-            if dbs.iter().all(|d| d == &dbs[0]) && dbs[0].len() == self.sw.len() {
+            // … and SPF run on it: a route to every other switch.
+            let routed = self.sw.iter().all(|s| {
+                let r = s.json("/api/v1/routes");
+                r.as_array().is_some_and(|a| {
+                    a.iter()
+                        .filter(|x| x["source"] == "spf" && x["installed"] == true)
+                        .count()
+                        == self.sw.len() - 1
+                })
+            });
+            if dbs.iter().all(|d| d == &dbs[0]) && dbs[0].len() == self.sw.len() && routed {
                 return t.elapsed();
             }
             assert!(Instant::now() < until, "databases differ: {dbs:#?}");
@@ -506,14 +516,22 @@ fn triangle_converges_routes_floods_once_and_survives_a_cut() {
     // The link comes back: S1 goes straight to S2 again.
     sh(&["ip", "link", "set", &cut.a, "up"]).unwrap();
     lab.converge();
-    let r = lab.sw[0].json("/api/v1/routes");
-    let direct = r
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|x| x["source"] == "spf" && x["ports"] == serde_json::json!(["l0"]))
-        .count();
-    assert_eq!(direct, 1, "S2 direct again: {r}");
+    // SPF runs within spf_delay_ms of the database settling: poll.
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = lab.sw[0].json("/api/v1/routes");
+        let direct = r
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["source"] == "spf" && x["ports"] == serde_json::json!(["l0"]))
+            .count();
+        if direct == 1 {
+            break;
+        }
+        assert!(Instant::now() < until, "S2 direct again: {r}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let (ok, out) = ping(lab.h(0), &lab.h(2).ip, 3);
     assert!(ok, "{out}");
 }
