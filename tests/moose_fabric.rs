@@ -214,10 +214,23 @@ impl Bed {
         &self.tb.hosts[i]
     }
 
-    /// Both switches adjacent over the fabric link, on one broadcast tree.
+    /// Both switches adjacent over the fabric link, on one broadcast tree,
+    /// and SPF run on the result (each has the other's prefix from it).
     fn converge(&self) {
         for sw in &self.s {
             wait_converged(&sw.listen, 1, Duration::from_secs(10));
+        }
+        let until = Instant::now() + Duration::from_secs(10);
+        for sw in &self.s {
+            while !sw
+                .app()
+                .json("/api/v1/routes")
+                .as_array()
+                .is_some_and(|a| a.iter().any(|r| r["source"] == "spf"))
+            {
+                assert!(Instant::now() < until, "{}: no SPF route", sw.name);
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 

@@ -792,6 +792,14 @@ fn an_automatic_prefix_that_loses_a_conflict_is_renumbered_and_kept() {
     );
     for s in &lab.sw[..2] {
         wait_converged(&s.listen, 1, Duration::from_secs(15));
+        let until = Instant::now() + Duration::from_secs(10);
+        while !s.json("/api/v1/routes").as_array().is_some_and(|a| {
+            a.iter()
+                .any(|r| r["source"] == "spf" && r["installed"] == true)
+        }) {
+            assert!(Instant::now() < until, "{}: no SPF route", s.name);
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
     let (ok, out) = ping(lab.h(0), &lab.h(1).ip, 1);
     assert!(ok, "h0 -> h1:\n{out}");
