@@ -17,12 +17,14 @@ use std::time::Duration;
 use moose_wire::{Mac, Vlan};
 
 mod device;
+pub mod elk;
 mod locate;
 mod moose;
 mod punt;
 pub mod raw;
 
 pub use device::{parse_device, DeviceIdentity, DeviceKind};
+pub use elk::{Elk, StaticBinding};
 pub use locate::Location;
 pub use moose::{auto_prefix, slap_quadrant, HostIds, Key, Moose, Route, Routing};
 pub use punt::{PuntClass, PuntLimits, PuntRate};
@@ -266,6 +268,8 @@ pub struct Config {
     /// they never move (frames from them elsewhere are dropped, a
     /// handover for them is refused).
     pub sticky_hosts: Vec<StaticFdb>,
+    /// `[elk]`: the ARP/ND directory (off without `[moose]`).
+    pub elk: Elk,
 }
 
 impl Config {
@@ -693,7 +697,11 @@ impl Config {
             sticky_hosts.push(StaticFdb { mac, vlan, port });
         }
 
+        let roles: Vec<Role> = ports.iter().map(|p| p.role).collect();
+        let elk = elk::validate(raw.elk, moose.as_ref(), &roles)?;
+
         Ok(Config {
+            elk,
             moose,
             routes,
             routing,
