@@ -42,6 +42,8 @@ pub struct Counts {
     pub floods: u64,
     /// Resolutions (pings) that failed.
     pub failed: usize,
+    /// Per switch: what its directory holds at the end.
+    pub held: Vec<moose_control::elk::api::ElkStats>,
 }
 
 fn count(pcap: &Path, filter: &str) -> anyhow::Result<usize> {
@@ -61,7 +63,15 @@ fn resolve_all(hosts: &[Host], ip6: &[String], netbios: bool) -> anyhow::Result<
     for (i, h) in hosts.iter().enumerate() {
         let mut script = String::from("f=0\n");
         if netbios {
-            script += "python3 -c \"import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.setsockopt(socket.SOL_SOCKET,socket.SO_BROADCAST,1);s.sendto(b'NBNS moose demo',('255.255.255.255',137))\" || f=$((f+100))\n";
+            // To the subnet's broadcast address (the hosts have no route
+            // for 255.255.255.255).
+            let bcast = match h.ip.rsplit_once('.') {
+                Some((net, _)) => format!("{net}.255"),
+                None => bail!("{}: not an IPv4 address", h.ip),
+            };
+            script += &format!(
+                "/usr/bin/python3 -c \"import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.setsockopt(socket.SOL_SOCKET,socket.SO_BROADCAST,1);s.sendto(b'NBNS moose demo',('{bcast}',137))\" || f=$((f+100))\n"
+            );
         }
         for (j, o) in hosts.iter().enumerate() {
             if i == j {
@@ -205,11 +215,13 @@ pub fn run(elk: bool, quit: &AtomicBool) -> anyhow::Result<Counts> {
         .map(|s| s.get("/api/v1/elk"))
         .collect::<anyhow::Result<_>>()?;
     let sum = |m: &moose_control::elk::api::ByFamily| m.values().sum::<u64>();
+    let after: Vec<moose_control::elk::api::ElkStats> = after;
     for (b, a) in before.iter().zip(&after) {
         c.answered += sum(&a.answered) - sum(&b.answered);
         c.queries += sum(&a.queries) - sum(&b.queries);
         c.floods += sum(&a.floods) - sum(&b.floods);
     }
+    c.held = after;
     c.arp_max = arp.iter().copied().max().unwrap_or(0);
     c.arp_per_host = arp.iter().sum::<usize>() as f64 / n as f64;
     c.ns_per_host = ns as f64 / n as f64;
@@ -267,6 +279,19 @@ pub fn table(off: &Counts, on: &Counts) -> String {
         format!("{}/{}/{}", off.answered, off.queries, off.floods),
         format!("{}/{}/{}", on.answered, on.queries, on.floods),
     );
+    for (k, h) in on.held.iter().enumerate() {
+        s.push_str(&format!(
+            "  S{}{}: {} own bindings ({} B), {} directory bindings ({} B), {} cached answers ({} B)\n",
+            k + 1,
+            if h.directory { " (directory)" } else { "" },
+            h.own_entries,
+            h.own_bytes,
+            h.directory_entries,
+            h.directory_bytes,
+            h.cache_entries,
+            h.cache_bytes
+        ));
+    }
     s.push_str(
         "  ELK answers ARP and DHCP broadcasts (64.1 % of a campus network's broadcast packets by seed document 004:\n  ARP 63.9 %, DHCP 0.2 %); the other 35.9 % (NetBIOS, mDNS, LLC, IPX, ...) still floods along the tree, as the NetBIOS row shows.",
     );
