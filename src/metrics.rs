@@ -378,7 +378,13 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
         );
         let mut f = Family::gauge(
             "moose_hosts_port",
-            "Hosts on each edge port (bounded by moose.host_quota).",
+            "Hosts on each edge port (bounded by moose_hosts_port_max).",
+        );
+        // Each port's bound beside its count, with the same labels, so
+        // that `moose_hosts_port / moose_hosts_port_max` is its use.
+        let mut bound = Family::gauge(
+            "moose_hosts_port_max",
+            "The bound on hosts of each edge port (moose.host_quota).",
         );
         for p in &s.ports {
             if p.role == moose_config::Role::Edge {
@@ -386,9 +392,11 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
                     &[("port", &p.name)],
                     f64::from(h.per_port.get(&p.name).copied().unwrap_or(0)),
                 );
+                bound.add(&[("port", &p.name)], f64::from(h.host_quota));
             }
         }
         out.push(f.mf);
+        out.push(bound.mf);
         let c = &h.counters;
         let rows: [(&str, &str, u64); 15] = [
             (
