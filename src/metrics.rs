@@ -14,7 +14,7 @@ use moose_control::routes::api::RouteStats;
 use moose_control::runtime::RuntimeStats;
 use moose_dataplane::counters::{DropReason, PortCounter, PuntCounter, WorkerCounter};
 use moose_dataplane::PuntClass;
-use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType, Summary};
 use prometheus::{Encoder, TextEncoder};
 
 use crate::app::Shared;
@@ -170,7 +170,7 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
     }
     let mut f = Family::gauge(
         "moose_worker_cycles_per_frame",
-        "TSC cycles per frame received, since start (busy_cycles / busy_frames); see moose_tsc_hz.",
+        "TSC cycles per frame received, since start (busy_cycles / busy_frames); see moose_tsc_hertz.",
     );
     for (w, st) in s.stats.iter().enumerate() {
         let frames = st.worker(WorkerCounter::BusyFrames);
@@ -180,7 +180,10 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
         }
     }
     out.push(f.mf);
-    let mut f = Family::gauge("moose_tsc_hz", "The TSC's frequency (DPDK's measure).");
+    let mut f = Family::gauge(
+        "moose_tsc_hertz",
+        "The TSC's frequency, cycles per second (DPDK's measure).",
+    );
     f.add(&[], moose_dpdk::tsc_hz() as f64);
     out.push(f.mf);
     for &c in PuntCounter::ALL {
@@ -376,7 +379,13 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
         );
         let mut f = Family::gauge(
             "moose_hosts_port",
-            "Hosts on each edge port (bounded by moose.host_quota).",
+            "Hosts on each edge port (bounded by moose_hosts_port_max).",
+        );
+        // Each port's bound beside its count, with the same labels, so
+        // that `moose_hosts_port / moose_hosts_port_max` is its use.
+        let mut bound = Family::gauge(
+            "moose_hosts_port_max",
+            "The bound on hosts of each edge port (moose.host_quota).",
         );
         for p in &s.ports {
             if p.role == moose_config::Role::Edge {
@@ -384,9 +393,11 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
                     &[("port", &p.name)],
                     f64::from(h.per_port.get(&p.name).copied().unwrap_or(0)),
                 );
+                bound.add(&[("port", &p.name)], f64::from(h.host_quota));
             }
         }
         out.push(f.mf);
+        out.push(bound.mf);
         let c = &h.counters;
         let rows: [(&str, &str, u64); 15] = [
             (
@@ -468,19 +479,21 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
         for (name, help, v) in rows {
             single(out, Family::counter, name, help, v);
         }
-        let mut f = Family::counter(
-            "moose_hosts_first_frame_seconds_sum",
-            "Control-thread time of new hosts' first frames, from punt to re-injection (store write and publication included), summed.",
+        // A summary without quantiles: its `_sum` and `_count` series are
+        // what a rate of the mean delay needs, under the type Prometheus
+        // expects of those suffixes.
+        let mut f = Family::new(
+            "moose_hosts_first_frame_seconds",
+            "Control-thread time of new hosts' first frames, from punt to re-injection (store write and publication included).",
+            MetricType::SUMMARY,
         );
-        f.add(&[], h.first_frame_us_sum as f64 / 1e6);
+        let mut m = Metric::default();
+        let mut sum = Summary::default();
+        sum.set_sample_sum(h.first_frame_us_sum as f64 / 1e6);
+        sum.set_sample_count(h.first_frame_count);
+        m.set_summary(sum);
+        f.mf.mut_metric().push(m);
         out.push(f.mf);
-        single(
-            out,
-            Family::counter,
-            "moose_hosts_first_frame_seconds_count",
-            "First frames re-injected (the count of the sum).",
-            h.first_frame_count,
-        );
         let mut f = Family::gauge(
             "moose_hosts_first_frame_seconds_max",
             "The longest first-frame time seen.",
@@ -746,13 +759,17 @@ fn nic_families(s: &Shared, nic: &NicReport, out: &mut Vec<MetricFamily>) {
     }
     let mut up = Family::gauge("moose_port_link_up", "1 if the port's link is up.");
     let mut speed = Family::gauge(
-        "moose_port_link_speed_mbps",
-        "Link speed in Mbit/s (0 if unknown).",
+        "moose_port_link_speed_bytes",
+        "Link speed in bytes per second, the unit of rate(moose_port_*_bytes_total) (0 if unknown).",
     );
     let mut mtu = Family::gauge("moose_port_mtu_bytes", "The port's MTU.");
     for (meta, p) in s.ports.iter().zip(&nic.ports) {
         up.add(&[("port", &meta.name)], if p.link.up { 1.0 } else { 0.0 });
-        speed.add(&[("port", &meta.name)], f64::from(p.link.speed_mbps));
+        // Mbit/s as DPDK reports it, in bytes/s: 10^6 / 8.
+        speed.add(
+            &[("port", &meta.name)],
+            f64::from(p.link.speed_mbps) * 125_000.0,
+        );
         if let Some(m) = p.mtu {
             mtu.add(&[("port", &meta.name)], f64::from(m));
         }
