@@ -92,7 +92,10 @@ pub fn parse(frame: &[u8]) -> Result<Frame, &'static str> {
     let payload = &frame[at..];
     let heard = match f.ethertype {
         EtherType::Arp => {
-            let p = arp::Packet::new_checked(payload).map_err(|_| "arp_truncated")?;
+            let p = arp::Packet::new_checked(payload).map_err(|e| match e {
+                moose_wire::WireError::Truncated => "arp_truncated",
+                _ => "arp_lengths",
+            })?;
             p.check_ethernet_ipv4().map_err(|_| "arp_lengths")?;
             let r = arp::Repr::parse(&p).map_err(|_| "arp_operation")?;
             if !matches!(r.operation, arp::Operation::Request | arp::Operation::Reply) {
