@@ -135,7 +135,10 @@ fn nd(ip: &[u8]) -> Result<Heard, &'static str> {
     let src = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[8..24]).unwrap());
     let dst = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[24..40]).unwrap());
     let icmp = &ip[40..40 + plen];
-    let p = ndisc::Packet::new_checked(icmp).map_err(|_| "nd_truncated")?;
+    let p = ndisc::Packet::new_checked(icmp).map_err(|e| match e {
+        moose_wire::WireError::Truncated => "nd_truncated",
+        _ => "nd_options",
+    })?;
     if !moose_wire::icmpv6::Packet::new_unchecked(icmp).verify_checksum(&src, &dst) {
         return Err("nd_checksum");
     }
