@@ -1094,18 +1094,7 @@ fn elk_answers_arp_and_nd_from_the_directory_and_survives_a_directory_loss() {
         m0 = lab.h(0).mac,
         ip1 = lab.h(1).ip
     );
-    let e = output_within(
-        Command::new("ip").args([
-            "netns",
-            "exec",
-            &lab.h(0).ns,
-            "/usr/bin/python3",
-            "-c",
-            &script,
-        ]),
-        Duration::from_secs(30),
-    );
-    assert!(e.status.success(), "scapy: {}", e.stderr);
+    scapy(lab.h(0), &script);
     let until = Instant::now() + Duration::from_secs(5);
     while elk_metric(&lab.sw[0], "moose_elk_inspection_drops_total", "arp") < drops + 3.0 {
         assert!(Instant::now() < until, "inspection did not drop the spoof");
@@ -1145,18 +1134,7 @@ fn elk_answers_arp_and_nd_from_the_directory_and_survives_a_directory_loss() {
         m0 = lab.h(0).mac,
         ip6 = lab.ip6[0],
     );
-    let e = output_within(
-        Command::new("ip").args([
-            "netns",
-            "exec",
-            &lab.h(0).ns,
-            "/usr/bin/python3",
-            "-c",
-            &script,
-        ]),
-        Duration::from_secs(30),
-    );
-    assert!(e.status.success(), "scapy: {}", e.stderr);
+    scapy(lab.h(0), &script);
     let until = Instant::now() + Duration::from_secs(5);
     for (r, b) in reasons.iter().zip(&before) {
         while m(r) < b + 1.0 {
@@ -1212,6 +1190,15 @@ fn elk_answers_arp_and_nd_from_the_directory_and_survives_a_directory_loss() {
         elk_metric(&lab.sw[0], "moose_elk_floods_total", "arp"),
         floods
     );
+}
+
+/// Runs a scapy script in `h`'s namespace (Debian's python3 has scapy).
+fn scapy(h: &Host, script: &str) {
+    let e = output_within(
+        Command::new("ip").args(["netns", "exec", &h.ns, "/usr/bin/python3", "-c", script]),
+        Duration::from_secs(30),
+    );
+    assert!(e.status.success(), "scapy: {}", e.stderr);
 }
 
 /// The MOOSE address switch `s` gave host `h`.

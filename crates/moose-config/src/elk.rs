@@ -201,16 +201,7 @@ pub(crate) fn validate(
         if ip.is_unspecified() || ip.is_multicast() || ip == IpAddr::from([255, 255, 255, 255]) {
             return Err(invalid(key("ip"), format!("{ip} is not a host address")));
         }
-        let mac: Mac = b
-            .mac
-            .parse()
-            .map_err(|e: moose_wire::MacParseError| invalid(key("mac"), e.to_string()))?;
-        if mac.is_multicast() || mac.is_zero() {
-            return Err(invalid(
-                key("mac"),
-                format!("{mac} is not a unicast address"),
-            ));
-        }
+        let mac = crate::unicast_mac(&key("mac"), &b.mac)?;
         if bindings.iter().any(|x| x.vlan == vlan && x.ip == ip) {
             return Err(invalid(
                 key("ip"),

@@ -779,6 +779,17 @@ fn check_pools(ports: &[PortConfig], _m: &Moose) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// A unicast MAC written at `key`.
+pub(crate) fn unicast_mac(key: &str, text: &str) -> Result<Mac, ConfigError> {
+    let mac: Mac = text
+        .parse()
+        .map_err(|e: moose_wire::MacParseError| invalid(key, e.to_string()))?;
+    if mac.is_multicast() || mac.is_zero() {
+        return Err(invalid(key, format!("{mac} is not a unicast address")));
+    }
+    Ok(mac)
+}
+
 /// The (MAC, VLAN, port) of a `[[static_fdb]]` or `[[sticky_host]]`
 /// entry: a unicast MAC, a valid VLAN, an existing port.
 fn host_entry(
@@ -786,16 +797,7 @@ fn host_entry(
     key: &dyn Fn(&str) -> String,
     names: &HashMap<String, usize>,
 ) -> Result<(Mac, Vlan, usize), ConfigError> {
-    let mac: Mac = s
-        .mac
-        .parse()
-        .map_err(|e: moose_wire::MacParseError| invalid(key("mac"), e.to_string()))?;
-    if mac.is_multicast() || mac.is_zero() {
-        return Err(invalid(
-            key("mac"),
-            format!("{mac} is not a unicast address"),
-        ));
-    }
+    let mac = unicast_mac(&key("mac"), &s.mac)?;
     let vlan = Vlan::new(s.vlan).map_err(|e| invalid(key("vlan"), e.to_string()))?;
     let port = names
         .get(&s.port)

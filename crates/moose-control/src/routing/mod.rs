@@ -103,6 +103,13 @@ pub const REJECT_REASONS: &[&str] = &[
     "not_for_us",
 ];
 
+/// The kinds of message flooded hop by hop (each remembered apart).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Flooded {
+    Host,
+    Binding,
+}
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum State {
     Down,
@@ -910,52 +917,15 @@ impl Routing {
             ..b.clone()
         };
         self.stats.bindings_flooded += 1;
-        self.flood_binding(cx, &b, None);
-    }
-
-    fn flood_binding<B: Backend>(
-        &mut self,
-        cx: &mut Ctx<'_, B>,
-        b: &Binding,
-        except: Option<PortId>,
-    ) {
-        if !self.cfg.enabled {
-            return;
-        }
-        self.body.clear();
-        proto::emit(&Message::Binding(b.clone()), &mut self.body);
-        for port in self.adjacent_ports(except) {
-            self.send_body(cx, port);
-        }
+        self.flood_message(cx, &Message::Binding(b), None);
     }
 
     fn binding<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, port: PortId, b: Binding) {
-        let adjacent = self.nbrs[port.index()]
-            .as_ref()
-            .is_some_and(|n| n.state >= State::TwoWay);
-        if !adjacent {
-            return self.reject("not_adjacent");
-        }
-        if b.origin == self.id {
-            return;
-        }
-        if self.seen_bindings.len() >= MAX_SEEN_HOSTS {
-            let now = cx.now;
-            self.seen_bindings
-                .retain(|_, t| now.duration_since(*t) < SEEN_HOSTS_FOR);
-            if self.seen_bindings.len() >= MAX_SEEN_HOSTS {
-                return self.reject("binding_flood");
-            }
-        }
-        if self
-            .seen_bindings
-            .insert((b.origin, b.seq), cx.now)
-            .is_some()
-        {
+        if !self.first_heard(port, b.origin, b.seq, cx.now, Flooded::Binding) {
             return;
         }
         self.stats.bindings_received += 1;
-        self.flood_binding(cx, &b, Some(port));
+        self.flood_message(cx, &Message::Binding(b.clone()), Some(port));
         cx.emit(Event::BindingHeard(b));
     }
 
@@ -1056,50 +1026,72 @@ impl Routing {
             ipv6: h.ipv6.clone(),
         };
         self.stats.hosts_announced += 1;
-        self.flood_host(cx, &a, None);
+        self.flood_message(cx, &Message::Host(a), None);
     }
 
-    fn flood_host<B: Backend>(
+    /// Sends a flooded message (host announcement, binding) to every
+    /// adjacent neighbour but the one on `except`.
+    fn flood_message<B: Backend>(
         &mut self,
         cx: &mut Ctx<'_, B>,
-        a: &HostAnnounce,
+        m: &Message,
         except: Option<PortId>,
     ) {
         if !self.cfg.enabled {
             return;
         }
         self.body.clear();
-        proto::emit(&Message::Host(a.clone()), &mut self.body);
+        proto::emit(m, &mut self.body);
         for port in self.adjacent_ports(except) {
             self.send_body(cx, port);
         }
     }
 
-    fn host<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, port: PortId, a: HostAnnounce) {
+    /// Whether a flooded message (`origin`, `seq`) heard on `port` is to be
+    /// taken and passed on: from an adjacent neighbour, not our own, and
+    /// not seen before (remembered for a while, at most
+    /// [`MAX_SEEN_HOSTS`] of each kind).
+    fn first_heard(
+        &mut self,
+        port: PortId,
+        origin: Mac,
+        seq: u32,
+        now: Instant,
+        kind: Flooded,
+    ) -> bool {
         let adjacent = self.nbrs[port.index()]
             .as_ref()
             .is_some_and(|n| n.state >= State::TwoWay);
         if !adjacent {
-            return self.reject("not_adjacent");
+            self.reject("not_adjacent");
+            return false;
         }
-        if a.origin == self.id {
-            return;
+        if origin == self.id {
+            return false;
         }
-        if self.seen_hosts.len() >= MAX_SEEN_HOSTS {
-            let now = cx.now;
-            self.seen_hosts
-                .retain(|_, t| now.duration_since(*t) < SEEN_HOSTS_FOR);
-            self.seen_bindings
-                .retain(|_, t| now.duration_since(*t) < SEEN_HOSTS_FOR);
-            if self.seen_hosts.len() >= MAX_SEEN_HOSTS {
-                return self.reject("announce_flood");
+        let seen = match kind {
+            Flooded::Host => &mut self.seen_hosts,
+            Flooded::Binding => &mut self.seen_bindings,
+        };
+        if seen.len() >= MAX_SEEN_HOSTS {
+            seen.retain(|_, t| now.duration_since(*t) < SEEN_HOSTS_FOR);
+            if seen.len() >= MAX_SEEN_HOSTS {
+                self.reject(match kind {
+                    Flooded::Host => "announce_flood",
+                    Flooded::Binding => "binding_flood",
+                });
+                return false;
             }
         }
-        if self.seen_hosts.insert((a.origin, a.seq), cx.now).is_some() {
+        seen.insert((origin, seq), now).is_none()
+    }
+
+    fn host<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, port: PortId, a: HostAnnounce) {
+        if !self.first_heard(port, a.origin, a.seq, cx.now, Flooded::Host) {
             return;
         }
         self.stats.host_announces_received += 1;
-        self.flood_host(cx, &a, Some(port));
+        self.flood_message(cx, &Message::Host(a.clone()), Some(port));
         cx.emit(Event::Announced {
             origin: a.origin,
             host: HostNews {
