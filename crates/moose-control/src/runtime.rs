@@ -34,6 +34,9 @@ use crate::ports::{PortDriver, PortQueues, PortState};
 pub const PUBLISH_INTERVAL: Duration = Duration::from_micros(500);
 /// Link state and MTU are polled this often.
 pub const LINK_POLL: Duration = Duration::from_millis(100);
+/// How often a frame punted from a port believed down polls link state
+/// early (its link came up since the last poll).
+pub const LINK_POLL_ON_RX: Duration = Duration::from_millis(1);
 /// Punts taken from one ring per turn, for every class but the protocol.
 pub const DRAIN_BATCH: usize = 1024;
 /// A failed re-attach is tried again after this long.
@@ -56,8 +59,9 @@ pub enum Event {
     /// (`foreign`), or is ours again.
     Home { port: PortId, foreign: bool },
     /// The hosts service gave a host an address here (new, or arrived
-    /// from another switch): the routing service announces it.
-    HostUp(HostNews),
+    /// from another switch), on `port`: the routing service announces it,
+    /// the `elk` service binds the addresses it is known by.
+    HostUp { port: PortId, host: HostNews },
     /// Another switch announced a host (the routing service heard it).
     Announced {
         origin: moose_wire::Mac,
@@ -288,14 +292,32 @@ impl<B: Backend> Ctx<'_, B> {
     /// had received it, once this turn's table changes are published (a
     /// frame the control plane makes on a host's behalf).
     pub fn inject_rx(&mut self, port: PortId, data: &[u8]) -> bool {
+        self.inject_as(None, port, data, Via::Rx)
+    }
+
+    /// [`inject_rx`](Self::inject_rx) past the `directory` class, on
+    /// worker `worker` if given (the one whose re-injection it must
+    /// precede): a frame made on a host's behalf that must keep its place
+    /// before the host's next frames (a moved host's gratuitous ARP), whose
+    /// news the `elk` service has by an event instead.
+    pub fn inject_rx_past_directory(
+        &mut self,
+        worker: Option<usize>,
+        port: PortId,
+        data: &[u8],
+    ) -> bool {
+        self.inject_as(worker, port, data, Via::Pass)
+    }
+
+    fn inject_as(&mut self, worker: Option<usize>, port: PortId, data: &[u8], via: Via) -> bool {
         if port.index() >= self.n_ports || self.inject.is_empty() {
             self.stats.send_failures += 1;
             return false;
         }
         match self.pool.alloc_copy(data) {
-            Some(f) => {
-                let w = port.index() % self.inject.len();
-                self.reinject(w, port, f);
+            Some(frame) => {
+                let w = worker.unwrap_or(port.index() % self.inject.len());
+                self.reinject.push((w, Inject { port, frame, via }));
                 true
             }
             None => {
@@ -569,6 +591,19 @@ impl<'d, B: Backend> Runtime<'d, B> {
                         break;
                     };
                     taken += 1;
+                    // A frame from a port we still think is down: its link
+                    // came up since the last poll. Poll now, so that what
+                    // answers it (a service's reply, the answer to a
+                    // re-injected frame) is not dropped as `link_down` for
+                    // up to LINK_POLL.
+                    let (Punt::Frame { port, .. } | Punt::Learn { port, .. }) = &p;
+                    if self.ports.get(port.index()).is_some_and(|s| !s.up)
+                        && self
+                            .last_link
+                            .is_none_or(|t| now.duration_since(t) >= LINK_POLL_ON_RX)
+                    {
+                        self.poll_links(now);
+                    }
                     match self.owner[class.index()] {
                         Some(i) => {
                             let mut cx = ctx!(self, now, i);

@@ -639,6 +639,27 @@ fn link_down_and_up() {
     rig.step(1);
     assert_eq!(rig.out(1).len(), 1, "up again");
     assert_eq!(rig.call(calls::Status).link_changes, 2);
+
+    // Down again; it comes up and a new host talks on it at once, well
+    // within one link poll: the frame it punts tells the runtime, and the
+    // answer to it is not dropped as `link_down`.
+    up.lock().unwrap()[1] = false;
+    rig.step(200);
+    assert!(!rig.call(calls::Links)[1].up);
+    up.lock().unwrap()[1] = true;
+    rig.step(1);
+    rig.send(1, frame(mac(1), mac(7), None));
+    rig.step(1);
+    rig.send(0, frame(mac(7), mac(1), None));
+    rig.step(1);
+    let drops = rig.totals(1).dropped(DropReason::LinkDown);
+    assert_eq!(
+        rig.out(1).len(),
+        1,
+        "the answer goes out ({drops} link_down drops)"
+    );
+    assert_eq!(drops, 1, "only the frame sent while it was down");
+    assert_eq!(rig.call(calls::Status).link_changes, 4);
 }
 
 /// A port whose device must be re-attached: the workers hand its queues
