@@ -47,7 +47,7 @@ use moose_wire::proto::{Answer, Binding, BindingSource, Query};
 use moose_wire::{arp, dhcp, ExactKey, Mac, MacPrefix, PortId, PrefixKey, VlanTag};
 
 use crate::api::serve;
-use crate::runtime::{Ctx, Directory, Event, Service};
+use crate::runtime::{Ctx, Directory, Event, HostNews, Service};
 use api::*;
 use frames::Heard;
 
@@ -543,6 +543,36 @@ impl Elk {
         }));
     }
 
+    /// A host got an address on `port` (it is new, moved in, or the
+    /// switch renumbered): the addresses it is known by are bound to it
+    /// now. Its gratuitous ARP and unsolicited advertisements, which would
+    /// have told us, skip the service to keep their place before the
+    /// host's frames.
+    fn host_up<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, port: PortId, h: &HostNews) {
+        let ports = &cx.tables().ports;
+        if self.edge & port.bit() == 0 || !ports.elk_vlans.contains(h.vlan) {
+            return;
+        }
+        let tag = (ports.pvid(port) != h.vlan).then_some(VlanTag {
+            vid: h.vlan,
+            pcp: 0,
+            dei: false,
+        });
+        let addrs = h
+            .ipv4
+            .iter()
+            .map(|a| (IpAddr::from(*a), BindingSource::Arp))
+            .chain(h.ipv6.iter().map(|a| (IpAddr::from(*a), BindingSource::Nd)));
+        for (ip, source) in addrs.collect::<Vec<_>>() {
+            if self.cfg.inspect && self.contradicts(h.vlan, ip, h.real) {
+                // Not bound; its own ARP or ND would be dropped here.
+                self.stats.conflicts += 1;
+                continue;
+            }
+            self.learn_own(cx, h.vlan, ip, h.real, h.moose, port, source, tag);
+        }
+    }
+
     /// An ARP or ND sender seen on a fabric port (already a MOOSE
     /// address): an answer for our cache, and for requests waiting.
     fn heard_remote<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, vlan: u16, ip: IpAddr, moose: Mac) {
@@ -972,6 +1002,7 @@ impl<B: Backend> Service<B> for Elk {
         match ev {
             Event::DirectoryIn { from, msg } => self.directory_in(cx, *from, msg),
             Event::BindingHeard(b) => self.binding_heard(b, cx.now),
+            Event::HostUp { port, host } => self.host_up(cx, *port, host),
             Event::Renumbered { prefix } => self.prefix = *prefix,
             Event::NeighborFull => {
                 // A new neighbour (perhaps a directory switch that

@@ -310,15 +310,18 @@ impl Hosts {
                             self.name(port)
                         );
                         self.table.counters.moves_in += 1;
-                        self.announce_for(cx, port, vid, src, &t);
+                        self.announce_for(cx, Some(worker), port, vid, src, &t);
                     }
-                    cx.emit(Event::HostUp(HostNews {
-                        vlan,
-                        real: src,
-                        moose,
-                        ipv4: t.ipv4,
-                        ipv6: t.ipv6,
-                    }));
+                    cx.emit(Event::HostUp {
+                        port,
+                        host: HostNews {
+                            vlan,
+                            real: src,
+                            moose,
+                            ipv4: t.ipv4,
+                            ipv6: t.ipv6,
+                        },
+                    });
                 }
                 self.table.counters.reinjected += 1;
                 self.pending_first.push(cx.now);
@@ -347,22 +350,28 @@ impl Hosts {
 impl Hosts {
     /// The gratuitous ARP and unsolicited neighbour advertisements of a
     /// host that arrived, for every address it is known by, classified as
-    /// if it had sent them on `port` (after its frame that was punted).
+    /// if it had sent them on `port`, before its frame that was punted (on
+    /// the same `worker`). They skip the `elk` service's detour (it binds
+    /// the addresses on the `HostUp` event): a frame of the host forwarded
+    /// at once must not overtake them, or a peer answers it at its old
+    /// address before the old home has heard of the move.
     fn announce_for<B: Backend>(
         &mut self,
         cx: &mut Ctx<'_, B>,
+        worker: Option<usize>,
         port: PortId,
         vid: u16,
         real: Mac,
         t: &mobility::Track,
     ) {
         for ip in &t.ipv4 {
-            if cx.inject_rx(port, &mobility::garp(real, *ip, vid)) {
+            if cx.inject_rx_past_directory(worker, port, &mobility::garp(real, *ip, vid)) {
                 self.table.counters.announcements_sent += 1;
             }
         }
         for ip in &t.ipv6 {
-            if cx.inject_rx(port, &mobility::unsolicited_na(real, *ip, vid)) {
+            if cx.inject_rx_past_directory(worker, port, &mobility::unsolicited_na(real, *ip, vid))
+            {
                 self.table.counters.announcements_sent += 1;
             }
         }
@@ -390,14 +399,17 @@ impl Hosts {
             } else {
                 h.vlan
             };
-            self.announce_for(cx, h.port, vid, h.real, &t);
-            cx.emit(Event::HostUp(HostNews {
-                vlan: h.vlan,
-                real: h.real,
-                moose: self.table.addr(h.id).mac(),
-                ipv4: t.ipv4,
-                ipv6: t.ipv6,
-            }));
+            self.announce_for(cx, None, h.port, vid, h.real, &t);
+            cx.emit(Event::HostUp {
+                port: h.port,
+                host: HostNews {
+                    vlan: h.vlan,
+                    real: h.real,
+                    moose: self.table.addr(h.id).mac(),
+                    ipv4: t.ipv4,
+                    ipv6: t.ipv6,
+                },
+            });
         }
     }
 

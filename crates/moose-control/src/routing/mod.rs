@@ -1268,7 +1268,7 @@ impl<B: Backend> Service<B> for Routing {
     fn event(&mut self, cx: &mut Ctx<'_, B>, ev: &Event) {
         Service::<B>::event(&mut self.home, cx, ev);
         match ev {
-            Event::HostUp(h) => return self.announce(cx, h),
+            Event::HostUp { host, .. } => return self.announce(cx, host),
             Event::Bound(b) => return self.bind(cx, b),
             Event::DirectoryOut { to, msg } => return self.directory_out(cx, *to, msg),
             _ => {}

@@ -113,47 +113,77 @@ pub(crate) const HOME_GROUP_LE: u64 = {
     u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], 0, 0])
 };
 
+/// What a frame is to the `elk` service.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum DirectoryKind {
+    /// Neither of the others.
+    None,
+    /// ARP, or an IPv6 neighbour solicitation or advertisement.
+    Neighbour,
+    /// DHCPv4.
+    Dhcp,
+}
+
 /// Whether the `elk` service takes a frame: ARP, an IPv6 neighbour
 /// solicitation or advertisement (no extension headers: ND has none), or
-/// DHCPv4 (UDP to port 67 or 68, not a fragment). Reads at most the first
-/// 58 octets, which the header load brought into the cache.
+/// DHCPv4 (UDP to port 67 or 68, not a fragment).
 #[inline]
 pub fn is_directory_frame(frame: &[u8], h: &Header) -> bool {
+    directory_kind(frame, h) != DirectoryKind::None
+}
+
+/// [`is_directory_frame`], and which kind. Reads at most the first 58
+/// octets, which the header load brought into the cache.
+#[inline]
+pub fn directory_kind(frame: &[u8], h: &Header) -> DirectoryKind {
     let at = h.header_len();
     let ty = if h.is_tagged() {
         match frame.get(16..18) {
             Some(b) => u16::from_be_bytes([b[0], b[1]]),
-            None => return false,
+            None => return DirectoryKind::None,
         }
     } else {
         h.tpid()
     };
+    let yes = |b: bool, k: DirectoryKind| if b { k } else { DirectoryKind::None };
     match ty {
-        0x0806 => true,
-        0x86dd => {
-            frame.len() > at + 40 && frame[at + 6] == 58 && matches!(frame[at + 40], 135 | 136)
-        }
+        0x0806 => DirectoryKind::Neighbour,
+        0x86dd => yes(
+            frame.len() > at + 40 && frame[at + 6] == 58 && matches!(frame[at + 40], 135 | 136),
+            DirectoryKind::Neighbour,
+        ),
         0x0800 => {
             let Some(ip) = frame.get(at..at + 20) else {
-                return false;
+                return DirectoryKind::None;
             };
             let ihl = usize::from(ip[0] & 0x0f) * 4;
             let not_fragment = ip[6] & 0x1f == 0 && ip[7] == 0;
             if ip[9] != 17 || !not_fragment || ihl < 20 {
-                return false;
+                return DirectoryKind::None;
             }
             match frame.get(at + ihl + 2..at + ihl + 4) {
-                Some(p) => matches!(u16::from_be_bytes([p[0], p[1]]), 67 | 68),
-                None => false,
+                Some(p) => yes(
+                    matches!(u16::from_be_bytes([p[0], p[1]]), 67 | 68),
+                    DirectoryKind::Dhcp,
+                ),
+                None => DirectoryKind::None,
             }
         }
-        _ => false,
+        _ => DirectoryKind::None,
     }
 }
 
 /// The action of a frame the `elk` service takes instead of `a`: only
 /// frames that would be delivered (or are for the switch itself) are
 /// taken, never drops or other punts; and only on the port's ELK VLANs.
+///
+/// From a fabric port, broadcast and multicast ARP and ND (gratuitous ARP,
+/// unsolicited advertisements, requests flooded on a miss) are not taken:
+/// what they tell reaches the service as flooded bindings, and a detour
+/// through the slow path would let the sender's next frames overtake them
+/// (a peer would answer a host that just moved at its old address before
+/// the gratuitous ARP told it the new one). DHCP is taken from anywhere
+/// (acknowledgements to snoop arrive broadcast from the fabric).
 #[inline]
 fn to_directory(a: Action, frame: &[u8], h: &Header, port: PortId, t: &TableSet) -> bool {
     let delivered = match a.to() {
@@ -161,8 +191,15 @@ fn to_directory(a: Action, frame: &[u8], h: &Header, port: PortId, t: &TableSet)
         To::Punt(c) => c == moose_config::PuntClass::Protocol,
         To::Drop(_) => false,
     };
-    if !delivered || !is_directory_frame(frame, h) {
+    if !delivered {
         return false;
+    }
+    match directory_kind(frame, h) {
+        DirectoryKind::None => return false,
+        DirectoryKind::Neighbour if h.dst_is_group() && t.ports.fabric & port.bit() != 0 => {
+            return false
+        }
+        _ => {}
     }
     let vid = h.vid();
     let vlan = if vid != 0 { vid } else { t.ports.pvid(port) };
@@ -370,4 +407,88 @@ pub fn decide_cached<F: AsRef<[u8]>>(
     s.uniform = if written { None } else { uniform };
     s.max_len = max_len.min(usize::from(u16::MAX)) as u16;
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::action::Rewrite;
+    use crate::counters::DropReason;
+    use crate::tables::{FloodSets, PortTable};
+
+    /// Port 0 an edge port, port 1 a fabric port, both ELK ports of VLAN 1.
+    fn tables() -> TableSet {
+        let mut p = PortTable::simple(2, 1522);
+        p.legacy = 0;
+        p.edge = 0b01;
+        p.fabric = 0b10;
+        p.elk = 0b11;
+        p.elk_vlans.insert(1);
+        TableSet::new(p, FloodSets::simple(2))
+    }
+
+    fn eth(dst: [u8; 6], ty: u16, payload: &[u8]) -> Vec<u8> {
+        let mut f = dst.to_vec();
+        f.extend_from_slice(&[2, 0, 0, 0, 0, 9]);
+        f.extend_from_slice(&ty.to_be_bytes());
+        f.extend_from_slice(payload);
+        f.resize(f.len().max(60), 0);
+        f
+    }
+
+    fn dhcp(dst: [u8; 6]) -> Vec<u8> {
+        let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0];
+        ip.extend_from_slice(&[10, 0, 0, 1, 255, 255, 255, 255]);
+        ip.extend_from_slice(&[0, 67, 0, 68, 0, 8, 0, 0]);
+        eth(dst, 0x0800, &ip)
+    }
+
+    const BCAST: [u8; 6] = [0xff; 6];
+    const UNI: [u8; 6] = [2, 0, 0, 0, 0, 1];
+
+    #[test]
+    fn elk_takes_neighbour_frames_at_the_edge_and_only_unicast_ones_from_the_fabric() {
+        let t = tables();
+        let flood = Action::flood(0b10, false);
+        let fwd = Action::new(To::Port(PortId(0)), Rewrite::NONE);
+        let arp = |d| eth(d, 0x0806, &[0; 28]);
+        let cases = [
+            (arp(BCAST), 0, flood, true, "a broadcast ARP at the edge"),
+            (arp(UNI), 0, fwd, true, "a unicast ARP at the edge"),
+            (
+                arp(BCAST),
+                1,
+                flood,
+                false,
+                "a gratuitous ARP from the fabric",
+            ),
+            (arp(UNI), 1, fwd, true, "an ARP reply from the fabric"),
+            (
+                dhcp(BCAST),
+                1,
+                flood,
+                true,
+                "a broadcast DHCP ack from the fabric",
+            ),
+            (dhcp(BCAST), 0, flood, true, "a DHCP discover at the edge"),
+            (eth(UNI, 0x0800, &[0x45; 28]), 0, fwd, false, "plain IPv4"),
+            (
+                arp(BCAST),
+                0,
+                Action::drop(DropReason::NoFloodPort),
+                false,
+                "an ARP that is dropped",
+            ),
+        ];
+        for (f, port, a, want, what) in cases {
+            let h = Header::load(&f);
+            assert_eq!(to_directory(a, &f, &h, PortId(port), &t), want, "{what}");
+        }
+        // Not an ELK VLAN: never.
+        let mut f = vec![0xff; 6];
+        f.extend_from_slice(&[2, 0, 0, 0, 0, 9, 0x81, 0, 0, 7, 8, 6]);
+        f.resize(60, 0);
+        let h = Header::load(&f);
+        assert!(!to_directory(flood, &f, &h, PortId(0), &t), "VLAN 7");
+    }
 }
