@@ -48,6 +48,9 @@ fn main() {
         .allowlist_function("rte_.*")
         .allowlist_type("rte_.*")
         .allowlist_var("rte_.*|RTE_.*")
+        // The telemetry command callback's type (rte_telemetry.h names it
+        // without the prefix).
+        .allowlist_type("telemetry_cb")
         // Packed structs nested in aligned ones: rustc rejects the layout.
         .opaque_type("rte_arp_hdr")
         .opaque_type("rte_gtp_psc_generic_hdr")

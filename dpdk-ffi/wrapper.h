@@ -11,6 +11,12 @@
 #include <rte_mempool.h>
 #include <rte_mbuf.h>
 #include <rte_ethdev.h>
+/* Packet capture by secondary processes (dpdk-dumpcap, dpdk-pdump): the
+ * server half that runs in moose, the primary. */
+#include <rte_pdump.h>
+/* Commands of the telemetry socket (dpdk-telemetry.py) and the data
+ * their callbacks fill. */
+#include <rte_telemetry.h>
 
 /* rte_errno is a macro over a thread-local (per_lcore__rte_errno); bindgen
  * cannot bind thread-locals portably, so expose it through a function. */

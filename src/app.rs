@@ -4,7 +4,9 @@
 //! management server stops, workers stop and flush, the control runtime
 //! publishes its last changes, final counters are printed, ports are
 //! stopped and closed (restoring the interfaces' promiscuous state), the
-//! EAL is cleaned up.
+//! EAL is cleaned up (stopping the packet capture server, which DPDK's
+//! `dpdk-dumpcap` talks to, just before). moose's telemetry commands
+//! (`src/telemetry.rs`) are registered once the management state exists.
 //!
 //! The threads are scoped: they borrow the ports, which borrow the EAL, so
 //! the compiler checks that no queue, mbuf or port outlives what it came
@@ -107,6 +109,18 @@ pub fn run(
     log(format!("EAL arguments: {}", argv[1..].join(" ")));
     let eal = Eal::init(&argv).context("EAL initialisation failed")?;
     log(format!("{} ({})", crate::VERSION, moose_dpdk::version()));
+    // DPDK's own tools attach by the file prefix: dpdk-dumpcap as a
+    // secondary process (the pdump server runs until the EAL is dropped,
+    // after every port), dpdk-telemetry.py on the telemetry socket (the
+    // moose commands are registered below, once the state they read
+    // exists).
+    if let Err(e) = eal.enable_capture() {
+        log::warn!("packet capture unavailable: {e}");
+    }
+    log(eal_args::tools_hint(
+        &argv[1..],
+        cfg.dataplane.multi_process,
+    ));
     match moose_mgmt::raise_fd_limit() {
         Ok(n) => log(format!("file descriptor limit {n}")),
         Err(e) => log(format!("could not raise the file descriptor limit: {e}")),
@@ -296,7 +310,11 @@ pub fn run(
             started: Instant::now(),
             server: OnceLock::new(),
         });
+        if let Err(e) = crate::telemetry::register(&eal, shared.clone()) {
+            log::warn!("moose telemetry commands unavailable: {e}");
+        }
         let eal = &eal;
+        let register = !cfg.dataplane.multi_process;
         std::thread::scope(|s| -> anyhow::Result<()> {
             let mut threads = Vec::new();
             for (w, mut worker) in pipe.workers.into_iter().enumerate() {
@@ -307,10 +325,15 @@ pub fn run(
                         if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
                             log(format!("worker {w}: could not pin to core {core}"));
                         }
-                        let _registered = eal.register_thread().map_err(|e| {
-                            log(format!(
-                                "worker {w}: not registered with the EAL ({e}); mbuf allocation is slower"
-                            ))
+                        // Registered, a thread gets an lcore id and its
+                        // mempool cache; DPDK 22.11 then refuses secondary
+                        // processes, so multi_process leaves it out.
+                        let _registered = register.then(|| {
+                            eal.register_thread().map_err(|e| {
+                                log(format!(
+                                    "worker {w}: not registered with the EAL ({e}); mbuf allocation is slower"
+                                ))
+                            })
                         });
                         worker.run();
                     })
@@ -321,7 +344,7 @@ pub fn run(
                 .name("moose-control".into())
                 .spawn_scoped(s, move || {
                     core_affinity::set_for_current(core_affinity::CoreId { id: control_core });
-                    let _registered = eal.register_thread();
+                    let _registered = register.then(|| eal.register_thread());
                     runtime.run();
                 })
                 .context("spawning the control thread")?;

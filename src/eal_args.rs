@@ -82,6 +82,57 @@ pub fn sets_lcores(args: &[String]) -> bool {
         .any(|i| ["-l", "-c", "--lcores"].contains(&i.name.as_str()))
 }
 
+/// The value of the last `name` option (`--file-prefix=x` or
+/// `--file-prefix x`), if any.
+fn value<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    let mut found = None;
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if let Some(v) = a.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
+            found = Some(v);
+        } else if a == name {
+            found = args.get(i + 1).map(String::as_str);
+            i += 1;
+        }
+        i += 1;
+    }
+    found
+}
+
+/// The EAL's file prefix: the name DPDK's tools attach by
+/// (`dpdk-dumpcap --file-prefix=P`, `dpdk-telemetry.py -f P`); DPDK's
+/// default `rte` without one.
+pub fn file_prefix(args: &[String]) -> &str {
+    value(args, "--file-prefix").unwrap_or("rte")
+}
+
+/// How DPDK's tools reach a moose run with these EAL arguments, for the
+/// log: `dpdk-telemetry.py` by the file prefix unless `--no-telemetry`;
+/// `dpdk-dumpcap`, a secondary process, only with shared config (no
+/// `--in-memory`, `--no-shconf`), hugepages (a secondary maps the
+/// primary's memory from its hugepage files) and `multi_process` (worker
+/// threads not registered with the EAL).
+pub fn tools_hint(args: &[String], multi_process: bool) -> String {
+    let prefix = file_prefix(args);
+    let has = |f: &str| args.iter().any(|a| a == f);
+    let telemetry = if has("--no-telemetry") {
+        "no telemetry (--no-telemetry)".to_string()
+    } else {
+        format!("telemetry with dpdk-telemetry.py -f {prefix}")
+    };
+    let capture = if let Some(f) = ["--in-memory", "--no-shconf"].into_iter().find(|f| has(f)) {
+        format!("no dpdk-dumpcap ({f}: no secondary process can attach)")
+    } else if has("--no-huge") {
+        "no dpdk-dumpcap (--no-huge: a secondary process needs hugepages)".to_string()
+    } else if !multi_process {
+        "no dpdk-dumpcap (set dataplane.multi_process = true to let it attach)".to_string()
+    } else {
+        format!("capture with dpdk-dumpcap --file-prefix={prefix} -i PORT")
+    };
+    format!("EAL file prefix {prefix:?}: {telemetry}; {capture}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +168,30 @@ mod tests {
         assert_eq!(m, v("-m512 -l 1"));
         assert!(sets_lcores(&v("--no-huge -l0,1")));
         assert!(!sets_lcores(&v("--no-huge -m 64")));
+    }
+
+    #[test]
+    fn file_prefix_is_the_last_given_or_rte() {
+        assert_eq!(file_prefix(&v("--no-huge -m 512")), "rte");
+        assert_eq!(file_prefix(&v("--file-prefix=a -m 512")), "a");
+        assert_eq!(file_prefix(&v("--file-prefix a --file-prefix=b")), "b");
+        assert_eq!(file_prefix(&v("--file-prefix=b --file-prefix c")), "c");
+        assert_eq!(file_prefix(&v("--file-prefixes=x")), "rte");
+    }
+
+    #[test]
+    fn tools_hint_says_what_attaches() {
+        let h = tools_hint(&v("-m 64 --file-prefix=t1"), true);
+        assert!(h.contains("dpdk-telemetry.py -f t1"), "{h}");
+        assert!(h.contains("dpdk-dumpcap --file-prefix=t1"), "{h}");
+        let h = tools_hint(&v("-m 64"), false);
+        assert!(
+            h.contains("-f rte") && h.contains("multi_process = true"),
+            "{h}"
+        );
+        let h = tools_hint(&v("--no-huge -m 64 --no-telemetry"), true);
+        assert!(h.contains("no telemetry") && h.contains("--no-huge"), "{h}");
+        let h = tools_hint(&v("--in-memory"), true);
+        assert!(h.contains("--in-memory: no secondary"), "{h}");
     }
 }

@@ -10,6 +10,7 @@ mod http;
 mod metrics;
 mod out;
 mod show;
+mod telemetry;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -8,7 +8,7 @@ set -euo pipefail
 
 packages=(
     build-essential pkg-config clang libclang-dev
-    dpdk dpdk-dev libdpdk-dev
+    dpdk dpdk-dev libdpdk-dev  # dpdk-dev: dpdk-dumpcap, dpdk-telemetry.py
     iproute2 iputils-ping iputils-arping isc-dhcp-client dnsmasq tcpdump tshark
     python3 python3-scapy curl ca-certificates procps
     prometheus

@@ -1,5 +1,5 @@
 //! Raw, generated bindings to DPDK (22.11): EAL, lcore, devices, mempool,
-//! mbuf and ethdev, plus C wrappers (suffix `__extern`) for DPDK's
+//! mbuf, ethdev, pdump (the capture server) and telemetry, plus C wrappers (suffix `__extern`) for DPDK's
 //! `static inline` functions such as `rte_eth_rx_burst`.
 //!
 //! This crate holds generated code and nothing else. Use the safe layer

@@ -239,6 +239,11 @@ pub struct Dataplane {
     pub drain: Duration,
     /// Capacity of each worker → slow path punt ring.
     pub punt_ring: usize,
+    /// Let DPDK secondary processes (`dpdk-dumpcap`, `dpdk-pdump`,
+    /// `dpdk-proc-info`) attach: the worker and control threads are then
+    /// not registered with the EAL, which DPDK 22.11 refuses once a
+    /// secondary may attach (`rte_thread_register` disables multi-process).
+    pub multi_process: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -436,6 +441,7 @@ impl Config {
             mbufs: dp.mbufs,
             drain: Duration::from_micros(dp.drain_us),
             punt_ring: dp.punt_ring,
+            multi_process: dp.multi_process,
         };
 
         if raw.bridge.aging_secs == 0 || raw.bridge.aging_secs > 1_000_000 {

@@ -50,6 +50,7 @@ pub struct Dataplane {
     pub mbufs: u32,
     pub drain_us: u64,
     pub punt_ring: usize,
+    pub multi_process: bool,
 }
 
 impl Default for Dataplane {
@@ -68,6 +69,7 @@ impl Default for Dataplane {
             mbufs: 16383,
             drain_us: 100,
             punt_ring: 4096,
+            multi_process: false,
         }
     }
 }

@@ -67,6 +67,9 @@ fn defaults() {
     assert_eq!(c.bridge.aging, Duration::from_secs(300));
     assert_eq!(c.ports[0].pvid, Vlan::DEFAULT);
     assert!(c.metrics.is_none());
+    assert!(!c.dataplane.multi_process);
+    let c = Config::from_toml(&with_port("[dataplane]\nmulti_process = true\n")).unwrap();
+    assert!(c.dataplane.multi_process);
 }
 
 #[test]

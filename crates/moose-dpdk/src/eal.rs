@@ -4,7 +4,7 @@
 
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use crate::error::{errno_last, DpdkError};
 use crate::{Mempool, Port};
@@ -28,7 +28,9 @@ static EAL_STATE: AtomicU8 = AtomicU8::new(EAL_NONE);
 /// threads share `&Eal`) and not `Clone`.
 #[derive(Debug)]
 pub struct Eal {
-    _private: (),
+    /// [`Eal::enable_capture`] succeeded: the pdump server is registered
+    /// and is unregistered before cleanup.
+    pub(crate) capture: AtomicBool,
 }
 
 impl Eal {
@@ -62,7 +64,9 @@ impl Eal {
         if ret < 0 {
             return Err(DpdkError::EalInit(errno_last()));
         }
-        Ok(Eal { _private: () })
+        Ok(Eal {
+            capture: AtomicBool::new(false),
+        })
     }
 
     /// Creates a pool of `n_mbufs` packet mbufs (`rte_pktmbuf_pool_create`);
@@ -114,6 +118,12 @@ impl Eal {
 
 impl Drop for Eal {
     fn drop(&mut self) {
+        if *self.capture.get_mut() {
+            // SAFETY: enable_capture succeeded (the flag) and the EAL is
+            // not cleaned up yet; every queue handle borrows a port, which
+            // borrows self, so none is alive and no thread bursts.
+            unsafe { crate::capture::disable_capture() }
+        }
         // SAFETY: the EAL was initialised by the Eal::init that built self,
         // and this is the only Eal; everything DPDK-backed borrows it, so
         // none of it is alive any more.

@@ -145,6 +145,19 @@ pub enum DpdkError {
     /// `rte_thread_register` failed (e.g. no free lcore id).
     #[error("registering thread with the EAL failed: {0}")]
     ThreadRegister(Errno),
+    /// `rte_pdump_init` failed (no memory for its statistics, or the
+    /// multi-process action could not be registered).
+    #[error("starting the packet capture server (rte_pdump_init) failed: {0}")]
+    CaptureInit(Errno),
+    /// `rte_telemetry_register_cmd` refused a command (a bad name, or no
+    /// room for another command).
+    #[error("registering telemetry command {command:?} failed: {code}")]
+    TelemetryRegister {
+        /// The command, e.g. `/moose/ports`.
+        command: String,
+        /// DPDK's code.
+        code: Errno,
+    },
     /// `rte_pktmbuf_pool_create` failed.
     #[error("creating mempool {name:?} failed: {code}")]
     MempoolCreate {
@@ -261,8 +274,11 @@ impl DpdkError {
     /// DPDK's (or the OS's) error code, if the error came with one.
     pub fn code(&self) -> Option<Errno> {
         match self {
-            DpdkError::EalInit(c) | DpdkError::ThreadRegister(c) => Some(*c),
+            DpdkError::EalInit(c) | DpdkError::ThreadRegister(c) | DpdkError::CaptureInit(c) => {
+                Some(*c)
+            }
             DpdkError::MempoolCreate { code, .. }
+            | DpdkError::TelemetryRegister { code, .. }
             | DpdkError::Attach { code, .. }
             | DpdkError::Port { code, .. } => Some(*code),
             DpdkError::Kernel { source, .. } => source.raw_os_error().map(Errno),

@@ -36,6 +36,13 @@
 //!   The only panics are documented fast-path ones: mutating a shared
 //!   mbuf, or sharing one past a reference count of `u16::MAX`.
 //!
+//! * **DPDK's tools work against the process.** [`Eal::enable_capture`]
+//!   serves `dpdk-dumpcap` (the pdump server, stopped only when the `Eal`
+//!   is dropped, after every queue handle); [`Eal::telemetry_command`]
+//!   adds commands to the telemetry socket that `dpdk-telemetry.py`
+//!   queries, answered by Rust closures on DPDK's telemetry threads
+//!   through one registry (DPDK 22.11's callbacks carry no user data).
+//!
 //! moose never enables `RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE` (it is
 //! incompatible with reference counts above 1, which [`Mbuf::share`]
 //! makes).
@@ -113,6 +120,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
+mod capture;
 mod eal;
 mod error;
 mod kernel;
@@ -120,6 +128,7 @@ mod mbuf;
 mod mempool;
 mod port;
 mod queue;
+pub mod telemetry;
 
 pub use eal::{lcore_id, version, Eal, ThreadRegistration};
 pub use error::{DpdkError, Errno, KernelOp, PortOp};
@@ -127,6 +136,7 @@ pub use mbuf::{Mbuf, Shares};
 pub use mempool::Mempool;
 pub use port::{DevInfo, Link, Port, PortConf, PortId, PortStats};
 pub use queue::{Queues, RxQueue, TxQueue, MAX_BURST};
+pub use telemetry::{TelDict, TelError, TelValue};
 
 /// The raw bindings, for the rare call this crate does not wrap.
 pub use dpdk_ffi as ffi;

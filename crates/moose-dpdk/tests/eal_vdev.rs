@@ -57,6 +57,28 @@ fn eal_ports_queues_and_mbufs_on_vdevs() {
     assert!(version().starts_with("DPDK 22."), "{}", version());
     assert!(tsc_hz() > 0);
     assert!(tsc() > 0);
+    // The capture server starts (also without hugepages, where no
+    // secondary can attach), once; it stops with the EAL.
+    eal.enable_capture().expect("rte_pdump_init");
+    eal.enable_capture().expect("a second call does nothing");
+    // Telemetry commands register (served only without --no-telemetry);
+    // a second registration replaces the handler; DPDK refuses a name
+    // without the leading '/'.
+    eal.telemetry_command(
+        "/moose_test/a",
+        "test",
+        |_| Some(moose_dpdk::TelDict::new()),
+    )
+    .expect("register");
+    eal.telemetry_command("/moose_test/a", "test", |_| None)
+        .expect("register again");
+    match eal.telemetry_command("moose_test_b", "test", |_| None) {
+        Err(DpdkError::TelemetryRegister { command, code }) => {
+            assert_eq!(command, "moose_test_b");
+            assert_eq!(code, Errno::EINVAL);
+        }
+        other => panic!("a command without '/': {other:?}"),
+    }
     assert_eq!(lcore_id(), Some(0), "main thread is lcore 0");
     // Registering a thread that already is an lcore changes nothing.
     drop(eal.register_thread().expect("register main thread"));
