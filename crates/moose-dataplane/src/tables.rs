@@ -70,6 +70,13 @@ pub struct PortTable {
     /// port) are heard on it. Its hosts' frames are dropped (`not_home`)
     /// and floods skip it, so that the segment never loops.
     pub foreign: u64,
+    /// Storm control of each port's ingress, and the punt classes' rates.
+    /// Each worker keeps its own token buckets; at housekeeping, when this
+    /// table's generation moved, it rebuilds those whose rates differ
+    /// from the ones it built them from (a reload reaches the workers
+    /// through this one publication, like every other change).
+    pub storm: [moose_config::Storm; MAX_PORTS],
+    pub punt: moose_config::PuntLimits,
 }
 
 /// A MOOSE prefix as the fast path compares it: the prefix's address and
@@ -104,7 +111,6 @@ impl PortTable {
         t.legacy = 0;
         for (i, p) in cfg.ports.iter().enumerate() {
             t.ports[i].role = p.role;
-            t.ports[i].pvid = p.pvid.get();
             let bit = 1u64 << i;
             match p.role {
                 Role::Legacy => t.legacy |= bit,
@@ -113,7 +119,20 @@ impl PortTable {
             }
         }
         t.local = cfg.moose.as_ref().map(|m| Local::of(m.switch.prefix()));
+        t.reconfigure(cfg);
         t
+    }
+
+    /// This table with the configured facts of `cfg` (pvids, storm and
+    /// punt rates) and its live state (links, parked, MTUs, homes, the
+    /// prefix) kept: what a reload publishes. Roles and ports do not
+    /// change while running.
+    pub fn reconfigure(&mut self, cfg: &Config) {
+        for (i, p) in cfg.ports.iter().enumerate().take(MAX_PORTS) {
+            self.ports[i].pvid = p.pvid.get();
+            self.storm[i] = p.storm;
+        }
+        self.punt = cfg.punt.clone();
     }
 
     /// `n` legacy ports on pvid 1, all up, transmitting up to `max_frame`
@@ -135,6 +154,8 @@ impl PortTable {
             fabric: 0,
             local: None,
             foreign: 0,
+            storm: [moose_config::Storm::default(); MAX_PORTS],
+            punt: moose_config::PuntLimits::default(),
         }
     }
 
@@ -173,12 +194,22 @@ impl FloodSets {
             vlan: Box::new([0; 4096]),
             tree: all_ports(cfg.ports.len()),
         };
-        for (i, p) in cfg.ports.iter().enumerate() {
+        f.reconfigure(cfg);
+        f
+    }
+
+    /// The VLAN members of `cfg`'s ports; the tree is kept (its owner is
+    /// the routing service). Returns whether a VLAN's members changed.
+    pub fn reconfigure(&mut self, cfg: &Config) -> bool {
+        let mut members = Box::new([0u64; 4096]);
+        for (i, p) in cfg.ports.iter().enumerate().take(MAX_PORTS) {
             for v in p.vlans.iter() {
-                f.vlan[usize::from(v)] |= 1 << i;
+                members[usize::from(v)] |= 1 << i;
             }
         }
-        f
+        let changed = members != self.vlan;
+        self.vlan = members;
+        changed
     }
 
     /// `n` ports, every one on every VLAN (for tests).
