@@ -258,7 +258,7 @@ mod tests {
         )
         .unwrap();
         let (mut tx, mut rx) = rings::<u32>(64, 1, &|_| rate(1, 4, 1, 2));
-        let mut pass = |tx: &mut PuntTx<u32>| {
+        let pass = |tx: &mut PuntTx<u32>| {
             (0..10)
                 .filter(|_| {
                     tx.offer(
