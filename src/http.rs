@@ -127,6 +127,7 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], shape: &str) -> Result
 /// refused: [...]}` when a key cannot change while running; 422
 /// `{error}` when the file does not parse or validate.
 async fn reload(State(s): St) -> Response {
+    use crate::reload::Outcome;
     let o = match crate::reload::load(&s.config_path) {
         Err(o) => o,
         Ok(cfg) => match ask(
@@ -138,11 +139,10 @@ async fn reload(State(s): St) -> Response {
         .await
         {
             Ok(r) => crate::reload::outcome(r),
-            Err(e) => crate::reload::Outcome::Unanswered(e.1),
+            Err(e) => Outcome::Unanswered(e.1),
         },
     };
     crate::reload::log(&s.config_path, &o);
-    use crate::reload::Outcome;
     match o {
         Outcome::Applied(r) => Json(r).into_response(),
         Outcome::Refused(r) => (StatusCode::CONFLICT, Json(r)).into_response(),
