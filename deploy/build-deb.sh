@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # deploy/build-deb.sh — the moose Debian package, with dpkg-deb: the binary,
-# the systemd unit, a starting config (a conffile) and the documentation.
+# the systemd unit, a starting config (a conffile), the documentation, and
+# the monitoring files in /usr/share/moose: a Grafana dashboard, a
+# Prometheus scrape config and its alert rules (README, "Monitoring with
+# Prometheus and Grafana").
 #
 # Usage (from the repo root):
 #   deploy/build-deb.sh                          # cargo build --release first
@@ -41,6 +44,10 @@ install -D -m 0644 deploy/moose.service "$STAGE/lib/systemd/system/moose.service
 install -D -m 0644 deploy/moose.toml "$STAGE/etc/moose/moose.toml"
 install -D -m 0644 configs/example.toml "$STAGE/usr/share/doc/moose/example.toml"
 install -D -m 0644 README.md "$STAGE/usr/share/doc/moose/README.md"
+# Side by side, as prometheus.yml names its rule file by a relative path.
+for f in grafana-dashboard.json prometheus.yml moose-alerts.yml; do
+    install -D -m 0644 "deploy/$f" "$STAGE/usr/share/moose/$f"
+done
 install -d -m 0750 "$STAGE/var/lib/moose"
 
 # Depends: the packages of the shared libraries the binary links, and

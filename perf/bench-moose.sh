@@ -83,7 +83,7 @@
 #     moose_worker_cycles_per_frame{worker="0"} at the end of the run
 #     (busy_cycles / busy_frames since start, warm-up and allocation
 #     included) and the same ratio over the measured window only (Δ of
-#     moose_worker_busy_{cycles,frames}_total), in DPDK's TSC (moose_tsc_hz).
+#     moose_worker_busy_{cycles,frames}_total), in DPDK's TSC (moose_tsc_hertz).
 #   * checks printed per round, over the measured window: Δrx p0, Δtx p1,
 #     drops by reason, rewrites (src, dst, arp, nd), punts: a pipeline that
 #     drops or punts instead of forwarding shows there.
@@ -455,7 +455,7 @@ run_moose() {
     (( tx > 0 )) || die "moose $tag: tx counter of p1 did not move (drops:$(drops_delta "$a" "$b"))"
     RESULT=$(awk -v t="$frames" -v ta="$ta" -v tb="$tb" 'BEGIN {printf "%.0f\n", t / (tb - ta)}')
     CPF_GAUGE=$(mraw "$b" 'moose_worker_cycles_per_frame{worker="0"}')
-    MTSC=$(mval "$b" moose_tsc_hz)
+    MTSC=$(mval "$b" moose_tsc_hertz)
     CPF_WIN=$(awk -v c="$(delta "$a" "$b" 'moose_worker_busy_cycles_total{worker="0"}')" \
         -v f="$(delta "$a" "$b" 'moose_worker_busy_frames_total{worker="0"}')" \
         'BEGIN {if (f > 0) printf "%.1f", c / f; else print "n/a"}')
@@ -561,7 +561,7 @@ for pipe in "${PIPES[@]}"; do
     cgm=$(printf '%s\n' "${CG[@]}" | awk '$1 != "n/a"' | sort -n | awk '{v[NR] = $1} END {if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}')
     cwm=$(printf '%s\n' "${CW[@]}" | awk '$1 != "n/a"' | sort -n | awk '{v[NR] = $1} END {if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}')
     ram=$(printf '%s\n' "${RA[@]}" | sort -n | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}')
-    SUMMARY+=("$(printf '%-7s testpmd median %s Mpps (%s, %s cyc/pkt) | moose median %s Mpps (%s, %s cyc/pkt TSC/pps; pipeline %s cyc/frame since start, %s in the window; moose_tsc_hz %s) | ratio of medians %s, median of round ratios %s (%s)' \
+    SUMMARY+=("$(printf '%-7s testpmd median %s Mpps (%s, %s cyc/pkt) | moose median %s Mpps (%s, %s cyc/pkt TSC/pps; pipeline %s cyc/frame since start, %s in the window; moose_tsc_hertz %s) | ratio of medians %s, median of round ratios %s (%s)' \
         "$pipe" "$(mpps "$tpm")" "$(printf '%s\n' "${TP[@]}" | minmax)" "$(cpp "$tpm")" \
         "$(mpps "$mom")" "$(printf '%s\n' "${MO[@]}" | minmax)" "$(cpp "$mom")" "$cgm" "$cwm" "$MTSC" \
         "$(ratio "$mom" "$tpm")" "$ram" "${RA[*]}")")

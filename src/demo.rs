@@ -31,6 +31,8 @@ use moose_control::routes::api::RouteRecord;
 use moose_testbed::{http_get, is_root, unique_tag, Host, Testbed, VethPair};
 use moose_wire::{Mac, MacPrefix};
 
+mod elk;
+
 /// Set by SIGINT and SIGTERM. The children share the terminal's process
 /// group, so Ctrl-C reaches them too; the demo then reaps them and removes
 /// what it made.
@@ -50,16 +52,16 @@ fn need_root() -> anyhow::Result<()> {
 }
 
 /// The demo's scratch directory (configs, logs); removed on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new() -> anyhow::Result<TempDir> {
+    pub(crate) fn new() -> anyhow::Result<TempDir> {
         let p = std::env::temp_dir().join(format!("moose-demo-{}", std::process::id()));
         std::fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
         Ok(TempDir(p))
     }
 
-    fn write(&self, file: &str, text: &str) -> anyhow::Result<PathBuf> {
+    pub(crate) fn write(&self, file: &str, text: &str) -> anyhow::Result<PathBuf> {
         let p = self.0.join(file);
         std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
         Ok(p)
@@ -72,7 +74,7 @@ impl Drop for TempDir {
     }
 }
 
-fn free_addr() -> anyhow::Result<String> {
+pub(crate) fn free_addr() -> anyhow::Result<String> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .context("finding a free TCP port for the API")?
@@ -84,7 +86,7 @@ fn free_addr() -> anyhow::Result<String> {
 /// worker that sleeps when idle (the demo shares the machine), no
 /// hugepages, and a DPDK file prefix of its own so that several
 /// appliances can run side by side.
-fn base_config(name: &str, api: &str) -> String {
+pub(crate) fn base_config(name: &str, api: &str) -> String {
     format!(
         "# moose demo: generated\n[switch]\nname = \"{name}\"\n\n[dataplane]\nworkers = 1\nidle = \"backoff\"\n\
          eal = [\"--no-huge\", \"-m\", \"256\", \"--no-pci\", \"--no-telemetry\", \"--file-prefix={name}\"]\nmbufs = 8191\n\n\
@@ -97,7 +99,7 @@ const START_ATTEMPTS: u32 = 5;
 
 /// A `moose run` child. Dropping it stops it (SIGTERM, SIGKILL after 10 s)
 /// and removes the runtime directory DPDK leaves behind.
-struct Appliance {
+pub(crate) struct Appliance {
     child: Child,
     /// The EAL `--file-prefix` (the switch name, see [`base_config`]).
     prefix: String,
@@ -114,7 +116,7 @@ impl Appliance {
     /// namespace, so a second appliance can pick a group the first already
     /// uses ("could not set PACKET_FANOUT"). A new process has a new pid:
     /// such a start is tried again.
-    fn start(
+    pub(crate) fn start(
         label: &str,
         prefix: &str,
         cfg: &Path,
@@ -184,7 +186,7 @@ impl Appliance {
     }
 
     /// A JSON API endpoint, decoded.
-    fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+    pub(crate) fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         let body = http_get(&self.api, path)
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("GET http://{}{path}", self.api))?;
@@ -264,11 +266,11 @@ fn hold(keep: bool, how: &str, quit: &AtomicBool) {
 // The MOOSE lab.
 
 /// Switches of the lab, and hosts behind each.
-const SWITCHES: usize = 3;
+pub(crate) const SWITCHES: usize = 3;
 const HOSTS_PER_SWITCH: usize = 2;
 
 /// The fabric links (switch, switch): a triangle.
-const LINKS: [(usize, usize); 3] = [(0, 1), (1, 2), (2, 0)];
+pub(crate) const LINKS: [(usize, usize); 3] = [(0, 1), (1, 2), (2, 0)];
 
 /// The switch host `i` is behind: S1 has the first hosts.
 fn sw_of(i: usize) -> usize {
@@ -278,7 +280,7 @@ fn sw_of(i: usize) -> usize {
 /// The configuration of switch `k`: an automatic prefix, a fabric port
 /// `to-sN` per link, edge ports `e1`, `e2` on `hosts`, and on S2 a spare
 /// edge port `mv` (where h0 moves to).
-fn moose_config(
+pub(crate) fn moose_config(
     k: usize,
     name: &str,
     api: &str,
@@ -388,7 +390,7 @@ fn neighbour_report(
 
 /// Waits until every switch's neighbours are full and every switch has its
 /// tree ports agreed; how long it took.
-fn converge(switches: &[Appliance], quit: &AtomicBool) -> anyhow::Result<Duration> {
+pub(crate) fn converge(switches: &[Appliance], quit: &AtomicBool) -> anyhow::Result<Duration> {
     let t0 = Instant::now();
     loop {
         let mut ready = true;
@@ -668,6 +670,26 @@ pub fn moose(keep: bool) -> anyhow::Result<()> {
     println!("\nmoose demo: cleaned up");
     if quit.load(Ordering::Relaxed) && !keep {
         bail!("interrupted");
+    }
+
+    // ELK: the broadcasts a directory removes, measured (a lab of its own,
+    // twice: ELK off, then on).
+    println!(
+        "\nmoose demo: ELK: {} hosts on the triangle resolve each other with ELK off, then on (S2 the directory) ...",
+        SWITCHES * elk::PER_SWITCH
+    );
+    let off = elk::run(false, &quit)?;
+    let on = elk::run(true, &quit)?;
+    println!("{}", elk::table(&off, &on));
+    if on.arp_max > 0 || on.ns_per_host > 0.0 {
+        trouble.push("ELK let broadcast ARP/ND reach hosts");
+    }
+    if off.failed + on.failed > 0 {
+        println!(
+            "moose demo: ELK: {} resolutions failed (off), {} (on)  <- FAILED",
+            off.failed, on.failed
+        );
+        trouble.push("ELK's resolutions");
     }
     if failed > 0 || wrong > 0 || !trouble.is_empty() {
         bail!(

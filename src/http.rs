@@ -73,7 +73,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/neighbors", get(neighbors))
         .route("/api/v1/lsdb", get(lsdb))
         .route("/api/v1/tree", get(tree))
-        .route("/api/v1/routing", get(routing));
+        .route("/api/v1/routing", get(routing))
+        .route("/api/v1/directory", get(directory))
+        .route("/api/v1/elk", get(elk));
     // Fault injection for the test suite: a handler that panics, to show a
     // panic in management takes nothing down. Off unless asked for.
     if std::env::var_os("MOOSE_TEST_FAULTS").is_some_and(|v| v == "1") {
@@ -365,6 +367,59 @@ async fn routing(State(s): St) -> Result<Json<RoutingStats>, ApiError> {
     Ok(Json(ask(&s, RoutingQuery).await?))
 }
 
+/// The `elk` service's figures (all zero with ELK off).
+async fn elk(State(s): St) -> Result<Json<moose_control::elk::api::ElkStats>, ApiError> {
+    if !s.cfg.elk.enabled {
+        return Ok(Json(Default::default()));
+    }
+    Ok(Json(ask(&s, moose_control::elk::api::StatsQuery).await?))
+}
+
+/// `?offset=&limit=` of `/api/v1/directory`.
+#[derive(Debug, Deserialize)]
+struct DirectoryParams {
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+/// The ELK bindings this switch holds (own, directory, cache), one page
+/// `{total, offset, bindings, next}`; `limit` defaults to 1000.
+async fn directory(
+    State(s): St,
+    q: Result<Query<DirectoryParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<moose_control::elk::api::DirectoryPage>, ApiError> {
+    let bad = || {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "query: only offset=N and limit=N (1..={}) are understood",
+                moose_control::elk::api::MAX_PAGE
+            ),
+        )
+    };
+    let Query(q) = q.map_err(|_| bad())?;
+    let offset = q.offset.unwrap_or(0);
+    let limit = q.limit.unwrap_or(1000);
+    if limit == 0 || limit > moose_control::elk::api::MAX_PAGE {
+        return Err(bad());
+    }
+    if !s.cfg.elk.enabled {
+        return Ok(Json(moose_control::elk::api::DirectoryPage {
+            total: 0,
+            offset,
+            bindings: Vec::new(),
+            next: None,
+        }));
+    }
+    Ok(Json(
+        ask(
+            &s,
+            moose_control::elk::api::DirectoryQuery { offset, limit },
+        )
+        .await?,
+    ))
+}
+
 /// The broadcast tree and this switch's ports on it.
 async fn tree(State(s): St) -> Result<Json<TreeReport>, ApiError> {
     if s.cfg.moose.is_none() {
@@ -394,6 +449,10 @@ async fn metrics(State(s): St) -> Response {
         routing: match s.cfg.moose {
             Some(_) => ask(&s, RoutingQuery).await.ok(),
             None => None,
+        },
+        elk: match s.cfg.elk.enabled {
+            true => ask(&s, moose_control::elk::api::StatsQuery).await.ok(),
+            false => None,
         },
     };
     let text = crate::metrics::render(&s, &g);

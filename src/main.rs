@@ -382,6 +382,23 @@ fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
                 "  routing: disabled (static routes only; broadcasts to every fabric port)",
             );
         }
+        let e = &cfg.elk;
+        if e.enabled {
+            out::println(&format!(
+                "  elk: answers ARP/ND{}{}, cache {} answers for {} s, probes after {} s, queries time out after {} ms, directory address {}{}, {} static bindings",
+                if e.vlans.is_all() { String::new() } else { format!(" on {:?}", e.vlans) },
+                if e.directory { " as a directory server" } else { "" },
+                e.cache_entries,
+                e.cache_ttl.as_secs(),
+                e.binding_ttl.mul_f64(0.75).as_secs(),
+                e.query_timeout.as_millis(),
+                e.directory_address,
+                if e.inspect { ", inspecting" } else { "" },
+                e.bindings.len()
+            ));
+        } else {
+            out::println("  elk: off (ARP and ND flood along the broadcast tree)");
+        }
     }
     for r in &cfg.routes {
         let ports: Vec<&str> = r

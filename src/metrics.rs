@@ -14,7 +14,7 @@ use moose_control::routes::api::RouteStats;
 use moose_control::runtime::RuntimeStats;
 use moose_dataplane::counters::{DropReason, PortCounter, PuntCounter, WorkerCounter};
 use moose_dataplane::PuntClass;
-use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType, Summary};
 use prometheus::{Encoder, TextEncoder};
 
 use crate::app::Shared;
@@ -30,6 +30,7 @@ pub struct Gathered {
     pub routes: Option<RouteStats>,
     pub home: Option<moose_control::home::api::HomeReport>,
     pub routing: Option<moose_control::routing::api::RoutingStats>,
+    pub elk: Option<moose_control::elk::api::ElkStats>,
 }
 
 /// Builds one metric family.
@@ -169,7 +170,7 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
     }
     let mut f = Family::gauge(
         "moose_worker_cycles_per_frame",
-        "TSC cycles per frame received, since start (busy_cycles / busy_frames); see moose_tsc_hz.",
+        "TSC cycles per frame received, since start (busy_cycles / busy_frames); see moose_tsc_hertz.",
     );
     for (w, st) in s.stats.iter().enumerate() {
         let frames = st.worker(WorkerCounter::BusyFrames);
@@ -179,7 +180,10 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
         }
     }
     out.push(f.mf);
-    let mut f = Family::gauge("moose_tsc_hz", "The TSC's frequency (DPDK's measure).");
+    let mut f = Family::gauge(
+        "moose_tsc_hertz",
+        "The TSC's frequency, cycles per second (DPDK's measure).",
+    );
     f.add(&[], moose_dpdk::tsc_hz() as f64);
     out.push(f.mf);
     for &c in PuntCounter::ALL {
@@ -375,7 +379,13 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
         );
         let mut f = Family::gauge(
             "moose_hosts_port",
-            "Hosts on each edge port (bounded by moose.host_quota).",
+            "Hosts on each edge port (bounded by moose_hosts_port_max).",
+        );
+        // Each port's bound beside its count, with the same labels, so
+        // that `moose_hosts_port / moose_hosts_port_max` is its use.
+        let mut bound = Family::gauge(
+            "moose_hosts_port_max",
+            "The bound on hosts of each edge port (moose.host_quota).",
         );
         for p in &s.ports {
             if p.role == moose_config::Role::Edge {
@@ -383,9 +393,11 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
                     &[("port", &p.name)],
                     f64::from(h.per_port.get(&p.name).copied().unwrap_or(0)),
                 );
+                bound.add(&[("port", &p.name)], f64::from(h.host_quota));
             }
         }
         out.push(f.mf);
+        out.push(bound.mf);
         let c = &h.counters;
         let rows: [(&str, &str, u64); 15] = [
             (
@@ -467,19 +479,21 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
         for (name, help, v) in rows {
             single(out, Family::counter, name, help, v);
         }
-        let mut f = Family::counter(
-            "moose_hosts_first_frame_seconds_sum",
-            "Control-thread time of new hosts' first frames, from punt to re-injection (store write and publication included), summed.",
+        // A summary without quantiles: its `_sum` and `_count` series are
+        // what a rate of the mean delay needs, under the type Prometheus
+        // expects of those suffixes.
+        let mut f = Family::new(
+            "moose_hosts_first_frame_seconds",
+            "Control-thread time of new hosts' first frames, from punt to re-injection (store write and publication included).",
+            MetricType::SUMMARY,
         );
-        f.add(&[], h.first_frame_us_sum as f64 / 1e6);
+        let mut m = Metric::default();
+        let mut sum = Summary::default();
+        sum.set_sample_sum(h.first_frame_us_sum as f64 / 1e6);
+        sum.set_sample_count(h.first_frame_count);
+        m.set_summary(sum);
+        f.mf.mut_metric().push(m);
         out.push(f.mf);
-        single(
-            out,
-            Family::counter,
-            "moose_hosts_first_frame_seconds_count",
-            "First frames re-injected (the count of the sum).",
-            h.first_frame_count,
-        );
         let mut f = Family::gauge(
             "moose_hosts_first_frame_seconds_max",
             "The longest first-frame time seen.",
@@ -554,7 +568,12 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
             "Advertisements in the link-state database (one per switch).",
             r.lsdb_entries as u64,
         );
-        let rows: [(&str, &str, u64); 15] = [
+        let rows: [(&str, &str, u64); 20] = [
+            ("moose_routing_bindings_flooded_total", "Directory bindings this switch flooded.", r.bindings_flooded),
+            ("moose_routing_bindings_received_total", "Other switches' directory bindings received (each once).", r.bindings_received),
+            ("moose_routing_directory_sent_total", "Directory queries and answers sent.", r.directory_sent),
+            ("moose_routing_directory_received_total", "Directory queries and answers received for this switch.", r.directory_received),
+            ("moose_routing_directory_unrouted_total", "Directory queries and answers not sent: no route to their destination.", r.directory_unrouted),
             ("moose_routing_renumbers_total", "Prefix conflicts this switch's automatic prefix lost (it took another).", r.renumbers),
             ("moose_routing_hosts_announced_total", "Host announcements this switch originated.", r.hosts_announced),
             ("moose_routing_host_announces_received_total", "Other switches' host announcements received (each once).", r.host_announces_received),
@@ -598,6 +617,9 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
         }
         out.push(f.mf);
     }
+    if let Some(e) = &g.elk {
+        elk_families(e, out);
+    }
     if let Some(api) = s.server.get() {
         for m in api.metrics() {
             let f = match m.kind {
@@ -607,6 +629,102 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
             single(out, f, m.name, m.help, m.value);
         }
     }
+}
+
+fn elk_families(e: &moose_control::elk::api::ElkStats, out: &mut Vec<MetricFamily>) {
+    let by_family: [(&str, &str, &moose_control::elk::api::ByFamily); 5] = [
+        ("moose_elk_answered_total", "ARP requests and neighbour solicitations answered by this switch from the directory.", &e.answered),
+        ("moose_elk_queries_total", "Misses sent to the directory as unicast queries.", &e.queries),
+        ("moose_elk_floods_total", "Requests flooded along the broadcast tree (the directory did not know).", &e.floods),
+        ("moose_elk_probes_total", "Unicast probes sent to this switch's hosts before their binding expired.", &e.probes),
+        ("moose_elk_inspection_drops_total", "ARP/ND frames dropped because their sender contradicts a DHCP-snooped or static binding.", &e.inspection_drops),
+    ];
+    for (name, help, m) in by_family {
+        let mut f = Family::counter(name, help);
+        for fam in ["arp", "nd"] {
+            f.add(&[("family", fam)], m.get(fam).copied().unwrap_or(0) as f64);
+        }
+        out.push(f.mf);
+    }
+    let rows: [(&str, &str, u64); 8] = [
+        (
+            "moose_elk_passed_total",
+            "ARP/ND/DHCP frames the directory saw and let go on to be delivered.",
+            e.passed,
+        ),
+        (
+            "moose_elk_conflicts_total",
+            "Addresses claimed from two places (two hosts, or a host of another switch).",
+            e.conflicts,
+        ),
+        (
+            "moose_elk_queries_served_total",
+            "Directory queries this directory switch answered.",
+            e.queries_served,
+        ),
+        (
+            "moose_elk_queries_unknown_total",
+            "Directory queries for addresses the directory did not know.",
+            e.queries_unknown,
+        ),
+        (
+            "moose_elk_query_timeouts_total",
+            "Directory queries not answered within elk.query_timeout_ms (flooded).",
+            e.query_timeouts,
+        ),
+        (
+            "moose_elk_pending_full_total",
+            "Requests flooded because too many were waiting for the directory.",
+            e.pending_full,
+        ),
+        (
+            "moose_elk_dhcp_snooped_total",
+            "DHCP acknowledgements snooped into bindings.",
+            e.dhcp_snooped,
+        ),
+        (
+            "moose_elk_expired_total",
+            "Bindings withdrawn: the host did not answer probes, or left.",
+            e.expired,
+        ),
+    ];
+    for (name, help, v) in rows {
+        single(out, Family::counter, name, help, v);
+    }
+    let mut f = Family::counter(
+        "moose_elk_malformed_total",
+        "ARP, ND and DHCP frames that do not parse, by reason (dropped).",
+    );
+    for reason in moose_control::elk::frames::MALFORMED {
+        f.add(
+            &[("reason", reason)],
+            e.malformed.get(*reason).copied().unwrap_or(0) as f64,
+        );
+    }
+    out.push(f.mf);
+    let mut f = Family::gauge(
+        "moose_elk_bindings",
+        "Bindings held: own (this switch's hosts), directory (every switch's, on a directory server), cache (answers).",
+    );
+    f.add(&[("kind", "own")], e.own_entries as f64);
+    f.add(&[("kind", "directory")], e.directory_entries as f64);
+    f.add(&[("kind", "cache")], e.cache_entries as f64);
+    out.push(f.mf);
+    let mut f = Family::gauge(
+        "moose_elk_bindings_bytes",
+        "Memory the bindings take (keys, values and per-entry map overhead).",
+    );
+    f.add(&[("kind", "own")], e.own_bytes as f64);
+    f.add(&[("kind", "directory")], e.directory_bytes as f64);
+    f.add(&[("kind", "cache")], e.cache_bytes as f64);
+    out.push(f.mf);
+    single(
+        out,
+        Family::gauge,
+        "moose_elk_pending_requests",
+        "Requests waiting for a directory answer.",
+        e.pending as u64,
+    );
 }
 
 fn nic_families(s: &Shared, nic: &NicReport, out: &mut Vec<MetricFamily>) {
@@ -641,13 +759,17 @@ fn nic_families(s: &Shared, nic: &NicReport, out: &mut Vec<MetricFamily>) {
     }
     let mut up = Family::gauge("moose_port_link_up", "1 if the port's link is up.");
     let mut speed = Family::gauge(
-        "moose_port_link_speed_mbps",
-        "Link speed in Mbit/s (0 if unknown).",
+        "moose_port_link_speed_bytes",
+        "Link speed in bytes per second, the unit of rate(moose_port_*_bytes_total) (0 if unknown).",
     );
     let mut mtu = Family::gauge("moose_port_mtu_bytes", "The port's MTU.");
     for (meta, p) in s.ports.iter().zip(&nic.ports) {
         up.add(&[("port", &meta.name)], if p.link.up { 1.0 } else { 0.0 });
-        speed.add(&[("port", &meta.name)], f64::from(p.link.speed_mbps));
+        // Mbit/s as DPDK reports it, in bytes/s: 10^6 / 8.
+        speed.add(
+            &[("port", &meta.name)],
+            f64::from(p.link.speed_mbps) * 125_000.0,
+        );
         if let Some(m) = p.mtu {
             mtu.add(&[("port", &meta.name)], f64::from(m));
         }

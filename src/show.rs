@@ -35,6 +35,8 @@ pub enum What {
     Lsdb,
     /// The broadcast tree.
     Tree,
+    /// The ELK directory's bindings (IP → MOOSE address) this switch holds.
+    Directory,
 }
 
 fn get(api: &str, path: &str) -> anyhow::Result<String> {
@@ -72,6 +74,7 @@ pub fn run(what: What, api: &str, json: bool) -> anyhow::Result<()> {
             }
         }
         What::Fdb => fdb(api, json)?,
+        What::Directory => directory(api, json)?,
         What::Hosts => hosts(api, json)?,
         What::Home => {
             let body = get(api, "/api/v1/home")?;
@@ -412,6 +415,58 @@ pub fn routes_table(routes: &[moose_control::routes::api::RouteRecord]) -> Strin
         );
     }
     s.trim_end().to_string()
+}
+
+/// Every page of `/api/v1/directory`: as one JSON array, or a table.
+fn directory(api: &str, json: bool) -> anyhow::Result<()> {
+    use moose_control::elk::api::{BindingRecord, DirectoryPage};
+    let mut all: Vec<BindingRecord> = Vec::new();
+    let mut offset = 0;
+    loop {
+        let path = format!("/api/v1/directory?offset={offset}&limit=1000");
+        let page: DirectoryPage = parse(api, &get(api, &path)?)?;
+        all.extend(page.bindings);
+        match page.next {
+            Some(n) if n > offset => offset = n,
+            _ => break,
+        }
+    }
+    if json {
+        out::println(&serde_json::to_string(&all)?);
+    } else {
+        out::println(&directory_table(&all));
+    }
+    Ok(())
+}
+
+pub fn directory_table(b: &[moose_control::elk::api::BindingRecord]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<9}  {:>4}  {:<39}  {:<17}  {:<7}  {:<17}  {:>9}  REAL/PORT",
+        "KIND", "VLAN", "IP", "MOOSE MAC", "SOURCE", "SWITCH", "AGE(s)"
+    );
+    for r in b {
+        let real = match (&r.real_mac, &r.port) {
+            (Some(m), Some(p)) => format!("{m} {p}"),
+            _ => "-".into(),
+        };
+        let sw = if r.switch.is_empty() { "-" } else { &r.switch };
+        let _ = writeln!(
+            s,
+            "{:<9}  {:>4}  {:<39}  {:<17}  {:<7}  {:<17}  {:>9.1}  {}",
+            r.kind,
+            r.vlan,
+            r.ip,
+            r.moose_mac,
+            r.source,
+            sw,
+            r.age_ms as f64 / 1000.0,
+            real
+        );
+    }
+    let _ = write!(s, "{} bindings", b.len());
+    s
 }
 
 pub fn neighbors_table(n: &[moose_control::routing::api::NeighborRecord]) -> String {

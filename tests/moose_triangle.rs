@@ -64,13 +64,14 @@ struct Lab {
 
 impl Lab {
     fn new(letter: &str, subnet: u8, n: usize, per: usize, links: &[(usize, usize)]) -> Lab {
-        Lab::with(letter, subnet, n, per, links, None, "", n)
+        Lab::with(letter, subnet, n, per, links, None, "", n, &[])
     }
 
     /// `spare`: the switch that gets a spare edge port for host 0;
     /// `moose`: more `[moose]` lines (`{dir}` is the scratch directory,
     /// `{k}` the switch's number); `start`: how many switches (the first
-    /// ones) are started now.
+    /// ones) are started now; `extra[k]`: more configuration for switch
+    /// `k` (tables after its ports).
     #[allow(clippy::too_many_arguments)]
     fn with(
         letter: &str,
@@ -81,6 +82,7 @@ impl Lab {
         spare_on: Option<usize>,
         moose: &str,
         start: usize,
+        extra: &[String],
     ) -> Lab {
         let tag = unique_tag(&format!("t{letter}"));
         let tb = Testbed::new(&tag, n * per, subnet).expect("testbed (needs root)");
@@ -151,6 +153,9 @@ impl Lab {
                     );
                 }
             }
+            if let Some(x) = extra.get(k) {
+                cfg += x;
+            }
             let cfg = scratch.write(&format!("s{}.toml", k + 1), &cfg);
             sw.push(Sw {
                 name: format!("S{}", k + 1),
@@ -203,6 +208,7 @@ impl Lab {
                 r.as_array().is_some_and(|a| {
                     a.iter()
                         .filter(|x| x["source"] == "spf" && x["installed"] == true)
+                        .filter(|x| x["prefix"] != DIRECTORY_ROUTE)
                         .count()
                         == self.sw.len() - 1
                 })
@@ -222,6 +228,9 @@ impl Lab {
             .collect()
     }
 }
+
+/// The route to the directory's anycast address (`[elk]`).
+const DIRECTORY_ROUTE: &str = "02:ff:ff:ff:ff:fe/48";
 
 /// A switch's database without the ages and the "own" mark: what must be
 /// equal on every switch.
@@ -652,6 +661,7 @@ fn a_host_moves_between_switches_and_too_many_moves_freeze_it() {
         Some(1),
         "move_hold_secs = 60\nmove_limit = 3\nmove_window_secs = 60",
         3,
+        &[],
     );
     lab.converge();
     // Everyone knows h0 at its S1 address.
@@ -789,6 +799,7 @@ fn an_automatic_prefix_that_loses_a_conflict_is_renumbered_and_kept() {
         None,
         "state_dir = \"{dir}/s{k}\"",
         2,
+        &[],
     );
     for s in &lab.sw[..2] {
         wait_converged(&s.listen, 1, Duration::from_secs(15));
@@ -878,4 +889,282 @@ fn an_automatic_prefix_that_loses_a_conflict_is_renumbered_and_kept() {
     assert_eq!(st["renumbers"], 0, "no conflict this time: {st}");
     let (ok, out) = ping(lab.h(0), &lab.h(1).ip, 2);
     assert!(ok, "h0 -> h1 after S2's restart:\n{out}");
+}
+
+/// Broadcast ARP frames, and neighbour solicitations to a solicited-node
+/// group, a host received (its own are in its capture too).
+fn resolution_floods(frames: &[Vec<u8>], own: &str) -> (usize, usize) {
+    let own: moose_wire::Mac = own.parse().unwrap();
+    let mut arp = 0;
+    let mut ns = 0;
+    for f in frames {
+        if f.len() < 14 || f[6..12] == own.0 {
+            continue;
+        }
+        let ty = u16::from_be_bytes([f[12], f[13]]);
+        if ty == 0x0806 && f[..6] == [0xff; 6] {
+            arp += 1;
+        }
+        if ty == 0x86dd && f[..3] == [0x33, 0x33, 0xff] && f.len() > 54 && f[54] == 135 {
+            ns += 1;
+        }
+    }
+    (arp, ns)
+}
+
+fn elk_metric(s: &Sw, name: &str, family: &str) -> f64 {
+    metric(
+        &s.app().get("/metrics"),
+        name,
+        &format!("family=\"{family}\""),
+    )
+}
+
+fn flush_neigh(h: &Host) {
+    h.exec(&["ip", "neigh", "flush", "dev", "eth0"]).unwrap();
+}
+
+#[test]
+fn elk_answers_arp_and_nd_from_the_directory_and_survives_a_directory_loss() {
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    // S1 inspects, with h1's address pinned (the testbed numbers its hosts
+    // 10.77.<subnet>.<i+1>, 02:77:<subnet>:00:00:<i+1>); S2 and S3 are the
+    // directory.
+    // S1 keeps no answers (cache_entries = 0): each of its misses is a
+    // query, so what the directory answers is visible.
+    let s1 = "[elk]\ninspect = true\ncache_entries = 0\n[[elk.binding]]\nip = \"10.77.65.2\"\nmac = \"02:77:41:00:00:02\"\n".to_string();
+    let dir = "[elk]\ndirectory = true\n".to_string();
+    let lab = Lab::with(
+        "e",
+        65,
+        3,
+        2,
+        &[(0, 1), (1, 2), (2, 0)],
+        None,
+        "",
+        3,
+        &[s1, dir.clone(), dir],
+    );
+    assert_eq!(
+        (lab.h(1).ip.as_str(), lab.h(1).mac.as_str()),
+        ("10.77.65.2", "02:77:41:00:00:02")
+    );
+    for (h, a) in lab.tb.hosts.iter().zip(&lab.ip6) {
+        h.enable_ipv6(&format!("{a}/64")).expect("IPv6 on");
+    }
+    lab.converge();
+    // S1 routes queries to the nearest directory switch.
+    let until = Instant::now() + Duration::from_secs(10);
+    while !lab.sw[0]
+        .json("/api/v1/routes")
+        .as_array()
+        .is_some_and(|a| {
+            a.iter()
+                .any(|r| r["prefix"] == DIRECTORY_ROUTE && r["installed"] == true)
+        })
+    {
+        assert!(Instant::now() < until, "S1: no route to the directory");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Warm-up: every host talks once (its ARP and ND make its bindings).
+    for b in 0..6 {
+        let peer = if b == 1 { 0 } else { 1 };
+        let (ok, out) = ping(lab.h(b), &lab.h(peer).ip, 1);
+        assert!(ok, "h{b} -> h{peer}:\n{out}");
+        let (ok, out) = ping(lab.h(b), &lab.ip6[peer], 1);
+        assert!(ok, "h{b} -> h{peer} v6:\n{out}");
+    }
+    // Every binding reaches both directory switches.
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n: Vec<u64> = lab.sw[1..]
+            .iter()
+            .map(|s| {
+                let d = s.json("/api/v1/directory?limit=1000");
+                let all = d["bindings"].as_array().unwrap();
+                all.iter()
+                    .filter(|b| b["kind"] == "own" || b["kind"] == "directory")
+                    .count() as u64
+            })
+            .collect();
+        if n.iter().all(|&x| x >= 12) {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "directories hold {n:?} of 12 bindings"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let d = lab.sw[0].json("/api/v1/directory?limit=2");
+    assert_eq!(d["bindings"].as_array().unwrap().len(), 2, "a page: {d}");
+    assert!(d["next"].as_u64().is_some(), "paginated: {d}");
+    let b = &d["bindings"][0];
+    for k in ["vlan", "ip", "moose_mac", "source", "switch", "age_ms"] {
+        assert!(b.get(k).is_some(), "{k} in {b}");
+    }
+
+    // h0 resolves h4 (behind S3) over IPv4 and IPv6: answered by S1 from
+    // the directory; no host that did not ask sees a broadcast for it.
+    let answered = elk_metric(&lab.sw[0], "moose_elk_answered_total", "arp");
+    let answered6 = elk_metric(&lab.sw[0], "moose_elk_answered_total", "nd");
+    let floods = elk_metric(&lab.sw[0], "moose_elk_floods_total", "arp");
+    let dir = Scratch::new("elk-cap");
+    let caps: Vec<_> = (1..6)
+        .map(|i| {
+            let p = dir.path(&format!("h{i}.pcap"));
+            let c = lab
+                .h(i)
+                .capture(&p, &["arp", "or", "icmp6"], Duration::from_secs(5))
+                .expect("capture");
+            (p, c)
+        })
+        .collect();
+    flush_neigh(lab.h(0));
+    let e = output_within(
+        Command::new("ip").args([
+            "netns",
+            "exec",
+            &lab.h(0).ns,
+            "arping",
+            "-c",
+            "3",
+            "-w",
+            "5",
+            "-I",
+            "eth0",
+            &lab.h(4).ip,
+        ]),
+        Duration::from_secs(20),
+    );
+    assert!(e.status.success(), "arping h4:\n{}{}", e.stdout, e.stderr);
+    let (ok, out) = ping(lab.h(0), &lab.h(4).ip, 2);
+    assert!(ok, "h0 -> h4:\n{out}");
+    let (ok, out) = ping(lab.h(0), &lab.ip6[4], 2);
+    assert!(ok, "h0 -> h4 v6:\n{out}");
+    std::thread::sleep(Duration::from_millis(300));
+    for (i, (p, c)) in caps.into_iter().enumerate() {
+        c.stop(Duration::from_secs(5)).expect("capture stops");
+        let (arp, ns) = resolution_floods(&read_pcap(&p), &lab.h(i + 1).mac);
+        assert_eq!((arp, ns), (0, 0), "h{}: broadcast ARP / NS seen", i + 1);
+    }
+    let m = moose_of(&lab, 2, 4);
+    assert_eq!(
+        lladdr(lab.h(0), &lab.h(4).ip),
+        m,
+        "h0 knows h4's MOOSE address"
+    );
+    assert!(
+        elk_metric(&lab.sw[0], "moose_elk_answered_total", "arp") >= answered + 3.0,
+        "S1 answered the arpings"
+    );
+    assert!(elk_metric(&lab.sw[0], "moose_elk_answered_total", "nd") > answered6);
+    assert_eq!(
+        elk_metric(&lab.sw[0], "moose_elk_floods_total", "arp"),
+        floods,
+        "nothing flooded"
+    );
+
+    // `moose show directory` lists the same bindings.
+    let out = run_ok(moose().args(["show", "directory", "--api", &lab.sw[2].listen]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&lab.h(0).ip) && text.contains("directory"),
+        "{text}"
+    );
+    let out = run_ok(moose().args(["show", "directory", "--json", "--api", &lab.sw[2].listen]));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(j.as_array().unwrap().len() >= 12, "{j}");
+
+    // A spoofed gratuitous ARP from h0 claiming h1's address (pinned by a
+    // static binding on S1): dropped by inspection, never delivered.
+    let drops = elk_metric(&lab.sw[0], "moose_elk_inspection_drops_total", "arp");
+    let p = dir.path("spoof.pcap");
+    let c = lab
+        .h(2)
+        .capture(&p, &["arp"], Duration::from_secs(5))
+        .expect("capture");
+    let script = format!(
+        "from scapy.all import Ether,ARP,sendp\n\
+         sendp(Ether(src='{m0}',dst='ff:ff:ff:ff:ff:ff')/ARP(op=2,hwsrc='{m0}',psrc='{ip1}',hwdst='ff:ff:ff:ff:ff:ff',pdst='{ip1}'),iface='eth0',count=3,verbose=False)\n",
+        m0 = lab.h(0).mac,
+        ip1 = lab.h(1).ip
+    );
+    let e = output_within(
+        Command::new("ip").args([
+            "netns",
+            "exec",
+            &lab.h(0).ns,
+            "/usr/bin/python3",
+            "-c",
+            &script,
+        ]),
+        Duration::from_secs(30),
+    );
+    assert!(e.status.success(), "scapy: {}", e.stderr);
+    let until = Instant::now() + Duration::from_secs(5);
+    while elk_metric(&lab.sw[0], "moose_elk_inspection_drops_total", "arp") < drops + 3.0 {
+        assert!(Instant::now() < until, "inspection did not drop the spoof");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    c.stop(Duration::from_secs(5)).unwrap();
+    let m0: moose_wire::Mac = moose_of(&lab, 0, 0).unwrap().parse().unwrap();
+    let ip1: std::net::Ipv4Addr = lab.h(1).ip.parse().unwrap();
+    let spoof = read_pcap(&p)
+        .iter()
+        .filter(|f| f.len() >= 42 && f[22..28] == m0.0 && f[28..32] == ip1.octets())
+        .count();
+    assert_eq!(spoof, 0, "the spoofed ARP reached h2");
+
+    // S2, a directory switch, dies: S1's queries go to S3, which holds
+    // every binding; h0 resolves h5 without a flood.
+    let mut lab = lab;
+    let e = lab.sw[1].app.take().unwrap().stop();
+    assert!(e.status.success());
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = lab.sw[0].json("/api/v1/routes");
+        let to_dir: Vec<&serde_json::Value> = r
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["prefix"] == DIRECTORY_ROUTE && r["installed"] == true)
+            .collect();
+        if to_dir.len() == 1 && to_dir[0]["ports"] == serde_json::json!(["l2"]) {
+            break;
+        }
+        assert!(Instant::now() < until, "S1 still routes queries to S2: {r}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let s3 = lab.sw[2].json("/api/v1/directory?limit=1000");
+    for i in [0usize, 1, 4, 5] {
+        assert!(
+            s3["bindings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|b| b["ip"] == lab.h(i).ip.as_str()),
+            "S3 lost h{i}'s binding: {s3}"
+        );
+    }
+    let queries = elk_metric(&lab.sw[0], "moose_elk_queries_total", "arp");
+    let floods = elk_metric(&lab.sw[0], "moose_elk_floods_total", "arp");
+    flush_neigh(lab.h(0));
+    let (ok, out) = ping(lab.h(0), &lab.h(5).ip, 2);
+    assert!(ok, "h0 -> h5 with S2 gone:\n{out}");
+    assert!(elk_metric(&lab.sw[0], "moose_elk_queries_total", "arp") > queries);
+    assert_eq!(
+        elk_metric(&lab.sw[0], "moose_elk_floods_total", "arp"),
+        floods
+    );
+}
+
+/// The MOOSE address switch `s` gave host `h`.
+fn moose_of(lab: &Lab, s: usize, h: usize) -> Option<String> {
+    let hosts = lab.sw[s].json("/api/v1/hosts");
+    hosts.as_array()?.iter().find_map(|r| {
+        (r["mac"] == lab.h(h).mac.as_str()).then(|| r["moose_mac"].as_str().unwrap().to_string())
+    })
 }

@@ -1,7 +1,9 @@
 //! The Debian package (`deploy/build-deb.sh`): built from the binary under
 //! test, its metadata and contents checked, unpacked into a scratch root,
-//! whose binary runs and checks the shipped config, and whose systemd unit
-//! `systemd-analyze verify` accepts (pointed at the unpacked binary).
+//! whose binary runs and checks the shipped config, whose systemd unit
+//! `systemd-analyze verify` accepts (pointed at the unpacked binary), and
+//! whose monitoring files are those of `deploy/` (tests/prometheus.rs runs
+//! them against a real Prometheus).
 
 mod common;
 
@@ -50,6 +52,9 @@ fn the_debian_package_installs_a_working_moose() {
         "./etc/moose/moose.toml",
         "./usr/share/doc/moose/example.toml",
         "./usr/share/doc/moose/README.md",
+        "./usr/share/moose/grafana-dashboard.json",
+        "./usr/share/moose/prometheus.yml",
+        "./usr/share/moose/moose-alerts.yml",
         "./var/lib/moose/",
     ] {
         assert!(
@@ -74,6 +79,28 @@ fn the_debian_package_installs_a_working_moose() {
             .arg(unpacked.join(cfg)));
         assert!(out.contains(": ok"), "{cfg}: {out}");
     }
+
+    // The monitoring files, unchanged; the scrape config finds its rule
+    // file beside it, as promtool checks where it is installed.
+    for f in [
+        "grafana-dashboard.json",
+        "prometheus.yml",
+        "moose-alerts.yml",
+    ] {
+        let shipped = std::fs::read(unpacked.join("usr/share/moose").join(f)).unwrap();
+        let source = std::fs::read(std::path::Path::new(root).join("deploy").join(f)).unwrap();
+        assert!(
+            shipped == source,
+            "usr/share/moose/{f} differs from deploy/{f}"
+        );
+    }
+    assert!(
+        std::path::Path::new("/usr/bin/promtool").exists(),
+        "no /usr/bin/promtool (tests/setup.sh installs prometheus)"
+    );
+    run(Command::new("/usr/bin/promtool")
+        .args(["check", "config"])
+        .arg(unpacked.join("usr/share/moose/prometheus.yml")));
 
     // The unit: the keys that matter, and systemd's own check of it with
     // the unpacked binary in place of /usr/bin/moose.

@@ -1,7 +1,9 @@
 #!/bin/bash
 # Installs what moose needs to build, run its demo and run its tests on a
 # fresh Debian/Ubuntu machine, as root: DPDK from the distribution, clang for
-# bindgen, the test peers, and a Rust toolchain if there is none.
+# bindgen, the test peers, Prometheus (tests/prometheus.rs runs the
+# dashboard's and the alert rules' queries on a real one), and a Rust
+# toolchain if there is none.
 set -euo pipefail
 
 packages=(
@@ -9,6 +11,7 @@ packages=(
     dpdk dpdk-dev libdpdk-dev
     iproute2 iputils-ping iputils-arping isc-dhcp-client dnsmasq tcpdump tshark
     python3 python3-scapy curl ca-certificates procps
+    prometheus
 )
 
 missing=()
@@ -20,6 +23,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # The package starts its own server on :9090 where systemd runs; the
+    # tests start theirs on free ports and need no service left running.
+    if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+        systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
 fi
 
 if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then

@@ -154,6 +154,7 @@ fuzz_target!(|input: Input| {
             flows: &mut flows,
             actions: &mut actions[..k],
             learns: &mut learns,
+            elk: true,
         };
         let s = classify(&mut b, &frames);
         if let Some(u) = s.uniform {

@@ -527,6 +527,7 @@ fuzz_target!(|input: Input| {
             flows: &mut flows,
             actions: &mut actions[..k],
             learns: &mut learns,
+            elk: true,
         };
         let s = if role == Role::Edge {
             classify_edge(&mut b, &burst)

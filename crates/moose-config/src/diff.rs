@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::{
-    Bridge, Config, Dataplane, IdleMode, Moose, PortConfig, Routing, StaticFdb, Storm, VlanSet,
+    Bridge, Config, Dataplane, Elk, IdleMode, Moose, PortConfig, Routing, StaticFdb, Storm, VlanSet,
 };
 
 /// The live changes of a reload, one line per change, each naming its key
@@ -94,6 +94,7 @@ impl Config {
             routes,
             routing,
             sticky_hosts,
+            elk,
         } = new;
         d.fixed("switch.name", &self.name, name);
         diff_dataplane(&mut d, &self.dataplane, dataplane);
@@ -121,6 +122,7 @@ impl Config {
             ),
         }
         diff_routing(&mut d, &self.routing, routing);
+        diff_elk(&mut d, &self.elk, elk);
         // Entries name ports by index: compared only if the ports are the
         // same ones (otherwise the reload is refused already).
         if same_ports {
@@ -360,6 +362,37 @@ fn diff_routing(d: &mut Diff, old: &Routing, new: &Routing) {
     d.fixed("routing.previous_key", &old.previous_key, previous_key);
 }
 
+/// `[elk]`: the directory service builds its caches, bindings and the
+/// ports' directory class from these at start.
+fn diff_elk(d: &mut Diff, old: &Elk, new: &Elk) {
+    let Elk {
+        enabled,
+        vlans,
+        directory,
+        directory_address,
+        cache_entries,
+        cache_ttl,
+        binding_ttl,
+        query_timeout,
+        inspect,
+        bindings,
+    } = new;
+    d.fixed("elk.enabled", &old.enabled, enabled);
+    d.fixed("elk.vlans", &old.vlans, vlans);
+    d.fixed("elk.directory", &old.directory, directory);
+    d.fixed(
+        "elk.directory_address",
+        &old.directory_address,
+        directory_address,
+    );
+    d.fixed("elk.cache_entries", &old.cache_entries, cache_entries);
+    d.fixed("elk.cache_ttl_secs", &old.cache_ttl, cache_ttl);
+    d.fixed("elk.binding_ttl_secs", &old.binding_ttl, binding_ttl);
+    d.fixed("elk.query_timeout_ms", &old.query_timeout, query_timeout);
+    d.fixed("elk.inspect", &old.inspect, inspect);
+    d.fixed("elk.binding", &old.bindings, bindings);
+}
+
 /// `[[static_fdb]]` or `[[sticky_host]]`: entries removed, added or moved
 /// to another port, by (VLAN, MAC).
 fn entries(
@@ -515,7 +548,11 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             r.0,
-            vec!["port[2].role cannot change while running (restart moose)"]
+            vec![
+                "port[2].role cannot change while running (restart moose)",
+                // An edge port turns the directory on by default.
+                "elk.enabled cannot change while running (restart moose)",
+            ]
         );
     }
 
@@ -574,6 +611,18 @@ mod tests {
             r.0,
             vec!["routing.hello_interval_ms cannot change while running (restart moose)"]
         );
+    }
+
+    #[test]
+    fn elk_keys_are_refused() {
+        let m = base("[moose]\nprefix = \"02:11:11:00:00:00/24\"\n");
+        let with = |t: &str| format!("{m}[elk]\nenabled = true\ndirectory = true\n{t}");
+        let r = diff(&with(""), &with("cache_entries = 10\n")).unwrap_err();
+        assert_eq!(
+            r.0,
+            vec!["elk.cache_entries cannot change while running (restart moose)"]
+        );
+        assert_eq!(diff(&with(""), &with("")), Ok(Changes::default()));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use moose_wire::{Mac, Vlan};
 
 mod device;
 mod diff;
+pub mod elk;
 mod locate;
 mod moose;
 mod punt;
@@ -25,6 +26,7 @@ pub mod raw;
 
 pub use device::{parse_device, DeviceIdentity, DeviceKind};
 pub use diff::{show_storm, Changes, Refused};
+pub use elk::{Elk, StaticBinding};
 pub use locate::Location;
 pub use moose::{auto_prefix, slap_quadrant, HostIds, Key, Moose, Route, Routing};
 pub use punt::{PuntClass, PuntLimits, PuntRate};
@@ -268,6 +270,8 @@ pub struct Config {
     /// they never move (frames from them elsewhere are dropped, a
     /// handover for them is refused).
     pub sticky_hosts: Vec<StaticFdb>,
+    /// `[elk]`: the ARP/ND directory (off without `[moose]`).
+    pub elk: Elk,
 }
 
 impl Config {
@@ -737,7 +741,11 @@ impl Config {
             sticky_hosts.push(StaticFdb { mac, vlan, port });
         }
 
+        let roles: Vec<Role> = ports.iter().map(|p| p.role).collect();
+        let elk = elk::validate(raw.elk, moose.as_ref(), &roles)?;
+
         Ok(Config {
+            elk,
             moose,
             routes,
             routing,

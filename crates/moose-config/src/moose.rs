@@ -70,6 +70,8 @@ pub fn auto_prefix(seed: &[u8], attempt: u32) -> SwitchId {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     let h = (h ^ (h >> 32)) as u16;
+    // 02:ff:ff/24 holds the directory's anycast address: never a switch's.
+    let h = if h == 0xffff { 0xfffe } else { h };
     let [a, b] = h.to_be_bytes();
     let prefix = MacPrefix::new(moose_wire::Mac([0x02, a, b, 0, 0, 0]), 24).expect("/24");
     SwitchId::new(prefix).expect("02: is unicast and local")

@@ -25,6 +25,7 @@ pub struct File {
     pub routing: Option<Routing>,
     #[serde(default)]
     pub sticky_host: Vec<StaticFdb>,
+    pub elk: Option<crate::elk::RawElk>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1107,3 +1107,78 @@ fn entries_given_at_run_time_are_checked_as_the_file_is() {
         e(c.check_route("02:22:22:00:00:00/24", vec!["nope".into()], &key)).starts_with("port: ")
     );
 }
+
+#[test]
+fn elk_defaults_on_with_edge_ports_and_off_without_moose() {
+    let c = moose_cfg("prefix = \"02:11:11:00:00:00/24\"", "").unwrap();
+    assert!(c.elk.enabled, "on by default on a switch with edge ports");
+    assert!(!c.elk.directory);
+    assert_eq!(c.elk.directory_address, elk::DIRECTORY_ADDRESS);
+    assert_eq!(c.elk.cache_entries, 4096);
+    assert_eq!(c.elk.cache_ttl, Duration::from_secs(300));
+    assert_eq!(c.elk.query_timeout, Duration::from_millis(100));
+    assert!(c.elk.vlans.is_all());
+    let c = Config::from_toml(GOOD).unwrap();
+    assert!(!c.elk.enabled, "no [moose], no ELK");
+    let c = moose_cfg(
+        "prefix = \"02:11:11:00:00:00/24\"",
+        "[elk]\nenabled = false\n",
+    )
+    .unwrap();
+    assert!(!c.elk.enabled);
+    let c = moose_cfg(
+        "prefix = \"02:11:11:00:00:00/24\"",
+        "[elk]\ndirectory = true\nvlans = [10]\ninspect = true\ncache_entries = 0\n[[elk.binding]]\nvlan = 10\nip = \"10.0.0.5\"\nmac = \"00:16:3e:00:00:05\"\n[[elk.binding]]\nip = \"fd00::5\"\nmac = \"00:16:3e:00:00:05\"\n",
+    )
+    .unwrap();
+    assert!(c.elk.directory && c.elk.inspect);
+    assert!(c.elk.vlans.contains(10) && !c.elk.vlans.contains(1));
+    assert_eq!(c.elk.bindings.len(), 2);
+    assert_eq!(c.elk.bindings[1].vlan.get(), 1);
+}
+
+#[test]
+fn bad_elk_tables_name_their_key() {
+    let p = "prefix = \"02:11:11:00:00:00/24\"";
+    for (elk, want) in [
+        ("vlans = [4095]", "elk.vlans"),
+        ("directory_address = \"03:00:00:00:00:01\"", "elk.directory_address"),
+        ("directory_address = \"00:11:22:33:44:55\"", "elk.directory_address"),
+        ("directory_address = \"02:11:11:00:00:09\"", "inside the switch prefix"),
+        ("directory_address = \"nope\"", "elk.directory_address"),
+        ("cache_entries = 2000000", "elk.cache_entries"),
+        ("cache_ttl_secs = 0", "elk.cache_ttl_secs"),
+        ("binding_ttl_secs = 100000", "elk.binding_ttl_secs"),
+        ("query_timeout_ms = 0", "elk.query_timeout_ms"),
+        ("colour = 1", "colour"),
+        (
+            "[[elk.binding]]\nip = \"10.0.0.300\"\nmac = \"00:16:3e:00:00:05\"",
+            "elk.binding[0].ip",
+        ),
+        (
+            "[[elk.binding]]\nip = \"224.0.0.1\"\nmac = \"00:16:3e:00:00:05\"",
+            "elk.binding[0].ip",
+        ),
+        (
+            "[[elk.binding]]\nip = \"10.0.0.1\"\nmac = \"01:16:3e:00:00:05\"",
+            "elk.binding[0].mac",
+        ),
+        (
+            "[[elk.binding]]\nip = \"10.0.0.1\"\nmac = \"00:16:3e:00:00:05\"\n[[elk.binding]]\nip = \"10.0.0.1\"\nmac = \"00:16:3e:00:00:06\"",
+            "elk.binding[1].ip",
+        ),
+    ] {
+        let e = moose_err(p, &format!("[elk]\n{elk}\n"));
+        assert!(e.contains(want), "{elk}: {e}");
+    }
+    let e = err(&with_port("[elk]\nenabled = true\n"));
+    assert!(e.contains("[moose]"), "{e}");
+}
+
+#[test]
+fn automatic_prefixes_never_hold_the_directory_address() {
+    for a in 0..20_000 {
+        let p = auto_prefix(b"seed", a).prefix();
+        assert!(!p.contains(elk::DIRECTORY_ADDRESS), "attempt {a}: {p}");
+    }
+}

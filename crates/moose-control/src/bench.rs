@@ -158,6 +158,7 @@ impl Fabric {
                     age_s: 0,
                     prefix,
                     auto_prefix: prefixes == Prefixes::Auto,
+                    directory: false,
                     links: Vec::new(),
                 })
                 .collect(),

@@ -68,6 +68,31 @@ pub enum Event {
     /// The switch's automatic prefix lost a conflict and was renumbered:
     /// every host's MOOSE address changes to the same id under `prefix`.
     Renumbered { prefix: moose_wire::MacPrefix },
+    /// The `elk` service bound (or withdrew) an address of one of this
+    /// switch's hosts: the routing service floods it to every switch
+    /// (`origin` and `seq` are its to fill in).
+    Bound(moose_wire::proto::Binding),
+    /// A binding another switch flooded (the routing service heard it).
+    BindingHeard(moose_wire::proto::Binding),
+    /// A directory message for the routing service to sign and send,
+    /// routed to `to` (the directory's anycast address, or the switch
+    /// that asked).
+    DirectoryOut { to: moose_wire::Mac, msg: Directory },
+    /// A directory message that arrived, from the switch address `from`.
+    DirectoryIn {
+        from: moose_wire::Mac,
+        msg: Directory,
+    },
+    /// A fabric neighbour became full: what is flooded only on change
+    /// (bindings) is offered to it again.
+    NeighborFull,
+}
+
+/// A directory query or answer between switches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Directory {
+    Query(moose_wire::proto::Query),
+    Answer(moose_wire::proto::Answer),
 }
 
 /// A host and its addresses, as announced between switches.
@@ -256,6 +281,34 @@ impl<B: Backend> Ctx<'_, B> {
                 via: Via::Rx,
             },
         ));
+    }
+
+    /// Hands `frame` back to worker `worker` to be delivered as if `port`
+    /// had just received it, past the `directory` class: a frame the `elk`
+    /// service has seen and lets go on.
+    pub fn pass(&mut self, worker: usize, port: PortId, frame: B::Frame) {
+        self.reinject.push((
+            worker,
+            Inject {
+                port,
+                frame,
+                via: Via::Pass,
+            },
+        ));
+    }
+
+    /// [`pass`](Self::pass) for a copy of `data`.
+    pub fn pass_copy(&mut self, worker: usize, port: PortId, data: &[u8]) -> bool {
+        match self.pool.alloc_copy(data) {
+            Some(f) => {
+                self.pass(worker, port, f);
+                true
+            }
+            None => {
+                self.stats.send_failures += 1;
+                false
+            }
+        }
     }
 
     /// Hands a copy of `data` to a worker to be classified as if `port`

@@ -77,6 +77,20 @@ pub struct PortTable {
     /// through this one publication, like every other change).
     pub storm: [moose_config::Storm; MAX_PORTS],
     pub punt: moose_config::PuntLimits,
+    /// Ports whose ARP, neighbour discovery and DHCP frames go to the
+    /// `directory` punt class (the `elk` service) on `elk_vlans`: edge
+    /// and fabric ports of a switch with `[elk] enabled`.
+    pub elk: u64,
+    pub elk_vlans: moose_config::VlanSet,
+    /// On a directory switch, its anycast address (little-endian address
+    /// bits): frames to it go to the `protocol` class.
+    pub directory: Option<u64>,
+}
+
+/// The little-endian address bits of `m`, as a frame load gives them.
+pub fn mac_le(m: moose_wire::Mac) -> u64 {
+    let b = m.0;
+    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], 0, 0])
 }
 
 /// A MOOSE prefix as the fast path compares it: the prefix's address and
@@ -119,13 +133,19 @@ impl PortTable {
             }
         }
         t.local = cfg.moose.as_ref().map(|m| Local::of(m.switch.prefix()));
+        if cfg.elk.enabled {
+            t.elk = t.edge | t.fabric;
+            t.elk_vlans = cfg.elk.vlans.clone();
+        }
+        t.directory =
+            (cfg.elk.enabled && cfg.elk.directory).then(|| mac_le(cfg.elk.directory_address));
         t.reconfigure(cfg);
         t
     }
 
     /// This table with the configured facts of `cfg` (pvids, storm and
     /// punt rates) and its live state (links, parked, MTUs, homes, the
-    /// prefix) kept: what a reload publishes. Roles and ports do not
+    /// prefix) kept: what a reload publishes. Roles, ports and ELK do not
     /// change while running.
     pub fn reconfigure(&mut self, cfg: &Config) {
         for (i, p) in cfg.ports.iter().enumerate().take(MAX_PORTS) {
@@ -133,6 +153,12 @@ impl PortTable {
             self.storm[i] = p.storm;
         }
         self.punt = cfg.punt.clone();
+    }
+
+    /// Whether ELK takes the ARP/ND/DHCP frames of `vlan` on `port`.
+    #[inline]
+    pub fn elk_on(&self, port: PortId, vlan: u16) -> bool {
+        self.elk & port.bit() != 0 && self.elk_vlans.contains(vlan)
     }
 
     /// `n` legacy ports on pvid 1, all up, transmitting up to `max_frame`
@@ -156,6 +182,9 @@ impl PortTable {
             foreign: 0,
             storm: [moose_config::Storm::default(); MAX_PORTS],
             punt: moose_config::PuntLimits::default(),
+            elk: 0,
+            elk_vlans: moose_config::VlanSet::empty(),
+            directory: None,
         }
     }
 

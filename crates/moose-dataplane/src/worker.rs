@@ -118,6 +118,9 @@ pub enum Via {
     /// Classify it as if `port` had just received it (the first frame of
     /// a new host, once its translation is published).
     Rx,
+    /// Classify it as received on `port`, but deliver it: the `elk`
+    /// service has seen it and lets it go on (no second punt).
+    Pass,
 }
 
 /// The queue handles of one port, moving between a worker and the control
@@ -202,6 +205,8 @@ pub struct Worker<B: Backend> {
     /// Frames handed back by the control thread to be classified again, by
     /// ingress port; at most a burst each.
     reinject: Vec<Vec<B::Frame>>,
+    /// … and those to deliver without the directory check ([`Via::Pass`]).
+    pass: Vec<Vec<B::Frame>>,
     /// This worker's transmit queue on every port, by port index; `None`
     /// while the port is parked.
     tx: Vec<Option<B::Tx>>,
@@ -312,6 +317,7 @@ impl<B: Backend> Worker<B> {
             rx: slots,
             roles,
             reinject: (0..n).map(|_| Vec::with_capacity(MAX_BURST)).collect(),
+            pass: (0..n).map(|_| Vec::with_capacity(MAX_BURST)).collect(),
             tx: tx.into_iter().map(Some).collect(),
             pool,
             tables,
@@ -544,7 +550,7 @@ impl<B: Backend> Worker<B> {
             self.counters.worker(WorkerCounter::EmptyPolls, 1);
             return 0;
         }
-        self.process(port, now_ms, true);
+        self.process(port, now_ms, true, true);
         n
     }
 
@@ -557,7 +563,7 @@ impl<B: Backend> Worker<B> {
     /// once when every frame has the same one. Then the buffers that are
     /// full are flushed.
     #[inline]
-    fn process(&mut self, port: PortId, now_ms: u32, fresh: bool) {
+    fn process(&mut self, port: PortId, now_ms: u32, fresh: bool, elk: bool) {
         let Worker {
             roles,
             pool,
@@ -588,6 +594,7 @@ impl<B: Backend> Worker<B> {
             flows: &mut *flows,
             actions,
             learns: &mut *learns,
+            elk,
         };
         let mut s = (role.classify)(&mut b, &burst[..]);
         let Burst { actions, .. } = b;
@@ -658,6 +665,7 @@ impl<B: Backend> Worker<B> {
     fn take_injected(&mut self) -> usize {
         let mut n = 0;
         let mut again = 0u64;
+        let mut pass = 0u64;
         while n < INJECT_PER_LOOP {
             let Ok(Inject { port, frame, via }) = self.rings.inject.pop() else {
                 break;
@@ -667,6 +675,11 @@ impl<B: Backend> Worker<B> {
             if via == Via::Rx && out < self.reinject.len() {
                 again |= port.bit();
                 self.reinject[out].push(frame);
+                continue;
+            }
+            if via == Via::Pass && out < self.pass.len() {
+                pass |= port.bit();
+                self.pass[out].push(frame);
                 continue;
             }
             if out >= self.tx.len() || self.tx[out].is_none() {
@@ -692,8 +705,17 @@ impl<B: Backend> Worker<B> {
             debug_assert!(self.burst.is_empty());
             std::mem::swap(&mut self.burst, &mut self.reinject[p.index()]);
             let now_ms = self.ms(Instant::now());
-            self.process(p, now_ms, false);
+            self.process(p, now_ms, false, true);
             std::mem::swap(&mut self.burst, &mut self.reinject[p.index()]);
+        }
+        while pass != 0 {
+            let p = PortId(pass.trailing_zeros() as u16);
+            pass &= pass - 1;
+            debug_assert!(self.burst.is_empty());
+            std::mem::swap(&mut self.burst, &mut self.pass[p.index()]);
+            let now_ms = self.ms(Instant::now());
+            self.process(p, now_ms, false, false);
+            std::mem::swap(&mut self.burst, &mut self.pass[p.index()]);
         }
         n
     }

@@ -231,20 +231,47 @@ sys.exit(ethtool(0x16))  # ETHTOOL_GTXCSUM: 0 once off
         filter: &[&str],
         timeout: Duration,
     ) -> Result<Capture, TestbedError> {
+        capture(Some(&self.ns), "eth0", pcap, filter, timeout)
+    }
+}
+
+/// Starts `tcpdump` on `iface` (of network namespace `ns`, or of this one)
+/// as [`Host::capture`] does.
+pub fn capture(
+    ns: Option<&str>,
+    iface: &str,
+    pcap: &Path,
+    filter: &[&str],
+    timeout: Duration,
+) -> Result<Capture, TestbedError> {
+    {
         let file = pcap.to_string_lossy().into_owned();
-        let mut args = vec![
+        let mut args: Vec<&str> = match ns {
+            Some(ns) => vec!["ip", "netns", "exec", ns],
+            None => Vec::new(),
+        };
+        args.extend_from_slice(&[
             "tcpdump",
             "-p",
             "-n",
             "-U",
             "--immediate-mode",
             "-i",
-            "eth0",
+            iface,
             "-w",
             &file,
-        ];
+        ]);
         args.extend_from_slice(filter);
-        let mut child = self.spawn(&args)?;
+        let mut child = Command::new(args[0])
+            .args(&args[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| TestbedError::Spawn {
+                cmd: args.join(" "),
+                source,
+            })?;
         let stderr = child.stderr.take().expect("piped");
         let (tx, rx) = mpsc::channel();
         let reader = std::thread::spawn(move || {

@@ -54,7 +54,8 @@
 //!   then n × | neighbour id (6) | cost (2) | local port (2) | its port (2) |
 //!   ```
 //!
-//!   flag bit 0: the prefix is automatic.
+//!   flag bit 0: the prefix is automatic; bit 1: the origin is a
+//!   directory switch (it answers the directory's anycast address).
 //!
 //! * **4, acknowledgement** — of advertisements. Body (10·n bytes, n ≥ 1):
 //!   n × | origin id (6) | sequence (4) |.
@@ -69,6 +70,27 @@
 //!   | origin id | sequence | VLAN | real MAC | MOOSE MAC  | flags| a  | b  | rsv |
 //!   then a IPv4 addresses (4 each), b IPv6 addresses (16 each)
 //!   ```
+//!
+//! * **6, binding** — "IP address `ip` on `vlan` is at MOOSE address
+//!   `moose`", flooded like host announcements by the switch that owns the
+//!   host, so that every directory switch holds every binding. Body (22 +
+//!   4 or 16 bytes):
+//!
+//!   ```text
+//!   0           6          10     12       13      14       15    16          22
+//!   | origin id | sequence | VLAN | family | flags | source | rsv | MOOSE MAC  | IP |
+//!   ```
+//!
+//!   family 4 or 6; flag bit 0: withdrawn; source 1 ARP, 2 ND, 3 DHCP,
+//!   4 static.
+//!
+//! * **7, directory query** — unicast to the directory's anycast address,
+//!   routed like any frame; the answer goes to the query's source address.
+//!   Body (8 + 4 or 16 bytes): `| query id (4) | VLAN (2) | family | rsv | IP |`.
+//!
+//! * **8, directory answer** — Body (14 + 4 or 16 bytes):
+//!   `| query id (4) | VLAN (2) | family | flags | MOOSE MAC (6) | IP |`,
+//!   flag bit 0: found (else the MOOSE MAC is zero).
 
 use crate::ids::MacPrefix;
 use crate::mac::Mac;
@@ -98,6 +120,12 @@ pub const TYPE_FABRIC_HELLO: u8 = 2;
 pub const TYPE_ADVERT: u8 = 3;
 pub const TYPE_ACK: u8 = 4;
 pub const TYPE_HOST: u8 = 5;
+pub const TYPE_BINDING: u8 = 6;
+pub const TYPE_QUERY: u8 = 7;
+pub const TYPE_ANSWER: u8 = 8;
+const BINDING_LEN: usize = 22;
+const QUERY_LEN: usize = 8;
+const ANSWER_LEN: usize = 14;
 const HOST_LEN: usize = 28;
 /// Most addresses of each family a host announcement carries.
 pub const MAX_HOST_ADDRS: usize = 8;
@@ -121,6 +149,69 @@ pub enum Message {
     Advert(Advert),
     Ack(Vec<AdvertId>),
     Host(HostAnnounce),
+    Binding(Binding),
+    Query(Query),
+    Answer(Answer),
+}
+
+/// Where a binding was learned.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BindingSource {
+    Arp = 1,
+    Nd = 2,
+    Dhcp = 3,
+    Static = 4,
+}
+
+impl BindingSource {
+    fn from_u8(b: u8) -> Option<BindingSource> {
+        Some(match b {
+            1 => BindingSource::Arp,
+            2 => BindingSource::Nd,
+            3 => BindingSource::Dhcp,
+            4 => BindingSource::Static,
+            _ => return None,
+        })
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            BindingSource::Arp => "arp",
+            BindingSource::Nd => "nd",
+            BindingSource::Dhcp => "dhcp",
+            BindingSource::Static => "static",
+        }
+    }
+}
+
+/// "`ip` on `vlan` is at `moose`" (or no longer, if `withdrawn`), from
+/// the switch `origin` that owns the host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Binding {
+    pub origin: Mac,
+    pub seq: u32,
+    pub vlan: u16,
+    pub ip: std::net::IpAddr,
+    pub moose: Mac,
+    pub source: BindingSource,
+    pub withdrawn: bool,
+}
+
+/// "Who has `ip` on `vlan`?", to the directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Query {
+    pub id: u32,
+    pub vlan: u16,
+    pub ip: std::net::IpAddr,
+}
+
+/// The directory's answer to query `id`: `moose`, or not known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub id: u32,
+    pub vlan: u16,
+    pub ip: std::net::IpAddr,
+    pub moose: Option<Mac>,
 }
 
 /// "Host `real` on `vlan` is at `moose` now, behind switch `origin`."
@@ -184,6 +275,8 @@ pub struct Advert {
     pub age_s: u16,
     pub prefix: MacPrefix,
     pub auto_prefix: bool,
+    /// The origin is a directory switch.
+    pub directory: bool,
     pub links: Vec<Link>,
 }
 
@@ -274,6 +367,62 @@ fn switch_id_at(b: &[u8], at: usize) -> Result<Mac, ProtoError> {
     Ok(m)
 }
 
+/// The IP address after a fixed part of `fixed` bytes, whose family
+/// byte is `family` (4 or 6): the body must be exactly that long.
+fn ip_at(
+    body: &[u8],
+    fixed: usize,
+    family: Option<u8>,
+    len: usize,
+) -> Result<std::net::IpAddr, ProtoError> {
+    let want = match family {
+        _ if len < fixed => return Err(ProtoError::Length(len)),
+        Some(4) => fixed + 4,
+        Some(6) => fixed + 16,
+        _ => return Err(ProtoError::Flags),
+    };
+    if len != want {
+        return Err(ProtoError::Length(len));
+    }
+    Ok(if want == fixed + 4 {
+        std::net::IpAddr::from(<[u8; 4]>::try_from(&body[fixed..want]).unwrap())
+    } else {
+        std::net::IpAddr::from(<[u8; 16]>::try_from(&body[fixed..want]).unwrap())
+    })
+}
+
+fn vlan_at(body: &[u8], at: usize, len: usize) -> Result<u16, ProtoError> {
+    let v = u16_at(body, at);
+    if (1..=4094).contains(&v) {
+        Ok(v)
+    } else {
+        Err(ProtoError::Length(len))
+    }
+}
+
+/// A unicast MOOSE address (not multicast, not zero).
+fn unicast_at(b: &[u8], at: usize) -> Result<Mac, ProtoError> {
+    let m = mac_at(b, at);
+    if m.is_multicast() || m.is_zero() {
+        return Err(ProtoError::Flags);
+    }
+    Ok(m)
+}
+
+fn push_ip(out: &mut Vec<u8>, ip: &std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(a) => out.extend_from_slice(&a.octets()),
+        std::net::IpAddr::V6(a) => out.extend_from_slice(&a.octets()),
+    }
+}
+
+fn family(ip: &std::net::IpAddr) -> (u8, usize) {
+    match ip {
+        std::net::IpAddr::V4(_) => (4, 4),
+        std::net::IpAddr::V6(_) => (6, 16),
+    }
+}
+
 /// Decodes a message from an Ethernet payload (the bytes after the
 /// EtherType), with its authentication trailer if it has one. Never
 /// panics; trailing padding is ignored.
@@ -355,7 +504,7 @@ pub fn parse_auth(payload: &[u8]) -> Result<(Message, Option<Auth<'_>>), ProtoEr
                 return Err(ProtoError::Length(len));
             }
             let flags = body[19];
-            if flags & !1 != 0 || body[20..24] != [0; 4] {
+            if flags & !3 != 0 || body[20..24] != [0; 4] {
                 return Err(ProtoError::Flags);
             }
             let mut links = Vec::with_capacity(n);
@@ -374,6 +523,7 @@ pub fn parse_auth(payload: &[u8]) -> Result<(Message, Option<Auth<'_>>), ProtoEr
                 age_s: u16_at(body, 10),
                 prefix: prefix_at(body, 12)?,
                 auto_prefix: flags & 1 != 0,
+                directory: flags & 2 != 0,
                 links,
             })
         }
@@ -427,6 +577,54 @@ pub fn parse_auth(payload: &[u8]) -> Result<(Message, Option<Auth<'_>>), ProtoEr
                 ipv6,
             })
         }
+        TYPE_BINDING => {
+            let ip = ip_at(body, BINDING_LEN, body.get(12).copied(), len)?;
+            let flags = body[13];
+            if flags & !1 != 0 || body[15] != 0 {
+                return Err(ProtoError::Flags);
+            }
+            let source = BindingSource::from_u8(body[14]).ok_or(ProtoError::Flags)?;
+            Message::Binding(Binding {
+                origin: switch_id_at(body, 0)?,
+                seq: u32::from_be_bytes(body[6..10].try_into().unwrap()),
+                vlan: vlan_at(body, 10, len)?,
+                ip,
+                moose: unicast_at(body, 16)?,
+                source,
+                withdrawn: flags & 1 != 0,
+            })
+        }
+        TYPE_QUERY => {
+            let ip = ip_at(body, QUERY_LEN, body.get(6).copied(), len)?;
+            if body[7] != 0 {
+                return Err(ProtoError::Flags);
+            }
+            Message::Query(Query {
+                id: u32::from_be_bytes(body[0..4].try_into().unwrap()),
+                vlan: vlan_at(body, 4, len)?,
+                ip,
+            })
+        }
+        TYPE_ANSWER => {
+            let ip = ip_at(body, ANSWER_LEN, body.get(6).copied(), len)?;
+            let flags = body[7];
+            if flags & !1 != 0 {
+                return Err(ProtoError::Flags);
+            }
+            let moose = if flags & 1 != 0 {
+                Some(unicast_at(body, 8)?)
+            } else if mac_at(body, 8).is_zero() {
+                None
+            } else {
+                return Err(ProtoError::Flags);
+            };
+            Message::Answer(Answer {
+                id: u32::from_be_bytes(body[0..4].try_into().unwrap()),
+                vlan: vlan_at(body, 4, len)?,
+                ip,
+                moose,
+            })
+        }
         t => return Err(ProtoError::Type(t)),
     };
     Ok((m, auth))
@@ -478,7 +676,7 @@ pub fn emit(m: &Message, out: &mut Vec<u8>) {
             out.extend_from_slice(&a.age_s.to_be_bytes());
             out.extend_from_slice(&a.prefix.addr().0);
             out.push(a.prefix.len());
-            out.push(u8::from(a.auto_prefix));
+            out.push(u8::from(a.auto_prefix) | u8::from(a.directory) << 1);
             out.extend_from_slice(&[0; 4]);
             for l in links {
                 out.extend_from_slice(&l.neighbor.0);
@@ -503,6 +701,33 @@ pub fn emit(m: &Message, out: &mut Vec<u8>) {
             for x in b {
                 out.extend_from_slice(&x.octets());
             }
+        }
+        Message::Binding(b) => {
+            let (fam, n) = family(&b.ip);
+            header(out, TYPE_BINDING, BINDING_LEN + n);
+            out.extend_from_slice(&b.origin.0);
+            out.extend_from_slice(&b.seq.to_be_bytes());
+            out.extend_from_slice(&b.vlan.to_be_bytes());
+            out.extend_from_slice(&[fam, u8::from(b.withdrawn), b.source as u8, 0]);
+            out.extend_from_slice(&b.moose.0);
+            push_ip(out, &b.ip);
+        }
+        Message::Query(q) => {
+            let (fam, n) = family(&q.ip);
+            header(out, TYPE_QUERY, QUERY_LEN + n);
+            out.extend_from_slice(&q.id.to_be_bytes());
+            out.extend_from_slice(&q.vlan.to_be_bytes());
+            out.extend_from_slice(&[fam, 0]);
+            push_ip(out, &q.ip);
+        }
+        Message::Answer(a) => {
+            let (fam, n) = family(&a.ip);
+            header(out, TYPE_ANSWER, ANSWER_LEN + n);
+            out.extend_from_slice(&a.id.to_be_bytes());
+            out.extend_from_slice(&a.vlan.to_be_bytes());
+            out.extend_from_slice(&[fam, u8::from(a.moose.is_some())]);
+            out.extend_from_slice(&a.moose.unwrap_or(Mac::ZERO).0);
+            push_ip(out, &a.ip);
         }
         Message::Ack(ids) => {
             let ids = &ids[..ids.len().min(MAX_ACKS)];
@@ -613,6 +838,7 @@ mod tests {
             age_s: 3,
             prefix: "02:11:11:00:00:00/24".parse().unwrap(),
             auto_prefix: true,
+            directory: false,
             links: vec![
                 Link {
                     neighbor: mac("52:54:00:00:00:02"),
@@ -661,7 +887,48 @@ mod tests {
             Message::Advert(advert()),
             Message::Advert(Advert {
                 links: Vec::new(),
+                directory: true,
                 ..advert()
+            }),
+            Message::Binding(Binding {
+                origin: mac("52:54:00:00:00:01"),
+                seq: 11,
+                vlan: 10,
+                ip: "10.0.0.5".parse().unwrap(),
+                moose: mac("02:11:11:00:00:07"),
+                source: BindingSource::Dhcp,
+                withdrawn: false,
+            }),
+            Message::Binding(Binding {
+                origin: mac("52:54:00:00:00:01"),
+                seq: 12,
+                vlan: 1,
+                ip: "fd00::5".parse().unwrap(),
+                moose: mac("02:11:11:00:00:07"),
+                source: BindingSource::Nd,
+                withdrawn: true,
+            }),
+            Message::Query(Query {
+                id: 77,
+                vlan: 4094,
+                ip: "10.0.0.9".parse().unwrap(),
+            }),
+            Message::Query(Query {
+                id: 78,
+                vlan: 1,
+                ip: "fd00::9".parse().unwrap(),
+            }),
+            Message::Answer(Answer {
+                id: 77,
+                vlan: 4094,
+                ip: "10.0.0.9".parse().unwrap(),
+                moose: Some(mac("02:22:22:00:00:01")),
+            }),
+            Message::Answer(Answer {
+                id: 78,
+                vlan: 1,
+                ip: "fd00::9".parse().unwrap(),
+                moose: None,
             }),
             Message::Ack(vec![
                 advert().id(),
@@ -702,6 +969,58 @@ mod tests {
             assert_eq!(auth.mac, &[0xab; 32]);
             assert_eq!(auth.signed, &b[signed]);
             assert_eq!(parse(&b[..b.len() - 1]), Err(ProtoError::Truncated));
+        }
+    }
+
+    #[test]
+    fn refuses_bad_directory_messages() {
+        let q = Message::Query(Query {
+            id: 1,
+            vlan: 10,
+            ip: "10.0.0.1".parse().unwrap(),
+        });
+        let mut b = Vec::new();
+        emit(&q, &mut b);
+        let mut v = b.clone();
+        v[HEADER_LEN + 6] = 6; // says IPv6, carries four bytes
+        assert_eq!(parse(&v), Err(ProtoError::Length(12)));
+        let mut v = b.clone();
+        v[HEADER_LEN + 6] = 5;
+        assert_eq!(parse(&v), Err(ProtoError::Flags));
+        let mut v = b.clone();
+        v[HEADER_LEN + 4..HEADER_LEN + 6].copy_from_slice(&4095u16.to_be_bytes());
+        assert!(matches!(parse(&v), Err(ProtoError::Length(_))));
+
+        let a = Message::Answer(Answer {
+            id: 1,
+            vlan: 10,
+            ip: "10.0.0.1".parse().unwrap(),
+            moose: None,
+        });
+        let mut b = Vec::new();
+        emit(&a, &mut b);
+        let mut v = b.clone();
+        v[HEADER_LEN + 8] = 2; // not found, yet an address
+        assert_eq!(parse(&v), Err(ProtoError::Flags));
+        let mut v = b.clone();
+        v[HEADER_LEN + 7] = 1; // found, the zero address
+        assert_eq!(parse(&v), Err(ProtoError::Flags));
+
+        let bd = Message::Binding(Binding {
+            origin: mac("52:54:00:00:00:01"),
+            seq: 1,
+            vlan: 10,
+            ip: "10.0.0.1".parse().unwrap(),
+            moose: mac("02:11:11:00:00:07"),
+            source: BindingSource::Arp,
+            withdrawn: false,
+        });
+        let mut b = Vec::new();
+        emit(&bd, &mut b);
+        for (at, val) in [(13, 2), (14, 0), (14, 5), (15, 1), (16, 1)] {
+            let mut v = b.clone();
+            v[HEADER_LEN + at] = val;
+            assert_eq!(parse(&v), Err(ProtoError::Flags), "byte {at} = {val}");
         }
     }
 

@@ -98,6 +98,9 @@ pub struct Routes {
     rib: MacLpm,
     groups: usize,
     rebuilds: u64,
+    /// What was published last, for the control plane's own frames.
+    fib: Arc<moose_tables::lpm::LpmTable>,
+    group_ports: Vec<Vec<PortId>>,
 }
 
 impl Routes {
@@ -113,6 +116,8 @@ impl Routes {
             rib: MacLpm::new(),
             groups: 0,
             rebuilds: 0,
+            fib: Arc::new(MacLpm::new().table()),
+            group_ports: Vec::new(),
         })
     }
 
@@ -144,8 +149,10 @@ impl Routes {
         let all: Vec<(MacPrefix, Vec<PortId>)> = statics.chain(spf).collect();
         let (rib, groups) = build_fib(all);
         self.groups = groups.len();
+        self.group_ports = groups.clone();
         cx.table(TableOp::Groups(Arc::new(NextHops::new(groups))));
-        cx.table(TableOp::Fib(Arc::new(rib.table())));
+        self.fib = Arc::new(rib.table());
+        cx.table(TableOp::Fib(self.fib.clone()));
         self.rib = rib;
         self.rebuilds += 1;
     }
@@ -158,6 +165,17 @@ impl Routes {
                 .routes
                 .iter()
                 .any(|s| s.prefix == r.prefix && !self.live(s).is_empty())
+    }
+
+    /// The port a frame the control plane sends to `to` leaves by: the
+    /// FIB's next hop (a group's first member: the control plane's frames
+    /// need no spreading).
+    pub fn port_for(&self, to: moose_wire::Mac) -> Option<PortId> {
+        let v = self.fib.lookup(moose_wire::PrefixKey::from_mac(to).raw())?;
+        match NextHop::decode(v) {
+            NextHop::Port(p) => Some(p),
+            NextHop::Group(g) => self.group_ports.get(usize::from(g.0))?.first().copied(),
+        }
     }
 
     /// The routes SPF found (installed at the next [`rebuild`](Self::rebuild)).

@@ -138,4 +138,18 @@ pub struct RoutingStats {
     /// here), and other switches' received (each once).
     pub hosts_announced: u64,
     pub host_announces_received: u64,
+    /// Directory bindings this switch flooded, and other switches'
+    /// received (each once).
+    #[serde(default)]
+    pub bindings_flooded: u64,
+    #[serde(default)]
+    pub bindings_received: u64,
+    /// Directory queries and answers sent, received, and not sent for
+    /// want of a route.
+    #[serde(default)]
+    pub directory_sent: u64,
+    #[serde(default)]
+    pub directory_received: u64,
+    #[serde(default)]
+    pub directory_unrouted: u64,
 }

@@ -51,13 +51,15 @@ use moose_config::{Config, Role};
 use moose_dataplane::io::Backend;
 use moose_dataplane::tables::FloodSets;
 use moose_dataplane::{Punt, PuntClass, TableOp};
-use moose_wire::proto::{self, Advert, AdvertId, FabricHello, HostAnnounce, Link, Message};
+use moose_wire::proto::{
+    self, Advert, AdvertId, Binding, FabricHello, HostAnnounce, Link, Message,
+};
 use moose_wire::{EtherType, Mac, MacPrefix, PortId};
 
 use crate::api::serve;
 use crate::home::Home;
 use crate::routes::Routes;
-use crate::runtime::{Ctx, Event, HostNews, Service};
+use crate::runtime::{Ctx, Directory, Event, HostNews, Service};
 use api::*;
 use auth::{Signer, Verifier};
 use spf::{Graph, SpfRoute, Tree};
@@ -97,6 +99,8 @@ pub const REJECT_REASONS: &[&str] = &[
     "home_hello_on_fabric",
     "routing_disabled",
     "announce_flood",
+    "binding_flood",
+    "not_for_us",
 ];
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -184,6 +188,14 @@ pub struct Routing {
     /// is kept.
     attempt: u32,
     state_dir: Option<std::path::PathBuf>,
+    /// `[elk] directory`: this switch answers the directory's anycast
+    /// address, and says so in its advertisement.
+    directory: bool,
+    directory_address: Mac,
+    binding_seq: u32,
+    seen_bindings: HashMap<(Mac, u32), Instant>,
+    /// Fabric ports whose neighbour was full at the last tick.
+    full: u64,
 }
 
 fn now_seq() -> u32 {
@@ -263,6 +275,11 @@ impl Routing {
             seen_hosts: HashMap::new(),
             attempt: 0,
             state_dir: m.state_dir.clone(),
+            directory: cfg.elk.enabled && cfg.elk.directory,
+            directory_address: cfg.elk.directory_address,
+            binding_seq: 0,
+            seen_bindings: HashMap::new(),
+            full: 0,
         })
     }
 
@@ -688,6 +705,7 @@ impl Routing {
             age_s: 0,
             prefix: self.prefix,
             auto_prefix: self.auto,
+            directory: self.directory,
             links,
         };
         self.lsdb.insert(
@@ -773,7 +791,10 @@ impl Routing {
         self.last_spf = Some(cx.now);
         let t0 = Instant::now();
         let g = Graph::new(self.lsdb.values().map(|e| &e.advert));
-        let routes = g.routes(self.id);
+        let mut routes = g.routes(self.id);
+        if let Some(d) = self.directory_route(&routes) {
+            routes.push(d);
+        }
         let tree = g.tree(self.id);
         let ns = t0.elapsed().as_nanos() as u64;
         self.stats.spf_runs += 1;
@@ -871,7 +892,151 @@ impl Routing {
             Message::Advert(a) => self.advert(cx, port, a),
             Message::Ack(ids) => self.ack(port, ids, cx.now),
             Message::Host(h) => self.host(cx, port, h),
+            Message::Binding(b) => self.binding(cx, port, b),
+            Message::Query(q) => self.directory_in(cx, frame, src, Directory::Query(q)),
+            Message::Answer(a) => self.directory_in(cx, frame, src, Directory::Answer(a)),
         }
+    }
+
+    // -----------------------------------------------------------------
+    // The directory's messages: bindings flooded like host announcements,
+    // queries and answers unicast along the FIB.
+
+    fn bind<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, b: &Binding) {
+        self.binding_seq = self.binding_seq.wrapping_add(1);
+        let b = Binding {
+            origin: self.id,
+            seq: self.binding_seq,
+            ..b.clone()
+        };
+        self.stats.bindings_flooded += 1;
+        self.flood_binding(cx, &b, None);
+    }
+
+    fn flood_binding<B: Backend>(
+        &mut self,
+        cx: &mut Ctx<'_, B>,
+        b: &Binding,
+        except: Option<PortId>,
+    ) {
+        if !self.cfg.enabled {
+            return;
+        }
+        self.body.clear();
+        proto::emit(&Message::Binding(b.clone()), &mut self.body);
+        for port in self.adjacent_ports(except) {
+            self.send_body(cx, port);
+        }
+    }
+
+    fn binding<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, port: PortId, b: Binding) {
+        let adjacent = self.nbrs[port.index()]
+            .as_ref()
+            .is_some_and(|n| n.state >= State::TwoWay);
+        if !adjacent {
+            return self.reject("not_adjacent");
+        }
+        if b.origin == self.id {
+            return;
+        }
+        if self.seen_bindings.len() >= MAX_SEEN_HOSTS {
+            let now = cx.now;
+            self.seen_bindings
+                .retain(|_, t| now.duration_since(*t) < SEEN_HOSTS_FOR);
+            if self.seen_bindings.len() >= MAX_SEEN_HOSTS {
+                return self.reject("binding_flood");
+            }
+        }
+        if self
+            .seen_bindings
+            .insert((b.origin, b.seq), cx.now)
+            .is_some()
+        {
+            return;
+        }
+        self.stats.bindings_received += 1;
+        self.flood_binding(cx, &b, Some(port));
+        cx.emit(Event::BindingHeard(b));
+    }
+
+    /// A query or answer: for us if it is to our own address (an answer)
+    /// or to the directory's while we are one (a query).
+    fn directory_in<B: Backend>(
+        &mut self,
+        cx: &mut Ctx<'_, B>,
+        frame: &[u8],
+        from: Mac,
+        msg: Directory,
+    ) {
+        let to = Mac::from_slice(&frame[0..6]);
+        let ours = match msg {
+            Directory::Query(_) => self.directory && to == self.directory_address,
+            Directory::Answer(_) => to == self.prefix.addr(),
+        };
+        if !ours {
+            return self.reject("not_for_us");
+        }
+        self.stats.directory_received += 1;
+        cx.emit(Event::DirectoryIn { from, msg });
+    }
+
+    /// Sends a query or answer to `to` by the FIB, from our own address.
+    fn directory_out<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, to: Mac, msg: &Directory) {
+        let Some(port) = self.routes.port_for(to) else {
+            self.stats.directory_unrouted += 1;
+            return;
+        };
+        self.body.clear();
+        match msg {
+            Directory::Query(q) => proto::emit(&Message::Query(q.clone()), &mut self.body),
+            Directory::Answer(a) => proto::emit(&Message::Answer(a.clone()), &mut self.body),
+        }
+        moose_wire::ethernet::emit(
+            &mut self.frame,
+            to,
+            self.prefix.addr(),
+            None,
+            EtherType::Unknown(proto::ETHERTYPE),
+            &self.body,
+        );
+        self.signer.sign(&mut self.frame, 14);
+        if self.frame.len() < 60 {
+            self.frame.resize(60, 0);
+        }
+        if cx.send(port, &self.frame) {
+            self.stats.directory_sent += 1;
+        }
+    }
+
+    /// The route to the nearest directory switch (all of them at the
+    /// least cost, as one ECMP group): its anycast address as a /48.
+    fn directory_route(&self, routes: &[SpfRoute]) -> Option<SpfRoute> {
+        if self.directory {
+            return None;
+        }
+        let is_dir = |id: &Mac| self.lsdb.get(id).is_some_and(|e| e.advert.directory);
+        let best = routes
+            .iter()
+            .filter(|r| is_dir(&r.switch_id))
+            .map(|r| r.cost)
+            .min()?;
+        let mut ports: Vec<PortId> = Vec::new();
+        let mut switch_id = None;
+        for r in routes
+            .iter()
+            .filter(|r| r.cost == best && is_dir(&r.switch_id))
+        {
+            ports.extend(&r.ports);
+            switch_id = Some(switch_id.map_or(r.switch_id, |s: Mac| s.min(r.switch_id)));
+        }
+        ports.sort_unstable();
+        ports.dedup();
+        Some(SpfRoute {
+            prefix: MacPrefix::new(self.directory_address, 48).ok()?,
+            switch_id: switch_id?,
+            cost: best,
+            ports,
+        })
     }
 
     // -----------------------------------------------------------------
@@ -924,6 +1089,8 @@ impl Routing {
             let now = cx.now;
             self.seen_hosts
                 .retain(|_, t| now.duration_since(*t) < SEEN_HOSTS_FOR);
+            self.seen_bindings
+                .retain(|_, t| now.duration_since(*t) < SEEN_HOSTS_FOR);
             if self.seen_hosts.len() >= MAX_SEEN_HOSTS {
                 return self.reject("announce_flood");
             }
@@ -953,6 +1120,16 @@ impl Routing {
         }
         self.check_dead(now);
         self.retransmit(cx);
+        let full = self
+            .nbrs
+            .iter()
+            .flatten()
+            .filter(|n| n.state == State::Full)
+            .fold(0u64, |m, n| m | n.port.bit());
+        if full & !self.full != 0 {
+            cx.emit(Event::NeighborFull);
+        }
+        self.full = full;
         if now.duration_since(self.last_aging) >= Duration::from_secs(1) {
             self.last_aging = now;
             self.age(cx);
@@ -1098,8 +1275,11 @@ impl<B: Backend> Service<B> for Routing {
 
     fn event(&mut self, cx: &mut Ctx<'_, B>, ev: &Event) {
         Service::<B>::event(&mut self.home, cx, ev);
-        if let Event::HostUp(h) = ev {
-            return self.announce(cx, h);
+        match ev {
+            Event::HostUp(h) => return self.announce(cx, h),
+            Event::Bound(b) => return self.bind(cx, b),
+            Event::DirectoryOut { to, msg } => return self.directory_out(cx, *to, msg),
+            _ => {}
         }
         let Event::Link { port, up } = *ev else {
             return;

@@ -285,6 +285,7 @@ mod tests {
                 age_s: 0,
                 prefix: prefix(s),
                 auto_prefix: false,
+                directory: false,
                 links: links
                     .iter()
                     .flat_map(|&(a, pa, b, pb, c)| {

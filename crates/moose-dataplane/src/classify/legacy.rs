@@ -411,6 +411,7 @@ mod tests {
             flows,
             actions: &mut actions[..n],
             learns: &mut learns,
+            elk: true,
         };
         let s = classify(&mut b, frames);
         let actions = match s.uniform {
@@ -620,6 +621,7 @@ mod hit_rate {
                     flows: &mut flows,
                     actions: &mut actions[..32],
                     learns: &mut learns,
+                    elk: true,
                 };
                 let mut cache = BurstCache::default();
                 decide_cached(&mut b, chunk, t.generation(TABLES), |h| {

@@ -21,7 +21,7 @@ use moose_config::Role;
 use moose_wire::ethernet::TAGGED_HEADER_LEN;
 use moose_wire::{ExactKey, Header, PortId};
 
-use crate::action::Action;
+use crate::action::{Action, To};
 use crate::tables::TableSet;
 use crate::worker::MAX_BURST;
 
@@ -78,6 +78,9 @@ pub struct Burst<'a> {
     /// `actions[i]` for frame `i`.
     pub actions: &'a mut [Action],
     pub learns: &'a mut Learns,
+    /// Send ARP, ND and DHCP frames of ELK ports to the `directory` class
+    /// (false for frames the `elk` service passed back to be delivered).
+    pub elk: bool,
 }
 
 /// What a classifier reports about the burst besides the actions.
@@ -109,6 +112,62 @@ pub(crate) const HOME_GROUP_LE: u64 = {
     let b = moose_wire::proto::HOME_GROUP.0;
     u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], 0, 0])
 };
+
+/// Whether the `elk` service takes a frame: ARP, an IPv6 neighbour
+/// solicitation or advertisement (no extension headers: ND has none), or
+/// DHCPv4 (UDP to port 67 or 68, not a fragment). Reads at most the first
+/// 58 octets, which the header load brought into the cache.
+#[inline]
+pub fn is_directory_frame(frame: &[u8], h: &Header) -> bool {
+    let at = h.header_len();
+    let ty = if h.is_tagged() {
+        match frame.get(16..18) {
+            Some(b) => u16::from_be_bytes([b[0], b[1]]),
+            None => return false,
+        }
+    } else {
+        h.tpid()
+    };
+    match ty {
+        0x0806 => true,
+        0x86dd => {
+            frame.len() > at + 40 && frame[at + 6] == 58 && matches!(frame[at + 40], 135 | 136)
+        }
+        0x0800 => {
+            let Some(ip) = frame.get(at..at + 20) else {
+                return false;
+            };
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            let not_fragment = ip[6] & 0x1f == 0 && ip[7] == 0;
+            if ip[9] != 17 || !not_fragment || ihl < 20 {
+                return false;
+            }
+            match frame.get(at + ihl + 2..at + ihl + 4) {
+                Some(p) => matches!(u16::from_be_bytes([p[0], p[1]]), 67 | 68),
+                None => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// The action of a frame the `elk` service takes instead of `a`: only
+/// frames that would be delivered (or are for the switch itself) are
+/// taken, never drops or other punts; and only on the port's ELK VLANs.
+#[inline]
+fn to_directory(a: Action, frame: &[u8], h: &Header, port: PortId, t: &TableSet) -> bool {
+    let delivered = match a.to() {
+        To::Port(_) | To::Group(_) | To::Flood { .. } => true,
+        To::Punt(c) => c == moose_config::PuntClass::Protocol,
+        To::Drop(_) => false,
+    };
+    if !delivered || !is_directory_frame(frame, h) {
+        return false;
+    }
+    let vid = h.vid();
+    let vlan = if vid != 0 { vid } else { t.ports.pvid(port) };
+    t.ports.elk_vlans.contains(vlan)
+}
 
 /// A role's burst classifier.
 pub type Classifier<F> = fn(&mut Burst<'_>, &[F]) -> Summary;
@@ -230,54 +289,69 @@ pub fn decide_cached<F: AsRef<[u8]>>(
     let mut written = false;
     let mut max_len = 0usize;
     let actions = &mut *b.actions;
-    for (i, f) in frames.iter().enumerate() {
+    let tables = b.tables;
+    let elk = b.elk && tables.ports.elk & port.bit() != 0;
+    let directory = Action::punt(moose_config::PuntClass::Directory);
+    'frames: for (i, f) in frames.iter().enumerate() {
         let h = Header::load(f.as_ref());
         let len = h.len();
         s.rx_bytes += len as u64;
         max_len = max_len.max(len);
         let (w0, w1, tci) = h.words();
-        if let Some((p0, p1, mask, ptci, a)) = prev {
-            if w0 == p0 && w1 == p1 && tci & mask == ptci && in_range(len) {
-                // Same action as the previous frame: `uniform` stands.
-                if written {
-                    actions[i] = a;
+        let action = 'decided: {
+            if let Some((p0, p1, mask, ptci, a)) = prev {
+                if w0 == p0 && w1 == p1 && tci & mask == ptci && in_range(len) {
+                    if elk && to_directory(a, f.as_ref(), &h, port, tables) {
+                        break 'decided directory;
+                    }
+                    // Same action as the previous frame: `uniform` stands.
+                    if written {
+                        actions[i] = a;
+                    }
+                    continue 'frames;
                 }
-                continue;
             }
-        }
-        let at = b.flows.slot(&h, port);
-        let entry = &mut b.flows.flows[at];
-        let action = match *entry {
-            Some(e)
-                if e.w0 == w0
-                    && e.w1 == w1
-                    && e.tci == tci
-                    && e.port == port
-                    && e.generation == generation
-                    && now_ms.wrapping_sub(e.at_ms) < ttl_ms
-                    && in_range(len) =>
-            {
-                e.action
-            }
-            _ => {
-                let (action, learn) = decide(&h);
-                b.learns.push(learn);
-                if in_range(len) && !matches!(learn, Learn::Request(_)) {
-                    *entry = Some(Flow {
-                        w0,
-                        w1,
-                        generation,
-                        action,
-                        tci,
-                        port,
-                        at_ms: now_ms,
-                    });
+            let at = b.flows.slot(&h, port);
+            let entry = &mut b.flows.flows[at];
+            let action = match *entry {
+                Some(e)
+                    if e.w0 == w0
+                        && e.w1 == w1
+                        && e.tci == tci
+                        && e.port == port
+                        && e.generation == generation
+                        && now_ms.wrapping_sub(e.at_ms) < ttl_ms
+                        && in_range(len) =>
+                {
+                    e.action
                 }
+                _ => {
+                    let (action, learn) = decide(&h);
+                    b.learns.push(learn);
+                    if in_range(len) && !matches!(learn, Learn::Request(_)) {
+                        *entry = Some(Flow {
+                            w0,
+                            w1,
+                            generation,
+                            action,
+                            tci,
+                            port,
+                            at_ms: now_ms,
+                        });
+                    }
+                    action
+                }
+            };
+            let mask = if h.is_tagged() { 0x0fff } else { 0 };
+            prev = in_range(len).then_some((w0, w1, mask, tci & mask, action));
+            // The cached and the remembered decision stay the forwarding one:
+            // the next frame of the flow may be no ARP.
+            if elk && to_directory(action, f.as_ref(), &h, port, tables) {
+                directory
+            } else {
                 action
             }
         };
-        let mask = if h.is_tagged() { 0x0fff } else { 0 };
-        prev = in_range(len).then_some((w0, w1, mask, tci & mask, action));
         s.groups |= action.is_group();
         if !written {
             match uniform {

@@ -115,8 +115,16 @@ pub(super) fn unicast(
     port: PortId,
     t: &TableSet,
 ) -> Result<(To, Option<u64>), DropReason> {
+    if t.ports.directory == Some(dst) {
+        return Ok((To::Punt(PuntClass::Protocol), None));
+    }
     let local = t.ports.local.is_some_and(|l| l.contains(dst));
     if local {
+        if t.ports.local.is_some_and(|l| l.prefix == dst) {
+            // The switch's own address (host id 0): directory answers,
+            // probe replies (taken by ELK on the way).
+            return Ok((To::Punt(PuntClass::Protocol), None));
+        }
         let Some(v) = t.xlate.to_real.get(ExactKey::from_le48(vlan, dst).raw()) else {
             return Err(DropReason::NoHost);
         };

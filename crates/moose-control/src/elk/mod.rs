@@ -1,0 +1,1008 @@
+//! The `elk` service: ARP and neighbour discovery answered from a
+//! directory of (VLAN, IP) → MOOSE address bindings, so that their
+//! broadcasts never enter the fabric.
+//!
+//! The dataplane sends it every ARP frame, IPv6 neighbour solicitation and
+//! advertisement and DHCPv4 frame of an ELK port and VLAN (the `directory`
+//! punt class, before translation) that it would otherwise deliver; the
+//! service either answers or consumes it, or passes it back to be
+//! delivered as before (`Ctx::pass`, which skips the class).
+//!
+//! * **Bindings.** A switch owns the bindings of its own hosts, learned
+//!   from their ARP (requests, replies, gratuitous), neighbour
+//!   solicitations and advertisements, the DHCP acknowledgements they get
+//!   (snooped, from any server), and `[[elk.binding]]`. Each is flooded to
+//!   every switch (moose message type 6, through the routing service);
+//!   directory switches (`[elk] directory = true`) keep all of them, so
+//!   losing one directory loses nothing another holds. Other switches keep
+//!   a bounded cache of answers (`cache_entries`, `cache_ttl_secs`). A
+//!   binding its host has not confirmed for three quarters of
+//!   `binding_ttl_secs` is probed (a unicast ARP request from 0.0.0.0, or
+//!   a neighbour solicitation from `::`); three unanswered probes, or the
+//!   host leaving the switch, withdraw it.
+//! * **Proxy.** A request from a host for a known binding is answered by
+//!   its own switch with a unicast reply carrying the MOOSE address, built
+//!   here. A miss becomes a unicast query to the directory's anycast
+//!   address (routed by SPF to the nearest directory switch); only if the
+//!   directory does not know either (or does not answer within
+//!   `query_timeout_ms`) is the request flooded along the broadcast tree,
+//!   and the answer that comes back is cached. Gratuitous ARP and
+//!   unsolicited advertisements update the bindings and are delivered.
+//! * **Inspection** (`inspect`): ARP or ND whose sender contradicts a
+//!   DHCP-snooped or static binding is dropped and counted. An address
+//!   claimed from two places (two hosts here, or a binding of another
+//!   switch) is counted and logged.
+
+pub mod api;
+pub mod frames;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use moose_config::Config;
+use moose_dataplane::io::Backend;
+use moose_dataplane::{Punt, PuntClass};
+use moose_wire::proto::{Answer, Binding, BindingSource, Query};
+use moose_wire::{arp, dhcp, ExactKey, Mac, MacPrefix, PortId, PrefixKey, VlanTag};
+
+use crate::api::serve;
+use crate::runtime::{Ctx, Directory, Event, Service};
+use api::*;
+use frames::Heard;
+
+/// The service's periodic work (query time-outs) runs this often …
+const TICK: Duration = Duration::from_millis(10);
+/// … and its slow part (probes, expiry, static bindings) this often.
+const SLOW_TICK: Duration = Duration::from_secs(1);
+const TOKEN_TICK: u64 = 1;
+/// Probes sent before a binding is withdrawn.
+const PROBES: u8 = 3;
+/// Requests waiting for directory answers, at most (all addresses).
+const MAX_WAITING: usize = 4096;
+/// A log line about conflicts or inspection at most this often.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+/// Per-entry overhead of the maps, for the memory figures: a B-tree's
+/// share of node headers and edges, a hash map's control byte and load
+/// factor, rounded up.
+const BTREE_OVERHEAD: usize = 16;
+const HASH_OVERHEAD: usize = 8;
+
+const MAC_BITS: u64 = (1 << 48) - 1;
+
+type Key = (u16, IpAddr);
+
+#[derive(Clone, Debug)]
+struct Own {
+    real: Mac,
+    moose: Mac,
+    port: PortId,
+    source: BindingSource,
+    tag: Option<VlanTag>,
+    confirmed: Instant,
+    probes: u8,
+}
+
+#[derive(Clone, Debug)]
+struct Stored {
+    moose: Mac,
+    origin: Mac,
+    source: BindingSource,
+    at: Instant,
+}
+
+#[derive(Clone, Debug)]
+struct Cached {
+    moose: Mac,
+    at: Instant,
+}
+
+/// A request waiting for the directory.
+struct Waiter {
+    port: PortId,
+    worker: usize,
+    frame: Vec<u8>,
+    tag: Option<VlanTag>,
+    requester: Mac,
+    requester_ip: IpAddr,
+}
+
+struct Pending {
+    id: u32,
+    since: Instant,
+    waiters: Vec<Waiter>,
+}
+
+/// What becomes of a frame the service was given.
+enum Verdict {
+    /// Delivered as the dataplane would have.
+    Pass,
+    /// Answered, dropped or for the switch itself.
+    Consume,
+}
+
+fn family(ip: &IpAddr) -> &'static str {
+    match ip {
+        IpAddr::V4(_) => "arp",
+        IpAddr::V6(_) => "nd",
+    }
+}
+
+fn bump(m: &mut ByFamily, fam: &str, n: u64) {
+    *m.entry(fam.to_string()).or_default() += n;
+}
+
+fn mac_of_le(v: u64) -> Mac {
+    let b = (v & MAC_BITS).to_le_bytes();
+    Mac([b[0], b[1], b[2], b[3], b[4], b[5]])
+}
+
+pub struct Elk {
+    cfg: moose_config::Elk,
+    id: Mac,
+    prefix: MacPrefix,
+    names: Vec<String>,
+    edge: u64,
+    own: BTreeMap<Key, Own>,
+    store: BTreeMap<Key, Stored>,
+    cache: HashMap<Key, Cached>,
+    pending: HashMap<Key, Pending>,
+    waiting: usize,
+    next_query: u32,
+    stats: ElkStats,
+    last_slow: Instant,
+    last_log: Option<Instant>,
+}
+
+impl Elk {
+    /// The service of a switch with `[elk] enabled`; `None` otherwise.
+    pub fn from_config(cfg: &Config, id: Mac) -> Option<Elk> {
+        let m = cfg.moose.as_ref()?;
+        if !cfg.elk.enabled {
+            return None;
+        }
+        let mut edge = 0u64;
+        for (i, p) in cfg.ports.iter().enumerate() {
+            if p.role == moose_config::Role::Edge {
+                edge |= 1 << i;
+            }
+        }
+        let stats = ElkStats {
+            enabled: true,
+            directory: cfg.elk.directory,
+            ..ElkStats::default()
+        };
+        Some(Elk {
+            cfg: cfg.elk.clone(),
+            id,
+            prefix: m.switch.prefix(),
+            names: cfg.ports.iter().map(|p| p.name.clone()).collect(),
+            edge,
+            own: BTreeMap::new(),
+            store: BTreeMap::new(),
+            cache: HashMap::new(),
+            pending: HashMap::new(),
+            waiting: 0,
+            next_query: 1,
+            stats,
+            last_slow: Instant::now(),
+            last_log: None,
+        })
+    }
+
+    /// The switch's own address (host id 0 under its prefix): the source
+    /// of its probes and directory messages.
+    fn own_address(&self) -> Mac {
+        self.prefix.addr()
+    }
+
+    fn name(&self, p: PortId) -> String {
+        self.names
+            .get(p.index())
+            .cloned()
+            .unwrap_or_else(|| format!("port{}", p.0))
+    }
+
+    fn log_rarely(&mut self, now: Instant, line: impl FnOnce() -> String) {
+        if self
+            .last_log
+            .is_none_or(|t| now.duration_since(t) >= LOG_EVERY)
+        {
+            self.last_log = Some(now);
+            log::warn!("{}", line());
+        }
+    }
+
+    /// (MOOSE address, port) of this switch's host `real` on `vlan`.
+    fn host_of<B: Backend>(cx: &Ctx<'_, B>, vlan: u16, real: Mac) -> Option<(Mac, PortId)> {
+        let v = cx
+            .tables()
+            .xlate
+            .to_moose
+            .get(ExactKey::new(vlan, real).raw())?;
+        let (m, p) = moose_tables::xlate::unpack_real(v);
+        Some((mac_of_le(m), PortId(p)))
+    }
+
+    /// (real MAC, port) of this switch's host at `moose` on `vlan`.
+    fn real_of<B: Backend>(cx: &Ctx<'_, B>, vlan: u16, moose: Mac) -> Option<(Mac, PortId)> {
+        let v = cx
+            .tables()
+            .xlate
+            .to_real
+            .get(ExactKey::new(vlan, moose).raw())?;
+        let (m, p) = moose_tables::xlate::unpack_real(v);
+        Some((mac_of_le(m), PortId(p)))
+    }
+
+    fn handle<B: Backend>(
+        &mut self,
+        cx: &mut Ctx<'_, B>,
+        worker: usize,
+        port: PortId,
+        bytes: &[u8],
+    ) -> Verdict {
+        let f = match frames::parse(bytes) {
+            Ok(f) => f,
+            Err(reason) => {
+                *self.stats.malformed.entry(reason.to_string()).or_default() += 1;
+                return Verdict::Consume;
+            }
+        };
+        let vlan = match f.tag {
+            Some(t) if t.vid != 0 => t.vid,
+            _ => cx.tables().ports.pvid(port),
+        };
+        let edge = self.edge & port.bit() != 0;
+        let now = cx.now;
+        match f.heard {
+            Heard::Arp {
+                op, sha, spa, tpa, ..
+            } => {
+                if !edge {
+                    if !spa.is_unspecified() {
+                        self.heard_remote(cx, vlan, spa.into(), sha);
+                    }
+                    return Verdict::Pass;
+                }
+                if f.dst == self.own_address() {
+                    // A host answering our probe.
+                    if op == arp::Operation::Reply {
+                        self.confirm(vlan, spa.into(), f.src, now);
+                    }
+                    return Verdict::Consume;
+                }
+                let Some((moose, hport)) = Self::host_of(cx, vlan, f.src) else {
+                    return Verdict::Pass;
+                };
+                if hport != port {
+                    return Verdict::Pass;
+                }
+                if !spa.is_unspecified() {
+                    let ip = IpAddr::from(spa);
+                    if self.cfg.inspect && (sha != f.src || self.contradicts(vlan, ip, f.src)) {
+                        return self.inspection_drop(now, vlan, ip, f.src, port);
+                    }
+                    self.learn_own(cx, vlan, ip, f.src, moose, port, BindingSource::Arp, f.tag);
+                }
+                let resolving = op == arp::Operation::Request
+                    && spa != tpa
+                    && !spa.is_unspecified()
+                    && !tpa.is_unspecified();
+                if resolving {
+                    return self.resolve(
+                        cx,
+                        worker,
+                        port,
+                        vlan,
+                        f.tag,
+                        tpa.into(),
+                        f.src,
+                        spa.into(),
+                        bytes,
+                    );
+                }
+                Verdict::Pass
+            }
+            Heard::Ns {
+                src,
+                target,
+                lladdr,
+            } => {
+                if !edge {
+                    if !src.is_unspecified() {
+                        self.heard_remote(cx, vlan, src.into(), lladdr.unwrap_or(f.src));
+                    }
+                    return Verdict::Pass;
+                }
+                let Some((moose, hport)) = Self::host_of(cx, vlan, f.src) else {
+                    return Verdict::Pass;
+                };
+                if src.is_unspecified() || hport != port {
+                    // Duplicate address detection: the owner answers.
+                    return Verdict::Pass;
+                }
+                let ip = IpAddr::from(src);
+                if self.cfg.inspect
+                    && (lladdr.is_some_and(|l| l != f.src) || self.contradicts(vlan, ip, f.src))
+                {
+                    return self.inspection_drop(now, vlan, ip, f.src, port);
+                }
+                self.learn_own(cx, vlan, ip, f.src, moose, port, BindingSource::Nd, f.tag);
+                self.resolve(
+                    cx,
+                    worker,
+                    port,
+                    vlan,
+                    f.tag,
+                    target.into(),
+                    f.src,
+                    ip,
+                    bytes,
+                )
+            }
+            Heard::Na {
+                dst,
+                target,
+                lladdr,
+                ..
+            } => {
+                let ip = IpAddr::from(target);
+                if !edge {
+                    self.heard_remote(cx, vlan, ip, lladdr.unwrap_or(f.src));
+                    return Verdict::Pass;
+                }
+                let probed = self
+                    .own
+                    .get(&(vlan, ip))
+                    .is_some_and(|o| o.probes > 0 && o.real == f.src);
+                if f.dst == self.own_address() || (probed && dst.is_multicast()) {
+                    self.confirm(vlan, ip, f.src, now);
+                    return Verdict::Consume;
+                }
+                let Some((moose, hport)) = Self::host_of(cx, vlan, f.src) else {
+                    return Verdict::Pass;
+                };
+                if hport != port {
+                    return Verdict::Pass;
+                }
+                if self.cfg.inspect
+                    && (lladdr.is_some_and(|l| l != f.src) || self.contradicts(vlan, ip, f.src))
+                {
+                    return self.inspection_drop(now, vlan, ip, f.src, port);
+                }
+                self.learn_own(cx, vlan, ip, f.src, moose, port, BindingSource::Nd, f.tag);
+                Verdict::Pass
+            }
+            Heard::Dhcp {
+                from_server,
+                kind,
+                chaddr,
+                yiaddr,
+                ..
+            } => {
+                // An acknowledgement for one of our hosts, from any server:
+                // its chaddr is the host's MOOSE address (translated on the
+                // way in).
+                let ack = from_server && kind == Some(dhcp::MessageType::Ack);
+                if let (true, Some(moose)) = (ack, chaddr) {
+                    if !yiaddr.is_unspecified() && self.prefix.contains(moose) {
+                        if let Some((real, hport)) = Self::real_of(cx, vlan, moose) {
+                            self.stats.dhcp_snooped += 1;
+                            let tag = f.tag.filter(|_| edge);
+                            self.learn_own(
+                                cx,
+                                vlan,
+                                yiaddr.into(),
+                                real,
+                                moose,
+                                hport,
+                                BindingSource::Dhcp,
+                                tag,
+                            );
+                        }
+                    }
+                }
+                Verdict::Pass
+            }
+        }
+    }
+
+    fn inspection_drop(
+        &mut self,
+        now: Instant,
+        vlan: u16,
+        ip: IpAddr,
+        from: Mac,
+        port: PortId,
+    ) -> Verdict {
+        bump(&mut self.stats.inspection_drops, family(&ip), 1);
+        let name = self.name(port);
+        self.log_rarely(now, || {
+            format!("elk: dropped {} from {from} on {name}: {ip} on VLAN {vlan} is bound to another host (further drops are counted in moose_elk_inspection_drops_total)", family(&ip))
+        });
+        Verdict::Consume
+    }
+
+    /// Whether `real` claiming `ip` contradicts a static or DHCP binding.
+    fn contradicts(&self, vlan: u16, ip: IpAddr, real: Mac) -> bool {
+        let stat = self
+            .cfg
+            .bindings
+            .iter()
+            .any(|b| b.vlan.get() == vlan && b.ip == ip && b.mac != real);
+        let dhcp = self.own.get(&(vlan, ip)).is_some_and(|o| {
+            matches!(o.source, BindingSource::Dhcp | BindingSource::Static) && o.real != real
+        });
+        stat || dhcp
+    }
+
+    fn confirm(&mut self, vlan: u16, ip: IpAddr, real: Mac, now: Instant) {
+        if let Some(o) = self.own.get_mut(&(vlan, ip)) {
+            if o.real == real {
+                o.confirmed = now;
+                o.probes = 0;
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn learn_own<B: Backend>(
+        &mut self,
+        cx: &mut Ctx<'_, B>,
+        vlan: u16,
+        ip: IpAddr,
+        real: Mac,
+        moose: Mac,
+        port: PortId,
+        source: BindingSource,
+        tag: Option<VlanTag>,
+    ) {
+        let now = cx.now;
+        let key = (vlan, ip);
+        let announce = match self.own.get_mut(&key) {
+            Some(o) if o.real == real && o.moose == moose => {
+                o.confirmed = now;
+                o.probes = 0;
+                o.port = port;
+                if tag.is_some() || o.tag.is_none() {
+                    o.tag = tag.or(o.tag);
+                }
+                // DHCP and static outrank what ARP or ND showed.
+                let upgrade = matches!(source, BindingSource::Dhcp | BindingSource::Static)
+                    && o.source != source
+                    && o.source != BindingSource::Static;
+                if upgrade {
+                    o.source = source;
+                }
+                upgrade
+            }
+            Some(o) => {
+                let was = o.real;
+                self.stats.conflicts += 1;
+                let name = self.name(port);
+                self.log_rarely(now, || {
+                    format!(
+                        "elk: {ip} on VLAN {vlan} is claimed by {real} on {name}; it was {was}'s"
+                    )
+                });
+                true
+            }
+            None => true,
+        };
+        if !announce {
+            return;
+        }
+        if let Some(s) = self.store.get(&key) {
+            if s.moose != moose && s.origin != self.id {
+                self.stats.conflicts += 1;
+            }
+        }
+        let source = match self.own.get(&key) {
+            Some(o) if o.source == BindingSource::Static && o.real == real => o.source,
+            _ => source,
+        };
+        self.own.insert(
+            key,
+            Own {
+                real,
+                moose,
+                port,
+                source,
+                tag,
+                confirmed: now,
+                probes: 0,
+            },
+        );
+        self.cache.remove(&key);
+        self.answer_waiters(cx, key, Some(moose));
+        cx.emit(Event::Bound(Binding {
+            origin: self.id,
+            seq: 0,
+            vlan,
+            ip,
+            moose,
+            source,
+            withdrawn: false,
+        }));
+    }
+
+    fn withdraw<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, key: Key) {
+        let Some(o) = self.own.remove(&key) else {
+            return;
+        };
+        self.stats.expired += 1;
+        cx.emit(Event::Bound(Binding {
+            origin: self.id,
+            seq: 0,
+            vlan: key.0,
+            ip: key.1,
+            moose: o.moose,
+            source: o.source,
+            withdrawn: true,
+        }));
+    }
+
+    /// An ARP or ND sender seen on a fabric port (already a MOOSE
+    /// address): an answer for our cache, and for requests waiting.
+    fn heard_remote<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, vlan: u16, ip: IpAddr, moose: Mac) {
+        if moose.is_multicast() || moose.is_zero() || self.prefix.contains(moose) {
+            return;
+        }
+        let key = (vlan, ip);
+        if !self.cfg.directory {
+            self.cache_insert(key, moose, cx.now);
+        }
+        self.answer_waiters(cx, key, Some(moose));
+    }
+
+    fn cache_insert(&mut self, key: Key, moose: Mac, now: Instant) {
+        if self.cfg.cache_entries == 0 {
+            return;
+        }
+        if !self.cache.contains_key(&key) && self.cache.len() >= self.cfg.cache_entries {
+            let ttl = self.cfg.cache_ttl;
+            self.cache.retain(|_, c| now.duration_since(c.at) < ttl);
+            if self.cache.len() >= self.cfg.cache_entries {
+                // The oldest answer goes (a scan: inserts are bounded by
+                // the directory punt class's rate).
+                if let Some(old) = self.cache.iter().min_by_key(|(_, c)| c.at).map(|(k, _)| *k) {
+                    self.cache.remove(&old);
+                }
+            }
+        }
+        self.cache.insert(key, Cached { moose, at: now });
+    }
+
+    /// The MOOSE address of `key` for a request arriving on `port`: this
+    /// switch's host (not on the same port: that segment answers itself),
+    /// a directory binding, or a fresh cached answer.
+    fn lookup(&self, key: &Key, port: PortId, now: Instant) -> Option<Mac> {
+        if let Some(o) = self.own.get(key) {
+            return (o.port != port).then_some(o.moose);
+        }
+        if let Some(s) = self.store.get(key) {
+            return Some(s.moose);
+        }
+        self.cache
+            .get(key)
+            .filter(|c| now.duration_since(c.at) < self.cfg.cache_ttl)
+            .map(|c| c.moose)
+    }
+
+    fn reply(
+        requester: Mac,
+        requester_ip: IpAddr,
+        moose: Mac,
+        ip: IpAddr,
+        tag: Option<VlanTag>,
+    ) -> Option<Vec<u8>> {
+        match (requester_ip, ip) {
+            (IpAddr::V4(r), IpAddr::V4(t)) => Some(frames::arp_reply(requester, r, moose, t, tag)),
+            (IpAddr::V6(r), IpAddr::V6(t)) => Some(frames::na_reply(requester, r, moose, t, tag)),
+            _ => None,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn resolve<B: Backend>(
+        &mut self,
+        cx: &mut Ctx<'_, B>,
+        worker: usize,
+        port: PortId,
+        vlan: u16,
+        tag: Option<VlanTag>,
+        ip: IpAddr,
+        requester: Mac,
+        requester_ip: IpAddr,
+        bytes: &[u8],
+    ) -> Verdict {
+        let key = (vlan, ip);
+        let fam = family(&ip);
+        if let Some(moose) = self.lookup(&key, port, cx.now) {
+            if let Some(f) = Self::reply(requester, requester_ip, moose, ip, tag) {
+                cx.send(port, &f);
+                bump(&mut self.stats.answered, fam, 1);
+                return Verdict::Consume;
+            }
+        }
+        if self.own.get(&key).is_some_and(|o| o.port == port) {
+            return Verdict::Pass;
+        }
+        let dir = self.cfg.directory_address;
+        let reachable = !self.cfg.directory
+            && cx
+                .tables()
+                .fib
+                .lookup(PrefixKey::from_mac(dir).raw())
+                .is_some();
+        if !reachable {
+            bump(&mut self.stats.floods, fam, 1);
+            return Verdict::Pass;
+        }
+        if self.waiting >= MAX_WAITING {
+            self.stats.pending_full += 1;
+            bump(&mut self.stats.floods, fam, 1);
+            return Verdict::Pass;
+        }
+        let waiter = Waiter {
+            port,
+            worker,
+            frame: bytes.to_vec(),
+            tag,
+            requester,
+            requester_ip,
+        };
+        self.waiting += 1;
+        if let Some(p) = self.pending.get_mut(&key) {
+            p.waiters.push(waiter);
+            return Verdict::Consume;
+        }
+        let id = self.next_query;
+        self.next_query = self.next_query.wrapping_add(1).max(1);
+        self.pending.insert(
+            key,
+            Pending {
+                id,
+                since: cx.now,
+                waiters: vec![waiter],
+            },
+        );
+        bump(&mut self.stats.queries, fam, 1);
+        cx.emit(Event::DirectoryOut {
+            to: dir,
+            msg: Directory::Query(Query { id, vlan, ip }),
+        });
+        Verdict::Consume
+    }
+
+    /// Answers (or, with `None`, floods) the requests waiting for `key`.
+    fn answer_waiters<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, key: Key, moose: Option<Mac>) {
+        let Some(p) = self.pending.remove(&key) else {
+            return;
+        };
+        self.waiting -= p.waiters.len();
+        let fam = family(&key.1);
+        for w in p.waiters {
+            let reply =
+                moose.and_then(|m| Self::reply(w.requester, w.requester_ip, m, key.1, w.tag));
+            match reply {
+                Some(f) => {
+                    cx.send(w.port, &f);
+                    bump(&mut self.stats.answered, fam, 1);
+                }
+                None => {
+                    bump(&mut self.stats.floods, fam, 1);
+                    self.stats.passed += 1;
+                    cx.pass_copy(w.worker, w.port, &w.frame);
+                }
+            }
+        }
+    }
+
+    fn directory_in<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, from: Mac, msg: &Directory) {
+        match msg {
+            Directory::Query(q) if self.cfg.directory => {
+                let key = (q.vlan, q.ip);
+                let moose = self
+                    .own
+                    .get(&key)
+                    .map(|o| o.moose)
+                    .or_else(|| self.store.get(&key).map(|s| s.moose));
+                self.stats.queries_served += 1;
+                if moose.is_none() {
+                    self.stats.queries_unknown += 1;
+                }
+                cx.emit(Event::DirectoryOut {
+                    to: from,
+                    msg: Directory::Answer(Answer {
+                        id: q.id,
+                        vlan: q.vlan,
+                        ip: q.ip,
+                        moose,
+                    }),
+                });
+            }
+            Directory::Answer(a) => {
+                let key = (a.vlan, a.ip);
+                if self.pending.get(&key).is_none_or(|p| p.id != a.id) {
+                    return;
+                }
+                if let Some(m) = a.moose {
+                    self.cache_insert(key, m, cx.now);
+                }
+                self.answer_waiters(cx, key, a.moose);
+            }
+            Directory::Query(_) => {}
+        }
+    }
+
+    fn binding_heard(&mut self, b: &Binding, now: Instant) {
+        let key = (b.vlan, b.ip);
+        if !b.withdrawn {
+            if let Some(o) = self.own.get(&key) {
+                if o.moose != b.moose {
+                    self.stats.conflicts += 1;
+                    let (ip, vlan, origin) = (b.ip, b.vlan, b.origin);
+                    self.log_rarely(now, || {
+                        format!(
+                            "elk: {ip} on VLAN {vlan} is claimed by a host of switch {origin} too"
+                        )
+                    });
+                }
+            }
+        }
+        if self.cfg.directory {
+            if b.withdrawn {
+                if self.store.get(&key).is_some_and(|s| s.origin == b.origin) {
+                    self.store.remove(&key);
+                }
+            } else {
+                self.store.insert(
+                    key,
+                    Stored {
+                        moose: b.moose,
+                        origin: b.origin,
+                        source: b.source,
+                        at: now,
+                    },
+                );
+            }
+        } else if b.withdrawn {
+            if self.cache.get(&key).is_some_and(|c| c.moose == b.moose) {
+                self.cache.remove(&key);
+            }
+        } else if let Some(c) = self.cache.get_mut(&key) {
+            c.moose = b.moose;
+            c.at = now;
+        }
+    }
+
+    fn tick<B: Backend>(&mut self, cx: &mut Ctx<'_, B>) {
+        let now = cx.now;
+        // Misses the directory did not answer in time: flood them.
+        let late: Vec<Key> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| now.duration_since(p.since) >= self.cfg.query_timeout)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in late {
+            self.stats.query_timeouts += 1;
+            self.answer_waiters(cx, k, None);
+        }
+        if now.duration_since(self.last_slow) >= SLOW_TICK {
+            self.last_slow = now;
+            self.slow(cx);
+        }
+    }
+
+    /// Once a second: static bindings of hosts that appeared, hosts that
+    /// left or were renumbered, probes and expiry.
+    fn slow<B: Backend>(&mut self, cx: &mut Ctx<'_, B>) {
+        let now = cx.now;
+        for b in self.cfg.bindings.clone() {
+            let key = (b.vlan.get(), b.ip);
+            if self.own.get(&key).is_some_and(|o| o.real == b.mac) {
+                continue;
+            }
+            if let Some((moose, port)) = Self::host_of(cx, b.vlan.get(), b.mac) {
+                self.learn_own(
+                    cx,
+                    key.0,
+                    b.ip,
+                    b.mac,
+                    moose,
+                    port,
+                    BindingSource::Static,
+                    None,
+                );
+            }
+        }
+        let mut gone = Vec::new();
+        let mut moved = Vec::new();
+        let mut probe = Vec::new();
+        let due = self.cfg.binding_ttl.mul_f64(0.75);
+        for (k, o) in &self.own {
+            match Self::host_of(cx, k.0, o.real) {
+                None => gone.push(*k),
+                Some((m, p)) if m != o.moose || p != o.port => moved.push((*k, m, p)),
+                Some(_) if o.source == BindingSource::Static => {}
+                Some(_) if now.duration_since(o.confirmed) >= due => {
+                    if o.probes >= PROBES {
+                        gone.push(*k);
+                    } else {
+                        probe.push(*k);
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        for k in gone {
+            self.withdraw(cx, k);
+        }
+        for (k, m, p) in moved {
+            if let Some(o) = self.own.get(&k).cloned() {
+                self.own.remove(&k);
+                self.learn_own(cx, k.0, k.1, o.real, m, p, o.source, o.tag);
+            }
+        }
+        let own = self.own_address();
+        for k in probe {
+            let Some(o) = self.own.get_mut(&k) else {
+                continue;
+            };
+            o.probes += 1;
+            let f = match k.1 {
+                IpAddr::V4(ip) => frames::arp_probe(o.real, own, ip, o.tag),
+                IpAddr::V6(ip) => frames::ns_probe(o.real, own, ip, o.tag),
+            };
+            let port = o.port;
+            cx.send(port, &f);
+            bump(&mut self.stats.probes, family(&k.1), 1);
+        }
+        let ttl = self.cfg.cache_ttl;
+        self.cache.retain(|_, c| now.duration_since(c.at) < ttl);
+    }
+
+    fn figures(&self) -> ElkStats {
+        let key = std::mem::size_of::<Key>();
+        let mut s = self.stats.clone();
+        s.own_entries = self.own.len();
+        s.directory_entries = self.store.len();
+        s.cache_entries = self.cache.len();
+        s.own_bytes = self.own.len() * (key + std::mem::size_of::<Own>() + BTREE_OVERHEAD);
+        s.directory_bytes =
+            self.store.len() * (key + std::mem::size_of::<Stored>() + BTREE_OVERHEAD);
+        s.cache_bytes =
+            self.cache.capacity() * (key + std::mem::size_of::<Cached>() + HASH_OVERHEAD);
+        s.pending = self.waiting;
+        s
+    }
+
+    fn page(&self, q: DirectoryQuery, now: Instant) -> DirectoryPage {
+        let limit = q.limit.clamp(1, MAX_PAGE);
+        let ms = |t: Instant| now.saturating_duration_since(t).as_millis() as u64;
+        let mut cache: Vec<(&Key, &Cached)> = self.cache.iter().collect();
+        cache.sort_by_key(|(k, _)| **k);
+        let total = self.own.len() + self.store.len() + cache.len();
+        let own = self.own.iter().map(|(k, o)| BindingRecord {
+            vlan: k.0,
+            ip: k.1.to_string(),
+            moose_mac: o.moose.to_string(),
+            source: o.source.label().to_string(),
+            switch: self.id.to_string(),
+            age_ms: ms(o.confirmed),
+            kind: "own".into(),
+            real_mac: Some(o.real.to_string()),
+            port: Some(self.name(o.port)),
+        });
+        let store = self.store.iter().map(|(k, s)| BindingRecord {
+            vlan: k.0,
+            ip: k.1.to_string(),
+            moose_mac: s.moose.to_string(),
+            source: s.source.label().to_string(),
+            switch: s.origin.to_string(),
+            age_ms: ms(s.at),
+            kind: "directory".into(),
+            real_mac: None,
+            port: None,
+        });
+        let cached = cache.into_iter().map(|(k, c)| BindingRecord {
+            vlan: k.0,
+            ip: k.1.to_string(),
+            moose_mac: c.moose.to_string(),
+            source: "answer".into(),
+            switch: String::new(),
+            age_ms: ms(c.at),
+            kind: "cache".into(),
+            real_mac: None,
+            port: None,
+        });
+        let bindings: Vec<BindingRecord> = own
+            .chain(store)
+            .chain(cached)
+            .skip(q.offset)
+            .take(limit)
+            .collect();
+        let end = q.offset + bindings.len();
+        DirectoryPage {
+            total,
+            offset: q.offset,
+            bindings,
+            next: (end < total).then_some(end),
+        }
+    }
+}
+
+impl<B: Backend> Service<B> for Elk {
+    fn name(&self) -> &'static str {
+        "elk"
+    }
+
+    fn classes(&self) -> &'static [PuntClass] {
+        &[PuntClass::Directory]
+    }
+
+    fn start(&mut self, cx: &mut Ctx<'_, B>) {
+        cx.timer(cx.now + TICK, TOKEN_TICK);
+    }
+
+    fn punt(&mut self, cx: &mut Ctx<'_, B>, _class: PuntClass, worker: usize, p: Punt<B::Frame>) {
+        let Punt::Frame { port, frame } = p else {
+            return;
+        };
+        match self.handle(cx, worker, port, frame.as_ref()) {
+            Verdict::Pass => {
+                self.stats.passed += 1;
+                cx.pass(worker, port, frame);
+            }
+            Verdict::Consume => cx.free(frame),
+        }
+    }
+
+    fn timer(&mut self, cx: &mut Ctx<'_, B>, token: u64) {
+        if token == TOKEN_TICK {
+            self.tick(cx);
+            cx.timer(cx.now + TICK, TOKEN_TICK);
+        }
+    }
+
+    fn event(&mut self, cx: &mut Ctx<'_, B>, ev: &Event) {
+        match ev {
+            Event::DirectoryIn { from, msg } => self.directory_in(cx, *from, msg),
+            Event::BindingHeard(b) => self.binding_heard(b, cx.now),
+            Event::Renumbered { prefix } => self.prefix = *prefix,
+            Event::NeighborFull => {
+                // A new neighbour (perhaps a directory switch that
+                // restarted) hears every binding of ours again.
+                let all: Vec<(Key, Own)> = self.own.iter().map(|(k, o)| (*k, o.clone())).collect();
+                for (k, o) in all {
+                    cx.emit(Event::Bound(Binding {
+                        origin: self.id,
+                        seq: 0,
+                        vlan: k.0,
+                        ip: k.1,
+                        moose: o.moose,
+                        source: o.source,
+                        withdrawn: false,
+                    }));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn request(
+        &mut self,
+        cx: &mut Ctx<'_, B>,
+        body: Box<dyn std::any::Any + Send>,
+    ) -> Result<(), Box<dyn std::any::Any + Send>> {
+        let now = cx.now;
+        let body = match serve::<DirectoryQuery>(body, |q| self.page(q, now)) {
+            Ok(()) => return Ok(()),
+            Err(b) => b,
+        };
+        serve::<StatsQuery>(body, |_| self.figures())
+    }
+}
