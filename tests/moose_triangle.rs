@@ -1118,6 +1118,56 @@ fn elk_answers_arp_and_nd_from_the_directory_and_survives_a_directory_loss() {
         .count();
     assert_eq!(spoof, 0, "the spoofed ARP reached h2");
 
+    // Malformed ARP, ND and DHCP from h0: counted by reason, dropped, and
+    // S1 carries on.
+    let m = |reason: &str| {
+        metric(
+            &lab.sw[0].app().get("/metrics"),
+            "moose_elk_malformed_total",
+            &format!("reason=\"{reason}\""),
+        )
+    };
+    let reasons = ["arp_lengths", "nd_options", "dhcp_options"];
+    let before: Vec<f64> = reasons.iter().map(|r| m(r)).collect();
+    // ARP with a 4-byte hardware length; a solicitation with a zero-length
+    // option; a DISCOVER whose message-type option runs past the end.
+    let script = format!(
+        "from scapy.all import *\n\
+         me='{m0}'\n\
+         sendp(Ether(src=me,dst='ff:ff:ff:ff:ff:ff',type=0x0806)/Raw(b'\\x00\\x01\\x08\\x00\\x04\\x04\\x00\\x01'+bytes(20)),iface='eth0',verbose=False)\n\
+         ns=IPv6(src='{ip6}',dst='ff02::1:ff00:5',hlim=255)/ICMPv6ND_NS(tgt='fd78:65::5')/Raw(b'\\x01\\x00'+bytes(6))\n\
+         sendp(Ether(src=me,dst='33:33:ff:00:00:05')/ns,iface='eth0',verbose=False)\n\
+         b=bytes([1,1,6,0])+bytes(4)+bytes(20)+bytes.fromhex(me.replace(':',''))+bytes(10+64+128)+bytes.fromhex('63825363')+bytes([53,9,1])\n\
+         sendp(Ether(src=me,dst='ff:ff:ff:ff:ff:ff')/IP(src='0.0.0.0',dst='255.255.255.255')/UDP(sport=68,dport=67)/Raw(b),iface='eth0',verbose=False)\n",
+        m0 = lab.h(0).mac,
+        ip6 = lab.ip6[0],
+    );
+    let e = output_within(
+        Command::new("ip").args([
+            "netns",
+            "exec",
+            &lab.h(0).ns,
+            "/usr/bin/python3",
+            "-c",
+            &script,
+        ]),
+        Duration::from_secs(30),
+    );
+    assert!(e.status.success(), "scapy: {}", e.stderr);
+    let until = Instant::now() + Duration::from_secs(5);
+    for (r, b) in reasons.iter().zip(&before) {
+        while m(r) < b + 1.0 {
+            assert!(Instant::now() < until, "{r} not counted");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert!(lab.sw[0]
+        .app
+        .as_ref()
+        .unwrap()
+        .get("/api/v1/status")
+        .contains("uptime"));
+
     // S2, a directory switch, dies: S1's queries go to S3, which holds
     // every binding; h0 resolves h5 without a flood.
     let mut lab = lab;

@@ -92,7 +92,10 @@ pub fn parse(frame: &[u8]) -> Result<Frame, &'static str> {
     let payload = &frame[at..];
     let heard = match f.ethertype {
         EtherType::Arp => {
-            let p = arp::Packet::new_checked(payload).map_err(|_| "arp_truncated")?;
+            let p = arp::Packet::new_checked(payload).map_err(|e| match e {
+                moose_wire::WireError::Truncated => "arp_truncated",
+                _ => "arp_lengths",
+            })?;
             p.check_ethernet_ipv4().map_err(|_| "arp_lengths")?;
             let r = arp::Repr::parse(&p).map_err(|_| "arp_operation")?;
             if !matches!(r.operation, arp::Operation::Request | arp::Operation::Reply) {
@@ -132,7 +135,10 @@ fn nd(ip: &[u8]) -> Result<Heard, &'static str> {
     let src = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[8..24]).unwrap());
     let dst = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[24..40]).unwrap());
     let icmp = &ip[40..40 + plen];
-    let p = ndisc::Packet::new_checked(icmp).map_err(|_| "nd_truncated")?;
+    let p = ndisc::Packet::new_checked(icmp).map_err(|e| match e {
+        moose_wire::WireError::Truncated => "nd_truncated",
+        _ => "nd_options",
+    })?;
     if !moose_wire::icmpv6::Packet::new_unchecked(icmp).verify_checksum(&src, &dst) {
         return Err("nd_checksum");
     }
