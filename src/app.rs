@@ -1,6 +1,7 @@
 //! `moose run`: brings the appliance up in DPDK's canonical order — config →
-//! EAL init → mempool → ports → dataplane threads → management server — and
-//! down again on SIGINT, SIGTERM or SIGHUP (or after `--duration`): the
+//! EAL init → mempool → ports → dataplane threads → management server —
+//! reloads the config on SIGHUP ([`crate::reload`]), and goes down again on
+//! SIGINT or SIGTERM (or after `--duration`): the
 //! management server stops, workers stop and flush, the control runtime
 //! publishes its last changes, final counters are printed, ports are
 //! stopped and closed (restoring the interfaces' promiscuous state), the
@@ -14,7 +15,7 @@
 //! devices only through the control thread's `nic` service).
 
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -54,7 +55,13 @@ pub struct PortMeta {
 /// State shared with the management server: all of it `'static` and
 /// read-only, or reached through the control thread.
 pub struct Shared {
+    /// The config moose started with: what a reload cannot change (name,
+    /// ports and roles, `[moose]`, the dataplane). The running config,
+    /// with what reloads changed, is the control thread's
+    /// (`calls::Running`).
     pub cfg: Config,
+    /// The file `-c` named, which a reload reads again.
+    pub config_path: PathBuf,
     pub ports: Vec<PortMeta>,
     pub stats: Vec<Arc<WorkerStats>>,
     pub control: ControlHandle,
@@ -255,13 +262,12 @@ pub fn run(
         }
     ));
     let quit = Arc::new(AtomicBool::new(false));
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, quit.clone()).context("installing signal handlers")?;
     }
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .context("installing signal handlers")?;
 
     let stats;
     let last = std::sync::Mutex::new((None, None));
@@ -285,6 +291,7 @@ pub fn run(
         stats = pipe.stats.clone();
         let pipe_quit = pipe.quit.clone();
         let mut runtime = Runtime::new(pipe.control, Box::new(DpdkPorts { ports: &ports }));
+        runtime.set_config(cfg.clone());
         runtime.add(Box::new(Bridge::from_config(&cfg)));
         runtime.add(Box::new(Reserved::from_config(&cfg)));
         if let Some(h) = Hosts::from_config(&cfg).context("moose.state_dir")? {
@@ -304,6 +311,7 @@ pub fn run(
         runtime.start(Instant::now());
         let shared = Arc::new(Shared {
             cfg: cfg.clone(),
+            config_path: config.to_path_buf(),
             ports: metas.clone(),
             stats: pipe.stats.clone(),
             control: runtime.handle(),
@@ -388,6 +396,9 @@ pub fn run(
             let mut died = None;
             while !quit.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(20));
+                if hup.swap(false, Ordering::Relaxed) {
+                    crate::reload::on_signal(&shared);
+                }
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     break;
                 }

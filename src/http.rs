@@ -9,6 +9,12 @@
 //! `/api/v1/fdb` streams the whole table as pages of [`FDB_PAGE`] entries
 //! (memory bounded by a page, whatever the table's size), or returns one
 //! page with `?limit=N&after=VLAN/MAC`.
+//!
+//! Changes: `POST /api/v1/reload` reads the config file again and applies
+//! what can change live ([`crate::reload`]); `POST`/`DELETE` on
+//! `/api/v1/routes` and `/api/v1/fdb` add and remove static routes and
+//! entries (the API's own: the file's are changed in the file). Bad input
+//! is a 4xx whose message names the field.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,20 +24,23 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use moose_control::bridge::api::{BridgeStats, FdbCursor, FdbPage, FdbQuery, StatsQuery, MAX_PAGE};
+use moose_control::bridge::api::{
+    AddStatic, BridgeStats, FdbCursor, FdbPage, FdbQuery, FdbRecord, RemoveStatic, StatsQuery,
+    MAX_PAGE,
+};
 use moose_control::home::api::{HomeQuery, HomeReport};
 use moose_control::hosts::api::{HostRecord, HostsPage, HostsQuery};
 use moose_control::nic::{Link, NicCounters, NicQuery, NicReport, XstatsQuery};
 use moose_control::reserved::api::{ReservedStats, StatsQuery as ReservedQuery};
-use moose_control::routes::api::{RouteRecord, RoutesQuery};
+use moose_control::routes::api::{AddRoute, Ports, RemoveRoute, RouteRecord, RoutesQuery};
 use moose_control::routing::api::{
     LsdbQuery, LsdbRecord, NeighborRecord, NeighborsQuery, RoutingQuery, RoutingStats, TreeQuery,
     TreeReport,
 };
 use moose_control::runtime::{calls, RuntimeStats};
-use moose_control::{Call, CallError};
+use moose_control::{Call, CallError, Refusal, RefusalKind};
 use moose_dataplane::counters::{DropReason, PortTotals, PuntCounter, WorkerCounter};
 use moose_dataplane::PuntClass;
 use serde::{Deserialize, Serialize};
@@ -50,12 +59,16 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/", get(index))
         .route("/metrics", get(metrics))
         .route("/api/v1/ports", get(ports))
-        .route("/api/v1/fdb", get(fdb))
+        .route("/api/v1/fdb", get(fdb).post(add_fdb).delete(remove_fdb))
         .route("/api/v1/xstats", get(xstats))
         .route("/api/v1/status", get(status))
         .route("/api/v1/counters", get(counters))
         .route("/api/v1/hosts", get(hosts))
-        .route("/api/v1/routes", get(routes))
+        .route(
+            "/api/v1/routes",
+            get(routes).post(add_route).delete(remove_route),
+        )
+        .route("/api/v1/reload", post(reload))
         .route("/api/v1/home", get(home))
         .route("/api/v1/neighbors", get(neighbors))
         .route("/api/v1/lsdb", get(lsdb))
@@ -89,6 +102,162 @@ impl From<CallError> for ApiError {
     fn from(e: CallError) -> ApiError {
         ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
     }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> ApiError {
+        let status = match r.kind {
+            RefusalKind::Invalid => StatusCode::BAD_REQUEST,
+            RefusalKind::NotFound => StatusCode::NOT_FOUND,
+            RefusalKind::Conflict => StatusCode::CONFLICT,
+        };
+        ApiError(status, r.message)
+    }
+}
+
+fn bad_request(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+/// A JSON request body as `T`; the error names the field serde names.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], shape: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| bad_request(format!("body: {e} (expected {shape})")))
+}
+
+/// `POST /api/v1/reload`: the config file read again and applied, all of
+/// it or nothing: 200 `{applied, refused: []}`; 409 `{applied: [],
+/// refused: [...]}` when a key cannot change while running; 422
+/// `{error}` when the file does not parse or validate.
+async fn reload(State(s): St) -> Response {
+    use crate::reload::Outcome;
+    let o = match crate::reload::load(&s.config_path) {
+        Err(o) => o,
+        Ok(cfg) => match ask(
+            &s,
+            calls::Reload {
+                config: Box::new(cfg),
+            },
+        )
+        .await
+        {
+            Ok(r) => crate::reload::outcome(r),
+            Err(e) => Outcome::Unanswered(e.1),
+        },
+    };
+    crate::reload::log(&s.config_path, &o);
+    match o {
+        Outcome::Applied(r) => Json(r).into_response(),
+        Outcome::Refused(r) => (StatusCode::CONFLICT, Json(r)).into_response(),
+        Outcome::Invalid(e) => ApiError(StatusCode::UNPROCESSABLE_ENTITY, e).into_response(),
+        Outcome::Unanswered(e) => ApiError(StatusCode::SERVICE_UNAVAILABLE, e).into_response(),
+    }
+}
+
+/// `POST /api/v1/routes` `{"prefix": "02:22:22:00:00:00/24", "port": "f0"}`
+/// (or a list of ports: ECMP).
+async fn add_route(State(s): St, body: Bytes) -> Result<Json<RouteRecord>, ApiError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        prefix: String,
+        port: serde_json::Value,
+    }
+    let b: Body = json_body(&body, r#"{"prefix": "02:22:22:00:00:00/24", "port": "f0"}"#)?;
+    let port = match b.port {
+        serde_json::Value::String(p) => Ports::One(p),
+        serde_json::Value::Array(v) => Ports::Many(
+            v.into_iter()
+                .map(|p| match p {
+                    serde_json::Value::String(p) => Ok(p),
+                    _ => Err(bad_request(
+                        "port: expected a port name or a list of port names",
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        _ => {
+            return Err(bad_request(
+                "port: expected a port name or a list of port names",
+            ))
+        }
+    };
+    no_moose_routes(&s)?;
+    Ok(Json(
+        ask(
+            &s,
+            AddRoute {
+                prefix: b.prefix,
+                port,
+            },
+        )
+        .await??,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteParams {
+    prefix: Option<String>,
+}
+
+/// `DELETE /api/v1/routes?prefix=02:22:22:00:00:00/24`.
+async fn remove_route(
+    State(s): St,
+    q: Result<Query<RouteParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<RouteRecord>, ApiError> {
+    let Query(q) = q.map_err(|_| bad_request("query: only prefix=PREFIX is understood"))?;
+    let prefix = q
+        .prefix
+        .ok_or_else(|| bad_request("prefix: required, as in ?prefix=02:22:22:00:00:00/24"))?;
+    no_moose_routes(&s)?;
+    Ok(Json(ask(&s, RemoveRoute { prefix }).await??))
+}
+
+/// MAC routes are a MOOSE switch's (its routing service keeps them).
+fn no_moose_routes(s: &Shared) -> Result<(), ApiError> {
+    match s.cfg.moose {
+        Some(_) => Ok(()),
+        None => Err(ApiError(
+            StatusCode::CONFLICT,
+            "prefix: MAC routes need a [moose] table".into(),
+        )),
+    }
+}
+
+/// `POST /api/v1/fdb` `{"mac": "02:00:00:00:00:01", "vlan": 1, "port": "p1"}`
+/// (`vlan` 1 if omitted).
+async fn add_fdb(State(s): St, body: Bytes) -> Result<Json<FdbRecord>, ApiError> {
+    let a: AddStatic = json_body(
+        &body,
+        r#"{"mac": "02:00:00:00:00:01", "vlan": 1, "port": "p1"}"#,
+    )?;
+    Ok(Json(ask(&s, a).await??))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FdbEntryParams {
+    mac: Option<String>,
+    vlan: Option<String>,
+}
+
+/// `DELETE /api/v1/fdb?mac=02:00:00:00:00:01&vlan=1` (`vlan` 1 if
+/// omitted).
+async fn remove_fdb(
+    State(s): St,
+    q: Result<Query<FdbEntryParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<FdbRecord>, ApiError> {
+    let Query(q) = q.map_err(|_| bad_request("query: only mac=MAC and vlan=N are understood"))?;
+    let mac = q
+        .mac
+        .ok_or_else(|| bad_request("mac: required, as in ?mac=02:00:00:00:00:01&vlan=1"))?;
+    let vlan = match q.vlan {
+        None => 1,
+        Some(v) => v
+            .parse::<u32>()
+            .map_err(|_| bad_request(format!("vlan: {v:?} is not a VLAN id")))?,
+    };
+    Ok(Json(ask(&s, RemoveStatic { mac, vlan }).await??))
 }
 
 /// One call to the control thread, bounded in time.
@@ -304,6 +473,12 @@ pub struct PortView {
     pub pvid: u16,
     /// `"all"` or a list of VLAN ids.
     pub vlans: serde_json::Value,
+    /// Storm control: `{broadcast_pps, multicast_pps, unknown_unicast_pps}`,
+    /// each omitted when unlimited.
+    #[serde(default)]
+    pub storm: BTreeMap<String, u32>,
+    #[serde(default)]
+    pub learn_limit: Option<u32>,
     pub rx_queues: u16,
     pub tx_queues: u16,
     pub rx_queue_workers: Vec<usize>,
@@ -321,14 +496,30 @@ fn vlans_json(pc: &moose_config::PortConfig) -> serde_json::Value {
     }
 }
 
+fn storm_json(st: &moose_config::Storm) -> BTreeMap<String, u32> {
+    [
+        ("broadcast_pps", st.broadcast_pps),
+        ("multicast_pps", st.multicast_pps),
+        ("unknown_unicast_pps", st.unknown_unicast_pps),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+    .collect()
+}
+
 async fn ports(State(s): St) -> Result<Json<Vec<PortView>>, ApiError> {
     let nic: NicReport = ask(&s, NicQuery).await?;
+    // The running config: pvids, VLANs and rates as reloads left them.
+    let running = ask(&s, calls::Running).await?;
     let list = s
         .ports
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let pc = &s.cfg.ports[i];
+            let pc = running
+                .as_ref()
+                .and_then(|c| c.ports.get(i))
+                .unwrap_or(&s.cfg.ports[i]);
             let n = nic.ports.get(i);
             PortView {
                 index: i,
@@ -344,6 +535,8 @@ async fn ports(State(s): St) -> Result<Json<Vec<PortView>>, ApiError> {
                 mac: p.mac.to_string(),
                 pvid: pc.pvid.get(),
                 vlans: vlans_json(pc),
+                storm: storm_json(&pc.storm),
+                learn_limit: pc.learn_limit,
                 rx_queues: p.rx_queues,
                 tx_queues: p.tx_queues,
                 rx_queue_workers: p.rx_workers.clone(),

@@ -9,6 +9,7 @@ mod eal_args;
 mod http;
 mod metrics;
 mod out;
+mod reload;
 mod show;
 mod telemetry;
 
@@ -91,6 +92,22 @@ enum Cmd {
     Bench {
         #[command(subcommand)]
         what: BenchCmd,
+    },
+    /// Make a running appliance read its config file again and apply what
+    /// can change while it runs (as SIGHUP does), through its JSON API.
+    /// Prints each change; a key that cannot change refuses the whole
+    /// reload, naming the key, and a file that does not validate is
+    /// refused with its error (the running config stays).
+    Reload {
+        /// Print the API's JSON answer.
+        #[arg(long)]
+        json: bool,
+        /// The API's address (default: metrics.listen of --config, else 127.0.0.1:9477).
+        #[arg(long, conflicts_with = "config")]
+        api: Option<String>,
+        /// Take the API's address from this configuration file.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
     },
     /// Show a running appliance's state, through its JSON API.
     Show {
@@ -220,6 +237,9 @@ fn main() -> ExitCode {
             api,
             config,
         } => show_api(api, config).and_then(|api| show::run(what, &api, json)),
+        Cmd::Reload { json, api, config } => {
+            show_api(api, config).and_then(|api| reload::cli(&api, json))
+        }
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -230,7 +250,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// The API address for `moose show`: `--api`, else the config's
+/// The API address for `moose show` and `moose reload`: `--api`, else the config's
 /// `metrics.listen`, else the default.
 fn show_api(api: Option<String>, config: Option<PathBuf>) -> anyhow::Result<String> {
     if let Some(a) = api {

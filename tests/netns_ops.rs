@@ -571,7 +571,7 @@ fn promisc(h: &Host) -> bool {
 }
 
 /// The root-side ends of h0 and h1 are not promiscuous before moose starts,
-/// are while it runs, and are not after it exits, on SIGTERM and on SIGHUP;
+/// are while it runs, and are not after it exits, on SIGTERM and on SIGINT;
 /// h2's end was promiscuous before and stays so (moose restores, it does
 /// not clear).
 #[test]
@@ -581,7 +581,7 @@ fn promiscuous_state_is_restored() {
     let h = &tb.hosts;
     sh(&["ip", "link", "set", &h[2].port_if, "promisc", "on"]).unwrap();
     let s = Scratch::new("opspromisc");
-    for sig in ["TERM", "HUP"] {
+    for sig in ["TERM", "INT"] {
         for x in &h[..2] {
             assert!(
                 !promisc(x),

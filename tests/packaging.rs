@@ -107,6 +107,7 @@ fn the_debian_package_installs_a_working_moose() {
     let unit = std::fs::read_to_string(unpacked.join("lib/systemd/system/moose.service")).unwrap();
     for want in [
         "ExecStart=/usr/bin/moose run -c /etc/moose/moose.toml",
+        "ExecReload=/bin/kill -HUP $MAINPID",
         "Restart=on-failure",
         "StateDirectory=moose",
         "AmbientCapabilities=",

@@ -17,6 +17,7 @@ use std::time::Duration;
 use moose_wire::{Mac, Vlan};
 
 mod device;
+mod diff;
 pub mod elk;
 mod locate;
 mod moose;
@@ -24,6 +25,7 @@ mod punt;
 pub mod raw;
 
 pub use device::{parse_device, DeviceIdentity, DeviceKind};
+pub use diff::{show_storm, Changes, Refused};
 pub use elk::{Elk, StaticBinding};
 pub use locate::Location;
 pub use moose::{auto_prefix, slap_quadrant, HostIds, Key, Moose, Route, Routing};
@@ -341,6 +343,53 @@ impl Config {
         self.ports.iter().position(|p| p.name == name)
     }
 
+    fn port_names(&self) -> HashMap<String, usize> {
+        self.ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.clone(), i))
+            .collect()
+    }
+
+    /// A static FDB entry given while moose runs (the management API),
+    /// checked as a `[[static_fdb]]` entry is: a unicast MAC, a VLAN the
+    /// port carries, an existing port. Errors name `key(field)`.
+    pub fn check_static_fdb(
+        &self,
+        mac: &str,
+        vlan: u32,
+        port: &str,
+        key: &dyn Fn(&str) -> String,
+    ) -> Result<StaticFdb, ConfigError> {
+        let raw = raw::StaticFdb {
+            mac: mac.to_string(),
+            vlan,
+            port: port.to_string(),
+        };
+        let (mac, vlan, port) = host_entry(&raw, key, &self.port_names())?;
+        static_vlan(&self.ports[port], vlan, key)?;
+        Ok(StaticFdb { mac, vlan, port })
+    }
+
+    /// A static MAC route given while moose runs (the management API),
+    /// checked as a `[[route]]` is, but for the prefix being unique, which
+    /// the caller knows. Errors name `key(field)`.
+    pub fn check_route(
+        &self,
+        prefix: &str,
+        ports: Vec<String>,
+        key: &dyn Fn(&str) -> String,
+    ) -> Result<Route, ConfigError> {
+        route(
+            prefix,
+            ports,
+            key,
+            &self.port_names(),
+            &self.ports,
+            self.moose.as_ref(),
+        )
+    }
+
     fn validate(raw: raw::File) -> Result<Config, ConfigError> {
         let name = raw.switch.name;
         if name.is_empty() || name.len() > 64 {
@@ -633,12 +682,7 @@ impl Config {
         for (i, s) in raw.static_fdb.into_iter().enumerate() {
             let key = |k: &str| format!("static_fdb[{i}].{k}");
             let (mac, vlan, port) = host_entry(&s, &key, &names)?;
-            if !ports[port].vlans.contains(vlan.get()) {
-                return Err(invalid(
-                    key("vlan"),
-                    format!("port {:?} does not carry VLAN {vlan}", s.port),
-                ));
-            }
+            static_vlan(&ports[port], vlan, &key)?;
             if seen.insert((vlan, mac), i).is_some() {
                 return Err(invalid(
                     key("mac"),
@@ -812,6 +856,22 @@ fn host_entry(
     Ok((mac, vlan, port))
 }
 
+/// A static entry's port must carry its VLAN.
+fn static_vlan(
+    port: &PortConfig,
+    vlan: Vlan,
+    key: &dyn Fn(&str) -> String,
+) -> Result<(), ConfigError> {
+    if port.vlans.contains(vlan.get()) {
+        Ok(())
+    } else {
+        Err(invalid(
+            key("vlan"),
+            format!("port {:?} does not carry VLAN {vlan}", port.name),
+        ))
+    }
+}
+
 /// `[[route]]`: prefixes parse, are not the switch's own (nor inside it),
 /// appear once, and go to existing fabric or legacy ports.
 fn routes(
@@ -823,26 +883,6 @@ fn routes(
     let mut out: Vec<Route> = Vec::new();
     for (i, r) in raw.into_iter().enumerate() {
         let key = |k: &str| format!("route[{i}].{k}");
-        let Some(m) = m else {
-            return Err(invalid(key("prefix"), "MAC routes need a [moose] table"));
-        };
-        let prefix: moose_wire::MacPrefix = r
-            .prefix
-            .parse()
-            .map_err(|e: moose_wire::AddrError| invalid(key("prefix"), e.to_string()))?;
-        let own = m.switch.prefix();
-        if !m.auto_prefix && prefix.len() >= own.len() && own.contains(prefix.addr()) {
-            return Err(invalid(
-                key("prefix"),
-                format!("{prefix} is inside this switch's own prefix {own}, which is local"),
-            ));
-        }
-        if let Some(j) = out.iter().position(|o| o.prefix == prefix) {
-            return Err(invalid(
-                key("prefix"),
-                format!("{prefix} is also route[{j}]"),
-            ));
-        }
         let bad = || invalid(key("port"), "expected a port name or a list of port names");
         let list: Vec<String> = match r.port {
             toml::Value::String(p) => vec![p],
@@ -855,26 +895,59 @@ fn routes(
                 .collect::<Result<_, _>>()?,
             _ => return Err(bad()),
         };
-        if list.is_empty() || list.len() > 16 {
-            return Err(invalid(key("port"), "needs 1 to 16 ports"));
+        let r = route(&r.prefix, list, &key, names, ports, m)?;
+        if let Some(j) = out.iter().position(|o| o.prefix == r.prefix) {
+            return Err(invalid(
+                key("prefix"),
+                format!("{} is also route[{j}]", r.prefix),
+            ));
         }
-        let mut idx = Vec::new();
-        for name in &list {
-            let &p = names
-                .get(name)
-                .ok_or_else(|| invalid(key("port"), format!("no port named {name:?}")))?;
-            if ports[p].role == Role::Edge {
-                return Err(invalid(
-                    key("port"),
-                    format!("{name:?} is an edge port; routes lead to fabric (or legacy) ports"),
-                ));
-            }
-            if idx.contains(&p) {
-                return Err(invalid(key("port"), format!("{name:?} is listed twice")));
-            }
-            idx.push(p);
-        }
-        out.push(Route { prefix, ports: idx });
+        out.push(r);
     }
     Ok(out)
+}
+
+/// One static route: the prefix parses and is not the switch's own (nor
+/// inside it); 1 to 16 distinct existing ports, none of them an edge port.
+fn route(
+    prefix: &str,
+    list: Vec<String>,
+    key: &dyn Fn(&str) -> String,
+    names: &HashMap<String, usize>,
+    ports: &[PortConfig],
+    m: Option<&Moose>,
+) -> Result<Route, ConfigError> {
+    let Some(m) = m else {
+        return Err(invalid(key("prefix"), "MAC routes need a [moose] table"));
+    };
+    let prefix: moose_wire::MacPrefix = prefix
+        .parse()
+        .map_err(|e: moose_wire::AddrError| invalid(key("prefix"), e.to_string()))?;
+    let own = m.switch.prefix();
+    if !m.auto_prefix && prefix.len() >= own.len() && own.contains(prefix.addr()) {
+        return Err(invalid(
+            key("prefix"),
+            format!("{prefix} is inside this switch's own prefix {own}, which is local"),
+        ));
+    }
+    if list.is_empty() || list.len() > 16 {
+        return Err(invalid(key("port"), "needs 1 to 16 ports"));
+    }
+    let mut idx = Vec::new();
+    for name in &list {
+        let &p = names
+            .get(name)
+            .ok_or_else(|| invalid(key("port"), format!("no port named {name:?}")))?;
+        if ports[p].role == Role::Edge {
+            return Err(invalid(
+                key("port"),
+                format!("{name:?} is an edge port; routes lead to fabric (or legacy) ports"),
+            ));
+        }
+        if idx.contains(&p) {
+            return Err(invalid(key("port"), format!("{name:?} is listed twice")));
+        }
+        idx.push(p);
+    }
+    Ok(Route { prefix, ports: idx })
 }

@@ -1073,6 +1073,45 @@ fn routing_mobility_and_sticky_hosts_validate() {
 }
 
 #[test]
+fn entries_given_at_run_time_are_checked_as_the_file_is() {
+    let c = Config::from_toml(
+        "[switch]\nname = \"s\"\n[moose]\nprefix = \"02:11:11:00:00:00/24\"\n\
+         [[port]]\nname = \"f0\"\nrole = \"fabric\"\ndevice = \"net_null0\"\n\
+         [[port]]\nname = \"e0\"\nrole = \"edge\"\ndevice = \"net_null1\"\nvlans = [1, 7]\n",
+    )
+    .unwrap();
+    let key = |k: &str| k.to_string();
+    let s = c
+        .check_static_fdb("02:00:00:00:00:09", 7, "e0", &key)
+        .unwrap();
+    assert_eq!((s.port, s.vlan.get()), (1, 7));
+    let e = |r: Result<StaticFdb, ConfigError>| r.unwrap_err().to_string();
+    assert!(e(c.check_static_fdb("02:00:00:00:00", 1, "e0", &key)).starts_with("mac: "));
+    assert!(e(c.check_static_fdb("ff:ff:ff:ff:ff:ff", 1, "e0", &key)).starts_with("mac: "));
+    assert!(e(c.check_static_fdb("02:00:00:00:00:09", 8, "e0", &key)).starts_with("vlan: "));
+    assert!(e(c.check_static_fdb("02:00:00:00:00:09", 4095, "e0", &key)).starts_with("vlan: "));
+    assert!(e(c.check_static_fdb("02:00:00:00:00:09", 1, "x", &key)).starts_with("port: "));
+
+    let r = c
+        .check_route("02:22:22:00:00:00/24", vec!["f0".into()], &key)
+        .unwrap();
+    assert_eq!(r.ports, vec![0]);
+    let e = |r: Result<Route, ConfigError>| r.unwrap_err().to_string();
+    let f0 = || vec!["f0".to_string()];
+    assert!(e(c.check_route("02:22:22:00:00:00", f0(), &key)).starts_with("prefix: "));
+    assert!(e(c.check_route("02:11:11:01:00:00/32", f0(), &key)).starts_with("prefix: "));
+    assert!(e(c.check_route("02:22:22:00:00:00/24", vec![], &key)).starts_with("port: "));
+    let edge = e(c.check_route("02:22:22:00:00:00/24", vec!["e0".into()], &key));
+    assert!(
+        edge.starts_with("port: ") && edge.contains("edge port"),
+        "{edge}"
+    );
+    assert!(
+        e(c.check_route("02:22:22:00:00:00/24", vec!["nope".into()], &key)).starts_with("port: ")
+    );
+}
+
+#[test]
 fn elk_defaults_on_with_edge_ports_and_off_without_moose() {
     let c = moose_cfg("prefix = \"02:11:11:00:00:00/24\"", "").unwrap();
     assert!(c.elk.enabled, "on by default on a switch with edge ports");

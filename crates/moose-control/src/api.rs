@@ -48,6 +48,52 @@ pub enum CallError {
     Timeout(Duration),
 }
 
+/// Why a change asked through the management API was not made: what
+/// kind of refusal (the HTTP status it answers with) and a message that
+/// names the field (`port: no port named "p9"`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    pub kind: RefusalKind,
+    pub message: String,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalKind {
+    /// The request itself is wrong: a value that does not parse, a port
+    /// that does not exist, one of the wrong role.
+    Invalid,
+    /// There is no such entry.
+    NotFound,
+    /// The entry is not the API's to change (it is in the config file), or
+    /// a bound is reached.
+    Conflict,
+}
+
+impl Refusal {
+    pub fn invalid(message: impl Into<String>) -> Refusal {
+        Refusal {
+            kind: RefusalKind::Invalid,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Refusal {
+        Refusal {
+            kind: RefusalKind::NotFound,
+            message: message.into(),
+        }
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Refusal {
+        Refusal {
+            kind: RefusalKind::Conflict,
+            message: message.into(),
+        }
+    }
+}
+
 /// Answers `body` with `f` if it is a `C` call; gives it back otherwise.
 pub fn serve<C: Call>(
     body: Box<dyn Any + Send>,

@@ -37,6 +37,6 @@ pub mod routes;
 pub mod routing;
 pub mod runtime;
 
-pub use api::{Call, CallError, ControlHandle, Request};
+pub use api::{Call, CallError, ControlHandle, Refusal, RefusalKind, Request};
 pub use ports::{PortDriver, PortState, StaticPorts};
-pub use runtime::{Ctx, Event, HostNews, Runtime, RuntimeStats, Service};
+pub use runtime::{Ctx, Event, HostNews, ReloadReport, Runtime, RuntimeStats, Service};

@@ -20,8 +20,10 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use moose_config::Config;
 use moose_dataplane::io::{Backend, FramePool};
 use moose_dataplane::{ControlSide, Handover, Inject, Punt, PuntClass, TableOp, TableSet, Via};
 use moose_tables::publish::Writer;
@@ -143,6 +145,13 @@ pub trait Service<B: Backend>: Send {
     /// Another service (or the runtime) emitted `ev`.
     fn event(&mut self, _cx: &mut Ctx<'_, B>, _ev: &Event) {}
 
+    /// A reload the runtime accepted ([`Config::diff`] found only live
+    /// changes): `cfg` is the new configuration, already the running one
+    /// ([`Ctx::config`]). Apply what changed in this service's state
+    /// through `cx`; add a line to `report` for anything done beyond the
+    /// config's own changes (entries dropped, hosts released).
+    fn reconfigure(&mut self, _cx: &mut Ctx<'_, B>, _cfg: &Config, _report: &mut Vec<String>) {}
+
     /// A management request for this service; give it back if it is not
     /// one of this service's calls.
     fn request(
@@ -179,6 +188,17 @@ pub struct RuntimeStats {
     pub reinjected: u64,
     /// … that found the worker's ring full (freed).
     pub reinject_failures: u64,
+    /// Reloads applied, and refused.
+    pub reloads: u64,
+    pub reloads_refused: u64,
+}
+
+/// What a reload did: the live changes applied, one line each naming its
+/// key, or the keys that refused it (then nothing was applied).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct ReloadReport {
+    pub applied: Vec<String>,
+    pub refused: Vec<String>,
 }
 
 /// What a service can do while it handles something.
@@ -195,9 +215,16 @@ pub struct Ctx<'a, B: Backend> {
     timers: &'a mut BinaryHeap<Reverse<Timer>>,
     events: &'a mut Vec<Event>,
     stats: &'a mut RuntimeStats,
+    config: Option<&'a Config>,
 }
 
 impl<B: Backend> Ctx<'_, B> {
+    /// The running configuration ([`Runtime::set_config`], then each
+    /// reload); `None` if the runtime was never given one (tests).
+    pub fn config(&self) -> Option<&Config> {
+        self.config
+    }
+
     /// Appends a change to the published tables (visible to the workers
     /// after the next publish, within [`PUBLISH_INTERVAL`]).
     pub fn table(&mut self, op: TableOp) {
@@ -392,6 +419,24 @@ pub mod calls {
         const SERVICE: &'static str = "runtime";
         type Reply = bool;
     }
+
+    /// Make `config` (read and validated by the caller) the running
+    /// configuration: all of its live changes, or nothing if a key
+    /// refuses it.
+    pub struct Reload {
+        pub config: Box<Config>,
+    }
+    impl Call for Reload {
+        const SERVICE: &'static str = "runtime";
+        type Reply = ReloadReport;
+    }
+
+    /// The running configuration (`None` if the runtime has none).
+    pub struct Running;
+    impl Call for Running {
+        const SERVICE: &'static str = "runtime";
+        type Reply = Option<Arc<Config>>;
+    }
 }
 
 pub struct Runtime<'d, B: Backend> {
@@ -412,6 +457,8 @@ pub struct Runtime<'d, B: Backend> {
     urgent: bool,
     /// Frames to classify again, sent after the next publish.
     reinject: Vec<(usize, Inject<B::Frame>)>,
+    /// The running configuration, what a reload is compared with.
+    config: Option<Arc<Config>>,
 }
 
 /// Builds the [`Ctx`] of service `$i` from the runtime's fields.
@@ -429,6 +476,7 @@ macro_rules! ctx {
             timers: &mut $rt.timers,
             events: &mut $rt.events,
             stats: &mut $rt.stats,
+            config: $rt.config.as_deref(),
         }
     };
 }
@@ -461,7 +509,14 @@ impl<'d, B: Backend> Runtime<'d, B> {
             events: Vec::new(),
             urgent: false,
             reinject: Vec::new(),
+            config: None,
         }
+    }
+
+    /// The configuration the tables and services were built from: what
+    /// reloads are compared with, and what [`Ctx::config`] returns.
+    pub fn set_config(&mut self, cfg: Config) {
+        self.config = Some(Arc::new(cfg));
     }
 
     /// Adds a service; it takes the punt classes it names.
@@ -697,11 +752,86 @@ impl<'d, B: Backend> Runtime<'d, B> {
             Ok(()) => return Ok(()),
             Err(b) => b,
         };
+        let body = match serve::<calls::Running>(body, |_| self.config.clone()) {
+            Ok(()) => return Ok(()),
+            Err(b) => b,
+        };
         let now = Instant::now();
+        let body = match serve::<calls::Reload>(body, |c| self.reload(now, *c.config)) {
+            Ok(()) => return Ok(()),
+            Err(b) => b,
+        };
         serve::<calls::Send>(body, |c| {
             let mut cx = ctx!(self, now, usize::MAX);
             cx.send(c.port, &c.frame)
         })
+    }
+
+    /// A reload: `new` against the running configuration. Refused keys
+    /// change nothing. Otherwise `new` becomes the running configuration,
+    /// the runtime's own tables follow it (the ports' pvids and rates, the
+    /// VLANs' flood sets), every service applies its part
+    /// ([`Service::reconfigure`]), and all of it is published at the end
+    /// of this turn, in one publication.
+    fn reload(&mut self, now: Instant, mut new: Config) -> ReloadReport {
+        let Some(old) = self.config.clone() else {
+            self.stats.reloads_refused += 1;
+            return ReloadReport {
+                applied: Vec::new(),
+                refused: vec!["the control runtime has no running configuration".into()],
+            };
+        };
+        let mut applied = match old.diff(&new) {
+            Ok(c) => c.0,
+            Err(r) => {
+                self.stats.reloads_refused += 1;
+                return ReloadReport {
+                    applied: Vec::new(),
+                    refused: r.0,
+                };
+            }
+        };
+        self.stats.reloads += 1;
+        if applied.is_empty() {
+            return ReloadReport::default();
+        }
+        // An automatic prefix stays the one resolved at start (or
+        // renumbered to since, which the routing service knows).
+        if let (Some(o), Some(n)) = (&old.moose, &mut new.moose) {
+            if o.auto_prefix && n.auto_prefix {
+                n.switch = o.switch;
+            }
+        }
+        let new = Arc::new(new);
+        self.config = Some(new.clone());
+        let t = self.side.tables.read();
+        let facts = |c: &Config| {
+            let p: Vec<_> = c.ports.iter().map(|p| (p.pvid, p.storm)).collect();
+            (p, c.punt.clone())
+        };
+        let ports = (facts(&old) != facts(&new)).then(|| {
+            let mut p = (*t.ports).clone();
+            p.reconfigure(&new);
+            p
+        });
+        let mut flood = (*t.flood).clone();
+        let vlans = flood.reconfigure(&new);
+        if let Some(p) = ports {
+            self.side.tables.append(TableOp::Ports(Arc::new(p)));
+        }
+        if vlans {
+            self.side.tables.append(TableOp::Flood(Arc::new(flood)));
+        }
+        for i in 0..self.services.len() {
+            let mut cx = ctx!(self, now, i);
+            self.services[i].reconfigure(&mut cx, &new, &mut applied);
+        }
+        self.dispatch_events(now);
+        self.urgent = true;
+        ReloadReport {
+            applied,
+            refused: Vec::new(),
+        }
     }
 
     /// Polls every port's state; publishes and announces changes; starts a

@@ -80,6 +80,7 @@ impl Switch {
         let pools = (0..2).map(|_| MemPool::default()).collect();
         let pipe = Pipeline::<Mem>::build(cfg, rx, tx, pools).unwrap();
         let mut runtime = Runtime::new(pipe.control, Box::new(StaticPorts { tx_max: 1514 }));
+        runtime.set_config(cfg.clone());
         runtime.add(Box::new(Hosts::from_config(cfg).unwrap().unwrap()));
         let p = cfg.moose.as_ref().unwrap().switch.prefix().addr().0;
         let id = Mac([0x52, 0x54, 0, p[1], p[2], 1]);
@@ -816,4 +817,129 @@ fn a_sticky_host_stays_on_its_port() {
     assert_eq!(st.counters.sticky_refused, 2, "{st:?}");
     assert_eq!(st.counters.moved, 0);
     assert_eq!(s1.hosts()[0].2, "e1");
+}
+
+/// Static routes through the API (checked as the file's: each refusal
+/// names its field), live at once, kept across a reload until the file
+/// takes their prefix over; the file's own cannot be changed through it;
+/// a reload's quota and bound reach the hosts service.
+#[test]
+fn routes_and_quotas_change_without_restart() {
+    use moose_control::routes::api::{AddRoute, Ports, RemoveRoute};
+    use moose_control::runtime::calls;
+    use moose_control::{RefusalKind, ReloadReport};
+    let cfg = switch_config("02:11:11:00:00:00/24", "02:22:22:00:00:00/24", "", 2);
+    let ports = (0..3).map(|_| MemPort::new(256)).collect();
+    let mut s = Switch::new(&cfg, ports);
+    let now = Instant::now();
+    let add = |prefix: &str, port: &str| AddRoute {
+        prefix: prefix.into(),
+        port: Ports::One(port.into()),
+    };
+    let r = s.call(add("02:33:33:00:00:00/24", "f0")).expect("added");
+    assert_eq!((r.origin.as_deref(), r.installed), (Some("api"), true));
+    for (a, kind, field) in [
+        (
+            add("02:33:33:00:00:00", "f0"),
+            RefusalKind::Invalid,
+            "prefix: ",
+        ),
+        (
+            add("02:11:11:00:01:00/40", "f0"),
+            RefusalKind::Invalid,
+            "prefix: ",
+        ),
+        (
+            add("02:44:44:00:00:00/24", "e1"),
+            RefusalKind::Invalid,
+            "port: ",
+        ),
+        (
+            add("02:44:44:00:00:00/24", "x9"),
+            RefusalKind::Invalid,
+            "port: ",
+        ),
+        (
+            add("02:22:22:00:00:00/24", "f0"),
+            RefusalKind::Conflict,
+            "prefix: ",
+        ),
+    ] {
+        let e = s.call(a).unwrap_err();
+        assert_eq!(e.kind, kind, "{e:?}");
+        assert!(e.message.starts_with(field), "{e:?}");
+    }
+    // A host's frame to the new prefix leaves by the fabric.
+    let mut f = Vec::new();
+    ethernet::emit(
+        &mut f,
+        mac("02:33:33:00:00:05"),
+        mac(A),
+        None,
+        EtherType::Ipv4,
+        &[0x45; 46],
+    );
+    s.ports[1].inject(f);
+    s.step(now);
+    assert_eq!(s.out(0).len(), 1, "routed to f0");
+
+    let mut new = switch_config(
+        "02:11:11:00:00:00/24",
+        "02:22:22:00:00:00/24",
+        "host_quota = 7\n[[route]]\nprefix = \"02:33:33:00:00:00/24\"\nport = \"f0\"",
+        2,
+    );
+    let report: ReloadReport = s.call(calls::Reload {
+        config: Box::new(new.clone()),
+    });
+    assert!(report.refused.is_empty(), "{report:?}");
+    assert!(
+        report
+            .applied
+            .contains(&"moose.host_quota: 4096 -> 7".to_string()),
+        "{report:?}"
+    );
+    assert!(
+        report
+            .applied
+            .iter()
+            .any(|l| l.contains("02:33:33:00:00:00/24 is the config file's now")),
+        "{report:?}"
+    );
+    let st: HostStats = s.call(HostStatsQuery);
+    assert_eq!(st.host_quota, 7);
+    let routes = s.call(RoutesQuery);
+    let r33 = routes
+        .iter()
+        .find(|r| r.prefix == "02:33:33:00:00:00/24")
+        .unwrap();
+    assert_eq!(r33.origin.as_deref(), Some("config"));
+    let rm = |prefix: &str| RemoveRoute {
+        prefix: prefix.into(),
+    };
+    assert_eq!(
+        s.call(rm("02:33:33:00:00:00/24")).unwrap_err().kind,
+        RefusalKind::Conflict
+    );
+    assert_eq!(
+        s.call(rm("02:55:55:00:00:00/24")).unwrap_err().kind,
+        RefusalKind::NotFound
+    );
+    // An API route stays across a reload that does not name its prefix.
+    s.call(add("02:55:55:00:00:00/24", "f0")).expect("added");
+    new.moose.as_mut().unwrap().max_hosts = 100;
+    let report: ReloadReport = s.call(calls::Reload {
+        config: Box::new(new),
+    });
+    assert_eq!(report.applied, vec!["moose.max_hosts: 65536 -> 100"]);
+    assert!(s
+        .call(RoutesQuery)
+        .iter()
+        .any(|r| r.prefix == "02:55:55:00:00:00/24"));
+    let gone = s.call(rm("02:55:55:00:00:00/24")).expect("removed");
+    assert_eq!(gone.origin.as_deref(), Some("api"));
+    assert!(!s
+        .call(RoutesQuery)
+        .iter()
+        .any(|r| r.prefix == "02:55:55:00:00:00/24"));
 }

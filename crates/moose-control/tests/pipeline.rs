@@ -122,6 +122,7 @@ impl Rig {
             .driver
             .unwrap_or_else(|| Box::new(StaticPorts { tx_max: 1514 }));
         let mut runtime = Runtime::new(pipe.control, driver);
+        runtime.set_config(cfg.clone());
         runtime.add(Box::new(Bridge::from_config(&cfg)));
         runtime.add(Box::new(Reserved::from_config(&cfg)));
         let t0 = Instant::now();
@@ -781,4 +782,194 @@ fn on_threads() {
         assert_eq!(ports[0].drain(), vec![frame(mac(1), mac(2), None)]);
         quit.store(true, Ordering::Relaxed);
     });
+}
+
+/// `cfg` with p2 on VLAN 1 only (instead of 1 and 10).
+fn p2_on_vlan_1(mut cfg: Config) -> Config {
+    let mut v = moose_config::VlanSet::empty();
+    v.insert(1);
+    cfg.ports[2].vlans = v;
+    cfg
+}
+
+/// A reload changes what is live in one publication: a static entry, a
+/// port's VLANs (its ingress and the flood sets), a storm-control rate the
+/// worker picks up at housekeeping; the runtime's report names each key.
+#[test]
+fn reload_applies_live_changes() {
+    let mut rig = Rig::start(1);
+    let b = |src: Mac| frame(Mac::BROADCAST, src, None);
+    for _ in 0..5 {
+        rig.send(0, b(mac(1)));
+    }
+    rig.send(2, frame(Mac::BROADCAST, mac(3), Some(10)));
+    rig.step(1);
+    assert_eq!(
+        rig.out(1).len(),
+        6,
+        "before: no storm limit, VLAN 10 on p2 and p1"
+    );
+    assert_eq!(rig.out(2).len(), 5);
+    assert_eq!(rig.out(0).len(), 1, "p2's VLAN 10 broadcast");
+
+    let new = p2_on_vlan_1(config(
+        1,
+        "[[static_fdb]]\nmac=\"02:00:00:00:00:77\"\nport=\"p2\"\n",
+        &["storm = { broadcast_pps = 10 }"],
+    ));
+    let report: moose_control::ReloadReport = rig.call(calls::Reload {
+        config: Box::new(new),
+    });
+    assert!(report.refused.is_empty(), "{report:?}");
+    assert_eq!(
+        report.applied,
+        vec![
+            "port[0].storm: none -> broadcast 10/s",
+            "port[2].vlans: [1, 10] -> [1]",
+            "static_fdb: + 02:00:00:00:00:77 vlan 1 on p2",
+            "fdb: flushed 1 dynamic entry of ports that no longer carry their VLAN",
+        ]
+    );
+    rig.step(1);
+    assert!(rig.fdb().contains(&entry(1, mac(0x77), "p2")));
+    // 10/s over one worker: a bucket of one frame.
+    for _ in 0..5 {
+        rig.send(0, b(mac(1)));
+    }
+    rig.send(2, frame(Mac::BROADCAST, mac(3), Some(10)));
+    rig.send(1, frame(Mac::BROADCAST, mac(4), Some(10)));
+    rig.step(1);
+    assert_eq!(rig.out(1).len(), 1, "one broadcast of p0's five");
+    assert_eq!(
+        rig.out(2).len(),
+        1,
+        "p0's one; p1's VLAN 10 broadcast not to p2"
+    );
+    assert_eq!(rig.out(0).len(), 1, "p1's VLAN 10 broadcast");
+    assert_eq!(rig.totals(0).dropped(DropReason::StormBroadcast), 4);
+    assert_eq!(rig.totals(2).dropped(DropReason::VlanIngress), 1);
+    let st: moose_control::RuntimeStats = rig.call(calls::Status);
+    assert_eq!((st.reloads, st.reloads_refused), (1, 0));
+}
+
+/// A reload with a key that cannot change is refused whole: the report
+/// names the key, the live change beside it is not made, the running
+/// config stays.
+#[test]
+fn refused_reload_changes_nothing() {
+    let mut rig = Rig::start(1);
+    let new = config(
+        2,
+        "[[static_fdb]]\nmac=\"02:00:00:00:00:77\"\nport=\"p2\"\n",
+        &[],
+    );
+    let report: moose_control::ReloadReport = rig.call(calls::Reload {
+        config: Box::new(new),
+    });
+    assert!(report.applied.is_empty(), "{report:?}");
+    assert_eq!(
+        report.refused,
+        vec!["dataplane.workers cannot change while running (restart moose)"]
+    );
+    rig.step(1);
+    assert!(!rig.fdb().iter().any(|e| e.1 == mac(0x77).to_string()));
+    let running = rig.call(calls::Running).expect("a running config");
+    assert_eq!(running.dataplane.workers, 1);
+    assert!(running.static_fdb.iter().all(|s| s.mac != mac(0x77)));
+    // The same file again: nothing to do.
+    let same: moose_control::ReloadReport = rig.call(calls::Reload {
+        config: Box::new(config(1, "", &[])),
+    });
+    assert_eq!(same, moose_control::ReloadReport::default());
+}
+
+/// Static entries through the API: checked as the file's are (each
+/// refusal names its field), kept across a reload, removed through the
+/// API; the file's own cannot be removed or replaced through it.
+#[test]
+fn api_static_entries() {
+    use moose_control::bridge::api::{AddStatic, RemoveStatic};
+    use moose_control::RefusalKind;
+    let mut rig = Rig::start(1);
+    let add = |mac: &str, vlan: u32, port: &str| AddStatic {
+        mac: mac.into(),
+        vlan,
+        port: port.into(),
+    };
+    let r = rig.call(add("02:00:00:00:00:55", 10, "p2")).expect("added");
+    assert_eq!((r.port.as_str(), r.origin.as_deref()), ("p2", Some("api")));
+    for (a, kind, field) in [
+        (
+            add("02:00:00:00:00", 1, "p2"),
+            RefusalKind::Invalid,
+            "mac: ",
+        ),
+        (
+            add("01:00:5e:00:00:01", 1, "p2"),
+            RefusalKind::Invalid,
+            "mac: ",
+        ),
+        (
+            add("02:00:00:00:00:56", 20, "p2"),
+            RefusalKind::Invalid,
+            "vlan: ",
+        ),
+        (
+            add("02:00:00:00:00:56", 1, "p7"),
+            RefusalKind::Invalid,
+            "port: ",
+        ),
+        (
+            add("02:00:00:00:00:99", 1, "p2"),
+            RefusalKind::Conflict,
+            "mac: ",
+        ),
+    ] {
+        let e = rig.call(a).unwrap_err();
+        assert_eq!(e.kind, kind, "{e:?}");
+        assert!(e.message.starts_with(field), "{e:?}");
+    }
+    rig.step(1);
+    // Known unicast now: to p2 only.
+    rig.send(0, frame(mac(0x55), mac(1), Some(10)));
+    rig.step(1);
+    assert_eq!(rig.out(2).len(), 1);
+    assert!(rig.out(1).is_empty());
+    // A reload that takes VLAN 10 off p2 drops the API's entry (and says
+    // so); one that does not keeps it.
+    let keep: moose_control::ReloadReport = rig.call(calls::Reload {
+        config: Box::new(config(1, "[bridge]\nmax_entries = 5000\n", &[])),
+    });
+    assert_eq!(keep.applied, vec!["bridge.max_entries: 262144 -> 5000"]);
+    assert!(rig.fdb().contains(&entry(10, mac(0x55), "p2")));
+    let rm = |mac: &str, vlan: u32| RemoveStatic {
+        mac: mac.into(),
+        vlan,
+    };
+    assert_eq!(
+        rig.call(rm("02:00:00:00:00:99", 1)).unwrap_err().kind,
+        RefusalKind::Conflict
+    );
+    assert_eq!(
+        rig.call(rm("02:00:00:00:00:55", 1)).unwrap_err().kind,
+        RefusalKind::NotFound
+    );
+    assert!(rig.call(rm("02:00:00:00:00:55", 10)).is_ok());
+    assert!(!rig.fdb().contains(&entry(10, mac(0x55), "p2")));
+    rig.call(add("02:00:00:00:00:55", 10, "p2"))
+        .expect("added again");
+    let drop: moose_control::ReloadReport = rig.call(calls::Reload {
+        config: Box::new(p2_on_vlan_1(config(
+            1,
+            "[bridge]\nmax_entries = 5000\n",
+            &[],
+        ))),
+    });
+    assert!(
+        drop.applied
+            .iter()
+            .any(|l| l.contains("02:00:00:00:00:55") && l.contains("no longer carries VLAN 10")),
+        "{drop:?}"
+    );
+    assert!(!rig.fdb().contains(&entry(10, mac(0x55), "p2")));
 }

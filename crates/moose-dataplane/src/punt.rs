@@ -14,7 +14,7 @@
 //! Buckets are worker-local (no atomics): the rates are per worker.
 
 pub use moose_config::PuntClass;
-use moose_config::{Config, PuntRate};
+use moose_config::{Config, PuntLimits, PuntRate};
 use moose_wire::{ExactKey, PortId};
 
 use crate::counters::PuntCounter;
@@ -117,14 +117,7 @@ pub fn rings<F>(
         tx.push(p);
         rx.push(c);
     }
-    let class = std::array::from_fn(|i| {
-        let r = limits(PuntClass::ALL[i]);
-        Bucket::new(r.rate_pps, r.burst)
-    });
-    let per_port: [Bucket; N_CLASSES] = std::array::from_fn(|i| {
-        let r = limits(PuntClass::ALL[i]);
-        Bucket::new(r.port_rate_pps, r.port_burst)
-    });
+    let (class, per_port) = buckets(limits);
     (
         PuntTx {
             rings: tx,
@@ -135,6 +128,19 @@ pub fn rings<F>(
     )
 }
 
+/// Full buckets of every class, for a worker and for each port.
+fn buckets(limits: &dyn Fn(PuntClass) -> PuntRate) -> ([Bucket; N_CLASSES], [Bucket; N_CLASSES]) {
+    let class = std::array::from_fn(|i| {
+        let r = limits(PuntClass::ALL[i]);
+        Bucket::new(r.rate_pps, r.burst)
+    });
+    let per_port = std::array::from_fn(|i| {
+        let r = limits(PuntClass::ALL[i]);
+        Bucket::new(r.port_rate_pps, r.port_burst)
+    });
+    (class, per_port)
+}
+
 /// [`rings`] with the rates of `cfg`.
 pub fn rings_for<F>(cfg: &Config) -> (PuntTx<F>, PuntRx<F>) {
     rings(cfg.dataplane.punt_ring, cfg.ports.len(), &|c| {
@@ -143,6 +149,16 @@ pub fn rings_for<F>(cfg: &Config) -> (PuntTx<F>, PuntRx<F>) {
 }
 
 impl<F> PuntTx<F> {
+    /// New rates (a reload): every bucket is rebuilt, full, in place (no
+    /// allocation; the worker calls it at housekeeping).
+    pub fn set_limits(&mut self, limits: &PuntLimits) {
+        let (class, per_port) = buckets(&|c| limits.get(c));
+        self.class = class;
+        for p in &mut self.port {
+            *p = per_port;
+        }
+    }
+
     /// Offers `punt` on `class`'s ring for ingress `port` at `now_ms`. On
     /// refusal the punt comes back with the reason.
     #[inline]
@@ -231,6 +247,37 @@ mod tests {
         );
         let r = PuntClass::Reserved as usize;
         assert_eq!(rx.rings[r].slots(), 5, "four from port 0, one from port 1");
+        while rx.rings[r].pop().is_ok() {}
+    }
+
+    #[test]
+    fn new_limits_rebuild_the_buckets() {
+        let cfg = moose_config::Config::from_toml(
+            "[switch]\nname = \"s\"\n[[port]]\nname = \"p0\"\ndevice = \"net_null0\"\n\
+             [punt.reserved]\nburst = 20\nport_burst = 8\n",
+        )
+        .unwrap();
+        let (mut tx, mut rx) = rings::<u32>(64, 1, &|_| rate(1, 4, 1, 2));
+        let pass = |tx: &mut PuntTx<u32>| {
+            (0..10)
+                .filter(|_| {
+                    tx.offer(
+                        PuntClass::Reserved,
+                        PortId(0),
+                        5,
+                        Punt::Frame {
+                            port: PortId(0),
+                            frame: 0,
+                        },
+                    )
+                    .is_ok()
+                })
+                .count()
+        };
+        assert_eq!(pass(&mut tx), 2, "the port's bucket of 2");
+        tx.set_limits(&cfg.punt);
+        assert_eq!(pass(&mut tx), 8, "a full bucket of the new depth");
+        let r = PuntClass::Reserved as usize;
         while rx.rings[r].pop().is_ok() {}
     }
 

@@ -70,6 +70,13 @@ pub struct PortTable {
     /// port) are heard on it. Its hosts' frames are dropped (`not_home`)
     /// and floods skip it, so that the segment never loops.
     pub foreign: u64,
+    /// Storm control of each port's ingress, and the punt classes' rates.
+    /// Each worker keeps its own token buckets; at housekeeping, when this
+    /// table's generation moved, it rebuilds those whose rates differ
+    /// from the ones it built them from (a reload reaches the workers
+    /// through this one publication, like every other change).
+    pub storm: [moose_config::Storm; MAX_PORTS],
+    pub punt: moose_config::PuntLimits,
     /// Ports whose ARP, neighbour discovery and DHCP frames go to the
     /// `directory` punt class (the `elk` service) on `elk_vlans`: edge
     /// and fabric ports of a switch with `[elk] enabled`.
@@ -118,7 +125,6 @@ impl PortTable {
         t.legacy = 0;
         for (i, p) in cfg.ports.iter().enumerate() {
             t.ports[i].role = p.role;
-            t.ports[i].pvid = p.pvid.get();
             let bit = 1u64 << i;
             match p.role {
                 Role::Legacy => t.legacy |= bit,
@@ -133,7 +139,20 @@ impl PortTable {
         }
         t.directory =
             (cfg.elk.enabled && cfg.elk.directory).then(|| mac_le(cfg.elk.directory_address));
+        t.reconfigure(cfg);
         t
+    }
+
+    /// This table with the configured facts of `cfg` (pvids, storm and
+    /// punt rates) and its live state (links, parked, MTUs, homes, the
+    /// prefix) kept: what a reload publishes. Roles, ports and ELK do not
+    /// change while running.
+    pub fn reconfigure(&mut self, cfg: &Config) {
+        for (i, p) in cfg.ports.iter().enumerate().take(MAX_PORTS) {
+            self.ports[i].pvid = p.pvid.get();
+            self.storm[i] = p.storm;
+        }
+        self.punt = cfg.punt.clone();
     }
 
     /// Whether ELK takes the ARP/ND/DHCP frames of `vlan` on `port`.
@@ -161,6 +180,8 @@ impl PortTable {
             fabric: 0,
             local: None,
             foreign: 0,
+            storm: [moose_config::Storm::default(); MAX_PORTS],
+            punt: moose_config::PuntLimits::default(),
             elk: 0,
             elk_vlans: moose_config::VlanSet::empty(),
             directory: None,
@@ -202,12 +223,22 @@ impl FloodSets {
             vlan: Box::new([0; 4096]),
             tree: all_ports(cfg.ports.len()),
         };
-        for (i, p) in cfg.ports.iter().enumerate() {
+        f.reconfigure(cfg);
+        f
+    }
+
+    /// The VLAN members of `cfg`'s ports; the tree is kept (its owner is
+    /// the routing service). Returns whether a VLAN's members changed.
+    pub fn reconfigure(&mut self, cfg: &Config) -> bool {
+        let mut members = Box::new([0u64; 4096]);
+        for (i, p) in cfg.ports.iter().enumerate().take(MAX_PORTS) {
             for v in p.vlans.iter() {
-                f.vlan[usize::from(v)] |= 1 << i;
+                members[usize::from(v)] |= 1 << i;
             }
         }
-        f
+        let changed = members != self.vlan;
+        self.vlan = members;
+        changed
     }
 
     /// `n` ports, every one on every VLAN (for tests).

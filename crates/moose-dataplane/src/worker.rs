@@ -59,9 +59,8 @@ pub struct WorkerConfig {
     pub idle: IdleMode,
     /// Known sources are refreshed in the control thread at most this often.
     pub refresh: Duration,
-    /// Each port's storm control, by port index, and the workers that
-    /// share each rate.
-    pub storm: Vec<moose_config::Storm>,
+    /// The workers that share each storm-control rate (the rates
+    /// themselves are in the published port table).
     pub workers: usize,
 }
 
@@ -75,7 +74,6 @@ impl WorkerConfig {
             drain: cfg.dataplane.drain,
             idle: cfg.dataplane.idle,
             refresh,
-            storm: cfg.ports.iter().map(|p| p.storm).collect(),
             workers: cfg.dataplane.workers.max(1),
         }
     }
@@ -235,7 +233,16 @@ pub struct Worker<B: Backend> {
     held: u64,
     /// Storm control by ingress port index (`None`: no limit).
     storm: Vec<Option<StormBuckets>>,
+    /// The rates `storm` and the punt buckets were built from, and the
+    /// port table's generation when they were last compared with its own.
+    storm_rates: Vec<moose_config::Storm>,
+    punt_rates: moose_config::PuntLimits,
+    ports_gen: u64,
 }
+
+/// The port table alone, for noticing new rates.
+const PORTS: crate::tables::TableMask =
+    crate::tables::TableMask::of(&[crate::tables::Table::Ports]);
 
 /// Why a worker could not be built.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -270,13 +277,12 @@ impl<B: Backend> Worker<B> {
         quit: Arc<AtomicBool>,
     ) -> Result<Worker<B>, WorkerError> {
         let WorkerIo { rx, tx, pool } = io;
-        let (n, roles) = {
+        let (n, roles, storm_rates, punt_rates, ports_gen) = {
             let t = tables.enter();
-            let roles: Vec<_> = t.ports.ports[..t.ports.n_ports]
-                .iter()
-                .map(|p| p.role)
-                .collect();
-            (t.ports.n_ports, roles)
+            let n = t.ports.n_ports;
+            let roles: Vec<_> = t.ports.ports[..n].iter().map(|p| p.role).collect();
+            let storm = t.ports.storm[..n].to_vec();
+            (n, roles, storm, t.ports.punt.clone(), t.generation(PORTS))
         };
         if tx.len() != n {
             return Err(WorkerError::TxQueues {
@@ -332,9 +338,13 @@ impl<B: Backend> Worker<B> {
             refresh_ms,
             start: Instant::now(),
             held: crate::tables::all_ports(n),
-            storm: (0..n)
-                .map(|i| cfg.storm.get(i).and_then(|s| storm_buckets(s, cfg.workers)))
+            storm: storm_rates
+                .iter()
+                .map(|s| storm_buckets(s, cfg.workers))
                 .collect(),
+            storm_rates,
+            punt_rates,
+            ports_gen,
             cfg,
         })
     }
@@ -447,7 +457,26 @@ impl<B: Backend> Worker<B> {
     /// thread parked; takes back re-attached ones.
     fn housekeeping(&mut self) {
         self.counters.publish(&self.stats);
-        let parked = self.tables.enter().ports.parked;
+        let t = self.tables.enter();
+        let parked = t.ports.parked;
+        let g = t.generation(PORTS);
+        if g != self.ports_gen {
+            // The port table changed (a link, a park, or a reload): follow
+            // rates that differ from the ones the buckets were built from.
+            // Each slot is overwritten in place; nothing allocates.
+            self.ports_gen = g;
+            for (i, rates) in self.storm_rates.iter_mut().enumerate() {
+                if t.ports.storm[i] != *rates {
+                    *rates = t.ports.storm[i];
+                    self.storm[i] = storm_buckets(rates, self.cfg.workers);
+                }
+            }
+            if t.ports.punt != self.punt_rates {
+                self.punt_rates = t.ports.punt.clone();
+                self.rings.punt.set_limits(&self.punt_rates);
+            }
+        }
+        drop(t);
         let mut give = parked & self.held;
         while give != 0 {
             let p = PortId(give.trailing_zeros() as u16);

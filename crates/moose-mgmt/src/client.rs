@@ -38,6 +38,34 @@ pub enum ClientError {
 /// GETs `path` from the management server at `addr` (`host:port`) and
 /// returns the body of a 2xx answer. `timeout` bounds the whole exchange.
 pub fn get(addr: &str, path: &str, timeout: Duration) -> Result<String, ClientError> {
+    let (status, body) = request("GET", addr, path, None, timeout)?;
+    if (200..300).contains(&status) {
+        Ok(body)
+    } else {
+        Err(ClientError::Status {
+            addr: addr.to_string(),
+            path: if path.starts_with('/') {
+                path.to_string()
+            } else {
+                format!("/{path}")
+            },
+            status,
+            body: shorten(body.trim_end()),
+        })
+    }
+}
+
+/// Sends `method path` (with a JSON `body`, if any) to the management
+/// server at `addr` and returns the status and body of whatever it
+/// answers, so that the caller can read an error answer's JSON. `timeout`
+/// bounds the whole exchange.
+pub fn request(
+    method: &str,
+    addr: &str,
+    path: &str,
+    body: Option<&str>,
+    timeout: Duration,
+) -> Result<(u16, String), ClientError> {
     let path = if path.starts_with('/') {
         path.to_string()
     } else {
@@ -59,7 +87,12 @@ pub fn get(addr: &str, path: &str, timeout: Duration) -> Result<String, ClientEr
         path: path.clone(),
         timeout,
     };
-    let resp = match agent.get(&url).call() {
+    let req = agent.request(method, &url);
+    let sent = match body {
+        Some(b) => req.set("Content-Type", "application/json").send_string(b),
+        None => req.call(),
+    };
+    let resp = match sent {
         Ok(resp) => resp,
         Err(ureq::Error::Status(_, resp)) => resp,
         Err(ureq::Error::Transport(t)) => {
@@ -97,16 +130,7 @@ pub fn get(addr: &str, path: &str, timeout: Duration) -> Result<String, ClientEr
         }
         return Err(request_error(format!("reading the answer: {e}")));
     }
-    if (200..300).contains(&status) {
-        Ok(body)
-    } else {
-        Err(ClientError::Status {
-            addr: addr.to_string(),
-            path,
-            status,
-            body: shorten(body.trim_end()),
-        })
-    }
+    Ok((status, body))
 }
 
 /// The most specific text a transport error has: its cause's, if any.

@@ -72,6 +72,10 @@ pub struct FdbRecord {
     pub kind: FdbKind,
     pub age_secs: u64,
     pub moves: u32,
+    /// A static entry's origin: `"config"` (`[[static_fdb]]`) or `"api"`
+    /// (added through `POST /api/v1/fdb`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +83,41 @@ pub struct FdbPage {
     pub entries: Vec<FdbRecord>,
     /// The cursor of the next page; `None` at the end.
     pub next: Option<String>,
+}
+
+/// Adds a static entry while moose runs (`POST /api/v1/fdb`), checked as
+/// a `[[static_fdb]]` entry is. It stays until removed through the API,
+/// across reloads, unless the config file takes its (VLAN, MAC) over or
+/// its port stops carrying its VLAN.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddStatic {
+    pub mac: String,
+    #[serde(default = "default_vlan")]
+    pub vlan: u32,
+    pub port: String,
+}
+
+fn default_vlan() -> u32 {
+    1
+}
+
+impl Call for AddStatic {
+    const SERVICE: &'static str = "bridge";
+    type Reply = Result<FdbRecord, crate::api::Refusal>;
+}
+
+/// Removes a static entry added through the API (`DELETE /api/v1/fdb`);
+/// the config file's are changed in the file (and a reload).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveStatic {
+    pub mac: String,
+    pub vlan: u32,
+}
+
+impl Call for RemoveStatic {
+    const SERVICE: &'static str = "bridge";
+    type Reply = Result<FdbRecord, crate::api::Refusal>;
 }
 
 /// The bridge's figures.
@@ -102,7 +141,8 @@ pub struct FdbCounters {
     pub table_full: u64,
     /// Frames seen from a static address on another port.
     pub static_conflicts: u64,
-    /// Dynamic entries removed because their port's link went down.
+    /// Dynamic entries removed because their port's link went down, or
+    /// (a reload) their port stopped carrying their VLAN.
     pub flushed: u64,
     /// Learn requests handled.
     pub requests: u64,

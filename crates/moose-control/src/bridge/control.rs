@@ -93,6 +93,33 @@ impl Fdb {
         self.entries.get(&key.sort_key())
     }
 
+    /// New bounds (a reload): each port's learn limit and the table's.
+    /// Entries beyond a lowered bound stay; no more are learned until the
+    /// count falls below it.
+    pub fn set_limits(&mut self, limits: &[Option<u32>], max_entries: usize) {
+        let mut l = [None; MAX_PORTS];
+        l[..limits.len()].copy_from_slice(limits);
+        self.limits = l;
+        self.max_entries = max_entries;
+    }
+
+    /// Removes the static entry of `key`; false if there is none (a
+    /// dynamic entry there is left alone).
+    pub fn remove_static(&mut self, key: ExactKey, ops: &mut Vec<FdbOp>) -> bool {
+        let k = key.sort_key();
+        if !self
+            .entries
+            .get(&k)
+            .is_some_and(|e| e.kind == FdbKind::Static)
+        {
+            return false;
+        }
+        self.entries.remove(&k);
+        self.statics -= 1;
+        ops.push(FdbOp::Remove(key));
+        true
+    }
+
     /// Installs a static entry (replacing anything there).
     pub fn add_static(&mut self, key: ExactKey, port: PortId, now: Instant, ops: &mut Vec<FdbOp>) {
         let old = self.entries.insert(
@@ -180,15 +207,16 @@ impl Fdb {
         }
     }
 
+    /// Removes the dynamic entries `gone` says, returns how many.
     fn remove_where(
         &mut self,
         ops: &mut Vec<FdbOp>,
-        mut gone: impl FnMut(&FdbEntry) -> bool,
+        mut gone: impl FnMut(ExactKey, &FdbEntry) -> bool,
     ) -> usize {
         let per_port = &mut self.per_port;
         let before = self.entries.len();
         self.entries.retain(|k, e| {
-            let keep = e.kind == FdbKind::Static || !gone(e);
+            let keep = e.kind == FdbKind::Static || !gone(ExactKey::from_sort_key(*k), e);
             if !keep {
                 per_port[e.port.index()] -= 1;
                 ops.push(FdbOp::Remove(ExactKey::from_sort_key(*k)));
@@ -201,14 +229,28 @@ impl Fdb {
     /// Removes dynamic entries not seen for the aging time; returns how many.
     pub fn age(&mut self, now: Instant, ops: &mut Vec<FdbOp>) -> usize {
         let aging = self.aging;
-        let n = self.remove_where(ops, |e| now.saturating_duration_since(e.last_seen) >= aging);
+        let n = self.remove_where(ops, |_, e| {
+            now.saturating_duration_since(e.last_seen) >= aging
+        });
         self.counters.aged += n as u64;
         n
     }
 
     /// Removes every dynamic entry on `port` (its link went down).
     pub fn flush_port(&mut self, port: PortId, ops: &mut Vec<FdbOp>) -> usize {
-        let n = self.remove_where(ops, |e| e.port == port);
+        let n = self.remove_where(ops, |_, e| e.port == port);
+        self.counters.flushed += n as u64;
+        n
+    }
+
+    /// Removes every dynamic entry whose port does not carry its VLAN (a
+    /// reload took the VLAN off the port).
+    pub fn flush_vlans(
+        &mut self,
+        carries: impl Fn(PortId, u16) -> bool,
+        ops: &mut Vec<FdbOp>,
+    ) -> usize {
+        let n = self.remove_where(ops, |k, e| !carries(e.port, k.vlan()));
         self.counters.flushed += n as u64;
         n
     }
@@ -240,6 +282,7 @@ impl Fdb {
                     kind: e.kind,
                     age_secs: now.saturating_duration_since(e.last_seen).as_secs(),
                     moves: e.moves,
+                    origin: None,
                 }
             })
             .collect();
@@ -348,6 +391,39 @@ mod tests {
         apply(&mut v, &mut ops);
         assert!(v.get(key(1)).unwrap().is_static());
         assert_eq!(f.statics(), 1);
+    }
+
+    #[test]
+    fn reload_limits_statics_and_vlans() {
+        let t0 = Instant::now();
+        let mut f = Fdb::new(Duration::from_secs(300), &[None, None], 100);
+        let mut ops = Vec::new();
+        let on_vlan = |v: u16, n: u8| ExactKey::new(v, Mac([2, 0, 0, 0, 0, n]));
+        f.learn(on_vlan(1, 1), p(0), t0, &mut ops);
+        f.learn(on_vlan(2, 2), p(0), t0, &mut ops);
+        f.learn(on_vlan(2, 3), p(1), t0, &mut ops);
+        f.add_static(on_vlan(2, 4), p(0), t0, &mut ops);
+        ops.clear();
+        // Port 0 stops carrying VLAN 2: its dynamic entry there goes, the
+        // static one (the caller's to remove) and the others stay.
+        let n = f.flush_vlans(|port, v| port != p(0) || v != 2, &mut ops);
+        assert_eq!(n, 1);
+        assert_eq!(ops, vec![FdbOp::Remove(on_vlan(2, 2))]);
+        assert!(f.get(on_vlan(2, 4)).is_some() && f.get(on_vlan(2, 3)).is_some());
+        assert_eq!(f.dynamic_on(p(0)), 1);
+        ops.clear();
+        assert!(
+            !f.remove_static(on_vlan(1, 1), &mut ops),
+            "dynamic: left alone"
+        );
+        assert!(f.remove_static(on_vlan(2, 4), &mut ops));
+        assert_eq!(ops, vec![FdbOp::Remove(on_vlan(2, 4))]);
+        assert_eq!(f.statics(), 0);
+        // A lower learn limit and bound: what is there stays, no more.
+        f.set_limits(&[Some(1), None], 2);
+        assert_eq!(f.learn(key(9), p(0), t0, &mut ops), Learned::LimitReached);
+        assert_eq!(f.learn(key(9), p(1), t0, &mut ops), Learned::TableFull);
+        assert_eq!((f.len(), f.max_entries()), (2, 2));
     }
 
     #[test]

@@ -392,6 +392,21 @@ impl HostTable {
         self.release(now, |h| h.port == port)
     }
 
+    /// Releases the hosts `gone` says (a reload: their port no longer
+    /// carries their VLAN), into quarantine like idle ones. Returns them.
+    pub fn release_where(&mut self, now: Instant, gone: impl Fn(&Host) -> bool) -> Vec<Host> {
+        self.release(now, gone)
+    }
+
+    /// New bounds and times (a reload). Hosts beyond a lowered quota or
+    /// bound stay; no more are admitted until their count falls below it.
+    pub fn reconfigure(&mut self, m: &moose_config::Moose) {
+        self.quota = m.host_quota;
+        self.max = m.max_hosts;
+        self.idle = m.host_idle;
+        self.reuse_after = m.reuse_after;
+    }
+
     fn release(&mut self, now: Instant, gone: impl Fn(&Host) -> bool) -> Vec<Host> {
         let gone: Vec<u64> = self
             .hosts

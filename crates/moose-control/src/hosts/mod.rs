@@ -60,6 +60,24 @@ pub struct Hosts {
     last_frozen_log: Option<Instant>,
 }
 
+/// How often idle hosts are looked for.
+fn idle_check(idle: Duration) -> Duration {
+    (idle / 10).clamp(Duration::from_secs(1), Duration::from_secs(60))
+}
+
+/// `[[sticky_host]]`s by (VLAN, MAC) sort key: their port.
+fn sticky(cfg: &Config) -> std::collections::HashMap<u64, PortId> {
+    cfg.sticky_hosts
+        .iter()
+        .map(|s| {
+            (
+                ExactKey::new(s.vlan.get(), s.mac).sort_key(),
+                PortId(s.port as u16),
+            )
+        })
+        .collect()
+}
+
 /// A repeated warning (refusals, frozen hosts) is logged at most this often.
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -116,7 +134,7 @@ impl Hosts {
                 batch.unquarantine.push(id);
             }
         }
-        let idle_check = (m.host_idle / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let idle_check = idle_check(m.host_idle);
         Ok(Some(Hosts {
             table,
             store,
@@ -130,16 +148,7 @@ impl Hosts {
             tracker: Tracker::new(m.move_limit, m.move_window),
             move_hold: m.move_hold,
             forwards: Vec::new(),
-            sticky: cfg
-                .sticky_hosts
-                .iter()
-                .map(|s| {
-                    (
-                        ExactKey::new(s.vlan.get(), s.mac).sort_key(),
-                        PortId(s.port as u16),
-                    )
-                })
-                .collect(),
+            sticky: sticky(cfg),
             last_refusal_log: None,
             last_frozen_log: None,
         }))
@@ -518,6 +527,36 @@ impl<B: Backend> Service<B> for Hosts {
         self.batch = Batch::default();
         cx.timer(cx.now + self.idle_check, TOKEN_IDLE);
         cx.timer(cx.now + MOBILITY_TICK, TOKEN_MOBILITY);
+    }
+
+    /// New quotas, times and sticky hosts. Hosts whose port no longer
+    /// carries their VLAN, and hosts now pinned to another port than the
+    /// one they are on, are released (their next frame is admitted, or
+    /// refused, afresh).
+    fn reconfigure(&mut self, cx: &mut Ctx<'_, B>, cfg: &Config, report: &mut Vec<String>) {
+        let Some(m) = &cfg.moose else { return };
+        self.table.reconfigure(m);
+        self.idle_check = idle_check(m.host_idle);
+        self.move_hold = m.move_hold;
+        self.sticky = sticky(cfg);
+        let sticky = &self.sticky;
+        let gone = self.table.release_where(cx.now, |h| {
+            let carried = cfg
+                .ports
+                .get(h.port.index())
+                .is_some_and(|p| p.vlans.contains(h.vlan));
+            let pinned_elsewhere = sticky
+                .get(&ExactKey::new(h.vlan, h.real).sort_key())
+                .is_some_and(|p| *p != h.port);
+            !carried || pinned_elsewhere
+        });
+        if !gone.is_empty() {
+            report.push(format!(
+                "hosts: released {} (their port no longer carries their VLAN, or they are pinned to another port now)",
+                gone.len()
+            ));
+            self.unbind(cx, gone);
+        }
     }
 
     fn punt(&mut self, cx: &mut Ctx<'_, B>, _class: PuntClass, worker: usize, p: Punt<B::Frame>) {

@@ -36,6 +36,57 @@ pub struct RouteRecord {
     pub switch_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<u32>,
+    /// A static route's origin: `"config"` (`[[route]]`) or `"api"`
+    /// (added through `POST /api/v1/routes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+}
+
+/// Adds a static route while moose runs (`POST /api/v1/routes`), checked
+/// as a `[[route]]` is: `port` a port name or a list of 1–16 (ECMP). It
+/// stays until removed through the API, across reloads, unless the config
+/// file takes its prefix over. A route the API added before to the same
+/// prefix is replaced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddRoute {
+    pub prefix: String,
+    pub port: Ports,
+}
+
+/// One port name or a list of them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Ports {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Ports {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            Ports::One(p) => vec![p],
+            Ports::Many(v) => v,
+        }
+    }
+}
+
+impl Call for AddRoute {
+    const SERVICE: &'static str = crate::routing::api::SERVICE;
+    type Reply = Result<RouteRecord, crate::api::Refusal>;
+}
+
+/// Removes a static route added through the API (`DELETE
+/// /api/v1/routes`); the config file's are changed in the file (and a
+/// reload).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveRoute {
+    pub prefix: String,
+}
+
+impl Call for RemoveRoute {
+    const SERVICE: &'static str = crate::routing::api::SERVICE;
+    type Reply = Result<RouteRecord, crate::api::Refusal>;
 }
 
 /// The FIB's figures.

@@ -13,6 +13,12 @@
 //! static one is installed while any of its ports is up (an administrator's
 //! route is a decision; SPF's is the fallback); routes to different
 //! prefixes are chosen by the longest match as always.
+//!
+//! Static routes come from the config file's `[[route]]`s (a reload
+//! replaces that set) and from the management API (`POST`/`DELETE
+//! /api/v1/routes`), whose routes stay across reloads until the API
+//! removes them, unless the file takes their prefix over. Both kinds are
+//! the same kind of route to the FIB.
 
 pub mod api;
 
@@ -25,10 +31,10 @@ use moose_dataplane::{GroupId, TableOp};
 use moose_tables::lpm::MacLpm;
 use moose_wire::{MacPrefix, PortId};
 
-use crate::api::serve;
+use crate::api::{serve, Refusal};
 use crate::routing::spf::SpfRoute;
 use crate::runtime::Ctx;
-use api::{RouteRecord, RouteStats, RoutesQuery, StatsQuery};
+use api::{AddRoute, RemoveRoute, RouteRecord, RouteStats, RoutesQuery, StatsQuery};
 
 /// The RIB and the ECMP groups of a list of routes, each a prefix and its
 /// next-hop ports (those that are up): what [`Routes::rebuild`] publishes,
@@ -62,9 +68,24 @@ pub fn build_fib(
     (MacLpm::from_prefixes(entries), groups)
 }
 
+#[derive(Clone, PartialEq, Eq)]
 struct Route {
     prefix: MacPrefix,
     ports: Vec<PortId>,
+    /// Added through the API (not from the config file).
+    api: bool,
+}
+
+/// The config file's routes.
+fn configured(cfg: &Config) -> Vec<Route> {
+    cfg.routes
+        .iter()
+        .map(|r| Route {
+            prefix: r.prefix,
+            ports: r.ports.iter().map(|&p| PortId(p as u16)).collect(),
+            api: false,
+        })
+        .collect()
 }
 
 pub struct Routes {
@@ -88,14 +109,7 @@ impl Routes {
         let m = cfg.moose.as_ref()?;
         Some(Routes {
             local: Some(m.switch.prefix()),
-            routes: cfg
-                .routes
-                .iter()
-                .map(|r| Route {
-                    prefix: r.prefix,
-                    ports: r.ports.iter().map(|&p| PortId(p as u16)).collect(),
-                })
-                .collect(),
+            routes: configured(cfg),
             spf: Vec::new(),
             names: cfg.ports.iter().map(|p| p.name.clone()).collect(),
             up: moose_dataplane::tables::all_ports(cfg.ports.len()),
@@ -174,13 +188,30 @@ impl Routes {
         self.local = Some(p);
     }
 
+    fn name(&self, p: &PortId) -> String {
+        self.names
+            .get(p.index())
+            .cloned()
+            .unwrap_or_else(|| format!("port{}", p.0))
+    }
+
+    fn static_record(&self, r: &Route) -> RouteRecord {
+        let live = self.live(r);
+        RouteRecord {
+            prefix: r.prefix.to_string(),
+            ports: r.ports.iter().map(|p| self.name(p)).collect(),
+            up: live.iter().map(|p| self.name(p)).collect(),
+            source: "static".into(),
+            local: false,
+            installed: !live.is_empty(),
+            switch_id: None,
+            cost: None,
+            origin: Some(if r.api { "api" } else { "config" }.into()),
+        }
+    }
+
     fn records(&self) -> Vec<RouteRecord> {
-        let name = |p: &PortId| {
-            self.names
-                .get(p.index())
-                .cloned()
-                .unwrap_or_else(|| format!("port{}", p.0))
-        };
+        let name = |p: &PortId| self.name(p);
         let mut out = Vec::new();
         if let Some(l) = self.local {
             out.push(RouteRecord {
@@ -192,20 +223,11 @@ impl Routes {
                 installed: true,
                 switch_id: None,
                 cost: None,
+                origin: None,
             });
         }
         for r in &self.routes {
-            let live = self.live(r);
-            out.push(RouteRecord {
-                prefix: r.prefix.to_string(),
-                ports: r.ports.iter().map(name).collect(),
-                up: live.iter().map(name).collect(),
-                source: "static".into(),
-                local: false,
-                installed: !live.is_empty(),
-                switch_id: None,
-                cost: None,
-            });
+            out.push(self.static_record(r));
         }
         for r in &self.spf {
             let live = self.live_of(&r.ports);
@@ -218,6 +240,7 @@ impl Routes {
                 installed: !live.is_empty() && !self.shadowed(r),
                 switch_id: Some(r.switch_id.to_string()),
                 cost: Some(r.cost),
+                origin: None,
             });
         }
         out
@@ -246,12 +269,107 @@ impl Routes {
         }
     }
 
-    /// Answers the routes' management calls.
-    pub fn request(
+    /// A reload: the config file's routes replaced by the new file's;
+    /// the API's kept, unless the file takes their prefix over.
+    pub fn reconfigure<B: Backend>(
         &mut self,
+        cx: &mut Ctx<'_, B>,
+        cfg: &Config,
+        report: &mut Vec<String>,
+    ) {
+        let mut routes = configured(cfg);
+        for r in self.routes.iter().filter(|r| r.api) {
+            if routes.iter().any(|c| c.prefix == r.prefix) {
+                report.push(format!(
+                    "route: {} is the config file's now (it replaces the route added through the API)",
+                    r.prefix
+                ));
+            } else {
+                routes.push(r.clone());
+            }
+        }
+        if routes != self.routes {
+            self.routes = routes;
+            self.rebuild(cx);
+        }
+    }
+
+    fn add<B: Backend>(
+        &mut self,
+        cx: &mut Ctx<'_, B>,
+        a: AddRoute,
+    ) -> Result<RouteRecord, Refusal> {
+        let cfg = cx
+            .config()
+            .ok_or_else(|| Refusal::conflict("no running configuration to check the route with"))?;
+        let r = cfg
+            .check_route(&a.prefix, a.port.into_vec(), &|k| k.to_string())
+            .map_err(|e| Refusal::invalid(e.to_string()))?;
+        if Some(r.prefix) == self.local {
+            return Err(Refusal::invalid(format!(
+                "prefix: {} is this switch's own prefix, which is local",
+                r.prefix
+            )));
+        }
+        let route = Route {
+            prefix: r.prefix,
+            ports: r.ports.iter().map(|&p| PortId(p as u16)).collect(),
+            api: true,
+        };
+        match self.routes.iter().position(|x| x.prefix == r.prefix) {
+            Some(i) if !self.routes[i].api => {
+                return Err(Refusal::conflict(format!(
+                    "prefix: {} is a route of the config file (route); change it there and reload",
+                    r.prefix
+                )))
+            }
+            Some(i) => self.routes[i] = route.clone(),
+            None => self.routes.push(route.clone()),
+        }
+        self.rebuild(cx);
+        Ok(self.static_record(&route))
+    }
+
+    fn remove<B: Backend>(
+        &mut self,
+        cx: &mut Ctx<'_, B>,
+        r: RemoveRoute,
+    ) -> Result<RouteRecord, Refusal> {
+        let prefix: MacPrefix = r
+            .prefix
+            .parse()
+            .map_err(|e: moose_wire::AddrError| Refusal::invalid(format!("prefix: {e}")))?;
+        let Some(i) = self.routes.iter().position(|x| x.prefix == prefix) else {
+            return Err(Refusal::not_found(format!(
+                "prefix: no static route to {prefix}"
+            )));
+        };
+        if !self.routes[i].api {
+            return Err(Refusal::conflict(format!(
+                "prefix: {prefix} is a route of the config file (route); remove it there and reload"
+            )));
+        }
+        let gone = self.routes.remove(i);
+        let rec = self.static_record(&gone);
+        self.rebuild(cx);
+        Ok(rec)
+    }
+
+    /// Answers the routes' management calls.
+    pub fn request<B: Backend>(
+        &mut self,
+        cx: &mut Ctx<'_, B>,
         body: Box<dyn std::any::Any + Send>,
     ) -> Result<(), Box<dyn std::any::Any + Send>> {
         let body = match serve::<RoutesQuery>(body, |_| self.records()) {
+            Ok(()) => return Ok(()),
+            Err(b) => b,
+        };
+        let body = match serve::<AddRoute>(body, |a| self.add(cx, a)) {
+            Ok(()) => return Ok(()),
+            Err(b) => b,
+        };
+        let body = match serve::<RemoveRoute>(body, |r| self.remove(cx, r)) {
             Ok(()) => return Ok(()),
             Err(b) => b,
         };

@@ -1307,6 +1307,17 @@ impl<B: Backend> Service<B> for Routing {
         cx.timer(cx.now + TICK, TOKEN_TICK);
     }
 
+    /// New link costs (re-originated at the end of the turn) and static
+    /// routes.
+    fn reconfigure(&mut self, cx: &mut Ctx<'_, B>, cfg: &Config, report: &mut Vec<String>) {
+        let costs: Vec<u16> = cfg.ports.iter().map(|p| p.cost).collect();
+        if costs != self.costs {
+            self.costs = costs;
+            self.dirty = true;
+        }
+        self.routes.reconfigure(cx, cfg, report);
+    }
+
     fn end_of_turn(&mut self, cx: &mut Ctx<'_, B>) {
         if self.dirty || self.spf_due.is_some_and(|t| t <= cx.now) {
             self.settle(cx);
@@ -1335,7 +1346,7 @@ impl<B: Backend> Service<B> for Routing {
             Ok(()) => return Ok(()),
             Err(b) => b,
         };
-        let body = match self.routes.request(body) {
+        let body = match self.routes.request(cx, body) {
             Ok(()) => return Ok(()),
             Err(b) => b,
         };
