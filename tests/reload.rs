@@ -689,3 +689,130 @@ fn routes_through_the_api() {
     assert!(route("02:33:33:00:00:00/24").is_none());
     m.stop();
 }
+
+/// `[elk]` through a reload, on a MOOSE switch with two real hosts: the
+/// cache bound and inspection change live; a static binding added to the
+/// file is in the directory within a second (source `static`, the host's
+/// MOOSE address); removed again, it is an ordinary binding its host is
+/// probed for, and withdrawn when the host does not answer for it; the
+/// directory's shape (`elk.directory`) refuses the reload by name.
+#[test]
+fn elk_bindings_and_bounds_change_live() {
+    let tag = unique_tag("re");
+    let tb = Testbed::new(&tag, 2, 84).expect("testbed (needs root)");
+    let h = &tb.hosts;
+    let s = Scratch::new("reload-elk");
+    let listen = free_addr();
+    let name = "reloadelk";
+    let edge = ["role = \"edge\"", "role = \"edge\""];
+    let moose = "[moose]\nprefix = \"02:44:44:00:00:00/24\"\n";
+    let v1 = bridge(
+        name,
+        &listen,
+        h,
+        &edge,
+        &format!("{moose}[elk]\ncache_entries = 64\n"),
+    );
+    let path = s.write("moose.toml", &v1);
+    let m = Moose::start(&path, &[], &[], &listen);
+    assert!(tb.wait_up(Duration::from_secs(5)));
+    assert!(h[0].ping(&h[1].ip, 2), "h0 -> h1");
+    let spare = "10.77.84.99";
+    let binding = |ip: &str| {
+        m.json("/api/v1/directory")["bindings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["ip"] == ip)
+            .cloned()
+    };
+    assert!(binding(spare).is_none());
+    let own = binding(&h[0].ip).expect("h0's own binding");
+    assert_eq!(own["source"], "arp");
+
+    let v2 = bridge(
+        name,
+        &listen,
+        h,
+        &edge,
+        &format!(
+            "{moose}[elk]\ncache_entries = 16\ninspect = true\n\
+             [[elk.binding]]\nip = \"{spare}\"\nmac = \"{}\"\n",
+            h[0].mac
+        ),
+    );
+    s.write("moose.toml", &v2);
+    let out = moose_reload(&listen);
+    assert!(out.status.success(), "{}\n{}", out.stdout, out.stderr);
+    for want in [
+        "applied: elk.cache_entries: 64 -> 16",
+        "applied: elk.inspect: false -> true",
+        &format!(
+            "applied: elk.binding: added {spare} on VLAN 1 -> {}",
+            h[0].mac
+        ),
+    ] {
+        assert!(out.stdout.contains(want), "no {want:?} in:\n{}", out.stdout);
+    }
+    let b = wait_for(Duration::from_secs(3), "the static binding", || {
+        binding(spare)
+    });
+    assert_eq!(b["source"], "static");
+    assert_eq!(b["moose_mac"], own["moose_mac"]);
+    // h1 asks for it: the switch answers with h0's MOOSE address.
+    let e = h[1]
+        .exec(&["arping", "-c", "1", "-w", "2", "-I", "eth0", spare])
+        .unwrap();
+    let text = String::from_utf8_lossy(&e.stdout).to_lowercase();
+    assert!(
+        text.contains(own["moose_mac"].as_str().unwrap()),
+        "arping {spare}:\n{text}"
+    );
+
+    // Removed: probed like any binding, and h0 does not answer for it.
+    s.write(
+        "moose.toml",
+        &v2.replace(
+            &format!(
+                "[[elk.binding]]\nip = \"{spare}\"\nmac = \"{}\"\n",
+                h[0].mac
+            ),
+            "",
+        ),
+    );
+    let out = moose_reload(&listen);
+    assert!(out.status.success(), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains(&format!("applied: elk.binding: removed {spare} on VLAN 1")),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("no longer static"), "{}", out.stdout);
+    wait_for(Duration::from_secs(10), "the binding withdrawn", || {
+        binding(spare).is_none().then_some(())
+    });
+    assert_eq!(
+        binding(&h[0].ip).expect("h0's own binding")["source"],
+        "arp"
+    );
+
+    s.write(
+        "moose.toml",
+        &v1.replace("cache_entries = 64", "directory = true"),
+    );
+    let out = moose_reload(&listen);
+    assert!(!out.status.success());
+    assert!(
+        out.stderr
+            .contains("elk.directory cannot change while running")
+            || out
+                .stdout
+                .contains("elk.directory cannot change while running"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(h[0].ping(&h[1].ip, 2), "still forwarding");
+    m.stop();
+}

@@ -176,6 +176,7 @@ fn diff_dataplane(d: &mut Diff, old: &Dataplane, new: &Dataplane) {
         mbufs,
         drain,
         punt_ring,
+        multi_process,
     } = new;
     d.fixed("dataplane.workers", &old.workers, workers);
     d.fixed("dataplane.cores", &old.cores, cores);
@@ -203,6 +204,7 @@ fn diff_dataplane(d: &mut Diff, old: &Dataplane, new: &Dataplane) {
     d.fixed("dataplane.mbufs", &old.mbufs, mbufs);
     d.fixed("dataplane.drain_us", &old.drain, drain);
     d.fixed("dataplane.punt_ring", &old.punt_ring, punt_ring);
+    d.fixed("dataplane.multi_process", &old.multi_process, multi_process);
 }
 
 fn diff_bridge(d: &mut Diff, old: &Bridge, new: &Bridge) {
@@ -362,8 +364,10 @@ fn diff_routing(d: &mut Diff, old: &Routing, new: &Routing) {
     d.fixed("routing.previous_key", &old.previous_key, previous_key);
 }
 
-/// `[elk]`: the directory service builds its caches, bindings and the
-/// ports' directory class from these at start.
+/// `[elk]`: whether it runs, on which VLANs, whether this switch is a
+/// directory and the directory's address shape the port table and the
+/// link-state advertisement at start; the service's bounds, times,
+/// inspection and static bindings change live.
 fn diff_elk(d: &mut Diff, old: &Elk, new: &Elk) {
     let Elk {
         enabled,
@@ -385,12 +389,50 @@ fn diff_elk(d: &mut Diff, old: &Elk, new: &Elk) {
         &old.directory_address,
         directory_address,
     );
-    d.fixed("elk.cache_entries", &old.cache_entries, cache_entries);
-    d.fixed("elk.cache_ttl_secs", &old.cache_ttl, cache_ttl);
-    d.fixed("elk.binding_ttl_secs", &old.binding_ttl, binding_ttl);
-    d.fixed("elk.query_timeout_ms", &old.query_timeout, query_timeout);
-    d.fixed("elk.inspect", &old.inspect, inspect);
-    d.fixed("elk.binding", &old.bindings, bindings);
+    let secs = |v: &std::time::Duration| format!("{} s", v.as_secs());
+    d.live(
+        "elk.cache_entries",
+        &old.cache_entries,
+        cache_entries,
+        |v| v.to_string(),
+    );
+    d.live("elk.cache_ttl_secs", &old.cache_ttl, cache_ttl, secs);
+    d.live("elk.binding_ttl_secs", &old.binding_ttl, binding_ttl, secs);
+    d.live(
+        "elk.query_timeout_ms",
+        &old.query_timeout,
+        query_timeout,
+        |v| format!("{} ms", v.as_millis()),
+    );
+    d.live("elk.inspect", &old.inspect, inspect, |v| v.to_string());
+    let key = |b: &crate::StaticBinding| (b.vlan.get(), b.ip);
+    for b in new.bindings.iter() {
+        match old.bindings.iter().find(|o| key(o) == key(b)) {
+            None => d.live.push(format!(
+                "elk.binding: added {} on VLAN {} -> {}",
+                b.ip,
+                b.vlan.get(),
+                b.mac
+            )),
+            Some(o) if o.mac != b.mac => d.live.push(format!(
+                "elk.binding: {} on VLAN {}: {} -> {}",
+                b.ip,
+                b.vlan.get(),
+                o.mac,
+                b.mac
+            )),
+            Some(_) => {}
+        }
+    }
+    for o in old.bindings.iter() {
+        if !bindings.iter().any(|b| key(b) == key(o)) {
+            d.live.push(format!(
+                "elk.binding: removed {} on VLAN {}",
+                o.ip,
+                o.vlan.get()
+            ));
+        }
+    }
 }
 
 /// `[[static_fdb]]` or `[[sticky_host]]`: entries removed, added or moved
@@ -614,13 +656,45 @@ mod tests {
     }
 
     #[test]
-    fn elk_keys_are_refused() {
+    fn elk_bounds_times_and_bindings_are_live_its_shape_is_not() {
         let m = base("[moose]\nprefix = \"02:11:11:00:00:00/24\"\n");
         let with = |t: &str| format!("{m}[elk]\nenabled = true\ndirectory = true\n{t}");
-        let r = diff(&with(""), &with("cache_entries = 10\n")).unwrap_err();
+        let bind = |ip: &str, mac: &str| {
+            format!("[[elk.binding]]\nvlan = 1\nip = \"{ip}\"\nmac = \"{mac}\"\n")
+        };
+        let old = with(
+            &(String::from("cache_entries = 10\n")
+                + &bind("10.0.0.1", "02:00:00:00:00:01")
+                + &bind("10.0.0.2", "02:00:00:00:00:02")),
+        );
+        let new = with(
+            &(String::from("cache_entries = 20\ninspect = true\ncache_ttl_secs = 60\n")
+                + &bind("10.0.0.1", "02:00:00:00:00:09")
+                + &bind("10.0.0.3", "02:00:00:00:00:03")),
+        );
+        let c = diff(&old, &new).unwrap();
+        assert_eq!(
+            c.0,
+            vec![
+                "elk.cache_entries: 10 -> 20",
+                "elk.cache_ttl_secs: 300 s -> 60 s",
+                "elk.inspect: false -> true",
+                "elk.binding: 10.0.0.1 on VLAN 1: 02:00:00:00:00:01 -> 02:00:00:00:00:09",
+                "elk.binding: added 10.0.0.3 on VLAN 1 -> 02:00:00:00:00:03",
+                "elk.binding: removed 10.0.0.2 on VLAN 1",
+            ]
+        );
+        let r = diff(
+            &with(""),
+            &with("vlans = [1]\ndirectory_address = \"02:ff:ff:00:00:01\"\n"),
+        )
+        .unwrap_err();
         assert_eq!(
             r.0,
-            vec!["elk.cache_entries cannot change while running (restart moose)"]
+            vec![
+                "elk.vlans cannot change while running (restart moose)",
+                "elk.directory_address cannot change while running (restart moose)",
+            ]
         );
         assert_eq!(diff(&with(""), &with("")), Ok(Changes::default()));
     }

@@ -829,8 +829,8 @@ impl Elk {
 
     /// Once a second: static bindings of hosts that appeared, hosts that
     /// left or were renumbered, probes and expiry.
-    fn slow<B: Backend>(&mut self, cx: &mut Ctx<'_, B>) {
-        let now = cx.now;
+    /// The static bindings of hosts that are here now.
+    fn apply_static<B: Backend>(&mut self, cx: &mut Ctx<'_, B>) {
         for b in self.cfg.bindings.clone() {
             let key = (b.vlan.get(), b.ip);
             if self.own.get(&key).is_some_and(|o| o.real == b.mac) {
@@ -849,6 +849,11 @@ impl Elk {
                 );
             }
         }
+    }
+
+    fn slow<B: Backend>(&mut self, cx: &mut Ctx<'_, B>) {
+        let now = cx.now;
+        self.apply_static(cx);
         let mut gone = Vec::new();
         let mut moved = Vec::new();
         let mut probe = Vec::new();
@@ -1022,6 +1027,69 @@ impl<B: Backend> Service<B> for Elk {
             }
             _ => {}
         }
+    }
+
+    /// New bounds, times, inspection and static bindings (the rest of
+    /// `[elk]` refuses a reload). A static binding removed from the file
+    /// becomes an ordinary one of its host (probed, withdrawn when the host
+    /// stops answering); one whose MAC changed is bound to the new host
+    /// when it is here.
+    fn reconfigure(&mut self, cx: &mut Ctx<'_, B>, cfg: &Config, report: &mut Vec<String>) {
+        let new = cfg.elk.clone();
+        let now = cx.now;
+        let mut demoted = 0;
+        for (k, o) in self.own.iter_mut() {
+            let still = new
+                .bindings
+                .iter()
+                .any(|b| (b.vlan.get(), b.ip) == *k && b.mac == o.real);
+            if o.source == BindingSource::Static && !still {
+                o.source = BindingSource::Arp;
+                // Due for a probe at the next slow tick.
+                o.confirmed = now.checked_sub(new.binding_ttl).unwrap_or(now);
+                demoted += 1;
+            }
+        }
+        // Bindings now static to another host than the one holding them.
+        let taken: Vec<Key> = self
+            .own
+            .iter()
+            .filter(|(k, o)| {
+                new.bindings
+                    .iter()
+                    .any(|b| (b.vlan.get(), b.ip) == **k && b.mac != o.real)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &taken {
+            self.withdraw(cx, *k);
+        }
+        self.cfg = new;
+        if self.cache.len() > self.cfg.cache_entries {
+            let mut by_age: Vec<(Instant, Key)> =
+                self.cache.iter().map(|(k, c)| (c.at, *k)).collect();
+            by_age.sort();
+            let extra = self.cache.len() - self.cfg.cache_entries;
+            for (_, k) in by_age.into_iter().take(extra) {
+                self.cache.remove(&k);
+            }
+            report.push(format!(
+                "elk: {extra} cached answers dropped (elk.cache_entries is {})",
+                self.cfg.cache_entries
+            ));
+        }
+        if demoted > 0 {
+            report.push(format!(
+                "elk: {demoted} binding(s) no longer static: probed from now on"
+            ));
+        }
+        if !taken.is_empty() {
+            report.push(format!(
+                "elk: {} binding(s) withdrawn from the host that held them: now static to another",
+                taken.len()
+            ));
+        }
+        self.apply_static(cx);
     }
 
     fn request(
