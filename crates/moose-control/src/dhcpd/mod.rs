@@ -48,10 +48,11 @@
 //!   and remembered addresses are memory only.
 //! * **Refusals**: input that is not a DHCP client message this server
 //!   serves is a [`Refusal`] with a label for a counter, never a panic.
-//!   moose-wire's option walk runs beside dhcproto's decoder, which stops
-//!   silently at a bad option: a message either reads the same to both or
-//!   is refused, so the edge's rewrites (which read options with the same
-//!   walk) and the server never disagree about a message.
+//!   Every option is walked with moose-wire's walker (the one the edge's
+//!   rewrites use), which refuses options that run off the end; dhcproto
+//!   then decodes the fixed part and the few options the server reads
+//!   (its decoders of some others assume lengths a client need not keep),
+//!   and replies are encoded with it.
 
 mod frame;
 mod lease;
@@ -171,9 +172,8 @@ refusals! {
     Relayed => "relayed",
     /// No magic cookie: BOOTP, which is not served.
     Bootp => "bootp",
-    /// An option that runs past the end, a message type, requested
-    /// address or server identifier of the wrong length, or an option
-    /// dhcproto cannot read.
+    /// An option that runs past the end, or a message type, requested
+    /// address or server identifier of the wrong length.
     BadOptions => "bad_options",
     /// Options overloaded into `sname`/`file` (option 52).
     Overload => "overload",
@@ -581,9 +581,23 @@ impl Server {
     }
 }
 
-/// Reads a client message: the fixed part with moose-wire's view, the
-/// options with its walker (which refuses what runs off the end) and with
-/// dhcproto, which must agree on every option the server reads.
+/// The options the server reads, the only ones dhcproto is given.
+const READ: [u8; 5] = [
+    code::MESSAGE_TYPE,
+    code::REQUESTED_IP,
+    code::SERVER_ID,
+    55, // parameter request list
+    code::CLIENT_ID,
+];
+
+/// Reads a client message: the fixed part with moose-wire's view; the
+/// options with its walker, which refuses what runs off the end; then
+/// dhcproto decodes the fixed part and the options the server reads
+/// ([`READ`]), copied out in order. The others are walked but not
+/// decoded: dhcproto's decoders of options such as 81 (client FQDN) or
+/// 152–155 (bulk lease query) assume their lengths (`debug_assert!`,
+/// `len - 3`), which a client's bytes need not keep (found by the fuzz
+/// target), and the server has no use for them.
 fn parse(client: Mac, payload: &[u8]) -> Result<Msg, Refusal> {
     let p = wire::Packet::new_checked(payload).map_err(|_| Refusal::Truncated)?;
     if payload.len() > MAX_MESSAGE {
@@ -600,6 +614,7 @@ fn parse(client: Mac, payload: &[u8]) -> Result<Msg, Refusal> {
         return Err(Refusal::Relayed);
     }
     let opts = p.options().map_err(|_| Refusal::Bootp)?;
+    let mut read = payload[..wire::MIN_LEN].to_vec();
     let mut seen = [false; 256];
     for o in opts {
         let o = o.map_err(|_| Refusal::BadOptions)?;
@@ -618,10 +633,16 @@ fn parse(client: Mac, payload: &[u8]) -> Result<Msg, Refusal> {
             }
         }
         seen[usize::from(o.code)] = true;
+        if READ.contains(&o.code) {
+            // The walker's option is code, length, data: at most 257.
+            read.extend_from_slice(&[o.code, o.data.len() as u8]);
+            read.extend_from_slice(o.data);
+        }
     }
-    let msg = Message::decode(&mut Decoder::new(payload)).map_err(|_| Refusal::BadOptions)?;
+    read.push(code::END);
+    let msg = Message::decode(&mut Decoder::new(&read)).map_err(|_| Refusal::BadOptions)?;
     let o = msg.opts();
-    for c in [code::MESSAGE_TYPE, code::REQUESTED_IP, code::SERVER_ID] {
+    for c in READ {
         if seen[usize::from(c)] && o.get(OptionCode::from(c)).is_none() {
             return Err(Refusal::BadOptions);
         }
