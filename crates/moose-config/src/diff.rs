@@ -95,6 +95,7 @@ impl Config {
             routing,
             sticky_hosts,
             elk,
+            dhcp,
         } = new;
         d.fixed("switch.name", &self.name, name);
         diff_dataplane(&mut d, &self.dataplane, dataplane);
@@ -123,6 +124,7 @@ impl Config {
         }
         diff_routing(&mut d, &self.routing, routing);
         diff_elk(&mut d, &self.elk, elk);
+        diff_dhcp(&mut d, &self.dhcp, dhcp);
         // Entries name ports by index: compared only if the ports are the
         // same ones (otherwise the reload is refused already).
         if same_ports {
@@ -431,6 +433,35 @@ fn diff_elk(d: &mut Diff, old: &Elk, new: &Elk) {
                 o.ip,
                 o.vlan.get()
             ));
+        }
+    }
+}
+
+/// `[[dhcp.pool]]`, by VLAN: each pool added, removed or changed is live
+/// (the server keeps its leases; one outside a pool's new range is not
+/// renewed).
+fn diff_dhcp(d: &mut Diff, old: &[crate::DhcpPool], new: &[crate::DhcpPool]) {
+    let show = |p: &crate::DhcpPool| format!("{} {}-{}", p.subnet, p.first, p.last);
+    for p in new {
+        match old.iter().find(|o| o.vlan == p.vlan) {
+            None => d.live.push(format!(
+                "dhcp.pool: VLAN {} added: {}",
+                p.vlan.get(),
+                show(p)
+            )),
+            Some(o) if o != p => d.live.push(format!(
+                "dhcp.pool: VLAN {} changed: {} (was {})",
+                p.vlan.get(),
+                show(p),
+                show(o)
+            )),
+            Some(_) => {}
+        }
+    }
+    for o in old {
+        if !new.iter().any(|p| p.vlan == o.vlan) {
+            d.live
+                .push(format!("dhcp.pool: VLAN {} removed", o.vlan.get()));
         }
     }
 }

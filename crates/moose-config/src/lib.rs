@@ -17,6 +17,7 @@ use std::time::Duration;
 use moose_wire::{Mac, Vlan};
 
 mod device;
+mod dhcp;
 mod diff;
 pub mod elk;
 mod locate;
@@ -25,6 +26,7 @@ mod punt;
 pub mod raw;
 
 pub use device::{parse_device, DeviceIdentity, DeviceKind};
+pub use dhcp::{DhcpPool, Ipv4Subnet};
 pub use diff::{show_storm, Changes, Refused};
 pub use elk::{Elk, StaticBinding};
 pub use locate::Location;
@@ -277,6 +279,9 @@ pub struct Config {
     pub sticky_hosts: Vec<StaticFdb>,
     /// `[elk]`: the ARP/ND directory (off without `[moose]`).
     pub elk: Elk,
+    /// `[[dhcp.pool]]`: the built-in DHCPv4 server's pools, at most one
+    /// per VLAN.
+    pub dhcp: Vec<DhcpPool>,
 }
 
 impl Config {
@@ -749,9 +754,11 @@ impl Config {
 
         let roles: Vec<Role> = ports.iter().map(|p| p.role).collect();
         let elk = elk::validate(raw.elk, moose.as_ref(), &roles)?;
+        let dhcp = dhcp::validate(raw.dhcp, &ports)?;
 
         Ok(Config {
             elk,
+            dhcp,
             moose,
             routes,
             routing,

@@ -26,6 +26,9 @@ pub struct File {
     #[serde(default)]
     pub sticky_host: Vec<StaticFdb>,
     pub elk: Option<crate::elk::RawElk>,
+    /// `[dhcp]`, with `[[dhcp.pool]]` (see `crate::dhcp`).
+    #[serde(default)]
+    pub dhcp: crate::dhcp::RawDhcp,
 }
 
 #[derive(Debug, Deserialize)]

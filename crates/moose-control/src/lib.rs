@@ -27,6 +27,7 @@
 pub mod api;
 pub mod bench;
 pub mod bridge;
+pub mod dhcpd;
 pub mod elk;
 pub mod home;
 pub mod hosts;
