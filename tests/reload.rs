@@ -698,8 +698,8 @@ fn routes_through_the_api() {
 /// directory's shape (`elk.directory`) refuses the reload by name.
 #[test]
 fn elk_bindings_and_bounds_change_live() {
-    let tag = unique_tag("re");
-    let tb = Testbed::new(&tag, 2, 84).expect("testbed (needs root)");
+    let tag = unique_tag("rf");
+    let tb = Testbed::new(&tag, 2, 86).expect("testbed (needs root)");
     let h = &tb.hosts;
     let s = Scratch::new("reload-elk");
     let listen = free_addr();
@@ -717,7 +717,7 @@ fn elk_bindings_and_bounds_change_live() {
     let m = Moose::start(&path, &[], &[], &listen);
     assert!(tb.wait_up(Duration::from_secs(5)));
     assert!(h[0].ping(&h[1].ip, 2), "h0 -> h1");
-    let spare = "10.77.84.99";
+    let spare = "10.77.86.99";
     let binding = |ip: &str| {
         m.json("/api/v1/directory")["bindings"]
             .as_array()
