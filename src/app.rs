@@ -300,7 +300,7 @@ pub fn run(
         if let Some(r) = Routing::from_config(&cfg, switch_id) {
             runtime.add(Box::new(r.with_attempt(attempt.unwrap_or(0))));
         }
-        if let Some(e) = moose_control::elk::Elk::from_config(&cfg, switch_id) {
+        if let Some(e) = moose_control::elk::Elk::from_config(&cfg, switch_id)? {
             runtime.add(Box::new(e));
         }
         runtime.add(Box::new(Nic {

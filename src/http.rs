@@ -75,7 +75,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/tree", get(tree))
         .route("/api/v1/routing", get(routing))
         .route("/api/v1/directory", get(directory))
-        .route("/api/v1/elk", get(elk));
+        .route("/api/v1/elk", get(elk))
+        .route("/api/v1/dhcp/leases", get(dhcp_leases));
     // Fault injection for the test suite: a handler that panics, to show a
     // panic in management takes nothing down. Off unless asked for.
     if std::env::var_os("MOOSE_TEST_FAULTS").is_some_and(|v| v == "1") {
@@ -373,6 +374,16 @@ async fn elk(State(s): St) -> Result<Json<moose_control::elk::api::ElkStats>, Ap
         return Ok(Json(Default::default()));
     }
     Ok(Json(ask(&s, moose_control::elk::api::StatsQuery).await?))
+}
+
+/// The built-in DHCP server's leases (none without `[[dhcp.pool]]`).
+async fn dhcp_leases(
+    State(s): St,
+) -> Result<Json<Vec<moose_control::elk::api::LeaseRecord>>, ApiError> {
+    if !s.cfg.elk.enabled {
+        return Ok(Json(Vec::new()));
+    }
+    Ok(Json(ask(&s, moose_control::elk::api::LeasesQuery).await?))
 }
 
 /// `?offset=&limit=` of `/api/v1/directory`.

@@ -725,6 +725,116 @@ fn elk_families(e: &moose_control::elk::api::ElkStats, out: &mut Vec<MetricFamil
         "Requests waiting for a directory answer.",
         e.pending as u64,
     );
+    if let Some(d) = &e.dhcp {
+        dhcp_families(e, d, out);
+    }
+}
+
+/// The built-in DHCP server (only on a switch with `[[dhcp.pool]]`).
+fn dhcp_families(
+    e: &moose_control::elk::api::ElkStats,
+    d: &moose_control::elk::api::DhcpFigures,
+    out: &mut Vec<MetricFamily>,
+) {
+    let mut f = Family::counter(
+        "moose_dhcp_messages_total",
+        "DHCP client messages the built-in server read, by type.",
+    );
+    for (kind, v) in [
+        ("discover", d.discovers),
+        ("request", d.requests),
+        ("release", d.releases),
+        ("decline", d.declines),
+        ("inform", d.informs),
+    ] {
+        f.add(&[("type", kind)], v as f64);
+    }
+    out.push(f.mf);
+    let mut f = Family::counter(
+        "moose_dhcp_replies_total",
+        "Replies the built-in DHCP server sent, by type.",
+    );
+    for (kind, v) in [("offer", d.offers), ("ack", d.acks), ("nak", d.naks)] {
+        f.add(&[("type", kind)], v as f64);
+    }
+    out.push(f.mf);
+    let rows: [(&str, &str, u64); 8] = [
+        (
+            "moose_dhcp_offers_unheld_total",
+            "Offers made past the bound on held offers: the address was not reserved.",
+            d.offers_unheld,
+        ),
+        (
+            "moose_dhcp_exhausted_total",
+            "DISCOVERs left unanswered: no free address in the pool.",
+            d.exhausted,
+        ),
+        (
+            "moose_dhcp_other_server_total",
+            "REQUESTs naming another server (our offer withdrawn).",
+            d.other_server,
+        ),
+        (
+            "moose_dhcp_unknown_client_total",
+            "REQUESTs for a free address from a client the server has no record of (not answered).",
+            d.unknown_client,
+        ),
+        (
+            "moose_dhcp_ignored_total",
+            "RELEASEs, DECLINEs and INFORMs that named nothing of ours.",
+            d.ignored,
+        ),
+        (
+            "moose_dhcp_leases_expired_total",
+            "Leases that ran out.",
+            d.expired,
+        ),
+        (
+            "moose_dhcp_store_errors_total",
+            "Failed writes to the lease store.",
+            d.store_errors,
+        ),
+        (
+            "moose_dhcp_leased_total",
+            "Leases granted to this switch's own hosts (bound in the directory at once).",
+            e.dhcp_leased,
+        ),
+    ];
+    for (name, help, v) in rows {
+        single(out, Family::counter, name, help, v);
+    }
+    let mut f = Family::counter(
+        "moose_dhcp_refused_total",
+        "Client messages the built-in DHCP server refused, by reason (dropped).",
+    );
+    // The frame reader's refusals and the server's share their labels.
+    let mut refused = d.refused.clone();
+    for (reason, v) in &e.dhcp_refused {
+        *refused.entry(reason.clone()).or_default() += v;
+    }
+    for (reason, v) in &refused {
+        f.add(&[("reason", reason)], *v as f64);
+    }
+    out.push(f.mf);
+    let mut f = Family::gauge("moose_dhcp_leases", "Leases held, by VLAN.");
+    for (vlan, n) in &d.leases {
+        f.add(&[("vlan", &vlan.to_string())], *n as f64);
+    }
+    out.push(f.mf);
+    let mut f = Family::gauge(
+        "moose_dhcp_offers_held",
+        "Offers holding an address, by VLAN.",
+    );
+    let mut m = Family::gauge(
+        "moose_dhcp_offers_held_max",
+        "The most offers that may hold an address at once, by VLAN.",
+    );
+    for (vlan, (held, max)) in &d.held_offers {
+        f.add(&[("vlan", &vlan.to_string())], *held as f64);
+        m.add(&[("vlan", &vlan.to_string())], *max as f64);
+    }
+    out.push(f.mf);
+    out.push(m.mf);
 }
 
 fn nic_families(s: &Shared, nic: &NicReport, out: &mut Vec<MetricFamily>) {

@@ -540,3 +540,249 @@ fn dhcp_lease_and_renewal_across_two_switches() {
         .iter()
         .any(|d| d.msg_type == ACK && d.yiaddr == ip));
 }
+
+/// `dhclient` on eth0 of namespace `ns` with the test's address script,
+/// its lease file `leases` kept across runs; `log`/`slog` its output and
+/// the script's log.
+fn dhclient(s: &Scratch, ns: &str, name: &str, leases: &Path) -> (Daemon, std::path::PathBuf) {
+    let slog = s.path(&format!("{name}-script.log"));
+    let script = s.write(
+        &format!("{name}-script.sh"),
+        &SCRIPT.replace("@LOG@", &slog.display().to_string()),
+    );
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&script)
+        .status()
+        .unwrap();
+    let conf = s.write(
+        &format!("{name}.conf"),
+        "request subnet-mask, routers, domain-name-servers, dhcp-lease-time, dhcp-renewal-time, dhcp-rebinding-time, dhcp-server-identifier;\n",
+    );
+    let p = |x: &Path| x.display().to_string();
+    let d = daemon(
+        ns,
+        &[
+            "dhclient",
+            "-4",
+            "-1",
+            "-d",
+            "-v",
+            "-cf",
+            &p(&conf),
+            "-lf",
+            &p(leases),
+            "-pf",
+            &p(&s.path(&format!("{name}.pid"))),
+            "-sf",
+            &p(&script),
+            "eth0",
+        ],
+        &s.path(&format!("{name}.log")),
+    );
+    (d, slog)
+}
+
+/// The address a script log says the client got (`BOUND` or, on a run
+/// with a lease file, `REBOOT`).
+fn leased(slog: &Path) -> Option<Ipv4Addr> {
+    read(slog).lines().find_map(|l| {
+        let (reason, rest) = l.split_once(' ')?;
+        matches!(reason, "BOUND" | "REBOOT")
+            .then(|| rest.split(' ').next()?.parse().ok())
+            .flatten()
+    })
+}
+
+/// The built-in DHCPv4 server (`[[dhcp.pool]]` on S1), with `dhclient` on
+/// both switches:
+///
+/// * a client on S1 gets a lease from the pool, and not one DHCP frame
+///   crosses the fabric in either direction (captured on both ends of the
+///   fabric link): its broadcasts are answered at the edge;
+/// * a client behind S2 gets one too (its DISCOVER floods to S1, which
+///   answers unicast to its MOOSE address);
+/// * both leases are bindings at once: S1's own (source `dhcp`), S2's
+///   snooped from the ACK; the two clients reach each other by the leased
+///   addresses; `/api/v1/dhcp/leases` and the `moose_dhcp_*` metrics show
+///   them;
+/// * S1 killed with SIGKILL and started again: both leases are still
+///   there, and the S1 client, started again with its lease file, gets
+///   the same address back.
+#[test]
+fn the_built_in_server_answers_at_the_edge_and_keeps_leases_through_sigkill() {
+    let tag = unique_tag("mds");
+    let tb = Testbed::new(&tag, 2, 32).expect("testbed (needs root)");
+    let (a, b) = (&tb.hosts[0], &tb.hosts[1]);
+    let cable = VethPair::new(&format!("{tag}fa"), &format!("{tag}fb")).expect("fabric veth");
+    for h in [a, b] {
+        h.tx_checksum_off().expect("tx checksum offload off");
+        h.exec(&["ip", "-4", "addr", "flush", "dev", "eth0"])
+            .unwrap();
+    }
+    let s = Scratch::new("dhcpd");
+    let state = s.path("s1-state");
+    std::fs::create_dir_all(&state).unwrap();
+    let (l1, l2) = (free_addr(), free_addr());
+    let c1 = s.write(
+        "s1.toml",
+        &(switch_config(
+            "dhcpd-s1",
+            &l1,
+            "02:11:11:00:00:00/24",
+            "02:22:22:00:00:00/24",
+            &cable.a,
+            &a.port_if,
+        )
+        .replace(
+            "host_ids = \"sequential\"\n",
+            &format!("host_ids = \"sequential\"\nstate_dir = \"{}\"\n", state.display()),
+        ) + "[[dhcp.pool]]\nvlan = 1\nsubnet = \"10.77.32.0/24\"\nrange = \"10.77.32.100-10.77.32.110\"\n\
+               router = \"10.77.32.254\"\ndns = [\"10.77.32.53\"]\nlease_secs = 600\n"),
+    );
+    let c2 = s.write(
+        "s2.toml",
+        &switch_config(
+            "dhcpd-s2",
+            &l2,
+            "02:22:22:00:00:00/24",
+            "02:11:11:00:00:00/24",
+            &cable.b,
+            &b.port_if,
+        ),
+    );
+    let _eal = (
+        EalDir(eal_prefix("dhcpd-s1")),
+        EalDir(eal_prefix("dhcpd-s2")),
+    );
+    let mut s1 = Running::start(&["run", "-c"], &c1, &l1);
+    let _s2 = Running::start(&["run", "-c"], &c2, &l2);
+    assert!(tb.wait_up(Duration::from_secs(5)) && cable.wait_up(Duration::from_secs(5)));
+    wait_converged(&l1, 1, Duration::from_secs(10));
+    wait_converged(&l2, 1, Duration::from_secs(10));
+
+    // The S1 client, with both ends of the fabric link captured.
+    let cap_timeout = Duration::from_secs(5);
+    let filter = ["udp", "port", "67", "or", "udp", "port", "68"];
+    let (fa, fb) = (s.path("fabric-a.pcap"), s.path("fabric-b.pcap"));
+    let cap_a = moose_testbed::capture(None, &cable.a, &fa, &filter, cap_timeout).unwrap();
+    let cap_b = moose_testbed::capture(None, &cable.b, &fb, &filter, cap_timeout).unwrap();
+    let a_leases = s.path("a.leases");
+    let (da, a_log) = dhclient(&s, &a.ns, "a", &a_leases);
+    let ip_a = wait_logs(
+        Duration::from_secs(20),
+        "a lease for the S1 client",
+        &[&a_log, &s.path("a.log")],
+        || leased(&a_log),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    cap_a.stop(cap_timeout).unwrap();
+    cap_b.stop(cap_timeout).unwrap();
+    assert!(
+        (100..=110).contains(&ip_a.octets()[3]) && ip_a.octets()[..3] == [10, 77, 32],
+        "{ip_a} from the pool"
+    );
+    let crossed = read_pcap(&fa).len() + read_pcap(&fb).len();
+    assert_eq!(
+        crossed, 0,
+        "DHCP frames on the fabric link for a client of S1"
+    );
+    let hlog = read(&s.path("a.log"));
+    assert!(
+        hlog.contains("DHCPOFFER of") && hlog.contains("from 10.77.32.254"),
+        "offered by the pool's server address:\n{hlog}"
+    );
+
+    // The S2 client: across the fabric (where the same captures do see
+    // its messages).
+    let (fa2, fb2) = (s.path("fabric-a2.pcap"), s.path("fabric-b2.pcap"));
+    let cap_a = moose_testbed::capture(None, &cable.a, &fa2, &filter, cap_timeout).unwrap();
+    let cap_b = moose_testbed::capture(None, &cable.b, &fb2, &filter, cap_timeout).unwrap();
+    let (_db, b_log) = dhclient(&s, &b.ns, "b", &s.path("b.leases"));
+    let ip_b = wait_logs(
+        Duration::from_secs(20),
+        "a lease for the S2 client",
+        &[&b_log, &s.path("b.log")],
+        || leased(&b_log),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    cap_a.stop(cap_timeout).unwrap();
+    cap_b.stop(cap_timeout).unwrap();
+    let (from_s2, from_s1) = (read_pcap(&fa2).len(), read_pcap(&fb2).len());
+    assert!(
+        from_s2 >= 2 && from_s1 >= 2,
+        "the S2 client's exchange crosses the link: {from_s2} frames S2 -> S1, {from_s1} S1 -> S2"
+    );
+    assert_ne!(ip_a, ip_b);
+    assert!((100..=110).contains(&ip_b.octets()[3]), "{ip_b}");
+    assert!(a.ping(&ip_b.to_string(), 2), "{ip_a} -> {ip_b}");
+
+    // The directory and the leases.
+    let binding = |listen: &str, ip: Ipv4Addr| {
+        get_json(listen, "/api/v1/directory")["bindings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["ip"] == ip.to_string() && x["kind"] == "own")
+            .cloned()
+    };
+    let ba = binding(&l1, ip_a).expect("S1 binds its client's lease");
+    assert_eq!(
+        (ba["source"].as_str(), ba["real_mac"].as_str()),
+        (Some("dhcp"), Some(a.mac.as_str())),
+        "{ba}"
+    );
+    let bb = wait_for(Duration::from_secs(3), "S2's snooped binding", || {
+        binding(&l2, ip_b)
+    });
+    assert_eq!(bb["source"], "dhcp", "{bb}");
+    let leases = get_json(&l1, "/api/v1/dhcp/leases");
+    let by_ip = |ip: Ipv4Addr| {
+        leases
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["ip"] == ip.to_string())
+            .cloned()
+            .unwrap_or_else(|| panic!("no lease of {ip}: {leases}"))
+    };
+    assert_eq!(by_ip(ip_a)["moose_mac"], ba["moose_mac"]);
+    assert_eq!(by_ip(ip_b)["moose_mac"], bb["moose_mac"]);
+    let m = moose_testbed::http_get(&l1, "/metrics").unwrap();
+    assert_eq!(metric(&m, "moose_dhcp_leases", "vlan=\"1\""), 2.0);
+    assert!(metric(&m, "moose_dhcp_replies_total", "type=\"ack\"") >= 2.0);
+    assert!(metric(&m, "moose_dhcp_messages_total", "type=\"discover\"") >= 2.0);
+    assert_eq!(
+        metric(&m, "moose_dhcp_leased_total", ""),
+        1.0,
+        "one of S1's own hosts"
+    );
+
+    // SIGKILL, and back: the leases are where they were.
+    drop(da);
+    let mut child = s1.0.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _s1 = Running::start(&["run", "-c"], &c1, &l1);
+    wait_converged(&l1, 1, Duration::from_secs(10));
+    let after = get_json(&l1, "/api/v1/dhcp/leases");
+    assert_eq!(after, leases, "the leases after SIGKILL");
+    std::fs::remove_file(&a_log).unwrap();
+    a.exec(&["ip", "-4", "addr", "flush", "dev", "eth0"])
+        .unwrap();
+    let (_da, a_log) = dhclient(&s, &a.ns, "a2", &a_leases);
+    let again = wait_logs(
+        Duration::from_secs(20),
+        "the S1 client's address again",
+        &[&a_log, &s.path("a2.log")],
+        || leased(&a_log),
+    );
+    assert_eq!(again, ip_a, "the same address after the restart");
+    wait_for(Duration::from_secs(3), "S1 binds the lease again", || {
+        binding(&l1, ip_a)
+    });
+    assert!(
+        a.ping(&ip_b.to_string(), 2),
+        "{ip_a} -> {ip_b} after the restart"
+    );
+}

@@ -308,10 +308,32 @@ pub(crate) fn validate(raw: RawDhcp, ports: &[PortConfig]) -> Result<Vec<DhcpPoo
 mod tests {
     use crate::Config;
 
+    /// A MOOSE switch (the server runs in ELK) with `pools`.
     fn cfg(pools: &str) -> Result<Config, crate::ConfigError> {
         Config::from_toml(&format!(
-            "[switch]\nname = \"s\"\n[[port]]\nname = \"p0\"\ndevice = \"net_null0\"\nvlans = [1, 10, 20]\n{pools}"
+            "[switch]\nname = \"s\"\n[[port]]\nname = \"p0\"\ndevice = \"net_null0\"\nrole = \"edge\"\nvlans = [1, 10, 20]\n{pools}\n[moose]\nprefix = \"02:11:11:00:00:00/24\"\n"
         ))
+    }
+
+    #[test]
+    fn a_pool_needs_elk_on_its_vlan() {
+        let legacy = Config::from_toml(&format!(
+            "[switch]\nname = \"s\"\n[[port]]\nname = \"p0\"\ndevice = \"net_null0\"\nvlans = [1, 10]\n{POOL}router = \"10.0.0.1\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(legacy.contains("needs [moose] and elk.enabled"), "{legacy}");
+        let e = err(&format!(
+            "{POOL}router = \"10.0.0.1\"\n[elk]\nvlans = [1]\n"
+        ));
+        assert!(
+            e.contains("dhcp.pool[0].vlan") && e.contains("not one of elk.vlans"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{POOL}router = \"10.0.0.1\"\n[elk]\nenabled = false\n"
+        ));
+        assert!(e.contains("needs [moose] and elk.enabled"), "{e}");
     }
 
     fn err(pools: &str) -> String {

@@ -755,6 +755,21 @@ impl Config {
         let roles: Vec<Role> = ports.iter().map(|p| p.role).collect();
         let elk = elk::validate(raw.elk, moose.as_ref(), &roles)?;
         let dhcp = dhcp::validate(raw.dhcp, &ports)?;
+        // The server is ELK's: it answers the DHCP frames ELK is given.
+        for (i, p) in dhcp.iter().enumerate() {
+            if moose.is_none() || !elk.enabled {
+                return Err(invalid(
+                    "dhcp.pool",
+                    "the built-in DHCP server runs in ELK: it needs [moose] and elk.enabled",
+                ));
+            }
+            if !elk.vlans.contains(p.vlan.get()) {
+                return Err(invalid(
+                    format!("dhcp.pool[{i}].vlan"),
+                    format!("VLAN {} is not one of elk.vlans", p.vlan.get()),
+                ));
+            }
+        }
 
         Ok(Config {
             elk,

@@ -95,6 +95,14 @@ pub struct ElkStats {
     pub pending_full: u64,
     /// DHCP acknowledgements snooped into bindings.
     pub dhcp_snooped: u64,
+    /// Leases the built-in server granted to this switch's hosts (bound at
+    /// once).
+    pub dhcp_leased: u64,
+    /// Client messages on a served VLAN that are not DHCP the server
+    /// reads, by reason (dropped).
+    pub dhcp_refused: BTreeMap<String, u64>,
+    /// The built-in DHCP server's figures, if it runs.
+    pub dhcp: Option<DhcpFigures>,
     /// Bindings removed: their host did not answer probes, or left.
     pub expired: u64,
     /// Bindings held: own (this switch's hosts), directory (every
@@ -109,4 +117,48 @@ pub struct ElkStats {
     pub cache_bytes: usize,
     /// Requests waiting for a directory answer now.
     pub pending: usize,
+}
+
+/// The built-in DHCPv4 server's counters and leases.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhcpFigures {
+    pub discovers: u64,
+    pub requests: u64,
+    pub releases: u64,
+    pub declines: u64,
+    pub informs: u64,
+    pub offers: u64,
+    pub acks: u64,
+    pub naks: u64,
+    pub offers_unheld: u64,
+    pub exhausted: u64,
+    pub other_server: u64,
+    pub unknown_client: u64,
+    pub ignored: u64,
+    pub expired: u64,
+    pub store_errors: u64,
+    /// Messages the server refused, by reason.
+    pub refused: BTreeMap<String, u64>,
+    /// Leases held, by VLAN.
+    pub leases: BTreeMap<u16, usize>,
+    /// Offers held, by VLAN, and the bound on them.
+    pub held_offers: BTreeMap<u16, (usize, usize)>,
+}
+
+/// `GET /api/v1/dhcp/leases`: every lease of the built-in server.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeasesQuery;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseRecord {
+    pub vlan: u16,
+    pub ip: std::net::Ipv4Addr,
+    /// The client's MOOSE address (the key of its lease).
+    pub moose_mac: String,
+    pub expires_unix: u64,
+}
+
+impl Call for LeasesQuery {
+    const SERVICE: &'static str = "elk";
+    type Reply = Vec<LeaseRecord>;
 }

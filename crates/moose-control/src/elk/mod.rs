@@ -69,6 +69,10 @@ const BTREE_OVERHEAD: usize = 16;
 const HASH_OVERHEAD: usize = 8;
 
 const MAC_BITS: u64 = (1 << 48) - 1;
+/// Most static bindings of other switches a non-directory switch keeps.
+const MAX_STATICS: usize = 65_536;
+/// Where `chaddr`'s Ethernet address lies in a DHCP message.
+const CHADDR: std::ops::Range<usize> = 28..34;
 
 type Key = (u16, IpAddr);
 
@@ -132,6 +136,13 @@ fn bump(m: &mut ByFamily, fam: &str, n: u64) {
     *m.entry(fam.to_string()).or_default() += n;
 }
 
+fn servers(pools: &[moose_config::DhcpPool]) -> Vec<Key> {
+    pools
+        .iter()
+        .map(|p| (p.vlan.get(), IpAddr::V4(p.server)))
+        .collect()
+}
+
 fn mac_of_le(v: u64) -> Mac {
     let b = (v & MAC_BITS).to_le_bytes();
     Mac([b[0], b[1], b[2], b[3], b[4], b[5]])
@@ -152,15 +163,40 @@ pub struct Elk {
     stats: ElkStats,
     last_slow: Instant,
     last_log: Option<Instant>,
+    /// The built-in DHCPv4 server of `[[dhcp.pool]]`, if any.
+    dhcp: Option<crate::dhcpd::Server>,
+    /// Where its leases live (`moose.state_dir`).
+    state_dir: Option<std::path::PathBuf>,
+    /// Each pool's server address (VLAN, IP): answered with the switch's
+    /// own address, flooded as bindings.
+    servers: Vec<Key>,
+    /// The pools the server was built from.
+    pools: Vec<moose_config::DhcpPool>,
+    /// On a switch that is not a directory: the static bindings other
+    /// switches flooded (their `[[elk.binding]]` and DHCP servers'
+    /// addresses), kept until withdrawn — few, and answered like the
+    /// directory's.
+    statics: HashMap<Key, Mac>,
 }
 
 impl Elk {
-    /// The service of a switch with `[elk] enabled`; `None` otherwise.
-    pub fn from_config(cfg: &Config, id: Mac) -> Option<Elk> {
-        let m = cfg.moose.as_ref()?;
+    /// The service of a switch with `[elk] enabled`; `None` otherwise. With
+    /// `[[dhcp.pool]]` it opens the lease store in `moose.state_dir`.
+    pub fn from_config(cfg: &Config, id: Mac) -> Result<Option<Elk>, crate::dhcpd::StoreError> {
+        let Some(m) = cfg.moose.as_ref() else {
+            return Ok(None);
+        };
         if !cfg.elk.enabled {
-            return None;
+            return Ok(None);
         }
+        let dhcp = if cfg.dhcp.is_empty() {
+            None
+        } else {
+            Some(crate::dhcpd::Server::new(
+                &cfg.dhcp,
+                m.state_dir.as_deref(),
+            )?)
+        };
         let mut edge = 0u64;
         for (i, p) in cfg.ports.iter().enumerate() {
             if p.role == moose_config::Role::Edge {
@@ -172,7 +208,7 @@ impl Elk {
             directory: cfg.elk.directory,
             ..ElkStats::default()
         };
-        Some(Elk {
+        Ok(Some(Elk {
             cfg: cfg.elk.clone(),
             id,
             prefix: m.switch.prefix(),
@@ -187,7 +223,12 @@ impl Elk {
             stats,
             last_slow: Instant::now(),
             last_log: None,
-        })
+            dhcp,
+            state_dir: m.state_dir.clone(),
+            servers: servers(&cfg.dhcp),
+            pools: cfg.dhcp.clone(),
+            statics: HashMap::new(),
+        }))
     }
 
     /// The switch's own address (host id 0 under its prefix): the source
@@ -381,6 +422,9 @@ impl Elk {
                 yiaddr,
                 ..
             } => {
+                if !from_server && self.dhcp.as_ref().is_some_and(|d| d.serves(vlan)) {
+                    return self.serve_dhcp(cx, port, vlan, edge, f.tag, bytes);
+                }
                 // An acknowledgement for one of our hosts, from any server:
                 // its chaddr is the host's MOOSE address (translated on the
                 // way in).
@@ -573,6 +617,145 @@ impl Elk {
         }
     }
 
+    /// A DHCP client message on a VLAN a pool serves: answered here, never
+    /// delivered further. At the edge the client is keyed by its MOOSE
+    /// address as it is from the fabric (the frame is raw here: `chaddr` is
+    /// its real MAC, swapped for the server and back in the reply), so a
+    /// host keeps its lease whichever way its messages come; the reply goes
+    /// out of the port the message came in on (from the fabric: unicast to
+    /// the client's MOOSE address, routed by the neighbour). A lease
+    /// granted to one of this switch's hosts is its binding at once; the
+    /// home switch of a host behind the fabric snoops the ACK.
+    fn serve_dhcp<B: Backend>(
+        &mut self,
+        cx: &mut Ctx<'_, B>,
+        port: PortId,
+        vlan: u16,
+        edge: bool,
+        tag: Option<VlanTag>,
+        bytes: &[u8],
+    ) -> Verdict {
+        use crate::dhcpd;
+        let (src, payload) = match dhcpd::client_message(bytes) {
+            Ok((_, src, payload)) => (src, payload),
+            Err(r) => {
+                *self
+                    .stats
+                    .dhcp_refused
+                    .entry(r.label().to_string())
+                    .or_default() += 1;
+                return Verdict::Consume;
+            }
+        };
+        let mut msg = payload.to_vec();
+        let (client, real) = if edge {
+            let Some((moose, hport)) = Self::host_of(cx, vlan, src) else {
+                return Verdict::Consume;
+            };
+            if hport != port {
+                return Verdict::Consume;
+            }
+            msg[CHADDR].copy_from_slice(&moose.0);
+            (moose, Some(src))
+        } else {
+            if self.prefix.contains(src) {
+                return Verdict::Consume;
+            }
+            (src, None)
+        };
+        let Some(server) = self.dhcp.as_mut() else {
+            return Verdict::Consume;
+        };
+        let reply = match server.handle(vlan, client, &msg, std::time::SystemTime::now()) {
+            Ok(Some(r)) => r,
+            Ok(None) | Err(_) => return Verdict::Consume,
+        };
+        let mut r = reply;
+        if let (Some(l), Some(real)) = (&r.lease, real) {
+            let (ip, moose) = (IpAddr::V4(l.ip), l.mac);
+            self.stats.dhcp_leased += 1;
+            self.learn_own(cx, vlan, ip, real, moose, port, BindingSource::Dhcp, tag);
+        }
+        match real {
+            Some(real) => {
+                // Back to the host's own MAC: the reply leaves raw.
+                r.payload[CHADDR].copy_from_slice(&real.0);
+                r.client = real;
+            }
+            None => {
+                // To the client's MOOSE address across the fabric, even
+                // when the client asked for a broadcast (its switch
+                // delivers it to the host; the IP destination stays
+                // 255.255.255.255).
+                r.broadcast = false;
+            }
+        }
+        let vid = tag.filter(|t| t.vid != 0).map(|t| t.vid);
+        let frame = crate::dhcpd::reply_frame(&r, self.own_address(), vid);
+        cx.send(port, &frame);
+        Verdict::Consume
+    }
+
+    /// The pools' server addresses, flooded as bindings of the switch's
+    /// own address (so a host behind another switch resolves the server
+    /// it renews with).
+    fn announce_servers<B: Backend>(&self, cx: &mut Ctx<'_, B>) {
+        for (vlan, ip) in &self.servers {
+            cx.emit(Event::Bound(Binding {
+                origin: self.id,
+                seq: 0,
+                vlan: *vlan,
+                ip: *ip,
+                moose: self.own_address(),
+                source: BindingSource::Static,
+                withdrawn: false,
+            }));
+        }
+    }
+
+    /// Leases that ended (expired, released, declined) withdraw their
+    /// bindings; leases of hosts that are here (after a restart) are bound.
+    fn dhcp_slow<B: Backend>(&mut self, cx: &mut Ctx<'_, B>) {
+        let Some(server) = self.dhcp.as_mut() else {
+            return;
+        };
+        let ended = server.expire(std::time::SystemTime::now());
+        let leases: Vec<crate::dhcpd::Lease> = server.leases().cloned().collect();
+        for l in ended {
+            let key = (l.vlan, IpAddr::V4(l.ip));
+            if self
+                .own
+                .get(&key)
+                .is_some_and(|o| o.source == BindingSource::Dhcp && o.moose == l.mac)
+            {
+                self.withdraw(cx, key);
+            }
+        }
+        for l in leases {
+            let key = (l.vlan, IpAddr::V4(l.ip));
+            if self.own.contains_key(&key) || !self.prefix.contains(l.mac) {
+                continue;
+            }
+            if let Some((real, port)) = Self::real_of(cx, l.vlan, l.mac) {
+                let tag = (cx.tables().ports.pvid(port) != l.vlan).then_some(VlanTag {
+                    vid: l.vlan,
+                    pcp: 0,
+                    dei: false,
+                });
+                self.learn_own(
+                    cx,
+                    l.vlan,
+                    key.1,
+                    real,
+                    l.mac,
+                    port,
+                    BindingSource::Dhcp,
+                    tag,
+                );
+            }
+        }
+    }
+
     /// An ARP or ND sender seen on a fabric port (already a MOOSE
     /// address): an answer for our cache, and for requests waiting.
     fn heard_remote<B: Backend>(&mut self, cx: &mut Ctx<'_, B>, vlan: u16, ip: IpAddr, moose: Mac) {
@@ -608,11 +791,17 @@ impl Elk {
     /// switch's host (not on the same port: that segment answers itself),
     /// a directory binding, or a fresh cached answer.
     fn lookup(&self, key: &Key, port: PortId, now: Instant) -> Option<Mac> {
+        if self.servers.contains(key) {
+            return Some(self.own_address());
+        }
         if let Some(o) = self.own.get(key) {
             return (o.port != port).then_some(o.moose);
         }
         if let Some(s) = self.store.get(key) {
             return Some(s.moose);
+        }
+        if let Some(m) = self.statics.get(key) {
+            return Some(*m);
         }
         self.cache
             .get(key)
@@ -802,6 +991,14 @@ impl Elk {
             if self.cache.get(&key).is_some_and(|c| c.moose == b.moose) {
                 self.cache.remove(&key);
             }
+            if self.statics.get(&key) == Some(&b.moose) {
+                self.statics.remove(&key);
+            }
+        } else if b.source == BindingSource::Static
+            && (self.statics.len() < MAX_STATICS || self.statics.contains_key(&key))
+        {
+            self.statics.insert(key, b.moose);
+            self.cache.remove(&key);
         } else if let Some(c) = self.cache.get_mut(&key) {
             c.moose = b.moose;
             c.at = now;
@@ -854,6 +1051,7 @@ impl Elk {
     fn slow<B: Backend>(&mut self, cx: &mut Ctx<'_, B>) {
         let now = cx.now;
         self.apply_static(cx);
+        self.dhcp_slow(cx);
         let mut gone = Vec::new();
         let mut moved = Vec::new();
         let mut probe = Vec::new();
@@ -912,7 +1110,60 @@ impl Elk {
         s.cache_bytes =
             self.cache.capacity() * (key + std::mem::size_of::<Cached>() + HASH_OVERHEAD);
         s.pending = self.waiting;
+        s.dhcp = self.dhcp.as_ref().map(|d| {
+            let st = d.stats();
+            let mut leases = BTreeMap::new();
+            for l in d.leases() {
+                *leases.entry(l.vlan).or_default() += 1;
+            }
+            let held_offers = self
+                .servers
+                .iter()
+                .filter_map(|(v, _)| d.held_offers(*v).map(|h| (*v, h)))
+                .collect();
+            DhcpFigures {
+                discovers: st.discovers,
+                requests: st.requests,
+                releases: st.releases,
+                declines: st.declines,
+                informs: st.informs,
+                offers: st.offers,
+                acks: st.acks,
+                naks: st.naks,
+                offers_unheld: st.offers_unheld,
+                exhausted: st.exhausted,
+                other_server: st.other_server,
+                unknown_client: st.unknown_client,
+                ignored: st.ignored,
+                expired: st.expired,
+                store_errors: st.store_errors,
+                refused: crate::dhcpd::Refusal::ALL
+                    .iter()
+                    .map(|r| (r.label().to_string(), st.refused.get(*r)))
+                    .collect(),
+                leases,
+                held_offers,
+            }
+        });
         s
+    }
+
+    fn lease_records(&self) -> Vec<LeaseRecord> {
+        let Some(d) = &self.dhcp else {
+            return Vec::new();
+        };
+        d.leases()
+            .map(|l| LeaseRecord {
+                vlan: l.vlan,
+                ip: l.ip,
+                moose_mac: l.mac.to_string(),
+                expires_unix: l
+                    .expires
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0),
+            })
+            .collect()
     }
 
     fn page(&self, q: DirectoryQuery, now: Instant) -> DirectoryPage {
@@ -981,6 +1232,7 @@ impl<B: Backend> Service<B> for Elk {
 
     fn start(&mut self, cx: &mut Ctx<'_, B>) {
         cx.timer(cx.now + TICK, TOKEN_TICK);
+        self.announce_servers(cx);
     }
 
     fn punt(&mut self, cx: &mut Ctx<'_, B>, _class: PuntClass, worker: usize, p: Punt<B::Frame>) {
@@ -1024,6 +1276,7 @@ impl<B: Backend> Service<B> for Elk {
                         withdrawn: false,
                     }));
                 }
+                self.announce_servers(cx);
             }
             _ => {}
         }
@@ -1065,6 +1318,42 @@ impl<B: Backend> Service<B> for Elk {
             self.withdraw(cx, *k);
         }
         self.cfg = new;
+        if cfg.dhcp != self.pools {
+            // The server again, from the same store (its leases outside
+            // the new pools are dropped). The old one closes the file first.
+            self.dhcp = None;
+            let now_served = servers(&cfg.dhcp);
+            for (vlan, ip) in self.servers.iter().filter(|k| !now_served.contains(k)) {
+                cx.emit(Event::Bound(Binding {
+                    origin: self.id,
+                    seq: 0,
+                    vlan: *vlan,
+                    ip: *ip,
+                    moose: self.prefix.addr(),
+                    source: BindingSource::Static,
+                    withdrawn: true,
+                }));
+            }
+            self.servers = now_served;
+            self.pools = cfg.dhcp.clone();
+            if !cfg.dhcp.is_empty() {
+                match crate::dhcpd::Server::new(&cfg.dhcp, self.state_dir.as_deref()) {
+                    Ok(d) => {
+                        report.push(format!(
+                            "dhcp: serving {} pool(s), {} lease(s) kept",
+                            cfg.dhcp.len(),
+                            d.leases().count()
+                        ));
+                        self.dhcp = Some(d);
+                    }
+                    Err(e) => {
+                        log::error!("elk: the DHCP server is stopped: {e}");
+                        report.push(format!("dhcp: the server is stopped: {e}"));
+                    }
+                }
+            }
+            self.announce_servers(cx);
+        }
         if self.cache.len() > self.cfg.cache_entries {
             let mut by_age: Vec<(Instant, Key)> =
                 self.cache.iter().map(|(k, c)| (c.at, *k)).collect();
@@ -1102,6 +1391,10 @@ impl<B: Backend> Service<B> for Elk {
             Ok(()) => return Ok(()),
             Err(b) => b,
         };
-        serve::<StatsQuery>(body, |_| self.figures())
+        let body = match serve::<StatsQuery>(body, |_| self.figures()) {
+            Ok(()) => return Ok(()),
+            Err(b) => b,
+        };
+        serve::<LeasesQuery>(body, |_| self.lease_records())
     }
 }
