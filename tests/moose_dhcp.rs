@@ -334,6 +334,8 @@ fn dhcp_lease_and_renewal_across_two_switches() {
     let filter = ["udp", "port", "67", "or", "udp", "port", "68"];
     let ccap = client.capture(&cpcap, &filter, cap_timeout).unwrap();
     let scap = server.capture(&spcap, &filter, cap_timeout).unwrap();
+    let carp_path = s.path("client-arp.pcap");
+    let carp = client.capture(&carp_path, &["arp"], cap_timeout).unwrap();
 
     // The server: a pool of 11 addresses in the hosts' subnet, two-minute
     // leases (dnsmasq's least) renewed after 5 s.
@@ -414,6 +416,25 @@ fn dhcp_lease_and_renewal_across_two_switches() {
     )
     .into_owned();
     assert!(addrs.contains(&format!("inet {ip}/24")), "{addrs}");
+    // Snooped: S1's directory binds the lease to the client before the
+    // client has sent any ARP from it.
+    let bound = wait_for(Duration::from_secs(3), "the snooped binding", || {
+        get_json(&l1, "/api/v1/directory")["bindings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["ip"] == ip.to_string() && b["kind"] == "own")
+            .cloned()
+    });
+    assert_eq!(bound["source"], "dhcp", "{bound}");
+    assert_eq!(bound["real_mac"], client.mac.as_str(), "{bound}");
+    carp.stop(cap_timeout).unwrap();
+    let own = mac_bytes(&client.mac);
+    let early = read_pcap(&carp_path)
+        .iter()
+        .filter(|f| f.len() >= 42 && f[6..12] == own && f[28..32] == ip.octets())
+        .count();
+    assert_eq!(early, 0, "ARP from {ip} before the binding was checked");
     assert!(client.ping(&server.ip, 2), "the client pings the server");
 
     // Who the client is, to the fabric: S1's host table.
@@ -583,6 +604,24 @@ fn dhclient(s: &Scratch, ns: &str, name: &str, leases: &Path) -> (Daemon, std::p
     (d, slog)
 }
 
+/// `n` DHCPDISCOVERs from random (locally administered) MACs, `chaddr`
+/// each frame's source, sent from `h`'s eth0 with scapy.
+fn client_flood(h: &moose_testbed::Host, n: u32) -> std::process::Output {
+    let script = format!(
+        "import random\n\
+         from scapy.all import Ether, IP, UDP, BOOTP, DHCP, sendp, mac2str\n\
+         ps = []\n\
+         for i in range({n}):\n\
+         \x20   m = '02:%02x:%02x:%02x:%02x:%02x' % tuple(random.randrange(256) for _ in range(5))\n\
+         \x20   ps.append(Ether(src=m, dst='ff:ff:ff:ff:ff:ff') / IP(src='0.0.0.0', dst='255.255.255.255')\n\
+         \x20             / UDP(sport=68, dport=67) / BOOTP(chaddr=mac2str(m), xid=i)\n\
+         \x20             / DHCP(options=[('message-type', 'discover'), 'end']))\n\
+         sendp(ps, iface='eth0', verbose=0)\n"
+    );
+    h.exec(&["/usr/bin/python3", "-c", &script])
+        .expect("scapy flood")
+}
+
 /// The address a script log says the client got (`BOUND` or, on a run
 /// with a lease file, `REBOOT`).
 fn leased(slog: &Path) -> Option<Ipv4Addr> {
@@ -603,9 +642,13 @@ fn leased(slog: &Path) -> Option<Ipv4Addr> {
 /// * a client behind S2 gets one too (its DISCOVER floods to S1, which
 ///   answers unicast to its MOOSE address);
 /// * both leases are bindings at once: S1's own (source `dhcp`), S2's
-///   snooped from the ACK; the two clients reach each other by the leased
+///   snooped from the ACK — before either client has sent an ARP from its
+///   address (captured); the two clients reach each other by the leased
 ///   addresses; `/api/v1/dhcp/leases` and the `moose_dhcp_*` metrics show
 ///   them;
+/// * 300 DISCOVERs from random MACs on the S1 client's port: the host
+///   quota (16) refuses most, the offers held stay within their bound,
+///   the leases do not change;
 /// * S1 killed with SIGKILL and started again: both leases are still
 ///   there, and the S1 client, started again with its lease file, gets
 ///   the same address back.
@@ -636,7 +679,10 @@ fn the_built_in_server_answers_at_the_edge_and_keeps_leases_through_sigkill() {
         )
         .replace(
             "host_ids = \"sequential\"\n",
-            &format!("host_ids = \"sequential\"\nstate_dir = \"{}\"\n", state.display()),
+            &format!(
+                "host_ids = \"sequential\"\nhost_quota = 16\nstate_dir = \"{}\"\n",
+                state.display()
+            ),
         ) + "[[dhcp.pool]]\nvlan = 1\nsubnet = \"10.77.32.0/24\"\nrange = \"10.77.32.100-10.77.32.110\"\n\
                router = \"10.77.32.254\"\ndns = [\"10.77.32.53\"]\nlease_secs = 600\n"),
     );
@@ -667,6 +713,11 @@ fn the_built_in_server_answers_at_the_edge_and_keeps_leases_through_sigkill() {
     let (fa, fb) = (s.path("fabric-a.pcap"), s.path("fabric-b.pcap"));
     let cap_a = moose_testbed::capture(None, &cable.a, &fa, &filter, cap_timeout).unwrap();
     let cap_b = moose_testbed::capture(None, &cable.b, &fb, &filter, cap_timeout).unwrap();
+    // ARP from both clients, to show the directory holds their bindings
+    // before either has sent any.
+    let (arp_a, arp_b) = (s.path("arp-a.pcap"), s.path("arp-b.pcap"));
+    let carp_a = a.capture(&arp_a, &["arp"], cap_timeout).unwrap();
+    let carp_b = b.capture(&arp_b, &["arp"], cap_timeout).unwrap();
     let a_leases = s.path("a.leases");
     let (da, a_log) = dhclient(&s, &a.ns, "a", &a_leases);
     let ip_a = wait_logs(
@@ -715,7 +766,6 @@ fn the_built_in_server_answers_at_the_edge_and_keeps_leases_through_sigkill() {
     );
     assert_ne!(ip_a, ip_b);
     assert!((100..=110).contains(&ip_b.octets()[3]), "{ip_b}");
-    assert!(a.ping(&ip_b.to_string(), 2), "{ip_a} -> {ip_b}");
 
     // The directory and the leases.
     let binding = |listen: &str, ip: Ipv4Addr| {
@@ -736,6 +786,17 @@ fn the_built_in_server_answers_at_the_edge_and_keeps_leases_through_sigkill() {
         binding(&l2, ip_b)
     });
     assert_eq!(bb["source"], "dhcp", "{bb}");
+    carp_a.stop(cap_timeout).unwrap();
+    carp_b.stop(cap_timeout).unwrap();
+    for (pcap, ip, mac) in [(&arp_a, ip_a, &a.mac), (&arp_b, ip_b, &b.mac)] {
+        let own = mac_bytes(mac);
+        let sent = read_pcap(pcap)
+            .iter()
+            .filter(|f| f.len() >= 42 && f[6..12] == own && f[28..32] == ip.octets())
+            .count();
+        assert_eq!(sent, 0, "ARP from {ip} before its binding was checked");
+    }
+    assert!(a.ping(&ip_b.to_string(), 2), "{ip_a} -> {ip_b}");
     let leases = get_json(&l1, "/api/v1/dhcp/leases");
     let by_ip = |ip: Ipv4Addr| {
         leases
@@ -756,6 +817,35 @@ fn the_built_in_server_answers_at_the_edge_and_keeps_leases_through_sigkill() {
         metric(&m, "moose_dhcp_leased_total", ""),
         1.0,
         "one of S1's own hosts"
+    );
+
+    // A flood of DISCOVERs from 300 random MACs on the S1 client's port:
+    // the host quota admits a few, the server holds offers for at most a
+    // quarter of the range, and nobody's lease changes.
+    let flood = client_flood(a, 300);
+    assert!(
+        flood.status.success(),
+        "{}",
+        String::from_utf8_lossy(&flood.stderr)
+    );
+    let m = wait_for(Duration::from_secs(5), "the flood counted", || {
+        let m = moose_testbed::http_get(&l1, "/metrics").unwrap();
+        (metric(&m, "moose_hosts_quota_refused_total", "") > 0.0).then_some(m)
+    });
+    let held = metric(&m, "moose_dhcp_offers_held", "vlan=\"1\"");
+    assert!(
+        held <= metric(&m, "moose_dhcp_offers_held_max", "vlan=\"1\""),
+        "{held} offers held"
+    );
+    assert!(metric(&m, "moose_dhcp_messages_total", "type=\"discover\"") > 2.0);
+    assert_eq!(
+        get_json(&l1, "/api/v1/dhcp/leases"),
+        leases,
+        "the leases after the flood"
+    );
+    assert!(
+        a.ping(&ip_b.to_string(), 2),
+        "{ip_a} -> {ip_b} after the flood"
     );
 
     // SIGKILL, and back: the leases are where they were.
