@@ -876,3 +876,189 @@ fn the_built_in_server_answers_at_the_edge_and_keeps_leases_through_sigkill() {
         "{ip_a} -> {ip_b} after the restart"
     );
 }
+
+/// The client's DHCPv6 address script: logs each call, sets the address.
+const SCRIPT6: &str = r#"#!/bin/sh
+echo "$reason $new_ip6_address" >> "@LOG@"
+case "$reason" in
+BOUND6|RENEW6|REBIND6|REBOOT6)
+    ip -6 addr replace "$new_ip6_address/128" dev "$interface" nodad ;;
+esac
+exit 0
+"#;
+
+/// DHCPv6 snooping: `dhclient -6` behind S1 gets an address from
+/// `dnsmasq` behind S2; S1, the client's home, reads the server's REPLY on
+/// its way in and binds the address to the client (source `dhcp`, in the
+/// directory as soon as the client is bound), and the client pings the
+/// server from it.
+#[test]
+fn dhcpv6_replies_are_snooped_into_bindings() {
+    let tag = unique_tag("md6");
+    let tb = Testbed::new(&tag, 2, 33).expect("testbed (needs root)");
+    let (client, server) = (&tb.hosts[0], &tb.hosts[1]);
+    let cable = VethPair::new(&format!("{tag}fa"), &format!("{tag}fb")).expect("fabric veth");
+    for h in [client, server] {
+        h.tx_checksum_off().expect("tx checksum offload off");
+    }
+    server.enable_ipv6("fd33::1/64").unwrap();
+    client
+        .exec(&[
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.eth0.accept_dad=0",
+            "net.ipv6.conf.eth0.accept_ra=0",
+            "net.ipv6.conf.all.disable_ipv6=0",
+            "net.ipv6.conf.default.disable_ipv6=0",
+            "net.ipv6.conf.eth0.disable_ipv6=0",
+        ])
+        .unwrap();
+    let s = Scratch::new("dhcp6");
+    let (l1, l2) = (free_addr(), free_addr());
+    let c1 = s.write(
+        "s1.toml",
+        &switch_config(
+            "dhcp6-s1",
+            &l1,
+            "02:11:11:00:00:00/24",
+            "02:22:22:00:00:00/24",
+            &cable.a,
+            &client.port_if,
+        ),
+    );
+    let c2 = s.write(
+        "s2.toml",
+        &switch_config(
+            "dhcp6-s2",
+            &l2,
+            "02:22:22:00:00:00/24",
+            "02:11:11:00:00:00/24",
+            &cable.b,
+            &server.port_if,
+        ),
+    );
+    let _eal = (
+        EalDir(eal_prefix("dhcp6-s1")),
+        EalDir(eal_prefix("dhcp6-s2")),
+    );
+    let _s1 = Running::start(&["run", "-c"], &c1, &l1);
+    let _s2 = Running::start(&["run", "-c"], &c2, &l2);
+    assert!(tb.wait_up(Duration::from_secs(5)) && cable.wait_up(Duration::from_secs(5)));
+    wait_converged(&l1, 1, Duration::from_secs(10));
+    wait_converged(&l2, 1, Duration::from_secs(10));
+    // The client's link-local address, needed to solicit, past DAD.
+    wait_for(
+        Duration::from_secs(10),
+        "the client's link-local address",
+        || {
+            let o = client
+                .exec(&["ip", "-6", "addr", "show", "dev", "eth0", "scope", "link"])
+                .unwrap();
+            let t = String::from_utf8_lossy(&o.stdout).into_owned();
+            (t.contains("inet6 fe80") && !t.contains("tentative")).then_some(())
+        },
+    );
+
+    let dlog = s.path("dnsmasq.log");
+    let _dnsmasq = daemon(
+        &server.ns,
+        &[
+            "dnsmasq",
+            "--no-daemon",
+            "--conf-file=/dev/null",
+            "--port=0",
+            "--interface=eth0",
+            "--bind-interfaces",
+            "--dhcp-range=fd33::100,fd33::1ff,64,2m",
+            &format!("--dhcp-leasefile={}", s.path("dnsmasq.leases").display()),
+            "--pid-file=",
+            "--dhcp-authoritative",
+            "--log-dhcp",
+            "--log-facility=-",
+        ],
+        &dlog,
+    );
+    wait_logs(Duration::from_secs(10), "dnsmasq serving", &[&dlog], || {
+        read(&dlog).contains("DHCPv6").then_some(())
+    });
+    let slog = s.path("script6.log");
+    let script = s.write(
+        "script6.sh",
+        &SCRIPT6.replace("@LOG@", &slog.display().to_string()),
+    );
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&script)
+        .status()
+        .unwrap();
+    let hlog = s.path("dhclient6.log");
+    let p = |x: &Path| x.display().to_string();
+    let _dhclient = daemon(
+        &client.ns,
+        &[
+            "dhclient",
+            "-6",
+            "-N",
+            "-1",
+            "-d",
+            "-v",
+            "-cf",
+            "/dev/null",
+            "-lf",
+            &p(&s.path("dhclient6.leases")),
+            "-pf",
+            &p(&s.path("dhclient6.pid")),
+            "-sf",
+            &p(&script),
+            "eth0",
+        ],
+        &hlog,
+    );
+    let logs = [hlog.as_path(), slog.as_path(), dlog.as_path()];
+    let ip: std::net::Ipv6Addr =
+        wait_logs(Duration::from_secs(30), "a DHCPv6 lease", &logs, || {
+            read(&slog).lines().find_map(|l| {
+                l.strip_prefix("BOUND6 ")
+                    .and_then(|a| a.trim().parse().ok())
+            })
+        });
+    let seg = ip.segments();
+    assert!(
+        seg[0] == 0xfd33 && (0x100..=0x1ff).contains(&seg[7]),
+        "{ip} from the range"
+    );
+    let b = wait_for(
+        Duration::from_secs(3),
+        "S1's snooped DHCPv6 binding",
+        || {
+            get_json(&l1, "/api/v1/directory")["bindings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|b| b["ip"] == ip.to_string() && b["kind"] == "own")
+                .cloned()
+        },
+    );
+    assert_eq!(b["source"], "dhcp", "{b}");
+    assert_eq!(b["real_mac"], client.mac.as_str(), "{b}");
+    // No router advertises the prefix here: the client reaches the server
+    // on-link.
+    client
+        .exec(&["ip", "-6", "route", "add", "fd33::/64", "dev", "eth0"])
+        .unwrap();
+    let e = client.exec(&[
+        "ping",
+        "-6",
+        "-n",
+        "-c",
+        "2",
+        "-W",
+        "2",
+        "-I",
+        &ip.to_string(),
+        "fd33::1",
+    ]);
+    assert!(e.is_ok(), "ping -6 from {ip}: {e:?}");
+    let m = moose_testbed::http_get(&l1, "/metrics").unwrap();
+    assert!(metric(&m, "moose_elk_dhcp_snooped_total", "") >= 1.0);
+}

@@ -43,7 +43,15 @@ pub enum Heard {
         /// Where the UDP payload starts in the frame.
         at: usize,
     },
+    /// A DHCPv6 message to a client (UDP port 546) of type `kind`, and the
+    /// addresses its IA_NA and IA_TA options give with a valid lifetime.
+    Dhcp6 { kind: u8, addrs: Vec<Ipv6Addr> },
 }
+
+/// DHCPv6 REPLY (RFC 8415 §7.3): the message that confirms addresses.
+pub const DHCP6_REPLY: u8 = 7;
+/// Most addresses read from one DHCPv6 message.
+const MAX_DHCP6_ADDRS: usize = 16;
 
 /// The frame's addresses and tag, and what it carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,7 +66,7 @@ impl Heard {
     /// `arp` or `nd` (DHCP counts under `arp`: IPv4).
     pub fn family(&self) -> &'static str {
         match self {
-            Heard::Ns { .. } | Heard::Na { .. } => "nd",
+            Heard::Ns { .. } | Heard::Na { .. } | Heard::Dhcp6 { .. } => "nd",
             _ => "arp",
         }
     }
@@ -79,6 +87,8 @@ pub const MALFORMED: &[&str] = &[
     "udp_truncated",
     "dhcp_truncated",
     "dhcp_options",
+    "dhcp6_truncated",
+    "dhcp6_options",
     "other",
 ];
 
@@ -109,6 +119,7 @@ pub fn parse(frame: &[u8]) -> Result<Frame, &'static str> {
                 tpa: r.target_protocol_addr,
             }
         }
+        EtherType::Ipv6 if payload.get(6) == Some(&17) => dhcp6(payload)?,
         EtherType::Ipv6 => nd(payload)?,
         EtherType::Ipv4 => dhcp_of(payload, at)?,
         _ => return Err("other"),
@@ -119,6 +130,70 @@ pub fn parse(frame: &[u8]) -> Result<Frame, &'static str> {
         tag: f.tag,
         heard,
     })
+}
+
+/// A DHCPv6 message in UDP in IPv6 (no extension headers): its type and
+/// the addresses of its IA_NA (3) and IA_TA (4) options' IAADDR (5)
+/// options whose valid lifetime is not zero. Every option length is
+/// checked against what holds it.
+fn dhcp6(ip: &[u8]) -> Result<Heard, &'static str> {
+    if ip.len() < 40 || ip[0] >> 4 != 6 {
+        return Err("ipv6_truncated");
+    }
+    let plen = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+    if ip.len() < 40 + plen || plen < 8 {
+        return Err("ipv6_truncated");
+    }
+    let udp = &ip[40..40 + plen];
+    let ulen = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
+    if ulen < 8 || ulen > udp.len() {
+        return Err("udp_truncated");
+    }
+    let msg = &udp[8..ulen];
+    if msg.len() < 4 {
+        return Err("dhcp6_truncated");
+    }
+    let kind = msg[0];
+    let mut addrs = Vec::new();
+    for (code, body) in options6(&msg[4..])? {
+        let inner = match code {
+            3 if body.len() >= 12 => &body[12..],
+            4 if body.len() >= 4 => &body[4..],
+            3 | 4 => return Err("dhcp6_options"),
+            _ => continue,
+        };
+        for (c, a) in options6(inner)? {
+            if c != 5 {
+                continue;
+            }
+            if a.len() < 24 {
+                return Err("dhcp6_options");
+            }
+            let valid = u32::from_be_bytes([a[20], a[21], a[22], a[23]]);
+            if valid > 0 && addrs.len() < MAX_DHCP6_ADDRS {
+                addrs.push(Ipv6Addr::from(<[u8; 16]>::try_from(&a[..16]).unwrap()));
+            }
+        }
+    }
+    Ok(Heard::Dhcp6 { kind, addrs })
+}
+
+/// DHCPv6 options (code, body), each length checked.
+fn options6(mut b: &[u8]) -> Result<Vec<(u16, &[u8])>, &'static str> {
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        if b.len() < 4 {
+            return Err("dhcp6_options");
+        }
+        let code = u16::from_be_bytes([b[0], b[1]]);
+        let len = usize::from(u16::from_be_bytes([b[2], b[3]]));
+        if b.len() < 4 + len {
+            return Err("dhcp6_options");
+        }
+        out.push((code, &b[4..4 + len]));
+        b = &b[4 + len..];
+    }
+    Ok(out)
 }
 
 fn nd(ip: &[u8]) -> Result<Heard, &'static str> {
@@ -422,5 +497,85 @@ mod tests {
             let _ = parse(&na[..n]);
             let _ = parse(&good[..n.min(good.len())]);
         }
+    }
+}
+
+#[cfg(test)]
+mod dhcp6_tests {
+    use super::*;
+
+    /// An Ethernet + IPv6 + UDP (547 → 546) frame around `msg`.
+    fn frame(msg: &[u8]) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x86, 0xdd];
+        let ulen = 8 + msg.len();
+        f.extend_from_slice(&[0x60, 0, 0, 0]);
+        f.extend_from_slice(&(ulen as u16).to_be_bytes());
+        f.extend_from_slice(&[17, 64]);
+        f.extend_from_slice(&[0; 32]);
+        f.extend_from_slice(&547u16.to_be_bytes());
+        f.extend_from_slice(&546u16.to_be_bytes());
+        f.extend_from_slice(&(ulen as u16).to_be_bytes());
+        f.extend_from_slice(&[0, 0]);
+        f.extend_from_slice(msg);
+        f
+    }
+
+    fn opt(code: u16, body: &[u8]) -> Vec<u8> {
+        let mut o = code.to_be_bytes().to_vec();
+        o.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        o.extend_from_slice(body);
+        o
+    }
+
+    fn iaaddr(a: &str, valid: u32) -> Vec<u8> {
+        let ip: Ipv6Addr = a.parse().unwrap();
+        let mut b = ip.octets().to_vec();
+        b.extend_from_slice(&100u32.to_be_bytes());
+        b.extend_from_slice(&valid.to_be_bytes());
+        opt(5, &b)
+    }
+
+    #[test]
+    fn a_reply_gives_its_addresses_with_a_lifetime() {
+        let mut ia = vec![0, 0, 0, 1, 0, 0, 0, 50, 0, 0, 0, 80];
+        ia.extend(iaaddr("fd00::100", 3600));
+        ia.extend(iaaddr("fd00::101", 0));
+        let mut ta = vec![0, 0, 0, 2];
+        ta.extend(iaaddr("fd00::200", 60));
+        let mut msg = vec![DHCP6_REPLY, 1, 2, 3];
+        msg.extend(opt(1, &[0, 1, 0, 1, 9, 9, 9, 9]));
+        msg.extend(opt(3, &ia));
+        msg.extend(opt(4, &ta));
+        let p = parse(&frame(&msg)).unwrap();
+        assert_eq!(
+            p.heard,
+            Heard::Dhcp6 {
+                kind: DHCP6_REPLY,
+                addrs: vec!["fd00::100".parse().unwrap(), "fd00::200".parse().unwrap()],
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_dhcp6_is_refused_by_reason() {
+        let mut msg = vec![DHCP6_REPLY, 1, 2, 3];
+        msg.extend(opt(3, &[0, 0, 0, 1]));
+        assert_eq!(parse(&frame(&msg)), Err("dhcp6_options"), "a short IA_NA");
+        let mut msg = vec![DHCP6_REPLY, 1, 2, 3, 0, 3, 0, 40, 0];
+        msg.push(0);
+        assert_eq!(
+            parse(&frame(&msg)),
+            Err("dhcp6_options"),
+            "an option past the end"
+        );
+        let mut ia = vec![0; 12];
+        ia.extend(opt(5, &[0; 10]));
+        let mut msg = vec![DHCP6_REPLY, 1, 2, 3];
+        msg.extend(opt(3, &ia));
+        assert_eq!(parse(&frame(&msg)), Err("dhcp6_options"), "a short IAADDR");
+        assert_eq!(parse(&frame(&[7, 1])), Err("dhcp6_truncated"));
+        let mut f = frame(&[7, 1, 2, 3]);
+        f.truncate(f.len() - 6);
+        assert_eq!(parse(&f), Err("ipv6_truncated"));
     }
 }

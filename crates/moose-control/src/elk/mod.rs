@@ -415,6 +415,32 @@ impl Elk {
                 self.learn_own(cx, vlan, ip, f.src, moose, port, BindingSource::Nd, f.tag);
                 Verdict::Pass
             }
+            Heard::Dhcp6 { kind, addrs } => {
+                // A server's REPLY to one of our hosts, from any server:
+                // to its MOOSE address (from the fabric, or from a server
+                // on another edge port).
+                if kind == frames::DHCP6_REPLY && self.prefix.contains(f.dst) {
+                    if let Some((real, hport)) = Self::real_of(cx, vlan, f.dst) {
+                        let tag = f.tag.filter(|_| edge);
+                        if !addrs.is_empty() {
+                            self.stats.dhcp_snooped += 1;
+                        }
+                        for a in addrs {
+                            self.learn_own(
+                                cx,
+                                vlan,
+                                a.into(),
+                                real,
+                                f.dst,
+                                hport,
+                                BindingSource::Dhcp,
+                                tag,
+                            );
+                        }
+                    }
+                }
+                Verdict::Pass
+            }
             Heard::Dhcp {
                 from_server,
                 kind,

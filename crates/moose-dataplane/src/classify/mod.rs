@@ -120,13 +120,14 @@ pub enum DirectoryKind {
     None,
     /// ARP, or an IPv6 neighbour solicitation or advertisement.
     Neighbour,
-    /// DHCPv4.
+    /// DHCPv4, or a DHCPv6 message to a client (UDP port 546).
     Dhcp,
 }
 
 /// Whether the `elk` service takes a frame: ARP, an IPv6 neighbour
-/// solicitation or advertisement (no extension headers: ND has none), or
-/// DHCPv4 (UDP to port 67 or 68, not a fragment).
+/// solicitation or advertisement (no extension headers: ND has none),
+/// DHCPv4 (UDP to port 67 or 68, not a fragment), or DHCPv6 to a client
+/// (UDP to port 546: the server's replies, snooped).
 #[inline]
 pub fn is_directory_frame(frame: &[u8], h: &Header) -> bool {
     directory_kind(frame, h) != DirectoryKind::None
@@ -148,10 +149,19 @@ pub fn directory_kind(frame: &[u8], h: &Header) -> DirectoryKind {
     let yes = |b: bool, k: DirectoryKind| if b { k } else { DirectoryKind::None };
     match ty {
         0x0806 => DirectoryKind::Neighbour,
-        0x86dd => yes(
-            frame.len() > at + 40 && frame[at + 6] == 58 && matches!(frame[at + 40], 135 | 136),
-            DirectoryKind::Neighbour,
-        ),
+        0x86dd => match frame.get(at + 6) {
+            Some(58) => yes(
+                frame.len() > at + 40 && matches!(frame[at + 40], 135 | 136),
+                DirectoryKind::Neighbour,
+            ),
+            // UDP straight after the fixed header (a server's DHCPv6
+            // messages carry no extension headers), to the client port.
+            Some(17) => match frame.get(at + 42..at + 44) {
+                Some(p) => yes(u16::from_be_bytes([p[0], p[1]]) == 546, DirectoryKind::Dhcp),
+                None => DirectoryKind::None,
+            },
+            _ => DirectoryKind::None,
+        },
         0x0800 => {
             let Some(ip) = frame.get(at..at + 20) else {
                 return DirectoryKind::None;
@@ -443,6 +453,15 @@ mod tests {
         eth(dst, 0x0800, &ip)
     }
 
+    fn dhcp6(dst: [u8; 6], port: u16) -> Vec<u8> {
+        let mut ip = vec![0x60, 0, 0, 0, 0, 8, 17, 64];
+        ip.extend_from_slice(&[0; 32]);
+        ip.extend_from_slice(&547u16.to_be_bytes());
+        ip.extend_from_slice(&port.to_be_bytes());
+        ip.extend_from_slice(&[0, 8, 0, 0]);
+        eth(dst, 0x86dd, &ip)
+    }
+
     const BCAST: [u8; 6] = [0xff; 6];
     const UNI: [u8; 6] = [2, 0, 0, 0, 0, 1];
 
@@ -471,6 +490,20 @@ mod tests {
                 "a broadcast DHCP ack from the fabric",
             ),
             (dhcp(BCAST), 0, flood, true, "a DHCP discover at the edge"),
+            (
+                dhcp6(UNI, 546),
+                1,
+                fwd,
+                true,
+                "a DHCPv6 reply from the fabric",
+            ),
+            (
+                dhcp6(UNI, 547),
+                0,
+                fwd,
+                false,
+                "a DHCPv6 request (not snooped)",
+            ),
             (eth(UNI, 0x0800, &[0x45; 28]), 0, fwd, false, "plain IPv4"),
             (
                 arp(BCAST),
