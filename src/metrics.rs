@@ -733,9 +733,10 @@ fn elk_families(e: &moose_control::elk::api::ElkStats, out: &mut Vec<MetricFamil
 /// The built-in DHCP server (only on a switch with `[[dhcp.pool]]`).
 fn dhcp_families(
     e: &moose_control::elk::api::ElkStats,
-    d: &moose_control::elk::api::DhcpFigures,
+    figures: &moose_control::elk::api::DhcpFigures,
     out: &mut Vec<MetricFamily>,
 ) {
+    let d = &figures.counters;
     let mut f = Family::counter(
         "moose_dhcp_messages_total",
         "DHCP client messages the built-in server read, by type.",
@@ -808,7 +809,8 @@ fn dhcp_families(
         "Client messages the built-in DHCP server refused, by reason (dropped).",
     );
     // The frame reader's refusals and the server's share their labels.
-    let mut refused = d.refused.clone();
+    let mut refused: std::collections::BTreeMap<String, u64> =
+        d.refused.iter().map(|(r, v)| (r.to_string(), v)).collect();
     for (reason, v) in &e.dhcp_refused {
         *refused.entry(reason.clone()).or_default() += v;
     }
@@ -817,7 +819,7 @@ fn dhcp_families(
     }
     out.push(f.mf);
     let mut f = Family::gauge("moose_dhcp_leases", "Leases held, by VLAN.");
-    for (vlan, n) in &d.leases {
+    for (vlan, n) in &figures.leases {
         f.add(&[("vlan", &vlan.to_string())], *n as f64);
     }
     out.push(f.mf);
@@ -829,7 +831,7 @@ fn dhcp_families(
         "moose_dhcp_offers_held_max",
         "The most offers that may hold an address at once, by VLAN.",
     );
-    for (vlan, (held, max)) in &d.held_offers {
+    for (vlan, (held, max)) in &figures.held_offers {
         f.add(&[("vlan", &vlan.to_string())], *held as f64);
         m.add(&[("vlan", &vlan.to_string())], *max as f64);
     }

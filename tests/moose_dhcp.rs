@@ -285,6 +285,51 @@ fn switch_config(
     )
 }
 
+/// S1 (prefix 02:11:11/24, its edge port on the testbed's first host)
+/// and S2 (02:22:22/24, on the second), their fabric ports the two ends
+/// of `cable`, each routing the other's prefix there — running and
+/// converged. `s1_more` edits S1's config.
+struct Pair {
+    c1: std::path::PathBuf,
+    l1: String,
+    l2: String,
+    s1: Running,
+    _s2: Running,
+    _eal: (EalDir, EalDir),
+}
+
+fn start_pair(
+    s: &Scratch,
+    name: &str,
+    tb: &Testbed,
+    cable: &VethPair,
+    s1_more: &dyn Fn(String) -> String,
+) -> Pair {
+    let (l1, l2) = (free_addr(), free_addr());
+    let (n1, n2) = (format!("{name}-s1"), format!("{name}-s2"));
+    let (p1, p2) = ("02:11:11:00:00:00/24", "02:22:22:00:00:00/24");
+    let (h1, h2) = (&tb.hosts[0].port_if, &tb.hosts[1].port_if);
+    let c1 = s.write(
+        "s1.toml",
+        &s1_more(switch_config(&n1, &l1, p1, p2, &cable.a, h1)),
+    );
+    let c2 = s.write("s2.toml", &switch_config(&n2, &l2, p2, p1, &cable.b, h2));
+    let _eal = (EalDir(eal_prefix(&n1)), EalDir(eal_prefix(&n2)));
+    let s1 = Running::start(&["run", "-c"], &c1, &l1);
+    let _s2 = Running::start(&["run", "-c"], &c2, &l2);
+    assert!(tb.wait_up(Duration::from_secs(5)) && cable.wait_up(Duration::from_secs(5)));
+    wait_converged(&l1, 1, Duration::from_secs(10));
+    wait_converged(&l2, 1, Duration::from_secs(10));
+    Pair {
+        c1,
+        l1,
+        l2,
+        s1,
+        _s2,
+        _eal,
+    }
+}
+
 #[test]
 fn dhcp_lease_and_renewal_across_two_switches() {
     let tag = unique_tag("mdh");
@@ -299,35 +344,8 @@ fn dhcp_lease_and_renewal_across_two_switches() {
         .unwrap();
     let s = Scratch::new("dhcp");
 
-    let (l1, l2) = (free_addr(), free_addr());
-    let c1 = s.write(
-        "s1.toml",
-        &switch_config(
-            "dhcp-s1",
-            &l1,
-            "02:11:11:00:00:00/24",
-            "02:22:22:00:00:00/24",
-            &cable.a,
-            &client.port_if,
-        ),
-    );
-    let c2 = s.write(
-        "s2.toml",
-        &switch_config(
-            "dhcp-s2",
-            &l2,
-            "02:22:22:00:00:00/24",
-            "02:11:11:00:00:00/24",
-            &cable.b,
-            &server.port_if,
-        ),
-    );
-    let _eal = (EalDir(eal_prefix("dhcp-s1")), EalDir(eal_prefix("dhcp-s2")));
-    let _s1 = Running::start(&["run", "-c"], &c1, &l1);
-    let _s2 = Running::start(&["run", "-c"], &c2, &l2);
-    assert!(tb.wait_up(Duration::from_secs(5)) && cable.wait_up(Duration::from_secs(5)));
-    wait_converged(&l1, 1, Duration::from_secs(10));
-    wait_converged(&l2, 1, Duration::from_secs(10));
+    let p = start_pair(&s, "dhcp", &tb, &cable, &|c| c);
+    let (l1, l2) = (p.l1.clone(), p.l2.clone());
 
     let cap_timeout = Duration::from_secs(5);
     let (cpcap, spcap) = (s.path("client.pcap"), s.path("server.pcap"));
@@ -666,46 +684,18 @@ fn the_built_in_server_answers_at_the_edge_and_keeps_leases_through_sigkill() {
     let s = Scratch::new("dhcpd");
     let state = s.path("s1-state");
     std::fs::create_dir_all(&state).unwrap();
-    let (l1, l2) = (free_addr(), free_addr());
-    let c1 = s.write(
-        "s1.toml",
-        &(switch_config(
-            "dhcpd-s1",
-            &l1,
-            "02:11:11:00:00:00/24",
-            "02:22:22:00:00:00/24",
-            &cable.a,
-            &a.port_if,
-        )
-        .replace(
+    let p = start_pair(&s, "dhcpd", &tb, &cable, &|c| {
+        c.replace(
             "host_ids = \"sequential\"\n",
             &format!(
                 "host_ids = \"sequential\"\nhost_quota = 16\nstate_dir = \"{}\"\n",
                 state.display()
             ),
         ) + "[[dhcp.pool]]\nvlan = 1\nsubnet = \"10.77.32.0/24\"\nrange = \"10.77.32.100-10.77.32.110\"\n\
-               router = \"10.77.32.254\"\ndns = [\"10.77.32.53\"]\nlease_secs = 600\n"),
-    );
-    let c2 = s.write(
-        "s2.toml",
-        &switch_config(
-            "dhcpd-s2",
-            &l2,
-            "02:22:22:00:00:00/24",
-            "02:11:11:00:00:00/24",
-            &cable.b,
-            &b.port_if,
-        ),
-    );
-    let _eal = (
-        EalDir(eal_prefix("dhcpd-s1")),
-        EalDir(eal_prefix("dhcpd-s2")),
-    );
-    let mut s1 = Running::start(&["run", "-c"], &c1, &l1);
-    let _s2 = Running::start(&["run", "-c"], &c2, &l2);
-    assert!(tb.wait_up(Duration::from_secs(5)) && cable.wait_up(Duration::from_secs(5)));
-    wait_converged(&l1, 1, Duration::from_secs(10));
-    wait_converged(&l2, 1, Duration::from_secs(10));
+               router = \"10.77.32.254\"\ndns = [\"10.77.32.53\"]\nlease_secs = 600\n"
+    });
+    let (l1, l2, c1) = (p.l1.clone(), p.l2.clone(), p.c1.clone());
+    let mut s1 = p.s1;
 
     // The S1 client, with both ends of the fabric link captured.
     let cap_timeout = Duration::from_secs(5);
@@ -914,38 +904,8 @@ fn dhcpv6_replies_are_snooped_into_bindings() {
         ])
         .unwrap();
     let s = Scratch::new("dhcp6");
-    let (l1, l2) = (free_addr(), free_addr());
-    let c1 = s.write(
-        "s1.toml",
-        &switch_config(
-            "dhcp6-s1",
-            &l1,
-            "02:11:11:00:00:00/24",
-            "02:22:22:00:00:00/24",
-            &cable.a,
-            &client.port_if,
-        ),
-    );
-    let c2 = s.write(
-        "s2.toml",
-        &switch_config(
-            "dhcp6-s2",
-            &l2,
-            "02:22:22:00:00:00/24",
-            "02:11:11:00:00:00/24",
-            &cable.b,
-            &server.port_if,
-        ),
-    );
-    let _eal = (
-        EalDir(eal_prefix("dhcp6-s1")),
-        EalDir(eal_prefix("dhcp6-s2")),
-    );
-    let _s1 = Running::start(&["run", "-c"], &c1, &l1);
-    let _s2 = Running::start(&["run", "-c"], &c2, &l2);
-    assert!(tb.wait_up(Duration::from_secs(5)) && cable.wait_up(Duration::from_secs(5)));
-    wait_converged(&l1, 1, Duration::from_secs(10));
-    wait_converged(&l2, 1, Duration::from_secs(10));
+    let p = start_pair(&s, "dhcp6", &tb, &cable, &|c| c);
+    let l1 = p.l1.clone();
     // The client's link-local address, needed to solicit, past DAD.
     wait_for(
         Duration::from_secs(10),

@@ -221,8 +221,27 @@ impl Serialize for Refused {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Refused {
+    /// `{label: count}` back; labels it does not know are ignored.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Refused, D::Error> {
+        let m = BTreeMap::<String, u64>::deserialize(d)?;
+        let mut r = Refused::default();
+        for (i, reason) in Refusal::ALL.iter().enumerate() {
+            r.0[i] = m.get(reason.label()).copied().unwrap_or(0);
+        }
+        Ok(r)
+    }
+}
+
+impl Refused {
+    /// Every reason's label and count.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        Refusal::ALL.iter().map(|r| (r.label(), self.get(*r)))
+    }
+}
+
 /// The server's counters.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct DhcpStats {
     pub discovers: u64,
     pub requests: u64,

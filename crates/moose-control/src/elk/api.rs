@@ -122,23 +122,8 @@ pub struct ElkStats {
 /// The built-in DHCPv4 server's counters and leases.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DhcpFigures {
-    pub discovers: u64,
-    pub requests: u64,
-    pub releases: u64,
-    pub declines: u64,
-    pub informs: u64,
-    pub offers: u64,
-    pub acks: u64,
-    pub naks: u64,
-    pub offers_unheld: u64,
-    pub exhausted: u64,
-    pub other_server: u64,
-    pub unknown_client: u64,
-    pub ignored: u64,
-    pub expired: u64,
-    pub store_errors: u64,
-    /// Messages the server refused, by reason.
-    pub refused: BTreeMap<String, u64>,
+    #[serde(flatten)]
+    pub counters: crate::dhcpd::DhcpStats,
     /// Leases held, by VLAN.
     pub leases: BTreeMap<u16, usize>,
     /// Offers held, by VLAN, and the bound on them.

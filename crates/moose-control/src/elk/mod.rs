@@ -1148,25 +1148,7 @@ impl Elk {
                 .filter_map(|(v, _)| d.held_offers(*v).map(|h| (*v, h)))
                 .collect();
             DhcpFigures {
-                discovers: st.discovers,
-                requests: st.requests,
-                releases: st.releases,
-                declines: st.declines,
-                informs: st.informs,
-                offers: st.offers,
-                acks: st.acks,
-                naks: st.naks,
-                offers_unheld: st.offers_unheld,
-                exhausted: st.exhausted,
-                other_server: st.other_server,
-                unknown_client: st.unknown_client,
-                ignored: st.ignored,
-                expired: st.expired,
-                store_errors: st.store_errors,
-                refused: crate::dhcpd::Refusal::ALL
-                    .iter()
-                    .map(|r| (r.label().to_string(), st.refused.get(*r)))
-                    .collect(),
+                counters: st.clone(),
                 leases,
                 held_offers,
             }
