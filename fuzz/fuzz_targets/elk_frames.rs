@@ -2,8 +2,8 @@
 //! on arbitrary bytes, and the dataplane's test of which frames go to it.
 //!
 //! Checks: nothing panics; every frame the reader accepts is one the
-//! dataplane would send it (ARP, IPv6 ND, DHCPv4) — or an IPv4 frame whose
-//! UDP ports the reader does not look at; an accepted ARP frame's reply,
+//! dataplane would send it (ARP, IPv6 ND, DHCPv4, DHCPv6 to port 546) —
+//! or an IPv4 or IPv6 UDP frame whose ports the reader does not look at; an accepted ARP frame's reply,
 //! built from what was read, reads back as that reply; so does an
 //! accepted solicitation's advertisement.
 #![no_main]
@@ -47,5 +47,13 @@ fuzz_target!(|data: &[u8]| {
             assert!(moose_dataplane::classify::is_directory_frame(data, &h));
         }
         Heard::Dhcp { at, .. } => assert!(*at <= data.len()),
+        Heard::Dhcp6 { addrs, .. } => {
+            // The reader reads any UDP in IPv6 as DHCPv6 (the dataplane
+            // sends it only port 546's); what it gives is bounded.
+            assert!(addrs.len() <= 16);
+            if data.len() >= 58 && !h.is_tagged() && data[56..58] == [2, 34] {
+                assert!(moose_dataplane::classify::is_directory_frame(data, &h));
+            }
+        }
     }
 });
