@@ -28,6 +28,9 @@
 #                 rate is the frames taken in on p0) (default 0)
 #   ROUTING_TABLE 0 = no [routing] table in moose's config (for a MOOSE=
 #                 binary from before the routing service) (default 1)
+#   ELK           0 = [elk] enabled = false in this binary's config (ARP and
+#                 ND forwarded, not taken by the directory); ALSO_ELK=0 the
+#                 same for the ALSO binary (unset for one from before ELK)
 #   ALSO          another moose binary run in every round too, right after
 #                 this one and against the same testpmd run (an interleaved
 #                 A/B); ALSO_ROUTING_TABLE=0 for one from before the
@@ -91,6 +94,7 @@ set -euo pipefail
 
 PIPELINE=${PIPELINE:-both}
 ROUNDS=${ROUNDS:-5}
+ELK_TABLE=${ELK:-}
 SECS=${SECS:-5}
 WARMUP=${WARMUP:-1}
 FLOWS=${FLOWS:-1}
@@ -291,6 +295,9 @@ EOF
     # fabric port. (ROUTING_TABLE=0 leaves the table out, for a binary
     # from before the routing service.)
     [[ ${ROUTING_TABLE:-1} == 0 ]] || printf '[routing]\nenabled = false\n'
+    # ELK=0: the directory off ([elk] enabled = false): ARP and ND are
+    # forwarded as any frame instead of going to the elk service.
+    [[ ${ELK_TABLE:-} != 0 ]] || printf '[elk]\nenabled = false\n'
     cat <<EOF
 [metrics]
 listen = "127.0.0.1:$METRICS_PORT"
@@ -547,9 +554,9 @@ for pipe in "${PIPES[@]}"; do
         if [[ -n ${ALSO:-} ]]; then
             # The other binary, in the same round, against the same testpmd.
             local_moose=$MOOSE local_rt=${ROUTING_TABLE:-1}
-            MOOSE=$ALSO ROUTING_TABLE=${ALSO_ROUTING_TABLE:-1}
+            MOOSE=$ALSO ROUTING_TABLE=${ALSO_ROUTING_TABLE:-1} ELK_TABLE=${ALSO_ELK:-}
             run_moose "$pipe" "${r}also"
-            MOOSE=$local_moose ROUTING_TABLE=$local_rt
+            MOOSE=$local_moose ROUTING_TABLE=$local_rt ELK_TABLE=${ELK:-}
             AR+=("$(ratio "$RESULT" "$tp")") AW+=("$CPF_WIN")
             printf '%-6s %-7s %-8s %12s %8s %9s %12s %12s %7s\n' "$r" "$pipe" also "$RESULT" "$(mpps "$RESULT")" "$(cpp "$RESULT")" \
                 "$CPF_GAUGE" "$CPF_WIN" "${AR[-1]}"
