@@ -285,6 +285,26 @@ fn switch_config(
     )
 }
 
+/// The switch at `listen`'s own binding of `ip` (a host of its own), as
+/// `/api/v1/directory` shows it.
+fn own_binding(listen: &str, ip: &str) -> Option<serde_json::Value> {
+    get_json(listen, "/api/v1/directory")["bindings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["ip"] == ip && b["kind"] == "own")
+        .cloned()
+}
+
+/// How many ARP frames of a capture `mac` sent with sender address `ip`.
+fn arp_sent_from(pcap: &Path, mac: &str, ip: Ipv4Addr) -> usize {
+    let own = mac_bytes(mac);
+    read_pcap(pcap)
+        .iter()
+        .filter(|f| f.len() >= 42 && f[6..12] == own && f[28..32] == ip.octets())
+        .count()
+}
+
 /// S1 (prefix 02:11:11/24, its edge port on the testbed's first host)
 /// and S2 (02:22:22/24, on the second), their fabric ports the two ends
 /// of `cable`, each routing the other's prefix there — running and
@@ -437,21 +457,12 @@ fn dhcp_lease_and_renewal_across_two_switches() {
     // Snooped: S1's directory binds the lease to the client before the
     // client has sent any ARP from it.
     let bound = wait_for(Duration::from_secs(3), "the snooped binding", || {
-        get_json(&l1, "/api/v1/directory")["bindings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["ip"] == ip.to_string() && b["kind"] == "own")
-            .cloned()
+        own_binding(&l1, &ip.to_string())
     });
     assert_eq!(bound["source"], "dhcp", "{bound}");
     assert_eq!(bound["real_mac"], client.mac.as_str(), "{bound}");
     carp.stop(cap_timeout).unwrap();
-    let own = mac_bytes(&client.mac);
-    let early = read_pcap(&carp_path)
-        .iter()
-        .filter(|f| f.len() >= 42 && f[6..12] == own && f[28..32] == ip.octets())
-        .count();
+    let early = arp_sent_from(&carp_path, &client.mac, ip);
     assert_eq!(early, 0, "ARP from {ip} before the binding was checked");
     assert!(client.ping(&server.ip, 2), "the client pings the server");
 
@@ -758,14 +769,7 @@ fn the_built_in_server_answers_at_the_edge_and_keeps_leases_through_sigkill() {
     assert!((100..=110).contains(&ip_b.octets()[3]), "{ip_b}");
 
     // The directory and the leases.
-    let binding = |listen: &str, ip: Ipv4Addr| {
-        get_json(listen, "/api/v1/directory")["bindings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["ip"] == ip.to_string() && x["kind"] == "own")
-            .cloned()
-    };
+    let binding = |listen: &str, ip: Ipv4Addr| own_binding(listen, &ip.to_string());
     let ba = binding(&l1, ip_a).expect("S1 binds its client's lease");
     assert_eq!(
         (ba["source"].as_str(), ba["real_mac"].as_str()),
@@ -779,11 +783,7 @@ fn the_built_in_server_answers_at_the_edge_and_keeps_leases_through_sigkill() {
     carp_a.stop(cap_timeout).unwrap();
     carp_b.stop(cap_timeout).unwrap();
     for (pcap, ip, mac) in [(&arp_a, ip_a, &a.mac), (&arp_b, ip_b, &b.mac)] {
-        let own = mac_bytes(mac);
-        let sent = read_pcap(pcap)
-            .iter()
-            .filter(|f| f.len() >= 42 && f[6..12] == own && f[28..32] == ip.octets())
-            .count();
+        let sent = arp_sent_from(pcap, mac, ip);
         assert_eq!(sent, 0, "ARP from {ip} before its binding was checked");
     }
     assert!(a.ping(&ip_b.to_string(), 2), "{ip_a} -> {ip_b}");
@@ -990,14 +990,7 @@ fn dhcpv6_replies_are_snooped_into_bindings() {
     let b = wait_for(
         Duration::from_secs(3),
         "S1's snooped DHCPv6 binding",
-        || {
-            get_json(&l1, "/api/v1/directory")["bindings"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|b| b["ip"] == ip.to_string() && b["kind"] == "own")
-                .cloned()
-        },
+        || own_binding(&l1, &ip.to_string()),
     );
     assert_eq!(b["source"], "dhcp", "{b}");
     assert_eq!(b["real_mac"], client.mac.as_str(), "{b}");
