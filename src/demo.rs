@@ -114,8 +114,8 @@ impl Appliance {
     /// DPDK 22.11's af_packet driver names each port's fanout group
     /// `(pid ^ ifindex) & 0xffff`, shared by every process of the network
     /// namespace, so a second appliance can pick a group the first already
-    /// uses ("could not set PACKET_FANOUT"). A new process has a new pid:
-    /// such a start is tried again.
+    /// uses ("could not set PACKET_FANOUT"). Each start gets a random pid,
+    /// and a start that collided anyway is tried again.
     pub(crate) fn start(
         label: &str,
         prefix: &str,
@@ -129,6 +129,8 @@ impl Appliance {
         loop {
             let out = std::fs::File::create(log)
                 .with_context(|| format!("creating {}", log.display()))?;
+            // A random pid: see scatter_next_pid for why.
+            moose_testbed::scatter_next_pid();
             let child = Command::new(&exe)
                 .args(["run", "-c"])
                 .arg(cfg)

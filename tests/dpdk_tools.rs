@@ -144,7 +144,7 @@ impl Moose {
                 if exited.is_some() || Instant::now() > deadline {
                     let text = m.output();
                     if exited.is_some()
-                        && attempt < 3
+                        && attempt < 6
                         && text.contains("could not set PACKET_FANOUT")
                     {
                         eprintln!("fanout group collision, starting moose again");

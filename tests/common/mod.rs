@@ -9,7 +9,14 @@ use std::time::{Duration, Instant};
 
 use moose_testbed::http_get;
 
+/// The moose binary under test, as a command.
+///
+/// The command gets a random pid when it is spawned
+/// ([`moose_testbed::scatter_next_pid`]): appliances started one after
+/// the other would otherwise collide on af_packet fanout group ids far
+/// more often than chance.
 pub fn moose() -> Command {
+    moose_testbed::scatter_next_pid();
     Command::new(env!("CARGO_BIN_EXE_moose"))
 }
 
@@ -145,7 +152,7 @@ impl Running {
             let mut app = Running(Some(child));
             match app.try_wait_up(listen) {
                 Ok(()) => return app,
-                Err(e) if attempt < 3 && e.contains("could not set PACKET_FANOUT") => {
+                Err(e) if attempt < 6 && e.contains("could not set PACKET_FANOUT") => {
                     eprintln!("fanout group collision, starting moose again: {e}");
                     attempt += 1;
                 }

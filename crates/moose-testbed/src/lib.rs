@@ -566,6 +566,40 @@ fn parse_num(text: &str, what: &str) -> Result<u64, TestbedError> {
     })
 }
 
+/// Makes the next process this machine starts get a random pid (root
+/// only; otherwise nothing happens).
+///
+/// DPDK 22.11's af_packet driver names each port's fanout group
+/// `(pid ^ ifindex) & 0xffff`, and the ids are shared by every process of
+/// the network namespace. Appliances started one after the other get
+/// consecutive pids, and the interfaces of a lab are created together with
+/// consecutive indexes, so their XORs coincide far more often than chance
+/// (a start fails with "could not set PACKET_FANOUT"), and a retry with the
+/// next pid often collides again. Starting each appliance at a random pid
+/// (through `/proc/sys/kernel/ns_last_pid`) makes a collision a rare,
+/// independent event that one retry resolves.
+pub fn scatter_next_pid() {
+    use std::hash::{BuildHasher, Hasher};
+    let max: u64 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(32768);
+    if max < 4096 {
+        return;
+    }
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    // Clear of the low pids the system's own daemons hold, and of the top,
+    // where the kernel would wrap.
+    let pid = 1000 + h.finish() % (max - 2000);
+    let _ = std::fs::write("/proc/sys/kernel/ns_last_pid", pid.to_string());
+}
+
 /// A short tag unique to this process, for names (interface names must fit
 /// in 15 bytes: tag + "p" + index).
 pub fn unique_tag(prefix: &str) -> String {
