@@ -303,6 +303,9 @@ pub fn run(
         if let Some(e) = moose_control::elk::Elk::from_config(&cfg, switch_id)? {
             runtime.add(Box::new(e));
         }
+        if let Some(m) = moose_control::mps::Mps::from_config(&cfg).context("mps.state_dir")? {
+            runtime.add(Box::new(m));
+        }
         runtime.add(Box::new(Nic {
             ports: &ports,
             names: cfg.ports.iter().map(|p| p.name.clone()).collect(),

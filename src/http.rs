@@ -32,6 +32,9 @@ use moose_control::bridge::api::{
 };
 use moose_control::home::api::{HomeQuery, HomeReport};
 use moose_control::hosts::api::{HostRecord, HostsPage, HostsQuery};
+use moose_control::mps::api::{
+    MacGrant, MacQuery, MacReclaim, MacRecord, MacRelease, MacRequest, PoolReport, PoolsQuery,
+};
 use moose_control::nic::{Link, NicCounters, NicQuery, NicReport, XstatsQuery};
 use moose_control::reserved::api::{ReservedStats, StatsQuery as ReservedQuery};
 use moose_control::routes::api::{AddRoute, Ports, RemoveRoute, RouteRecord, RoutesQuery};
@@ -76,7 +79,12 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/routing", get(routing))
         .route("/api/v1/directory", get(directory))
         .route("/api/v1/elk", get(elk))
-        .route("/api/v1/dhcp/leases", get(dhcp_leases));
+        .route("/api/v1/dhcp/leases", get(dhcp_leases))
+        .route("/api/v1/mac", get(mac_show))
+        .route("/api/v1/mac/request", post(mac_request))
+        .route("/api/v1/mac/release", post(mac_release))
+        .route("/api/v1/mac/reclaim", post(mac_reclaim))
+        .route("/api/v1/mac/pools", get(mac_pools));
     // Fault injection for the test suite: a handler that panics, to show a
     // panic in management takes nothing down. Off unless asked for.
     if std::env::var_os("MOOSE_TEST_FAULTS").is_some_and(|v| v == "1") {
@@ -111,6 +119,7 @@ impl From<Refusal> for ApiError {
             RefusalKind::Invalid => StatusCode::BAD_REQUEST,
             RefusalKind::NotFound => StatusCode::NOT_FOUND,
             RefusalKind::Conflict => StatusCode::CONFLICT,
+            RefusalKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError(status, r.message)
     }
@@ -386,6 +395,89 @@ async fn dhcp_leases(
     Ok(Json(ask(&s, moose_control::elk::api::LeasesQuery).await?))
 }
 
+/// The MAC provider's calls answer 404 on a switch without `[mps]`.
+fn no_mps(s: &Shared) -> Result<(), ApiError> {
+    if s.cfg.mps.is_none() {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "this switch has no MAC provider ([mps] is not configured)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// [`ask`], waiting (within the same time bound) while the control
+/// thread's queue is full: a burst of allocation requests queues at its
+/// connections instead of failing; memory stays bounded by them.
+async fn ask_patiently<C: Call + Clone>(s: &Shared, c: C) -> Result<C::Reply, ApiError> {
+    let deadline = tokio::time::Instant::now() + CALL_TIMEOUT;
+    loop {
+        match tokio::time::timeout_at(deadline, s.control.call(c.clone())).await {
+            Ok(Err(CallError::Busy)) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Ok(r) => return Ok(r?),
+            Err(_) => return Err(CallError::Timeout(CALL_TIMEOUT).into()),
+        }
+    }
+}
+
+/// `POST /api/v1/mac/request` `{handle, requested?, pool?, ipv4?,
+/// quadrant?}` → `{mac, pool, new, requested?}`, answered once durable;
+/// 400 naming the field, 409 exhausted or over quota, 503 store failure.
+async fn mac_request(State(s): St, body: Bytes) -> Result<Json<MacGrant>, ApiError> {
+    no_mps(&s)?;
+    let r: MacRequest = json_body(
+        &body,
+        r#"{"handle": "...", "requested"?: "mac", "pool"?: "name", "ipv4"?: "a.b.c.d", "quadrant"?: "aai|eli"}"#,
+    )?;
+    Ok(Json(ask_patiently(&s, r).await??))
+}
+
+/// `POST /api/v1/mac/release` `{handle}` → the assignment ended.
+async fn mac_release(State(s): St, body: Bytes) -> Result<Json<MacRecord>, ApiError> {
+    no_mps(&s)?;
+    let r: MacRelease = json_body(&body, r#"{"handle": "..."}"#)?;
+    Ok(Json(ask_patiently(&s, r).await??))
+}
+
+/// `POST /api/v1/mac/reclaim` `{mac}` (administrator) → the assignment
+/// ended.
+async fn mac_reclaim(State(s): St, body: Bytes) -> Result<Json<MacRecord>, ApiError> {
+    no_mps(&s)?;
+    let r: MacReclaim = json_body(&body, r#"{"mac": "aa:bb:cc:dd:ee:ff"}"#)?;
+    Ok(Json(ask_patiently(&s, r).await??))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MacParams {
+    handle: Option<String>,
+    mac: Option<String>,
+}
+
+/// `GET /api/v1/mac?handle=…` or `?mac=…` → `{handle, mac, pool}`.
+async fn mac_show(
+    State(s): St,
+    q: Result<Query<MacParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<MacRecord>, ApiError> {
+    no_mps(&s)?;
+    let Query(q) =
+        q.map_err(|e| bad_request(format!("query: {e} (expected ?handle=… or ?mac=…)")))?;
+    let c = MacQuery {
+        handle: q.handle,
+        mac: q.mac,
+    };
+    Ok(Json(ask_patiently(&s, c).await??))
+}
+
+/// `GET /api/v1/mac/pools` → `[{name, policy, quadrant, first, last,
+/// size, used, free, quotas, lifetime_secs}]`.
+async fn mac_pools(State(s): St) -> Result<Json<Vec<PoolReport>>, ApiError> {
+    no_mps(&s)?;
+    Ok(Json(ask(&s, PoolsQuery).await?))
+}
+
 /// `?offset=&limit=` of `/api/v1/directory`.
 #[derive(Debug, Deserialize)]
 struct DirectoryParams {
@@ -464,6 +556,14 @@ async fn metrics(State(s): St) -> Response {
         elk: match s.cfg.elk.enabled {
             true => ask(&s, moose_control::elk::api::StatsQuery).await.ok(),
             false => None,
+        },
+        mps: match s.cfg.mps {
+            Some(_) => {
+                let stats = ask(&s, moose_control::mps::api::StatsQuery).await.ok();
+                let pools = ask(&s, PoolsQuery).await.ok();
+                stats.zip(pools)
+            }
+            None => None,
         },
     };
     let text = crate::metrics::render(&s, &g);

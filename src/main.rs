@@ -7,6 +7,7 @@ mod demo;
 mod dpdk_backend;
 mod eal_args;
 mod http;
+mod mac;
 mod metrics;
 mod out;
 mod reload;
@@ -107,6 +108,21 @@ enum Cmd {
         api: Option<String>,
         /// Take the API's address from this configuration file.
         #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+    /// The MAC provider of a running appliance ([mps]), through its JSON
+    /// API: request, release, reclaim, show, pools.
+    Mac {
+        #[command(subcommand)]
+        cmd: mac::MacCmd,
+        /// Print the API's JSON instead of a line or table.
+        #[arg(long, global = true)]
+        json: bool,
+        /// The API's address (default: metrics.listen of --config, else 127.0.0.1:9477).
+        #[arg(long, global = true)]
+        api: Option<String>,
+        /// Take the API's address from this configuration file.
+        #[arg(short, long, global = true)]
         config: Option<PathBuf>,
     },
     /// Show a running appliance's state, through its JSON API.
@@ -237,6 +253,12 @@ fn main() -> ExitCode {
             api,
             config,
         } => show_api(api, config).and_then(|api| show::run(what, &api, json)),
+        Cmd::Mac {
+            cmd,
+            json,
+            api,
+            config,
+        } => show_api(api, config).and_then(|api| mac::run(cmd, &api, json)),
         Cmd::Reload { json, api, config } => {
             show_api(api, config).and_then(|api| reload::cli(&api, json))
         }

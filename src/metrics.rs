@@ -17,6 +17,8 @@ use moose_dataplane::PuntClass;
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType, Summary};
 use prometheus::{Encoder, TextEncoder};
 
+use std::collections::BTreeMap;
+
 use crate::app::Shared;
 
 /// What the control thread answered for this scrape (`None`: it did not
@@ -31,6 +33,10 @@ pub struct Gathered {
     pub home: Option<moose_control::home::api::HomeReport>,
     pub routing: Option<moose_control::routing::api::RoutingStats>,
     pub elk: Option<moose_control::elk::api::ElkStats>,
+    pub mps: Option<(
+        moose_control::mps::api::MpsStats,
+        Vec<moose_control::mps::api::PoolReport>,
+    )>,
 }
 
 /// Builds one metric family.
@@ -620,6 +626,9 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
     if let Some(e) = &g.elk {
         elk_families(e, out);
     }
+    if let Some((m, pools)) = &g.mps {
+        mps_families(m, pools, out);
+    }
     if let Some(api) = s.server.get() {
         for m in api.metrics() {
             let f = match m.kind {
@@ -629,6 +638,147 @@ fn families(s: &Shared, g: &Gathered, out: &mut Vec<MetricFamily>) {
             single(out, f, m.name, m.help, m.value);
         }
     }
+}
+
+fn mps_families(
+    m: &moose_control::mps::api::MpsStats,
+    pools: &[moose_control::mps::api::PoolReport],
+    out: &mut Vec<MetricFamily>,
+) {
+    let labelled = |out: &mut Vec<MetricFamily>,
+                    name: &str,
+                    help: &str,
+                    label: &str,
+                    keys: &[&str],
+                    map: &BTreeMap<String, u64>| {
+        let mut f = Family::counter(name, help);
+        for k in keys {
+            f.add(&[(label, k)], map.get(*k).copied().unwrap_or(0) as f64);
+        }
+        for (k, v) in map.iter().filter(|(k, _)| !keys.contains(&k.as_str())) {
+            f.add(&[(label, k)], *v as f64);
+        }
+        out.push(f.mf);
+    };
+    labelled(
+        out,
+        "moose_mps_requests_total",
+        "MAC provider requests answered, by result (new assignment, existing one, refused).",
+        "result",
+        &["new", "existing", "refused"],
+        &m.requests,
+    );
+    labelled(
+        out,
+        "moose_mps_refused_total",
+        "MAC provider requests refused, by reason.",
+        "reason",
+        &[
+            "invalid",
+            "unknown_pool",
+            "exhausted",
+            "quota",
+            "ipv4_taken",
+            "store",
+        ],
+        &m.refused,
+    );
+    let rows: [(&str, &str, u64); 6] = [
+        (
+            "moose_mps_released_total",
+            "Addresses given back by their handle.",
+            m.released,
+        ),
+        (
+            "moose_mps_reclaimed_total",
+            "Addresses taken back by an administrator.",
+            m.reclaimed,
+        ),
+        (
+            "moose_mps_commits_total",
+            "Durable store commits (one per control-thread turn with changes).",
+            m.commits,
+        ),
+        (
+            "moose_mps_store_errors_total",
+            "Store commits that failed (their changes were refused).",
+            m.store_errors,
+        ),
+        (
+            "moose_mps_skipped_fabric_total",
+            "Candidate addresses passed over because a fabric switch prefix holds them.",
+            m.skipped_fabric,
+        ),
+        (
+            "moose_mps_commit_nanoseconds_total",
+            "Time spent in durable commits.",
+            m.commit_nanos_total,
+        ),
+    ];
+    for (name, help, v) in rows {
+        single(out, Family::counter, name, help, v);
+    }
+    single(
+        out,
+        Family::gauge,
+        "moose_mps_assigned",
+        "Addresses owned by a handle.",
+        m.assigned,
+    );
+    single(
+        out,
+        Family::gauge,
+        "moose_mps_orphans",
+        "Owned addresses in no configured pool (after a reload).",
+        m.orphans,
+    );
+    let mut size = Family::gauge(
+        "moose_mps_pool_addresses",
+        "Addresses of each MAC provider pool.",
+    );
+    let mut used = Family::gauge(
+        "moose_mps_pool_used",
+        "Addresses of each pool owned by a handle.",
+    );
+    for p in pools {
+        size.add(&[("pool", &p.name)], p.size as f64);
+        used.add(&[("pool", &p.name)], p.used as f64);
+    }
+    out.push(size.mf);
+    out.push(used.mf);
+    labelled(
+        out,
+        "moose_mps_dhcp6_messages_total",
+        "DHCPv6 link-layer address messages received (RFC 8947), by type.",
+        "type",
+        &[
+            "solicit",
+            "request",
+            "renew",
+            "rebind",
+            "release",
+            "decline",
+            "confirm",
+            "information_request",
+        ],
+        &m.dhcp6_messages,
+    );
+    labelled(
+        out,
+        "moose_mps_dhcp6_replies_total",
+        "DHCPv6 answers sent, by type.",
+        "type",
+        &["advertise", "reply"],
+        &m.dhcp6_replies,
+    );
+    labelled(
+        out,
+        "moose_mps_dhcp6_dropped_total",
+        "DHCPv6 messages dropped, by reason.",
+        "reason",
+        &[],
+        &m.dhcp6_dropped,
+    );
 }
 
 fn elk_families(e: &moose_control::elk::api::ElkStats, out: &mut Vec<MetricFamily>) {

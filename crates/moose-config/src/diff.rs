@@ -96,6 +96,7 @@ impl Config {
             sticky_hosts,
             elk,
             dhcp,
+            mps,
         } = new;
         d.fixed("switch.name", &self.name, name);
         diff_dataplane(&mut d, &self.dataplane, dataplane);
@@ -125,6 +126,7 @@ impl Config {
         diff_routing(&mut d, &self.routing, routing);
         diff_elk(&mut d, &self.elk, elk);
         diff_dhcp(&mut d, &self.dhcp, dhcp);
+        diff_mps(&mut d, &self.mps, mps);
         // Entries name ports by index: compared only if the ports are the
         // same ones (otherwise the reload is refused already).
         if same_ports {
@@ -462,6 +464,61 @@ fn diff_dhcp(d: &mut Diff, old: &[crate::DhcpPool], new: &[crate::DhcpPool]) {
         if !new.iter().any(|p| p.vlan == o.vlan) {
             d.live
                 .push(format!("dhcp.pool: VLAN {} removed", o.vlan.get()));
+        }
+    }
+}
+
+/// `[mps]`: pools are live (added, removed, re-ranged, quotas and
+/// lifetimes changed; every assignment is kept, one outside every pool
+/// still owned by its handle); the store and the DHCPv6 socket are fixed.
+fn diff_mps(d: &mut Diff, old: &Option<crate::mps::Mps>, new: &Option<crate::mps::Mps>) {
+    let (old, new) = match (old, new) {
+        (None, None) => return,
+        (Some(o), Some(n)) => (o, n),
+        _ => {
+            d.refused
+                .push("mps: [mps] cannot be added or removed while running (restart moose)".into());
+            return;
+        }
+    };
+    let crate::mps::Mps {
+        state_dir,
+        dhcp6_listen,
+        dhcp6_interfaces,
+        pools,
+    } = new;
+    d.fixed("mps.state_dir", &old.state_dir, state_dir);
+    d.fixed("mps.dhcp6_listen", &old.dhcp6_listen, dhcp6_listen);
+    d.fixed(
+        "mps.dhcp6_interfaces",
+        &old.dhcp6_interfaces,
+        dhcp6_interfaces,
+    );
+    let show = |p: &crate::mps::Pool| {
+        format!(
+            "{} {}-{}",
+            p.policy.as_str(),
+            moose_wire::Mac::from_u64(p.first),
+            moose_wire::Mac::from_u64(p.last)
+        )
+    };
+    for p in pools {
+        match old.pools.iter().find(|o| o.name == p.name) {
+            None => d
+                .live
+                .push(format!("mps.pool: {:?} added: {}", p.name, show(p))),
+            Some(o) if o != p => d.live.push(format!(
+                "mps.pool: {:?} changed: {} (was {})",
+                p.name,
+                show(p),
+                show(o)
+            )),
+            Some(_) => {}
+        }
+    }
+    for o in &old.pools {
+        if !pools.iter().any(|p| p.name == o.name) {
+            d.live.push(format!("mps.pool: {:?} removed", o.name));
         }
     }
 }

@@ -22,6 +22,7 @@ mod diff;
 pub mod elk;
 mod locate;
 mod moose;
+pub mod mps;
 mod punt;
 pub mod raw;
 
@@ -282,6 +283,8 @@ pub struct Config {
     /// `[[dhcp.pool]]`: the built-in DHCPv4 server's pools, at most one
     /// per VLAN.
     pub dhcp: Vec<DhcpPool>,
+    /// `[mps]`: the MAC provider service's pools; `None` without `[mps]`.
+    pub mps: Option<mps::Mps>,
 }
 
 impl Config {
@@ -771,9 +774,43 @@ impl Config {
             }
         }
 
+        let mut taken: mps::Taken = Vec::new();
+        if let Some(m) = moose.as_ref().filter(|m| !m.auto_prefix) {
+            let p = m.switch.prefix();
+            taken.push((
+                "moose.prefix".into(),
+                p.addr().to_u64(),
+                p.addr().to_u64() | ((1u64 << (48 - u32::from(p.len()))) - 1),
+            ));
+        }
+        // A route shorter than /8 (a default or an aggregate towards an
+        // uplink) is not a switch's block of addresses.
+        for (i, r) in routes
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.prefix.len() >= 8)
+        {
+            let a = r.prefix.addr().to_u64();
+            taken.push((
+                format!("route[{i}] {}", r.prefix),
+                a,
+                a | ((1u64 << (48 - u32::from(r.prefix.len()))) - 1),
+            ));
+        }
+        if moose.is_some() {
+            let d = elk.directory_address.to_u64();
+            taken.push(("the directory address".into(), d, d));
+        }
+        let mps = mps::validate(
+            raw.mps,
+            moose.as_ref().and_then(|m| m.state_dir.as_ref()),
+            &taken,
+        )?;
+
         Ok(Config {
             elk,
             dhcp,
+            mps,
             moose,
             routes,
             routing,

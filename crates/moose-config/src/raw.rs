@@ -29,6 +29,8 @@ pub struct File {
     /// `[dhcp]`, with `[[dhcp.pool]]` (see `crate::dhcp`).
     #[serde(default)]
     pub dhcp: crate::dhcp::RawDhcp,
+    /// `[mps]`, with `[[mps.pool]]` (see `crate::mps`).
+    pub mps: Option<crate::mps::RawMps>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -919,9 +919,16 @@ mod schema {
                 walker: self,
             })
         }
+        fn deserialize_map<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+            // A map's keys are the operator's (`quotas`): none to walk.
+            v.visit_map(de::value::MapDeserializer::<
+                std::iter::Empty<(&str, &str)>,
+                de::value::Error,
+            >::new(std::iter::empty()))
+        }
         serde::forward_to_deserialize_any! {
             i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char bytes byte_buf
-            unit unit_struct newtype_struct tuple tuple_struct map enum identifier ignored_any
+            unit unit_struct newtype_struct tuple tuple_struct enum identifier ignored_any
         }
     }
 

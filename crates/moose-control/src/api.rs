@@ -69,6 +69,9 @@ pub enum RefusalKind {
     /// The entry is not the API's to change (it is in the config file), or
     /// a bound is reached.
     Conflict,
+    /// The change could not be made durable (the store failed): nothing
+    /// was changed; try again.
+    Unavailable,
 }
 
 impl Refusal {
@@ -89,6 +92,13 @@ impl Refusal {
     pub fn conflict(message: impl Into<String>) -> Refusal {
         Refusal {
             kind: RefusalKind::Conflict,
+            message: message.into(),
+        }
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Refusal {
+        Refusal {
+            kind: RefusalKind::Unavailable,
             message: message.into(),
         }
     }

@@ -31,6 +31,7 @@ pub mod dhcpd;
 pub mod elk;
 pub mod home;
 pub mod hosts;
+pub mod mps;
 pub mod nic;
 pub mod ports;
 pub mod reserved;

@@ -87,6 +87,10 @@ pub enum Event {
         from: moose_wire::Mac,
         msg: Directory,
     },
+    /// The switch prefixes of the fabric changed (the routing service's
+    /// LSDB after SPF, this switch's own included): the MAC provider never
+    /// hands out an address inside one.
+    FabricPrefixes(Vec<moose_wire::MacPrefix>),
     /// A fabric neighbour became full: what is flooded only on change
     /// (bindings) is offered to it again.
     NeighborFull,

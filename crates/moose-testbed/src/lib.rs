@@ -514,8 +514,9 @@ pub struct Capture {
 
 impl Capture {
     /// Stops the capture with SIGTERM (tcpdump then flushes its file) and
-    /// waits up to `timeout` for it to exit; returns tcpdump's stderr (its
-    /// packet counts).
+    /// waits up to `timeout` for it to exit — or, past that, for it to have
+    /// printed its counts (its file is complete then); returns tcpdump's
+    /// stderr (its packet counts).
     pub fn stop(mut self, timeout: Duration) -> Result<String, TestbedError> {
         let pid = self.child.as_ref().map(|c| c.id().to_string());
         if let Some(pid) = pid {
@@ -528,6 +529,13 @@ impl Capture {
                 Ok(None) if t.elapsed() < timeout => std::thread::sleep(Duration::from_millis(20)),
                 _ => {
                     let err = self.finish(false);
+                    // tcpdump prints its counts once it has flushed the
+                    // file; what takes long after that is the kernel
+                    // tearing the socket down on a loaded machine (an RCU
+                    // grace period), which the capture does not need.
+                    if err.contains("packets captured") {
+                        return Ok(err);
+                    }
                     return Err(TestbedError::Command {
                         cmd: "tcpdump".into(),
                         stderr: format!("did not stop within {timeout:?}: {err}"),

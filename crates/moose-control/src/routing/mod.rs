@@ -172,6 +172,9 @@ pub struct Routing {
     spf_due: Option<Instant>,
     last_spf: Option<Instant>,
     spf_routes: Vec<SpfRoute>,
+    /// The prefixes of the LSDB's switches as last announced
+    /// ([`Event::FabricPrefixes`]).
+    fabric_prefixes: Vec<moose_wire::MacPrefix>,
     tree: Tree,
     /// Fabric ports on the tree, and of those the ones agreed on.
     tree_ports: u64,
@@ -263,6 +266,7 @@ impl Routing {
             spf_due: None,
             last_spf: None,
             spf_routes: Vec::new(),
+            fabric_prefixes: Vec::new(),
             tree: Tree::default(),
             tree_ports: 0,
             active: 0,
@@ -809,6 +813,16 @@ impl Routing {
         self.stats.spf_last_nanos = ns;
         if self.auto && self.loses_prefix() {
             self.renumber(cx);
+        }
+        // Every switch's prefix, for the services that must stay out of
+        // the fabric's addresses (the MAC provider).
+        let mut prefixes: Vec<moose_wire::MacPrefix> =
+            self.lsdb.values().map(|e| e.advert.prefix).collect();
+        prefixes.sort_unstable_by_key(|p| (p.addr().to_u64(), p.len()));
+        prefixes.dedup();
+        if prefixes != self.fabric_prefixes {
+            self.fabric_prefixes = prefixes.clone();
+            cx.emit(Event::FabricPrefixes(prefixes));
         }
         if routes != self.spf_routes {
             self.stats.route_changes += diff_count(&self.spf_routes, &routes);

@@ -1,0 +1,458 @@
+//! The `mps` service: the MAC provider. Devices ask for an address by a
+//! world-wide-unique handle (HTTP `/api/v1/mac/*`, `moose mac`, or DHCPv6
+//! link-layer address assignment, RFC 8947); the same handle always gets
+//! the same address back, a requested address is granted if it is free,
+//! and ownership never expires — it ends by release or an administrator's
+//! reclaim.
+//!
+//! Durability is group commit: every change a turn makes goes into one
+//! store transaction, committed (fsync) in [`end_of_turn`](Service::end_of_turn);
+//! every answer of the turn — also one that changed nothing, which may
+//! report a change still in flight — is sent only after that commit. A
+//! failed commit answers every change of the turn with a refusal and puts
+//! the book back to what the store holds. So an acknowledged assignment is
+//! on disk, and an address is never handed to two handles.
+//!
+//! The book ([`book::Book`]) never hands out an address under a switch
+//! prefix of the fabric ([`Event::FabricPrefixes`]) or this switch's own.
+
+pub mod api;
+pub mod book;
+pub mod store;
+
+use std::net::Ipv4Addr;
+use std::time::Instant;
+
+use moose_config::mps::{Mps as MpsConfig, Quadrant};
+use moose_config::Config;
+use moose_dataplane::io::Backend;
+use moose_wire::{Mac, MacPrefix};
+
+use crate::api::{serve, Envelope, Refusal};
+use crate::{Ctx, Event, Service};
+use api::*;
+use book::{Ask, AskError, Book};
+use store::{Batch, Store, StoreError};
+
+/// An answer held until the turn's commit.
+enum Pending {
+    Grant(Envelope<MacRequest>, Result<MacGrant, Refusal>),
+    Record(
+        tokio::sync::oneshot::Sender<Result<MacRecord, Refusal>>,
+        Result<MacRecord, Refusal>,
+    ),
+}
+
+pub struct Mps {
+    cfg: MpsConfig,
+    book: Book,
+    store: Store,
+    batch: Batch,
+    pending: Vec<Pending>,
+    /// This switch's own MOOSE prefix (with the fabric's).
+    own: Option<MacPrefix>,
+    fabric: Vec<MacPrefix>,
+    stats: MpsStats,
+}
+
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::process::id().into());
+    h.finish()
+}
+
+impl Mps {
+    /// The service of `cfg.mps`, with the store's assignments; `None`
+    /// without `[mps]`.
+    pub fn from_config(cfg: &Config) -> Result<Option<Mps>, StoreError> {
+        let Some(m) = cfg.mps.clone() else {
+            return Ok(None);
+        };
+        let store = Store::open(&m.state_dir)?;
+        let owned = store.load()?;
+        let (book, dropped) = Book::new(&m.pools, owned, seed());
+        for (h, mac) in dropped {
+            log::warn!(
+                "mps: the store holds {} twice (for {h:?}); the first owner keeps it",
+                Mac::from_u64(mac)
+            );
+        }
+        if book.orphans() > 0 {
+            log::info!(
+                "mps: {} assigned addresses are in no configured pool; their handles keep them",
+                book.orphans()
+            );
+        }
+        let own = cfg.moose.as_ref().map(|m| m.switch.prefix());
+        let mut s = Mps {
+            cfg: m,
+            book,
+            store,
+            batch: Batch::default(),
+            pending: Vec::new(),
+            own,
+            fabric: Vec::new(),
+            stats: MpsStats::default(),
+        };
+        s.set_fabric();
+        Ok(Some(s))
+    }
+
+    fn set_fabric(&mut self) {
+        let mut all = self.fabric.clone();
+        all.extend(self.own);
+        self.book.set_fabric(&all);
+    }
+
+    fn count_refusal(&mut self, reason: &str) {
+        *self.stats.requests.entry("refused".into()).or_default() += 1;
+        *self.stats.refused.entry(reason.into()).or_default() += 1;
+    }
+
+    /// Answers a request (staging what it changes); the reply.
+    fn ask(&mut self, r: &MacRequest, commit: bool) -> Result<MacGrant, Refusal> {
+        let parsed = parse_request(r);
+        let out = parsed.and_then(|(requested, ipv4, quadrant)| {
+            self.book.request(
+                &Ask {
+                    handle: &r.handle,
+                    requested,
+                    pool: r.pool.as_deref(),
+                    ipv4,
+                    quadrant,
+                },
+                commit,
+            )
+        });
+        match out {
+            Ok(g) => {
+                let kind = if g.new { "new" } else { "existing" };
+                if commit {
+                    *self.stats.requests.entry(kind.into()).or_default() += 1;
+                }
+                if g.new && commit {
+                    self.batch.remove.retain(|h| h != &r.handle);
+                    self.batch.put.push((r.handle.clone(), g.mac.to_u64()));
+                }
+                Ok(MacGrant {
+                    mac: g.mac.to_string(),
+                    pool: g.pool,
+                    new: g.new,
+                    requested: g.requested.map(|q| q.as_str().to_string()),
+                })
+            }
+            Err(e) => {
+                self.count_refusal(e.reason());
+                Err(refusal(&e))
+            }
+        }
+    }
+
+    fn release(&mut self, handle: &str) -> Result<MacRecord, Refusal> {
+        if let Err(e) = book::check_handle(handle) {
+            self.count_refusal(e.reason());
+            return Err(refusal(&e));
+        }
+        let pool = self
+            .book
+            .mac_of(handle)
+            .and_then(|m| self.book.pool_name(m).map(str::to_string));
+        match self.book.release(handle) {
+            Some(mac) => {
+                self.stats.released += 1;
+                self.stage_remove(handle);
+                Ok(MacRecord {
+                    handle: handle.to_string(),
+                    mac: mac.to_string(),
+                    pool,
+                })
+            }
+            None => Err(Refusal::not_found(format!(
+                "handle: {handle:?} holds no address"
+            ))),
+        }
+    }
+
+    fn reclaim(&mut self, mac: &str) -> Result<MacRecord, Refusal> {
+        let m = parse_mac("mac", mac)?;
+        let pool = self.book.pool_name(m).map(str::to_string);
+        match self.book.reclaim(m) {
+            Some(handle) => {
+                self.stats.reclaimed += 1;
+                self.stage_remove(&handle);
+                log::info!("mps: {m} reclaimed from {handle:?}");
+                Ok(MacRecord {
+                    handle,
+                    mac: m.to_string(),
+                    pool,
+                })
+            }
+            None => Err(Refusal::not_found(format!("mac: {m} is not assigned"))),
+        }
+    }
+
+    fn stage_remove(&mut self, handle: &str) {
+        self.batch.put.retain(|(h, _)| h != handle);
+        self.batch.remove.push(handle.to_string());
+    }
+
+    fn query(&self, q: &MacQuery) -> Result<MacRecord, Refusal> {
+        let (handle, mac) = match (&q.handle, &q.mac) {
+            (Some(h), None) => {
+                let m = self
+                    .book
+                    .mac_of(h)
+                    .ok_or_else(|| Refusal::not_found(format!("handle: {h:?} holds no address")))?;
+                (h.clone(), m)
+            }
+            (None, Some(m)) => {
+                let m = parse_mac("mac", m)?;
+                let h = self
+                    .book
+                    .handle_of(m)
+                    .ok_or_else(|| Refusal::not_found(format!("mac: {m} is not assigned")))?;
+                (h.to_string(), m)
+            }
+            _ => return Err(Refusal::invalid("give handle or mac (one of them)")),
+        };
+        Ok(MacRecord {
+            handle,
+            pool: self.book.pool_name(mac).map(str::to_string),
+            mac: mac.to_string(),
+        })
+    }
+
+    fn pools(&self) -> Vec<PoolReport> {
+        self.book
+            .pools()
+            .map(|f| PoolReport {
+                name: f.pool.name.clone(),
+                policy: f.pool.policy.as_str().into(),
+                quadrant: f.pool.quadrant.as_str().into(),
+                first: Mac::from_u64(f.pool.first).to_string(),
+                last: Mac::from_u64(f.pool.last).to_string(),
+                size: f.pool.size(),
+                used: f.used,
+                free: f.pool.size() - f.used,
+                quotas: f
+                    .pool
+                    .quotas
+                    .iter()
+                    .map(|(q, &max)| {
+                        let used = f.quota_use.get(q).copied().unwrap_or(0);
+                        (q.clone(), QuotaUse { max, used })
+                    })
+                    .collect(),
+                lifetime_secs: f.pool.lifetime.map(|d| d.as_secs()),
+            })
+            .collect()
+    }
+
+    fn figures(&self) -> MpsStats {
+        let mut s = self.stats.clone();
+        s.assigned = self.book.len() as u64;
+        s.orphans = self.book.orphans();
+        s.skipped_fabric = self.book.skipped_fabric;
+        s
+    }
+
+    /// Commits the turn's changes and sends the turn's answers.
+    fn commit(&mut self) {
+        if self.pending.is_empty() && self.batch.is_empty() {
+            return;
+        }
+        let failed = if self.batch.is_empty() {
+            None
+        } else {
+            let t = Instant::now();
+            let r = self.store.commit(&self.batch);
+            self.stats.commits += 1;
+            self.stats.commit_nanos_total += t.elapsed().as_nanos() as u64;
+            self.batch = Batch::default();
+            r.err()
+        };
+        if let Some(e) = &failed {
+            self.stats.store_errors += 1;
+            log::error!("mps: {e}; this turn's changes are refused");
+            // The book back to what is durable.
+            match self.store.load() {
+                Ok(owned) => {
+                    let (b, _) = Book::new(&self.cfg.pools, owned, seed());
+                    self.book = b;
+                    self.set_fabric();
+                }
+                Err(e) => log::error!("mps: reading the store back: {e}"),
+            }
+        }
+        let store_refusal = |e: &StoreError| {
+            Refusal::unavailable(format!("store: {e} (nothing changed; try again)"))
+        };
+        for p in std::mem::take(&mut self.pending) {
+            match p {
+                Pending::Grant(env, reply) => {
+                    let reply = match (&failed, reply) {
+                        (Some(e), Ok(g)) if g.new => {
+                            *self.stats.refused.entry("store".into()).or_default() += 1;
+                            Err(store_refusal(e))
+                        }
+                        (_, r) => r,
+                    };
+                    let _ = env.reply.send(reply);
+                }
+                Pending::Record(tx, reply) => {
+                    let reply = match (&failed, reply) {
+                        (Some(e), Ok(_)) => Err(store_refusal(e)),
+                        (_, r) => r,
+                    };
+                    let _ = tx.send(reply);
+                }
+            }
+        }
+    }
+}
+
+/// A refusal naming the field, with the HTTP status it answers with.
+fn refusal(e: &AskError) -> Refusal {
+    match e {
+        AskError::Invalid { .. } => Refusal::invalid(e.to_string()),
+        AskError::UnknownPool(_) => Refusal::invalid(e.to_string()),
+        AskError::Exhausted { .. }
+        | AskError::NoPool { .. }
+        | AskError::Quota { .. }
+        | AskError::Ipv4Taken { .. } => Refusal::conflict(e.to_string()),
+    }
+}
+
+fn parse_mac(field: &str, s: &str) -> Result<Mac, Refusal> {
+    s.parse()
+        .map_err(|e| Refusal::invalid(format!("{field}: {s:?} is not a MAC address ({e})")))
+}
+
+type Parsed = (Option<Mac>, Option<Ipv4Addr>, Option<Quadrant>);
+
+fn parse_request(r: &MacRequest) -> Result<Parsed, AskError> {
+    let bad = |field, reason: String| AskError::Invalid { field, reason };
+    let requested = r
+        .requested
+        .as_deref()
+        .map(|s| {
+            s.parse::<Mac>()
+                .map_err(|e| bad("requested", format!("{s:?} is not a MAC address ({e})")))
+        })
+        .transpose()?;
+    let ipv4 = r
+        .ipv4
+        .as_deref()
+        .map(|s| {
+            s.parse::<Ipv4Addr>()
+                .map_err(|_| bad("ipv4", format!("{s:?} is not an IPv4 address")))
+        })
+        .transpose()?;
+    let quadrant = match r
+        .quadrant
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None => None,
+        Some("aai") => Some(Quadrant::Aai),
+        Some("eli") => Some(Quadrant::Eli),
+        Some(q @ ("sai" | "reserved")) => {
+            return Err(bad(
+                "quadrant",
+                format!("{q:?}: SAI and Reserved addresses are never handed out (RFC 8948)"),
+            ))
+        }
+        Some(q) => return Err(bad("quadrant", format!("{q:?} is not aai or eli"))),
+    };
+    Ok((requested, ipv4, quadrant))
+}
+
+impl<B: Backend> Service<B> for Mps {
+    fn name(&self) -> &'static str {
+        "mps"
+    }
+
+    fn end_of_turn(&mut self, _cx: &mut Ctx<'_, B>) {
+        self.commit();
+    }
+
+    fn event(&mut self, _cx: &mut Ctx<'_, B>, ev: &Event) {
+        match ev {
+            Event::FabricPrefixes(p) => {
+                self.fabric = p.clone();
+                self.set_fabric();
+            }
+            Event::Renumbered { prefix } => {
+                self.own = Some(*prefix);
+                self.set_fabric();
+            }
+            _ => {}
+        }
+    }
+
+    fn reconfigure(&mut self, _cx: &mut Ctx<'_, B>, cfg: &Config, report: &mut Vec<String>) {
+        let Some(m) = cfg.mps.clone() else { return };
+        if m.pools != self.cfg.pools {
+            let before = self.book.orphans();
+            self.book.repool(&m.pools);
+            self.set_fabric();
+            if self.book.orphans() != before {
+                report.push(format!(
+                    "mps: {} assigned addresses are in no pool now (their handles keep them)",
+                    self.book.orphans()
+                ));
+            }
+        }
+        self.cfg = m;
+    }
+
+    fn request(
+        &mut self,
+        _cx: &mut Ctx<'_, B>,
+        body: Box<dyn std::any::Any + Send>,
+    ) -> Result<(), Box<dyn std::any::Any + Send>> {
+        let body = match body.downcast::<Envelope<MacRequest>>() {
+            Ok(env) => {
+                let reply = self.ask(&env.call, true);
+                self.pending.push(Pending::Grant(*env, reply));
+                return Ok(());
+            }
+            Err(b) => b,
+        };
+        let body = match body.downcast::<Envelope<MacRelease>>() {
+            Ok(env) => {
+                let Envelope { call, reply } = *env;
+                let r = self.release(&call.handle);
+                self.pending.push(Pending::Record(reply, r));
+                return Ok(());
+            }
+            Err(b) => b,
+        };
+        let body = match body.downcast::<Envelope<MacReclaim>>() {
+            Ok(env) => {
+                let Envelope { call, reply } = *env;
+                let r = self.reclaim(&call.mac);
+                self.pending.push(Pending::Record(reply, r));
+                return Ok(());
+            }
+            Err(b) => b,
+        };
+        let body = match body.downcast::<Envelope<MacQuery>>() {
+            Ok(env) => {
+                let Envelope { call, reply } = *env;
+                let r = self.query(&call);
+                // It may report a change of this turn: sent after the commit.
+                self.pending.push(Pending::Record(reply, r));
+                return Ok(());
+            }
+            Err(b) => b,
+        };
+        let body = match serve::<PoolsQuery>(body, |_| self.pools()) {
+            Ok(()) => return Ok(()),
+            Err(b) => b,
+        };
+        serve::<StatsQuery>(body, |_| self.figures())
+    }
+}
