@@ -361,6 +361,24 @@ pub fn run(
                 .context("spawning the control thread")?;
             threads.push(control);
 
+            let dhcp6_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            if let Some(m) = shared.cfg.mps.as_ref() {
+                if let Some(listen) = m.dhcp6_listen {
+                    let sock = match crate::dhcp6::bind(listen, &m.dhcp6_interfaces) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            pipe_quit.store(true, Ordering::Relaxed);
+                            return Err(e);
+                        }
+                    };
+                    let (control, stop) = (shared.control.clone(), dhcp6_stop.clone());
+                    std::thread::Builder::new()
+                        .name("moose-dhcp6".into())
+                        .spawn_scoped(s, move || crate::dhcp6::serve(sock, control, stop))
+                        .context("spawning the DHCPv6 server")?;
+                    log(format!("DHCPv6 link-layer address server on {listen}"));
+                }
+            }
             let server = match listener {
                 Some(l) => {
                     let router = crate::http::router(shared.clone());
@@ -411,6 +429,7 @@ pub fn run(
                 }
             }
             log("stopping");
+            dhcp6_stop.store(true, Ordering::Relaxed);
             if let Some(srv) = server {
                 srv.stop();
             }

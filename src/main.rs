@@ -4,6 +4,7 @@
 mod app;
 mod bench;
 mod demo;
+mod dhcp6;
 mod dpdk_backend;
 mod eal_args;
 mod http;

@@ -18,6 +18,7 @@
 
 pub mod api;
 pub mod book;
+pub mod dhcp6;
 pub mod store;
 
 use std::net::Ipv4Addr;
@@ -41,6 +42,12 @@ enum Pending {
         tokio::sync::oneshot::Sender<Result<MacRecord, Refusal>>,
         Result<MacRecord, Refusal>,
     ),
+    /// A DHCPv6 answer; `changed`: it reports a change of this turn.
+    Dhcp6 {
+        reply: tokio::sync::oneshot::Sender<Option<Vec<u8>>>,
+        answer: Option<(Vec<u8>, &'static str)>,
+        changed: bool,
+    },
 }
 
 pub struct Mps {
@@ -53,6 +60,8 @@ pub struct Mps {
     own: Option<MacPrefix>,
     fabric: Vec<MacPrefix>,
     stats: MpsStats,
+    /// The DHCPv6 server's DUID-LL (from the switch name: stable).
+    duid: Vec<u8>,
 }
 
 fn seed() -> u64 {
@@ -94,6 +103,7 @@ impl Mps {
             own,
             fabric: Vec::new(),
             stats: MpsStats::default(),
+            duid: dhcp6::server_duid(name_mac(&cfg.name)),
         };
         s.set_fabric();
         Ok(Some(s))
@@ -257,6 +267,154 @@ impl Mps {
         s
     }
 
+    fn dhcp6_drop(&mut self, reason: &str) {
+        *self.stats.dhcp6_dropped.entry(reason.into()).or_default() += 1;
+    }
+
+    /// Answers a DHCPv6 link-layer address message (RFC 8947): the reply
+    /// payload and its type, and whether it changed an assignment.
+    ///
+    /// Each IA_LL is one handle, `dhcpv6:<DUID hex>:<IAID hex>`, so a
+    /// client gets the same address for the same IA_LL every time (also
+    /// through the HTTP API). Solicit offers without assigning (Rapid
+    /// Commit assigns); Request assigns, preferring the LLADDR it carries
+    /// (the one advertised); Renew and Rebind answer the address held
+    /// (NoBinding without one); Release and Decline end the assignment;
+    /// Confirm says whether each address is still the client's. One
+    /// address per IA_LL (extra-addresses 0). The valid lifetime is the
+    /// pool's `lifetime_secs`, infinite without one (T1 = T2 = infinite:
+    /// never renew); the assignment itself never expires either way.
+    fn dhcp6(&mut self, payload: &[u8]) -> (Option<(Vec<u8>, &'static str)>, bool) {
+        use dhcp6::{status, IaLlAnswer, Kind, LlResult, ReplyKind};
+        let msg = match dhcp6::parse(payload) {
+            Ok(m) => m,
+            Err(e) => {
+                self.dhcp6_drop(e.reason());
+                return (None, false);
+            }
+        };
+        *self
+            .stats
+            .dhcp6_messages
+            .entry(kind_name(msg.kind).into())
+            .or_default() += 1;
+        if msg.server_id.as_ref().is_some_and(|id| *id != self.duid) {
+            // Meant for another server (RFC 8415 §16).
+            self.dhcp6_drop("other_server");
+            return (None, false);
+        }
+        // The most preferred quadrant this provider serves (0 AAI, 1 ELI).
+        let mut quads = msg.quadrants.clone();
+        quads.sort_by_key(|&(_, pref)| std::cmp::Reverse(pref));
+        let quadrant = quads.iter().find_map(|&(q, _)| match q {
+            0 => Some(Quadrant::Aai),
+            1 => Some(Quadrant::Eli),
+            _ => None,
+        });
+        let only_unserved = !quads.is_empty() && quadrant.is_none();
+        let duid_hex: String = msg.client_id.iter().map(|b| format!("{b:02x}")).collect();
+        let commit = match msg.kind {
+            Kind::Solicit => msg.rapid_commit,
+            _ => true,
+        };
+        let mut changed = false;
+        let mut answers = Vec::new();
+        for ia in &msg.ia_ll {
+            let handle = format!("dhcpv6:{duid_hex}:{:08x}", ia.iaid);
+            let lifetime = |book: &Book, mac: Mac| -> u32 {
+                book.pool_name(mac)
+                    .and_then(|p| book.pool(p))
+                    .and_then(|p| p.lifetime)
+                    .map(|d| d.as_secs() as u32)
+                    .unwrap_or(dhcp6::INFINITY)
+            };
+            let granted = |book: &Book, mac: Mac| {
+                let valid = lifetime(book, mac);
+                let (t1, t2) = dhcp6::timers(valid);
+                LlResult::Granted {
+                    mac,
+                    extra: 0,
+                    valid,
+                    t1,
+                    t2,
+                }
+            };
+            let fail = |code: u16, message: String| LlResult::Status { code, message };
+            let result = match msg.kind {
+                Kind::Solicit | Kind::Request if only_unserved => fail(
+                    status::NO_ADDRS_AVAIL,
+                    "only SAI or Reserved requested; this provider assigns AAI and ELI".into(),
+                ),
+                Kind::Solicit | Kind::Request => {
+                    let ask = Ask {
+                        handle: &handle,
+                        requested: ia.addr,
+                        pool: None,
+                        ipv4: None,
+                        quadrant,
+                    };
+                    match self.book.request(&ask, commit) {
+                        Ok(g) => {
+                            if commit {
+                                let kind = if g.new { "new" } else { "existing" };
+                                *self.stats.requests.entry(kind.into()).or_default() += 1;
+                                if g.new {
+                                    changed = true;
+                                    self.batch.remove.retain(|h| h != &handle);
+                                    self.batch.put.push((handle.clone(), g.mac.to_u64()));
+                                }
+                            }
+                            granted(&self.book, g.mac)
+                        }
+                        Err(e) => {
+                            self.count_refusal(e.reason());
+                            fail(status::NO_ADDRS_AVAIL, e.to_string())
+                        }
+                    }
+                }
+                Kind::Renew | Kind::Rebind => match self.book.mac_of(&handle) {
+                    Some(mac) => granted(&self.book, mac),
+                    None => fail(
+                        status::NO_BINDING,
+                        "no address is held for this IA_LL".into(),
+                    ),
+                },
+                Kind::Release | Kind::Decline => match self.book.mac_of(&handle) {
+                    Some(mac) if ia.addr.is_none_or(|a| a == mac) => {
+                        self.book.release(&handle);
+                        self.stats.released += 1;
+                        self.stage_remove(&handle);
+                        changed = true;
+                        fail(status::SUCCESS, "released".into())
+                    }
+                    _ => fail(
+                        status::NO_BINDING,
+                        "no such address is held for this IA_LL".into(),
+                    ),
+                },
+                Kind::Confirm => match self.book.mac_of(&handle) {
+                    Some(mac) if ia.addr == Some(mac) => granted(&self.book, mac),
+                    _ => fail(status::NOT_ON_LINK, "not this client's address".into()),
+                },
+                Kind::InformationRequest => continue,
+            };
+            answers.push(IaLlAnswer {
+                iaid: ia.iaid,
+                result,
+            });
+        }
+        let (kind, name) = match msg.kind {
+            Kind::Solicit if !msg.rapid_commit => (ReplyKind::Advertise, "advertise"),
+            _ => (ReplyKind::Reply, "reply"),
+        };
+        let top = match msg.kind {
+            Kind::Release | Kind::Decline => Some((status::SUCCESS, "done")),
+            _ => None,
+        };
+        let out = dhcp6::build(&msg, kind, &self.duid, &answers, top);
+        (Some((out, name)), changed)
+    }
+
     /// Commits the turn's changes and sends the turn's answers.
     fn commit(&mut self) {
         if self.pending.is_empty() && self.batch.is_empty() {
@@ -307,8 +465,55 @@ impl Mps {
                     };
                     let _ = tx.send(reply);
                 }
+                Pending::Dhcp6 {
+                    reply,
+                    answer,
+                    changed,
+                } => {
+                    // Unanswered after a failed commit: the client
+                    // retransmits.
+                    let answer = match (&failed, answer) {
+                        (Some(_), Some(_)) if changed => {
+                            self.dhcp6_drop("store");
+                            None
+                        }
+                        (_, Some((bytes, name))) => {
+                            *self.stats.dhcp6_replies.entry(name.into()).or_default() += 1;
+                            Some(bytes)
+                        }
+                        (_, None) => None,
+                    };
+                    let _ = reply.send(answer);
+                }
             }
         }
+    }
+}
+
+/// A locally administered unicast address made from the switch name
+/// (FNV-1a), for the DHCPv6 server's DUID.
+fn name_mac(name: &str) -> Mac {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let mut m = Mac::from_u64(h & 0xffff_ffff_ffff);
+    m.0[0] = (m.0[0] & 0xf0) | 0x02;
+    m
+}
+
+fn kind_name(k: dhcp6::Kind) -> &'static str {
+    use dhcp6::Kind::*;
+    match k {
+        Solicit => "solicit",
+        Request => "request",
+        Confirm => "confirm",
+        Renew => "renew",
+        Rebind => "rebind",
+        Release => "release",
+        Decline => "decline",
+        InformationRequest => "information_request",
     }
 }
 
@@ -445,6 +650,19 @@ impl<B: Backend> Service<B> for Mps {
                 let r = self.query(&call);
                 // It may report a change of this turn: sent after the commit.
                 self.pending.push(Pending::Record(reply, r));
+                return Ok(());
+            }
+            Err(b) => b,
+        };
+        let body = match body.downcast::<Envelope<Dhcp6Message>>() {
+            Ok(env) => {
+                let Envelope { call, reply } = *env;
+                let (answer, changed) = self.dhcp6(&call.payload);
+                self.pending.push(Pending::Dhcp6 {
+                    reply,
+                    answer,
+                    changed,
+                });
                 return Ok(());
             }
             Err(b) => b,
