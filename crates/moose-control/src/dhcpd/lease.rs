@@ -412,13 +412,8 @@ pub const STORE_FILE: &str = "dhcp-leases.redb";
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let path = dir.join(STORE_FILE);
-        let err = |e: &dyn std::fmt::Display| StoreError {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        };
-        std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
-        let db = Database::create(&path).map_err(|e| err(&e))?;
+        let (db, path) = crate::redb_file::open(dir, STORE_FILE)
+            .map_err(|(path, reason)| StoreError { path, reason })?;
         Ok(Store { db, path })
     }
 

@@ -91,13 +91,8 @@ fn from_unix(ms: u64) -> Instant {
 impl Store {
     /// Opens (or creates) `dir/hosts.redb`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let path = dir.join("hosts.redb");
-        let err = |e: &dyn std::fmt::Display| StoreError {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        };
-        std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
-        let db = Database::create(&path).map_err(|e| err(&e))?;
+        let (db, path) = crate::redb_file::open(dir, "hosts.redb")
+            .map_err(|(path, reason)| StoreError { path, reason })?;
         Ok(Store { db, path })
     }
 

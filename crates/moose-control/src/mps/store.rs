@@ -39,13 +39,8 @@ impl Batch {
 impl Store {
     /// Opens (or creates) `dir/mps.redb`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let path = dir.join("mps.redb");
-        let err = |e: &dyn std::fmt::Display| StoreError {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        };
-        std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
-        let db = Database::create(&path).map_err(|e| err(&e))?;
+        let (db, path) = crate::redb_file::open(dir, "mps.redb")
+            .map_err(|(path, reason)| StoreError { path, reason })?;
         Ok(Store { db, path })
     }
 
