@@ -311,6 +311,31 @@ pub fn run(
             names: cfg.ports.iter().map(|p| p.name.clone()).collect(),
             pool: mempool.clone(),
         }));
+        let filters: Vec<Box<dyn moose_control::nicslots::MacFilter + '_>> = ports
+            .iter()
+            .zip(&cfg.ports)
+            .map(|(p, pc)| {
+                let burned_in = moose_wire::Mac(p.mac_addr().unwrap_or_default());
+                let f: Box<dyn moose_control::nicslots::MacFilter + '_> = match pc.emulate_mac_slots
+                {
+                    Some(n) => Box::new(moose_control::nicslots::Model::new(n, burned_in)),
+                    None => Box::new(crate::dpdk_backend::DpdkFilter {
+                        port: p,
+                        capacity: p
+                            .info()
+                            .map(|i| i.max_mac_addrs.max(1) as usize)
+                            .unwrap_or(1),
+                        burned_in,
+                    }),
+                };
+                f
+            })
+            .collect();
+        runtime.add(Box::new(
+            moose_control::nicslots::NicSlots::new(&cfg, filters)
+                .map_err(anyhow::Error::msg)
+                .context("the MAC slots (nicslots)")?,
+        ));
         runtime.start(Instant::now());
         let shared = Arc::new(Shared {
             cfg: cfg.clone(),

@@ -208,3 +208,35 @@ impl<'a, 'eal> Service<Dpdk<'a>> for Nic<'a, 'eal> {
         serve::<XstatsQuery>(body, |_| self.xstats())
     }
 }
+
+/// A port's MAC accept filter on the NIC itself, for the `nicslots`
+/// service (`rte_eth_dev_mac_addr_add/remove`,
+/// `rte_eth_dev_set_mc_addr_list`, promiscuous mode).
+pub struct DpdkFilter<'a, 'eal> {
+    pub port: &'a Port<'eal>,
+    /// `rte_eth_dev_info.max_mac_addrs` (at least 1).
+    pub capacity: usize,
+    pub burned_in: moose_wire::Mac,
+}
+
+impl moose_control::nicslots::MacFilter for DpdkFilter<'_, '_> {
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+    fn burned_in(&self) -> moose_wire::Mac {
+        self.burned_in
+    }
+    fn add(&mut self, mac: moose_wire::Mac) -> Result<(), String> {
+        self.port.mac_addr_add(mac.0).map_err(|e| e.to_string())
+    }
+    fn remove(&mut self, mac: moose_wire::Mac) -> Result<(), String> {
+        self.port.mac_addr_remove(mac.0).map_err(|e| e.to_string())
+    }
+    fn set_multicast(&mut self, macs: &[moose_wire::Mac]) -> Result<(), String> {
+        let list: Vec<[u8; 6]> = macs.iter().map(|m| m.0).collect();
+        self.port.set_mc_addr_list(&list).map_err(|e| e.to_string())
+    }
+    fn set_promiscuous(&mut self, on: bool) -> Result<(), String> {
+        self.port.set_promiscuous(on).map_err(|e| e.to_string())
+    }
+}

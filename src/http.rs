@@ -36,6 +36,10 @@ use moose_control::mps::api::{
     MacGrant, MacQuery, MacReclaim, MacRecord, MacRelease, MacRequest, PoolReport, PoolsQuery,
 };
 use moose_control::nic::{Link, NicCounters, NicQuery, NicReport, XstatsQuery};
+use moose_control::nicslots::api::{
+    Modify, ModifyBody, PortSlots, Reserve, ReserveBody, SlotGet, SlotRecord, SlotsQuery,
+    Unreserve, UnreserveBody,
+};
 use moose_control::reserved::api::{ReservedStats, StatsQuery as ReservedQuery};
 use moose_control::routes::api::{AddRoute, Ports, RemoveRoute, RouteRecord, RoutesQuery};
 use moose_control::routing::api::{
@@ -84,7 +88,12 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/mac/request", post(mac_request))
         .route("/api/v1/mac/release", post(mac_release))
         .route("/api/v1/mac/reclaim", post(mac_reclaim))
-        .route("/api/v1/mac/pools", get(mac_pools));
+        .route("/api/v1/mac/pools", get(mac_pools))
+        .route("/api/v1/slots", get(slots))
+        .route(
+            "/api/v1/slots/{port}/{what}",
+            get(slot_get).post(slot_change),
+        );
     // Fault injection for the test suite: a handler that panics, to show a
     // panic in management takes nothing down. Off unless asked for.
     if std::env::var_os("MOOSE_TEST_FAULTS").is_some_and(|v| v == "1") {
@@ -393,6 +402,89 @@ async fn dhcp_leases(
         return Ok(Json(Vec::new()));
     }
     Ok(Json(ask(&s, moose_control::elk::api::LeasesQuery).await?))
+}
+
+/// `GET /api/v1/slots`: each port's MAC filter — mode (`filter`,
+/// `software`, `promiscuous`), emulated or not, entries total and free,
+/// the burned-in address, the frames filtered in software, every slot.
+async fn slots(State(s): St) -> Result<Json<Vec<PortSlots>>, ApiError> {
+    let mut v = ask(&s, SlotsQuery).await?;
+    for (i, p) in v.iter_mut().enumerate() {
+        p.filtered_frames = PortTotals::sum(&s.stats, i as u16).dropped(DropReason::NotAccepted);
+    }
+    Ok(Json(v))
+}
+
+/// `GET /api/v1/slots/{port}/{slot}`: a slot's active address and state
+/// (a free slot answers with the burned-in address).
+async fn slot_get(
+    State(s): St,
+    axum::extract::Path((port, slot)): axum::extract::Path<(String, String)>,
+) -> Result<Json<SlotRecord>, ApiError> {
+    let slot = slot
+        .parse::<usize>()
+        .map_err(|_| bad_request(format!("slot: {slot:?} is not a slot number")))?;
+    Ok(Json(ask(&s, SlotGet { port, slot }).await??))
+}
+
+/// `POST /api/v1/slots/{port}/reserve` `{owner, mac}` → `{port, slot, mac,
+/// token, in_nic, mode}`; `…/unreserve` `{slot, token}` → the port;
+/// `…/modify` `{slot, token, mac}` → the reservation. Only the token's
+/// holder changes a reservation (409 otherwise).
+async fn slot_change(
+    State(s): St,
+    axum::extract::Path((port, what)): axum::extract::Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    Ok(match what.as_str() {
+        "reserve" => {
+            let b: ReserveBody =
+                json_body(&body, r#"{"owner": "...", "mac": "aa:bb:cc:dd:ee:ff"}"#)?;
+            let r = ask(
+                &s,
+                Reserve {
+                    port,
+                    owner: b.owner,
+                    mac: b.mac,
+                },
+            )
+            .await??;
+            Json(r).into_response()
+        }
+        "unreserve" => {
+            let b: UnreserveBody = json_body(&body, r#"{"slot": N, "token": "..."}"#)?;
+            let r = ask(
+                &s,
+                Unreserve {
+                    port,
+                    slot: b.slot,
+                    token: b.token,
+                },
+            )
+            .await??;
+            Json(r).into_response()
+        }
+        "modify" => {
+            let b: ModifyBody = json_body(&body, r#"{"slot": N, "token": "...", "mac": "..."}"#)?;
+            let r = ask(
+                &s,
+                Modify {
+                    port,
+                    slot: b.slot,
+                    token: b.token,
+                    mac: b.mac,
+                },
+            )
+            .await??;
+            Json(r).into_response()
+        }
+        other => {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!("no such slot operation {other:?} (reserve, unreserve, modify)"),
+            ))
+        }
+    })
 }
 
 /// The MAC provider's calls answer 404 on a switch without `[mps]`.

@@ -44,7 +44,12 @@ pub enum MacCmd {
 
 /// Sends `method path body`; the body of a 2xx answer, else an error with
 /// the API's message.
-fn call(api: &str, method: &str, path: &str, body: Option<&str>) -> anyhow::Result<String> {
+pub(crate) fn call(
+    api: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> anyhow::Result<String> {
     let (status, text) = moose_mgmt::client::request(method, api, path, body, TIMEOUT)?;
     if (200..300).contains(&status) {
         return Ok(text);

@@ -13,6 +13,7 @@ mod metrics;
 mod out;
 mod reload;
 mod show;
+mod slots;
 mod telemetry;
 
 use std::path::PathBuf;
@@ -117,6 +118,21 @@ enum Cmd {
         #[command(subcommand)]
         cmd: mac::MacCmd,
         /// Print the API's JSON instead of a line or table.
+        #[arg(long, global = true)]
+        json: bool,
+        /// The API's address (default: metrics.listen of --config, else 127.0.0.1:9477).
+        #[arg(long, global = true)]
+        api: Option<String>,
+        /// Take the API's address from this configuration file.
+        #[arg(short, long, global = true)]
+        config: Option<PathBuf>,
+    },
+    /// The NIC MAC slots of a running appliance, through its JSON API:
+    /// show, reserve, unreserve, modify.
+    Slots {
+        #[command(subcommand)]
+        cmd: slots::SlotsCmd,
+        /// Print the API's JSON instead of a table or line.
         #[arg(long, global = true)]
         json: bool,
         /// The API's address (default: metrics.listen of --config, else 127.0.0.1:9477).
@@ -260,6 +276,12 @@ fn main() -> ExitCode {
             api,
             config,
         } => show_api(api, config).and_then(|api| mac::run(cmd, &api, json)),
+        Cmd::Slots {
+            cmd,
+            json,
+            api,
+            config,
+        } => show_api(api, config).and_then(|api| slots::run(cmd, &api, json)),
         Cmd::Reload { json, api, config } => {
             show_api(api, config).and_then(|api| reload::cli(&api, json))
         }

@@ -273,6 +273,7 @@ fn diff_ports(d: &mut Diff, old: &[PortConfig], new: &[PortConfig]) -> bool {
             host_pool,
             storm,
             cost,
+            emulate_mac_slots,
         } = n;
         let key = |k: &str| format!("port[{i}].{k}");
         if o.name != *name {
@@ -287,6 +288,11 @@ fn diff_ports(d: &mut Diff, old: &[PortConfig], new: &[PortConfig]) -> bool {
         d.fixed(&key("tx_desc"), &o.tx_desc, tx_desc);
         d.fixed(&key("promiscuous"), &o.promiscuous, promiscuous);
         d.fixed(&key("host_pool"), &o.host_pool, host_pool);
+        d.fixed(
+            &key("emulate_mac_slots"),
+            &o.emulate_mac_slots,
+            emulate_mac_slots,
+        );
         d.live(&key("pvid"), &o.pvid, pvid, |v| v.to_string());
         d.live(&key("vlans"), &o.vlans, vlans, show_vlans);
         d.live(&key("learn_limit"), &o.learn_limit, learn_limit, show_limit);

@@ -191,6 +191,9 @@ pub struct PortConfig {
     pub storm: Storm,
     /// A fabric port's link cost in the link-state protocol.
     pub cost: u16,
+    /// `emulate_mac_slots = N`: the port's MAC filter is the software
+    /// model with N unicast entries (reported as emulated), not the NIC's.
+    pub emulate_mac_slots: Option<usize>,
 }
 
 /// The cost of a fabric link without `port[].cost`.
@@ -678,6 +681,15 @@ impl Config {
                 promiscuous: p.promiscuous,
                 host_pool: host_pool(i, p.host_pool.as_deref(), role, moose.as_ref())?,
                 storm,
+                emulate_mac_slots: match p.emulate_mac_slots {
+                    Some(n) if !(1..=128).contains(&n) => {
+                        return Err(invalid(
+                            format!("port[{i}].emulate_mac_slots"),
+                            format!("{n} is not in 1..=128 (filter entries, the port's own address's included)"),
+                        ))
+                    }
+                    n => n,
+                },
             });
         }
         if let Some(m) = &moose {

@@ -128,6 +128,7 @@ pub struct Port {
     pub host_pool: Option<String>,
     pub storm: Option<Storm>,
     pub cost: Option<u32>,
+    pub emulate_mac_slots: Option<usize>,
 }
 
 /// `port[].storm`: flood rate limits of the port's ingress, per class.

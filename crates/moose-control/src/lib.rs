@@ -34,6 +34,7 @@ pub mod home;
 pub mod hosts;
 pub mod mps;
 pub mod nic;
+pub mod nicslots;
 pub mod ports;
 mod redb_file;
 pub mod reserved;

@@ -79,6 +79,7 @@ counter_kinds! {
         StormBroadcast => "storm_broadcast", "Storm control: the ingress port's broadcast rate (port[].storm.broadcast_pps) was exceeded.";
         StormMulticast => "storm_multicast", "Storm control: the ingress port's multicast rate (port[].storm.multicast_pps) was exceeded.";
         StormUnknownUnicast => "storm_unknown_unicast", "Storm control: the ingress port's unknown-unicast flood rate (port[].storm.unknown_unicast_pps) was exceeded.";
+        NotAccepted => "not_accepted", "The port filters in software (no free NIC MAC slot, or an emulated filter): the destination is none of its active or subscribed addresses.";
     }
 }
 

@@ -85,7 +85,20 @@ pub struct PortTable {
     /// On a directory switch, its anycast address (little-endian address
     /// bits): frames to it go to the `protocol` class.
     pub directory: Option<u64>,
+    /// Bit `p` set while the worker filters port `p`'s received frames in
+    /// software (the `nicslots` service: the NIC has no free MAC slot and
+    /// runs promiscuous, or its filter is the emulated model): a frame
+    /// whose destination is not broadcast and not in `accept[p]` is
+    /// dropped (`not_accepted`) before it is classified.
+    pub filtered: u64,
+    /// The destinations port `p` accepts while filtered: its own address,
+    /// the reserved ones and the subscribed multicast ones (little-endian
+    /// address bits, sorted).
+    pub accept: [Arc<[u64]>; MAX_PORTS],
 }
+
+/// ff:ff:ff:ff:ff:ff as little-endian address bits.
+pub const BROADCAST_LE: u64 = 0xffff_ffff_ffff;
 
 /// The little-endian address bits of `m`, as a frame load gives them.
 pub fn mac_le(m: moose_wire::Mac) -> u64 {
@@ -185,7 +198,18 @@ impl PortTable {
             elk: 0,
             elk_vlans: moose_config::VlanSet::empty(),
             directory: None,
+            filtered: 0,
+            accept: std::array::from_fn(|_| Arc::from(Vec::new())),
         }
+    }
+
+    /// Whether port `p`, filtered, accepts a frame to `dst_le`.
+    #[inline]
+    pub fn accepts(&self, port: PortId, dst_le: u64) -> bool {
+        dst_le == BROADCAST_LE
+            || self.accept[port.index() & (MAX_PORTS - 1)]
+                .binary_search(&dst_le)
+                .is_ok()
     }
 
     #[inline]
@@ -433,6 +457,13 @@ pub enum TableOp {
     },
     /// The switch's MOOSE prefix changed (an automatic prefix renumbered).
     Prefix(moose_wire::MacPrefix),
+    /// A port's software filter (`nicslots`): on or off, and what it
+    /// accepts (little-endian address bits, sorted).
+    Accept {
+        port: PortId,
+        filtered: bool,
+        accept: Arc<[u64]>,
+    },
     /// The whole port table (reconfiguration).
     Ports(Arc<PortTable>),
     Flood(Arc<FloodSets>),
@@ -450,6 +481,7 @@ impl TableOp {
             | TableOp::TxMax { .. }
             | TableOp::Home { .. }
             | TableOp::Prefix(_)
+            | TableOp::Accept { .. }
             | TableOp::Ports(_) => Table::Ports,
             TableOp::Flood(_) => Table::Flood,
             TableOp::Fib(_) => Table::Fib,
@@ -487,6 +519,17 @@ impl Absorb<TableOp> for TableSet {
                 }
             }
             TableOp::Prefix(p) => Arc::make_mut(&mut self.ports).local = Some(Local::of(*p)),
+            TableOp::Accept {
+                port,
+                filtered,
+                accept,
+            } => {
+                let t = Arc::make_mut(&mut self.ports);
+                set_bit(&mut t.filtered, *port, *filtered);
+                if let Some(a) = t.accept.get_mut(port.index()) {
+                    *a = accept.clone();
+                }
+            }
             TableOp::Ports(p) => self.ports = p.clone(),
             TableOp::Flood(f) => self.flood = f.clone(),
             TableOp::Fib(f) => self.fib = f.clone(),

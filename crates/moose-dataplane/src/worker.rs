@@ -582,10 +582,36 @@ impl<B: Backend> Worker<B> {
             storm,
             ..
         } = self;
-        let n = burst.len();
         let role = roles[port.index()];
         learns.clear();
         let view = tables.enter();
+        // A port the NIC cannot filter (no free MAC slot: promiscuous) is
+        // filtered here, before anything learns from its frames; kept
+        // frames keep their order.
+        if fresh && view.ports.filtered & port.bit() != 0 {
+            let mut kept = 0;
+            for i in 0..burst.len() {
+                let dst = Header::load(burst[i].as_ref()).dst_le();
+                if view.ports.accepts(port, dst) {
+                    burst.swap(kept, i);
+                    kept += 1;
+                }
+            }
+            let filtered = (burst.len() - kept) as u64;
+            if filtered > 0 {
+                let bytes: usize = burst[kept..].iter().map(|f| f.as_ref().len()).sum();
+                counters.drop(port.0, DropReason::NotAccepted, filtered);
+                counters.add(port.0, PortCounter::RxPackets, filtered);
+                counters.add(port.0, PortCounter::RxBytes, bytes as u64);
+                refused.extend(burst.drain(kept..));
+                if burst.is_empty() {
+                    drop(view);
+                    pool.free_bulk(refused);
+                    return;
+                }
+            }
+        }
+        let n = burst.len();
         let actions = &mut actions[..n];
         let mut b = Burst {
             tables: &view,

@@ -84,6 +84,12 @@ pub enum PortOp {
     Stats,
     /// `rte_eth_xstats_get_names` / `rte_eth_xstats_get`.
     Xstats,
+    /// `rte_eth_dev_mac_addr_add`.
+    MacAddrAdd,
+    /// `rte_eth_dev_mac_addr_remove`.
+    MacAddrRemove,
+    /// `rte_eth_dev_set_mc_addr_list`.
+    McAddrList,
 }
 
 impl fmt::Display for PortOp {
@@ -104,6 +110,9 @@ impl fmt::Display for PortOp {
             PortOp::GetMtu => f.write_str("get_mtu"),
             PortOp::Stats => f.write_str("stats_get"),
             PortOp::Xstats => f.write_str("xstats_get"),
+            PortOp::MacAddrAdd => f.write_str("mac_addr_add"),
+            PortOp::MacAddrRemove => f.write_str("mac_addr_remove"),
+            PortOp::McAddrList => f.write_str("set_mc_addr_list"),
         }
     }
 }

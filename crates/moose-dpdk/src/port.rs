@@ -732,6 +732,47 @@ impl<'eal> Port<'eal> {
         Ok(())
     }
 
+    /// Adds `mac` to the NIC's unicast accept filter (`rte_eth_dev_mac_addr_add`,
+    /// pool 0). Fails when the filter is full or the driver has none.
+    pub fn mac_addr_add(&self, mac: [u8; 6]) -> Result<(), DpdkError> {
+        let (_g, id) = self.live()?;
+        let _c = self.control.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut a = ffi::rte_ether_addr { addr_bytes: mac };
+        // SAFETY: attached port (read lock held); `a` outlives the call.
+        let ret = unsafe { ffi::rte_eth_dev_mac_addr_add(id, &mut a, 0) };
+        check(id, &self.name, PortOp::MacAddrAdd, ret)
+    }
+
+    /// Removes `mac` from the NIC's unicast accept filter.
+    pub fn mac_addr_remove(&self, mac: [u8; 6]) -> Result<(), DpdkError> {
+        let (_g, id) = self.live()?;
+        let _c = self.control.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut a = ffi::rte_ether_addr { addr_bytes: mac };
+        // SAFETY: as in mac_addr_add.
+        let ret = unsafe { ffi::rte_eth_dev_mac_addr_remove(id, &mut a) };
+        check(id, &self.name, PortOp::MacAddrRemove, ret)
+    }
+
+    /// Sets the NIC's multicast accept list (`rte_eth_dev_set_mc_addr_list`;
+    /// empty: none).
+    pub fn set_mc_addr_list(&self, macs: &[[u8; 6]]) -> Result<(), DpdkError> {
+        let (_g, id) = self.live()?;
+        let _c = self.control.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut list: Vec<ffi::rte_ether_addr> = macs
+            .iter()
+            .map(|m| ffi::rte_ether_addr { addr_bytes: *m })
+            .collect();
+        let ptr = if list.is_empty() {
+            std::ptr::null_mut()
+        } else {
+            list.as_mut_ptr()
+        };
+        // SAFETY: `list` holds `len` addresses and outlives the call; DPDK
+        // copies them.
+        let ret = unsafe { ffi::rte_eth_dev_set_mc_addr_list(id, ptr, list.len() as u32) };
+        check(id, &self.name, PortOp::McAddrList, ret)
+    }
+
     /// Sets the MTU (`rte_eth_dev_set_mtu`; for `net_af_packet` that sets
     /// the kernel interface's MTU) and remembers it for reattach.
     pub fn set_mtu(&self, mtu: u16) -> Result<(), DpdkError> {
