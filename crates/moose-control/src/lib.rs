@@ -15,8 +15,8 @@
 //! 802.1D reserved destinations, counted), [`hosts`] (MOOSE addresses,
 //! durable, mobility) and [`routing`] (the link-state protocol, the FIB of
 //! [`routes`], the broadcast tree, the [`home`] election), [`elk`] (the
-//! ARP/ND directory and the DHCPv4 server) and [`mps`] (the MAC
-//! provider); nicslots comes next. A service never touches
+//! ARP/ND directory and the DHCPv4 server), [`mps`] (the MAC provider)
+//! and [`nicslots`] (the ports' MAC filters). A service never touches
 //! another's state: they talk through [`Event`]s.
 //!
 //! Invariants: only this runtime appends to the table writer; a frame a
