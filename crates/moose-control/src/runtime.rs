@@ -91,6 +91,10 @@ pub enum Event {
     /// LSDB after SPF, this switch's own included): the MAC provider never
     /// hands out an address inside one.
     FabricPrefixes(Vec<moose_wire::MacPrefix>),
+    /// The MAC provider handed `mac` out (`owned`), or its owner gave it
+    /// up: a host with that real MAC keeps its MOOSE address while it is
+    /// owned, however long it is idle (the hosts service pins it).
+    MacOwned { mac: moose_wire::Mac, owned: bool },
     /// A fabric neighbour became full: what is flooded only on change
     /// (bindings) is offered to it again.
     NeighborFull,

@@ -73,8 +73,8 @@ pub struct XlateFigures {
 pub struct TablesReport {
     /// Whether the quick (test) sizes were used.
     pub quick: bool,
-    /// Keyed `"10k"` and `"1m"` (in quick mode the sizes are smaller; see
-    /// `prefixes`).
+    /// Keyed `"100"`, `"1k"`, `"10k"` and `"1m"` (in quick mode the last
+    /// two are smaller; see `prefixes`).
     pub lpm: std::collections::BTreeMap<String, LpmFigures>,
     /// Keyed `"10k"` and `"1m"` (see `entries`).
     pub xlate: std::collections::BTreeMap<String, XlateFigures>,
@@ -113,6 +113,11 @@ pub fn run(cfg: &BenchConfig) -> TablesReport {
     };
     let mut lpm = std::collections::BTreeMap::new();
     let mut xlate = std::collections::BTreeMap::new();
+    // The sizes a fabric's FIB has: 100, 1,000 and 10,000 switch prefixes
+    // (and 1M, the stress case); translation at 10k and 1M hosts.
+    for (name, n) in [("100", 100), ("1k", 1_000)] {
+        lpm.insert(name.to_string(), bench_lpm(n, min_time, cfg.quick));
+    }
     for (name, n) in [("10k", small), ("1m", large)] {
         lpm.insert(name.to_string(), bench_lpm(n, min_time, cfg.quick));
         xlate.insert(name.to_string(), bench_xlate(n, min_time, cfg.quick));

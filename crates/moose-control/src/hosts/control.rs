@@ -90,6 +90,8 @@ pub struct HostTable {
     /// Where sequential allocation goes on, per range.
     cursor: [u64; MAX_PORTS],
     hash_key: u64,
+    /// Real MACs the MAC provider has handed out: never released as idle.
+    pinned: std::collections::HashSet<Mac>,
     pub counters: HostCounters,
 }
 
@@ -152,6 +154,7 @@ impl HostTable {
             ranges,
             cursor,
             hash_key,
+            pinned: std::collections::HashSet::new(),
             counters: HostCounters::default(),
         })
     }
@@ -383,7 +386,23 @@ impl HostTable {
     /// quarantine until `now + reuse_after_secs`. Returns them.
     pub fn release_idle(&mut self, now: Instant) -> Vec<Host> {
         let idle = self.idle;
-        self.release(now, |h| now.saturating_duration_since(h.last_seen) >= idle)
+        let pinned = std::mem::take(&mut self.pinned);
+        let gone = self.release(now, |h| {
+            now.saturating_duration_since(h.last_seen) >= idle && !pinned.contains(&h.real)
+        });
+        self.pinned = pinned;
+        gone
+    }
+
+    /// Pins (or unpins) the hosts whose real MAC is `mac`: a pinned host
+    /// is never released as idle, so it keeps its id (the MAC provider
+    /// owns that address for a device).
+    pub fn pin(&mut self, mac: Mac, on: bool) {
+        if on {
+            self.pinned.insert(mac);
+        } else {
+            self.pinned.remove(&mac);
+        }
     }
 
     /// Releases every host on `port` (its segment is homed elsewhere now),
@@ -532,6 +551,22 @@ mod tests {
         assert_eq!(a, Admitted::Moved { from: E1 });
         assert_eq!(h2.id, h.id);
         assert_eq!((t.on_port(E1), t.on_port(E2)), (0, 1));
+    }
+
+    /// A host whose MAC the MAC provider handed out keeps its id however
+    /// long it is idle; unpinned, it is released as any other.
+    #[test]
+    fn hosts_with_provider_macs_are_never_idle() {
+        let t0 = Instant::now();
+        let mut t = HostTable::from_config(&cfg("sequential", ""), 0).unwrap();
+        let (a, _) = t.admit(1, mac(1), E1, t0).unwrap();
+        t.admit(1, mac(2), E1, t0).unwrap();
+        t.pin(mac(1), true);
+        let gone = t.release_idle(t0 + Duration::from_secs(3600));
+        assert_eq!(gone.iter().map(|h| h.real).collect::<Vec<_>>(), [mac(2)]);
+        assert_eq!(t.get(1, mac(1)).map(|h| h.id), Some(a.id));
+        t.pin(mac(1), false);
+        assert_eq!(t.release_idle(t0 + Duration::from_secs(7200)).len(), 1);
     }
 
     #[test]

@@ -593,6 +593,7 @@ impl<B: Backend> Service<B> for Hosts {
                 self.announced(cx, origin, &host);
             }
             Event::Renumbered { prefix } => self.renumbered(cx, prefix),
+            Event::MacOwned { mac, owned } => self.table.pin(mac, owned),
             _ => {}
         }
     }

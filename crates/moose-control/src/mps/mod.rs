@@ -62,6 +62,9 @@ pub struct Mps {
     stats: MpsStats,
     /// The DHCPv6 server's DUID-LL (from the switch name: stable).
     duid: Vec<u8>,
+    /// Addresses handed out or given up this turn, told to the other
+    /// services once the commit holds them ([`Event::MacOwned`]).
+    owned_news: Vec<(Mac, bool)>,
 }
 
 fn seed() -> u64 {
@@ -104,6 +107,7 @@ impl Mps {
             fabric: Vec::new(),
             stats: MpsStats::default(),
             duid: dhcp6::server_duid(name_mac(&cfg.name)),
+            owned_news: Vec::new(),
         };
         s.set_fabric();
         Ok(Some(s))
@@ -144,6 +148,7 @@ impl Mps {
                 if g.new && commit {
                     self.batch.remove.retain(|h| h != &r.handle);
                     self.batch.put.push((r.handle.clone(), g.mac.to_u64()));
+                    self.owned_news.push((g.mac, true));
                 }
                 Ok(MacGrant {
                     mac: g.mac.to_string(),
@@ -172,6 +177,7 @@ impl Mps {
             Some(mac) => {
                 self.stats.released += 1;
                 self.stage_remove(handle);
+                self.owned_news.push((mac, false));
                 Ok(MacRecord {
                     handle: handle.to_string(),
                     mac: mac.to_string(),
@@ -191,6 +197,7 @@ impl Mps {
             Some(handle) => {
                 self.stats.reclaimed += 1;
                 self.stage_remove(&handle);
+                self.owned_news.push((m, false));
                 log::info!("mps: {m} reclaimed from {handle:?}");
                 Ok(MacRecord {
                     handle,
@@ -362,6 +369,7 @@ impl Mps {
                                     changed = true;
                                     self.batch.remove.retain(|h| h != &handle);
                                     self.batch.put.push((handle.clone(), g.mac.to_u64()));
+                                    self.owned_news.push((g.mac, true));
                                 }
                             }
                             granted(&self.book, g.mac)
@@ -382,6 +390,7 @@ impl Mps {
                 Kind::Release | Kind::Decline => match self.book.mac_of(&handle) {
                     Some(mac) if ia.addr.is_none_or(|a| a == mac) => {
                         self.book.release(&handle);
+                        self.owned_news.push((mac, false));
                         self.stats.released += 1;
                         self.stage_remove(&handle);
                         changed = true;
@@ -415,10 +424,11 @@ impl Mps {
         (Some((out, name)), changed)
     }
 
-    /// Commits the turn's changes and sends the turn's answers.
-    fn commit(&mut self) {
+    /// Commits the turn's changes and sends the turn's answers; whether
+    /// the changes are durable.
+    fn commit(&mut self) -> bool {
         if self.pending.is_empty() && self.batch.is_empty() {
-            return;
+            return true;
         }
         let failed = if self.batch.is_empty() {
             None
@@ -487,6 +497,7 @@ impl Mps {
                 }
             }
         }
+        failed.is_none()
     }
 }
 
@@ -579,8 +590,20 @@ impl<B: Backend> Service<B> for Mps {
         "mps"
     }
 
-    fn end_of_turn(&mut self, _cx: &mut Ctx<'_, B>) {
-        self.commit();
+    fn start(&mut self, cx: &mut Ctx<'_, B>) {
+        let owned: Vec<Mac> = self.book.owned().map(|(_, m)| m).collect();
+        for mac in owned {
+            cx.emit(Event::MacOwned { mac, owned: true });
+        }
+    }
+
+    fn end_of_turn(&mut self, cx: &mut Ctx<'_, B>) {
+        let durable = self.commit();
+        for (mac, owned) in std::mem::take(&mut self.owned_news) {
+            if durable {
+                cx.emit(Event::MacOwned { mac, owned });
+            }
+        }
     }
 
     fn event(&mut self, _cx: &mut Ctx<'_, B>, ev: &Event) {
