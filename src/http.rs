@@ -56,6 +56,9 @@ use crate::app::Shared;
 
 /// Longest wait for the control thread per call.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a MAC provider request may wait for its answer: with etcd it
+/// waits behind the commits before it, each up to `mps.etcd_timeout_ms`.
+pub const MPS_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Entries per page when `/api/v1/fdb` streams the whole table.
 pub const FDB_PAGE: usize = 1000;
 
@@ -498,18 +501,18 @@ fn no_mps(s: &Shared) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// [`ask`], waiting (within the same time bound) while the control
+/// [`ask`] with [`MPS_CALL_TIMEOUT`], waiting (within it) while the control
 /// thread's queue is full: a burst of allocation requests queues at its
 /// connections instead of failing; memory stays bounded by them.
 async fn ask_patiently<C: Call + Clone>(s: &Shared, c: C) -> Result<C::Reply, ApiError> {
-    let deadline = tokio::time::Instant::now() + CALL_TIMEOUT;
+    let deadline = tokio::time::Instant::now() + MPS_CALL_TIMEOUT;
     loop {
         match tokio::time::timeout_at(deadline, s.control.call(c.clone())).await {
             Ok(Err(CallError::Busy)) if tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
             Ok(r) => return Ok(r?),
-            Err(_) => return Err(CallError::Timeout(CALL_TIMEOUT).into()),
+            Err(_) => return Err(CallError::Timeout(MPS_CALL_TIMEOUT).into()),
         }
     }
 }

@@ -680,6 +680,7 @@ fn mps_families(
             "quota",
             "ipv4_taken",
             "store",
+            "etcd",
         ],
         &m.refused,
     );
@@ -717,6 +718,52 @@ fn mps_families(
     ];
     for (name, help, v) in rows {
         single(out, Family::counter, name, help, v);
+    }
+    if m.etcd {
+        let rows: [(&str, &str, u64); 5] = [
+            (
+                "moose_mps_etcd_syncs_total",
+                "Times the provider got in sync with etcd (start and every reconnect).",
+                m.etcd_syncs,
+            ),
+            (
+                "moose_mps_etcd_conflicts_total",
+                "etcd commits another provider's changes made fail (their requests retried).",
+                m.etcd_conflicts,
+            ),
+            (
+                "moose_mps_etcd_failures_total",
+                "etcd commits that failed for want of etcd (their changes refused).",
+                m.etcd_failures,
+            ),
+            (
+                "moose_mps_etcd_block_claims_total",
+                "Address blocks leased from etcd.",
+                m.etcd_block_claims,
+            ),
+            (
+                "moose_mps_block_misses_total",
+                "New addresses taken outside the provider's leased blocks.",
+                m.block_misses,
+            ),
+        ];
+        for (name, help, v) in rows {
+            single(out, Family::counter, name, help, v);
+        }
+        single(
+            out,
+            Family::gauge,
+            "moose_mps_etcd_up",
+            "1 while the provider is in sync with etcd (else it refuses requests).",
+            u64::from(m.etcd_up),
+        );
+        single(
+            out,
+            Family::gauge,
+            "moose_mps_etcd_blocks",
+            "Address blocks this provider leases now.",
+            m.etcd_blocks,
+        );
     }
     single(
         out,

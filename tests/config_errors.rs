@@ -406,3 +406,34 @@ fn run_names_a_missing_control_core() {
     no_panic("control_core", err);
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn mac_provider_etcd() {
+    let pool = "[[mps.pool]]\nname = \"vms\"\nprefix = \"02:42:00:00:00:00/24\"\n";
+    let base = format!("[switch]\nname = \"s\"\n{PORT}");
+    for (name, body, key) in [
+        (
+            "etcd-https",
+            "etcd = [\"https://127.0.0.1:2379\"]",
+            "mps.etcd[0]",
+        ),
+        (
+            "etcd-noport",
+            "etcd = [\"http://127.0.0.1\"]",
+            "mps.etcd[0]",
+        ),
+        (
+            "etcd-block",
+            "etcd = [\"http://127.0.0.1:2379\"]\netcd_block = 1",
+            "mps.etcd_block",
+        ),
+        ("etcd-alone", "etcd_timeout_ms = 500", "mps.etcd_timeout_ms"),
+    ] {
+        assert_rejected(name, &format!("{base}[mps]\n{body}\n{pool}"), key);
+    }
+    let (ok, err) = check(
+        "etcd-good",
+        &format!("{base}[mps]\netcd = [\"http://127.0.0.1:2379\"]\n{pool}"),
+    );
+    assert!(ok, "{err}");
+}

@@ -12,6 +12,8 @@ packages=(
     iproute2 iputils-ping iputils-arping isc-dhcp-client dnsmasq tcpdump tshark
     python3 python3-scapy curl ca-certificates procps
     prometheus
+    etcd-server  # tests/mps_etcd.rs: three members on loopback
+    protobuf-compiler  # the etcd client's build compiles etcd's protos
 )
 
 missing=()
@@ -23,10 +25,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    # The package starts its own server on :9090 where systemd runs; the
-    # tests start theirs on free ports and need no service left running.
-    if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
-        systemctl disable --now prometheus >/dev/null 2>&1 || true
+    # Prometheus and etcd start their own servers (:9090, :2379) where
+    # systemd runs; the tests start theirs on free ports and need no
+    # service left running.
+    if [ -d /run/systemd/system ]; then
+        for svc in prometheus etcd; do
+            if [[ " ${missing[*]} " == *" $svc"* ]]; then
+                systemctl disable --now "$svc" >/dev/null 2>&1 || true
+            fi
+        done
     fi
 fi
 

@@ -492,8 +492,10 @@ fn diff_mps(d: &mut Diff, old: &Option<crate::mps::Mps>, new: &Option<crate::mps
         dhcp6_listen,
         dhcp6_interfaces,
         pools,
+        etcd,
     } = new;
     d.fixed("mps.state_dir", &old.state_dir, state_dir);
+    d.fixed("mps.etcd", &old.etcd, etcd);
     d.fixed("mps.dhcp6_listen", &old.dhcp6_listen, dhcp6_listen);
     d.fixed(
         "mps.dhcp6_interfaces",

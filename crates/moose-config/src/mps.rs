@@ -37,8 +37,38 @@ pub struct RawMps {
     /// Interfaces whose direct clients it hears (it joins ff02::1:2 there).
     #[serde(default)]
     pub dhcp6_interfaces: Vec<String>,
+    /// etcd endpoints (`http://host:port`): the pools are coordinated
+    /// there with other providers instead of the embedded store.
+    #[serde(default)]
+    pub etcd: Vec<String>,
+    /// Addresses per block an etcd provider leases and allocates inside
+    /// (0: no blocks, one transaction per address decides everything).
+    pub etcd_block: Option<u64>,
+    /// How long one etcd call may take before the request fails.
+    pub etcd_timeout_ms: Option<u64>,
+    /// The key prefix the providers of one enterprise share.
+    pub etcd_prefix: Option<String>,
     #[serde(default)]
     pub pool: Vec<RawPool>,
+}
+
+/// Default `mps.etcd_block`.
+pub const DEFAULT_ETCD_BLOCK: u64 = 256;
+/// Default `mps.etcd_timeout_ms`.
+pub const DEFAULT_ETCD_TIMEOUT_MS: u64 = 2000;
+/// Default `mps.etcd_prefix`.
+pub const DEFAULT_ETCD_PREFIX: &str = "/moose/mps";
+
+/// The validated etcd coordination of `[mps]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Etcd {
+    /// `http://host:port`, as written.
+    pub endpoints: Vec<String>,
+    /// Addresses per leased block; 0 = per-address transactions only.
+    pub block: u64,
+    pub timeout: Duration,
+    /// Without a trailing '/'.
+    pub prefix: String,
 }
 
 /// `[[mps.pool]]` as written.
@@ -159,6 +189,80 @@ pub struct Mps {
     pub dhcp6_listen: Option<SocketAddr>,
     pub dhcp6_interfaces: Vec<String>,
     pub pools: Vec<Pool>,
+    /// `Some`: the assignments live in etcd, shared with other providers.
+    pub etcd: Option<Etcd>,
+}
+
+fn validate_etcd(raw: &RawMps) -> Result<Option<Etcd>, ConfigError> {
+    if raw.etcd.is_empty() {
+        for (k, set) in [
+            ("mps.etcd_block", raw.etcd_block.is_some()),
+            ("mps.etcd_timeout_ms", raw.etcd_timeout_ms.is_some()),
+            ("mps.etcd_prefix", raw.etcd_prefix.is_some()),
+        ] {
+            if set {
+                return Err(invalid(k, "needs mps.etcd (the endpoints)"));
+            }
+        }
+        return Ok(None);
+    }
+    for (i, e) in raw.etcd.iter().enumerate() {
+        let key = format!("mps.etcd[{i}]");
+        let Some(rest) = e.strip_prefix("http://") else {
+            let why = if e.starts_with("https://") {
+                "https is not supported (this build has no TLS client); use http:// on a trusted network"
+            } else {
+                "is not an http://host:port endpoint"
+            };
+            return Err(invalid(key, format!("{e:?} {why}")));
+        };
+        let hostport = rest.trim_end_matches('/');
+        let ok = hostport
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+        if !ok || hostport.contains('/') {
+            return Err(invalid(
+                key,
+                format!(
+                    "{e:?} is not an http://host:port endpoint (e.g. \"http://127.0.0.1:2379\")"
+                ),
+            ));
+        }
+        if raw.etcd[..i].contains(e) {
+            return Err(invalid(key, format!("{e:?} is listed twice")));
+        }
+    }
+    let block = raw.etcd_block.unwrap_or(DEFAULT_ETCD_BLOCK);
+    if block == 1 || block > 1 << 20 {
+        return Err(invalid(
+            "mps.etcd_block",
+            format!("{block}: 0 (no blocks) or 2 to 1048576 addresses"),
+        ));
+    }
+    let ms = raw.etcd_timeout_ms.unwrap_or(DEFAULT_ETCD_TIMEOUT_MS);
+    if !(100..=60_000).contains(&ms) {
+        return Err(invalid(
+            "mps.etcd_timeout_ms",
+            format!("{ms}: 100 to 60000 milliseconds"),
+        ));
+    }
+    let prefix = raw
+        .etcd_prefix
+        .clone()
+        .unwrap_or_else(|| DEFAULT_ETCD_PREFIX.to_string());
+    let prefix = prefix.trim_end_matches('/').to_string();
+    if !prefix.starts_with('/') || prefix.len() < 2 || prefix.chars().any(|c| c.is_control()) {
+        return Err(invalid(
+            "mps.etcd_prefix",
+            format!("{prefix:?}: a key prefix such as \"/moose/mps\""),
+        ));
+    }
+    Ok(Some(Etcd {
+        endpoints: raw.etcd.clone(),
+        block,
+        timeout: Duration::from_millis(ms),
+        prefix,
+    }))
 }
 
 fn mac(key: &str, s: &str) -> Result<Mac, ConfigError> {
@@ -188,6 +292,7 @@ pub(crate) fn validate(
     taken: &Taken,
 ) -> Result<Option<Mps>, ConfigError> {
     let Some(raw) = raw else { return Ok(None) };
+    let etcd = validate_etcd(&raw)?;
     let state_dir = match raw.state_dir {
         Some(d) if d.is_empty() => return Err(invalid("mps.state_dir", "is empty")),
         Some(d) => PathBuf::from(d),
@@ -279,6 +384,7 @@ pub(crate) fn validate(
         dhcp6_listen,
         dhcp6_interfaces: raw.dhcp6_interfaces,
         pools,
+        etcd,
     }))
 }
 
@@ -521,6 +627,77 @@ mod tests {
         assert_eq!(m.pools[4].first, 0x001b_2100_0000);
         assert_eq!(m.pools[4].last, 0x001b_21ff_ffff);
         assert_eq!(m.pools[0].quotas["tenant-a/"], 3);
+    }
+
+    #[test]
+    fn etcd_keys() {
+        let pool = "[[mps.pool]]\nname = \"vms\"\nprefix = \"02:42:00:00:00:00/24\"\n";
+        let c = load(&format!(
+            "[mps]\netcd = [\"http://127.0.0.1:2379\", \"http://10.0.0.2:2379/\"]\n{pool}"
+        ))
+        .unwrap();
+        let e = c.mps.unwrap().etcd.unwrap();
+        assert_eq!(e.block, super::DEFAULT_ETCD_BLOCK);
+        assert_eq!(e.prefix, "/moose/mps");
+        assert_eq!(e.timeout.as_millis(), 2000);
+        let c = load(&format!(
+            "[mps]\netcd = [\"http://e1:2379\"]\netcd_block = 0\netcd_timeout_ms = 500\netcd_prefix = \"/corp/macs/\"\n{pool}"
+        ))
+        .unwrap();
+        let e = c.mps.unwrap().etcd.unwrap();
+        assert_eq!((e.block, e.prefix.as_str()), (0, "/corp/macs"));
+        assert!(load(&format!("[mps]\n{pool}"))
+            .unwrap()
+            .mps
+            .unwrap()
+            .etcd
+            .is_none());
+        let cases = [
+            (
+                "etcd = [\"https://e:2379\"]",
+                "mps.etcd[0]",
+                "https is not supported",
+            ),
+            ("etcd = [\"e:2379\"]", "mps.etcd[0]", "http://host:port"),
+            ("etcd = [\"http://e\"]", "mps.etcd[0]", "http://host:port"),
+            ("etcd = [\"http://e:0\"]", "mps.etcd[0]", "http://host:port"),
+            (
+                "etcd = [\"http://e:1/x\"]",
+                "mps.etcd[0]",
+                "http://host:port",
+            ),
+            (
+                "etcd = [\"http://e:1\", \"http://e:1\"]",
+                "mps.etcd[1]",
+                "twice",
+            ),
+            (
+                "etcd = [\"http://e:1\"]\netcd_block = 1",
+                "mps.etcd_block",
+                "0 (no blocks)",
+            ),
+            (
+                "etcd = [\"http://e:1\"]\netcd_block = 2000000",
+                "mps.etcd_block",
+                "1048576",
+            ),
+            (
+                "etcd = [\"http://e:1\"]\netcd_timeout_ms = 50",
+                "mps.etcd_timeout_ms",
+                "100 to 60000",
+            ),
+            (
+                "etcd = [\"http://e:1\"]\netcd_prefix = \"moose\"",
+                "mps.etcd_prefix",
+                "key prefix",
+            ),
+            ("etcd_block = 64", "mps.etcd_block", "needs mps.etcd"),
+            ("etcd_prefix = \"/x\"", "mps.etcd_prefix", "needs mps.etcd"),
+        ];
+        for (body, key, why) in cases {
+            let e = load(&format!("[mps]\n{body}\n{pool}")).unwrap_err();
+            assert!(e.contains(key) && e.contains(why), "{body}: {e}");
+        }
     }
 
     #[test]

@@ -150,6 +150,19 @@ pub struct MpsStats {
     pub dhcp6_messages: BTreeMap<String, u64>,
     pub dhcp6_replies: BTreeMap<String, u64>,
     pub dhcp6_dropped: BTreeMap<String, u64>,
+    /// etcd coordination (`mps.etcd`; all zero without it): whether the
+    /// link is in sync now, how often it got in sync, commits that
+    /// conflicted with another provider (their requests retried) or
+    /// failed for want of etcd (refused), blocks leased and held, and
+    /// picks that found no free address in the provider's blocks.
+    pub etcd: bool,
+    pub etcd_up: bool,
+    pub etcd_syncs: u64,
+    pub etcd_conflicts: u64,
+    pub etcd_failures: u64,
+    pub etcd_block_claims: u64,
+    pub etcd_blocks: u64,
+    pub block_misses: u64,
 }
 
 /// A DHCPv6 message for the RFC 8947 server, as received on its socket;

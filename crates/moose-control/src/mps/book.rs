@@ -92,6 +92,9 @@ struct PoolState {
     cursor: u64,
     /// Quota prefix → addresses held.
     quota_use: BTreeMap<String, u64>,
+    /// Blocks (first, last) this provider leased from the etcd-shared
+    /// pool: new addresses come from these first (block delegation).
+    blocks: Vec<(u64, u64)>,
 }
 
 /// Why a request is refused: the field at fault and the reason.
@@ -214,6 +217,9 @@ pub struct Book {
     pub skipped_fabric: u64,
     /// Seed of the `random` policy's draws (xorshift).
     rng: u64,
+    /// Picks that found no free address in the pool's leased blocks and
+    /// took one from the whole pool (block delegation only).
+    pub block_misses: u64,
 }
 
 impl Book {
@@ -230,6 +236,7 @@ impl Book {
                     used: 0,
                     cursor: p.first,
                     quota_use: p.quotas.keys().map(|k| (k.clone(), 0)).collect(),
+                    blocks: Vec::new(),
                 })
                 .collect(),
             by_handle: HashMap::with_capacity(owned.len()),
@@ -238,6 +245,7 @@ impl Book {
             orphans: 0,
             skipped_fabric: 0,
             rng: seed | 1,
+            block_misses: 0,
         };
         let mut dropped = Vec::new();
         for (h, m) in owned {
@@ -266,7 +274,15 @@ impl Book {
     pub fn repool(&mut self, pools: &[Pool]) {
         let owned: Vec<(String, u64)> = self.by_handle.drain().collect();
         let fabric = std::mem::take(&mut self.fabric);
+        let blocks: Vec<(String, Vec<(u64, u64)>)> = self
+            .pools
+            .iter()
+            .map(|p| (p.cfg.name.clone(), p.blocks.clone()))
+            .collect();
         let (mut b, _) = Book::new(pools, owned, self.rng);
+        for (name, bl) in blocks {
+            b.set_blocks(&name, bl);
+        }
         b.fabric = fabric;
         b.skipped_fabric = self.skipped_fabric;
         *self = b;
@@ -381,6 +397,108 @@ impl Book {
         Some(h)
     }
 
+    /// Makes `handle` own `mac` (or nothing), whoever held either before:
+    /// what another provider committed, or a turn's change undone.
+    pub fn force(&mut self, handle: &str, mac: Option<u64>) {
+        if self.by_handle.get(handle).copied() == mac && mac.is_some() {
+            return;
+        }
+        self.release(handle);
+        if let Some(m) = mac {
+            if let Some(other) = self.by_mac.get(&m).cloned() {
+                self.release(&other);
+            }
+            self.assign(handle, m);
+        }
+    }
+
+    /// The blocks of pool `name` this provider holds (its leases).
+    pub fn set_blocks(&mut self, name: &str, mut blocks: Vec<(u64, u64)>) {
+        if let Some(p) = self.pools.iter_mut().find(|p| p.cfg.name == name) {
+            blocks.retain(|&(a, b)| p.cfg.contains(a) && p.cfg.contains(b) && a <= b);
+            blocks.sort_unstable();
+            p.blocks = blocks;
+        }
+    }
+
+    pub fn blocks(&self, name: &str) -> &[(u64, u64)] {
+        self.pools
+            .iter()
+            .find(|p| p.cfg.name == name)
+            .map_or(&[], |p| &p.blocks)
+    }
+
+    /// Free addresses of pool `name` between `a` and `b` (inclusive).
+    pub fn free_between(&self, name: &str, a: u64, b: u64) -> u64 {
+        let Some(p) = self.pools.iter().find(|p| p.cfg.name == name) else {
+            return 0;
+        };
+        let mut n = 0;
+        if let Some((_, &e)) = p.free.0.range(..a).next_back() {
+            if e >= a {
+                n += e.min(b) - a + 1;
+            }
+        }
+        for (&s, &e) in p.free.0.range(a..=b) {
+            n += e.min(b) - s + 1;
+        }
+        n
+    }
+
+    /// Up to `n` blocks of `size` addresses of pool `name` (aligned on the
+    /// pool's first address; the last one may be shorter) that have a free
+    /// address and are not in `skip` (by first address), from the pool's
+    /// cursor on: what a provider asks etcd to lease next.
+    pub fn block_candidates(
+        &self,
+        name: &str,
+        size: u64,
+        skip: &dyn Fn(u64) -> bool,
+        n: usize,
+    ) -> Vec<(u64, u64)> {
+        let Some(p) = self.pools.iter().find(|p| p.cfg.name == name) else {
+            return Vec::new();
+        };
+        let (first, last) = (p.cfg.first, p.cfg.last);
+        let count = (last - first) / size + 1;
+        let start = (p.cursor.clamp(first, last) - first) / size;
+        let mut out = Vec::new();
+        let mut k = 0;
+        while k < count && out.len() < n {
+            let idx = (start + k) % count;
+            k += 1;
+            let a = first + idx * size;
+            let b = a.saturating_add(size - 1).min(last);
+            if skip(a) || p.blocks.iter().any(|&(x, _)| x == a) {
+                continue;
+            }
+            // The first free address at or after a, if it is in the block.
+            if p.free.next_from(a).is_some_and(|m| m >= a && m <= b) {
+                out.push((a, b));
+            }
+        }
+        out
+    }
+
+    /// A free address in pool `i`'s own blocks, not routed.
+    fn pick_in_blocks(&self, i: usize) -> Option<u64> {
+        let p = &self.pools[i];
+        for &(a, b) in &p.blocks {
+            let mut from = a;
+            while from <= b {
+                let m = p.free.next_from(from)?;
+                if m < from || m > b {
+                    break;
+                }
+                match self.in_fabric(m) {
+                    None => return Some(m),
+                    Some(end) => from = end.saturating_add(1),
+                }
+            }
+        }
+        None
+    }
+
     fn quota_ok(&self, i: usize, handle: &str) -> Result<(), AskError> {
         let p = &self.pools[i];
         for (q, max) in &p.cfg.quotas {
@@ -412,6 +530,12 @@ impl Book {
 
     /// A free address of pool `i` by its policy, not under a fabric prefix.
     fn pick(&mut self, i: usize) -> Option<u64> {
+        if !self.pools[i].blocks.is_empty() {
+            if let Some(m) = self.pick_in_blocks(i) {
+                return Some(m);
+            }
+            self.block_misses += 1;
+        }
         let (first, size, policy) = {
             let c = &self.pools[i].cfg;
             (c.first, c.size(), c.policy)
@@ -907,6 +1031,10 @@ mod tests {
         Request(u8, Option<u16>),
         Release(u8),
         Reclaim(u16),
+        /// Another provider's committed change (etcd): handle → address.
+        Force(u8, Option<u16>),
+        /// The blocks of pool "s" this provider leases: starts (× 10).
+        Blocks(Vec<u8>),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -914,6 +1042,8 @@ mod tests {
             4 => (any::<u8>(), proptest::option::of(0u16..300)).prop_map(|(h, r)| Op::Request(h, r)),
             2 => any::<u8>().prop_map(Op::Release),
             1 => (0u16..300).prop_map(Op::Reclaim),
+            1 => (any::<u8>(), proptest::option::of(0u16..200)).prop_map(|(h, m)| Op::Force(h, m)),
+            1 => proptest::collection::vec(0u8..10, 0..3).prop_map(Op::Blocks),
         ]
     }
 
@@ -933,6 +1063,9 @@ mod tests {
                         let h = h.to_string();
                         let req = r.map(|r| Mac::from_u64(A + u64::from(r)));
                         let pool = if h.len() % 2 == 0 { Some("r") } else { None };
+                        // A new address of pool "s" comes from a leased
+                        // block while one has a free address.
+                        let from_block = pool.is_none() && req.is_none() && b.pick_in_blocks(0).is_some();
                         match b.request(&Ask { handle: &h, requested: req, pool, ..Ask::default() }, true) {
                             Ok(g) => {
                                 if let Some(&m) = model.get(&h) {
@@ -942,6 +1075,10 @@ mod tests {
                                     prop_assert!(g.new);
                                     prop_assert!(!model.values().any(|&m| m == g.mac.to_u64()));
                                     prop_assert!(!(0x0242_0000_0040..=0x0242_0000_0043).contains(&g.mac.to_u64()));
+                                    if from_block {
+                                        let m = g.mac.to_u64();
+                                        prop_assert!(b.blocks("s").iter().any(|&(a, z)| (a..=z).contains(&m)));
+                                    }
                                     model.insert(h, g.mac.to_u64());
                                 }
                             }
@@ -958,8 +1095,24 @@ mod tests {
                         prop_assert_eq!(b.reclaim(Mac::from_u64(m)), owner.clone());
                         if let Some(o) = owner { model.remove(&o); }
                     }
+                    Op::Force(h, m) => {
+                        let h = h.to_string();
+                        let m = m.map(|m| A + u64::from(m));
+                        model.remove(&h);
+                        if let Some(m) = m {
+                            model.retain(|_, v| *v != m);
+                            model.insert(h.clone(), m);
+                        }
+                        b.force(&h, m);
+                        prop_assert_eq!(b.mac_of(&h).map(|x| x.to_u64()), m);
+                    }
+                    Op::Blocks(starts) => {
+                        let bl: Vec<(u64, u64)> = starts.iter().map(|&k| (A + u64::from(k) * 10, A + u64::from(k) * 10 + 9)).collect();
+                        b.set_blocks("s", bl);
+                    }
                 }
                 b.check();
+                prop_assert_eq!(b.len(), model.len());
             }
             // A restart from what is owned gives the same book.
             let owned: Vec<(String, u64)> = b.owned().map(|(h, m)| (h.to_string(), m.to_u64())).collect();

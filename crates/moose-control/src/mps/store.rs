@@ -4,6 +4,7 @@
 //! them is acknowledged, so an acknowledged assignment survives SIGKILL and
 //! power loss, and one never acknowledged may be lost but was never used.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -23,16 +24,54 @@ pub struct Store {
     path: PathBuf,
 }
 
-/// The changes of one turn.
-#[derive(Debug, Default)]
+/// The changes of one turn, net: for each handle and each address
+/// touched, what it was before the turn and what it is after. The
+/// embedded store writes the after-states; etcd also checks the
+/// before-states (a transaction that fails if another provider changed
+/// one of them).
+#[derive(Clone, Debug, Default)]
 pub struct Batch {
-    pub put: Vec<(String, u64)>,
-    pub remove: Vec<String>,
+    /// Handle → (address before, address after).
+    pub handles: BTreeMap<String, (Option<u64>, Option<u64>)>,
+    /// Address → (owner before, owner after).
+    pub macs: BTreeMap<u64, (Option<String>, Option<String>)>,
 }
 
 impl Batch {
     pub fn is_empty(&self) -> bool {
-        self.put.is_empty() && self.remove.is_empty()
+        self.handles.is_empty() && self.macs.is_empty()
+    }
+
+    /// `handle` got `mac` (both free before, in the book).
+    pub fn assign(&mut self, handle: &str, mac: u64) {
+        self.handles
+            .entry(handle.to_string())
+            .or_insert((None, None))
+            .1 = Some(mac);
+        self.macs.entry(mac).or_insert((None, None)).1 = Some(handle.to_string());
+    }
+
+    /// `handle` gave up `mac`.
+    pub fn unassign(&mut self, handle: &str, mac: u64) {
+        self.handles
+            .entry(handle.to_string())
+            .or_insert((Some(mac), None))
+            .1 = None;
+        self.macs
+            .entry(mac)
+            .or_insert((Some(handle.to_string()), None))
+            .1 = None;
+    }
+
+    /// Drops what the turn changed and changed back.
+    pub fn settle(&mut self) {
+        self.handles.retain(|_, (b, a)| b != a);
+        self.macs.retain(|_, (b, a)| b != a);
+    }
+
+    /// Handles and addresses that change.
+    pub fn len(&self) -> usize {
+        self.handles.len() + self.macs.len()
     }
 }
 
@@ -72,11 +111,12 @@ impl Store {
         let w = self.db.begin_write().map_err(|e| self.err(e))?;
         {
             let mut t = w.open_table(OWNED).map_err(|e| self.err(e))?;
-            for h in &b.remove {
-                t.remove(h.as_str()).map_err(|e| self.err(e))?;
-            }
-            for (h, m) in &b.put {
-                t.insert(h.as_str(), m).map_err(|e| self.err(e))?;
+            for (h, (_, after)) in &b.handles {
+                match after {
+                    Some(m) => t.insert(h.as_str(), m).map(|_| ()),
+                    None => t.remove(h.as_str()).map(|_| ()),
+                }
+                .map_err(|e| self.err(e))?;
             }
         }
         w.commit().map_err(|e| self.err(e))
@@ -94,20 +134,40 @@ mod tests {
         {
             let s = Store::open(&dir).unwrap();
             assert!(s.load().unwrap().is_empty());
-            s.commit(&Batch {
-                put: vec![("a".into(), 1), ("b".into(), 2)],
-                remove: vec![],
-            })
-            .unwrap();
-            s.commit(&Batch {
-                put: vec![("c".into(), 3)],
-                remove: vec!["a".into()],
-            })
-            .unwrap();
+            let mut b = Batch::default();
+            b.assign("a", 1);
+            b.assign("b", 2);
+            s.commit(&b).unwrap();
+            let mut b = Batch::default();
+            b.assign("c", 3);
+            b.unassign("a", 1);
+            s.commit(&b).unwrap();
         }
         let mut got = Store::open(&dir).unwrap().load().unwrap();
         got.sort();
         assert_eq!(got, vec![("b".into(), 2), ("c".into(), 3)]);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+
+    #[test]
+    fn batch_is_net() {
+        let mut b = Batch::default();
+        // Released, then the same address handed to another handle.
+        b.unassign("a", 7);
+        b.assign("b", 7);
+        assert_eq!(b.handles["a"], (Some(7), None));
+        assert_eq!(b.handles["b"], (None, Some(7)));
+        assert_eq!(b.macs[&7], (Some("a".into()), Some("b".into())));
+        // Assigned and released in the same turn: nothing to write.
+        b.assign("c", 9);
+        b.unassign("c", 9);
+        b.settle();
+        assert!(!b.handles.contains_key("c") && !b.macs.contains_key(&9));
+        assert_eq!(b.len(), 3);
     }
 }
