@@ -20,3 +20,18 @@ pub fn spf(json: bool, quick: bool) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `moose bench pipeline`: one role's pipeline over the in-memory backend
+/// for `frames` frames (what perf/callgrind.sh counts instructions of).
+pub fn pipeline(role: &str, flows: usize, frames: u64, json: bool) -> anyhow::Result<()> {
+    let r = moose_control::pipebench::run(role, flows, frames).map_err(anyhow::Error::msg)?;
+    if json {
+        crate::out::println(&serde_json::to_string_pretty(&r)?);
+    } else {
+        crate::out::println(&format!(
+            "{} {} flows: {} frames forwarded in {:.3} s, {:.1} ns/frame (in-memory backend, one thread)",
+            r.role, r.flows, r.forwarded, r.seconds, r.ns_per_frame
+        ));
+    }
+    Ok(())
+}

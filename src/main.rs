@@ -7,6 +7,7 @@ mod demo;
 mod dhcp6;
 mod dpdk_backend;
 mod eal_args;
+mod gen;
 mod http;
 mod mac;
 mod metrics;
@@ -142,6 +143,10 @@ enum Cmd {
         #[arg(short, long, global = true)]
         config: Option<PathBuf>,
     },
+    /// Write a pcap capture of synthetic traffic for benchmarks of a MOOSE
+    /// fabric (no DPDK needed).
+    #[command(long_about = gen::LONG_ABOUT)]
+    Gen(gen::GenArgs),
     /// Show a running appliance's state, through its JSON API.
     Show {
         /// What to show.
@@ -188,6 +193,23 @@ enum BenchCmd {
         /// Small sizes, for a smoke run.
         #[arg(long)]
         quick: bool,
+    },
+    /// One role's dataplane pipeline over the in-memory backend, one
+    /// thread, for a fixed number of frames: what perf/callgrind.sh counts
+    /// instructions per packet of (`io` is the rx/tx-only baseline).
+    Pipeline {
+        /// io, bridge, edge or fabric.
+        #[arg(long, default_value = "edge")]
+        role: String,
+        /// Distinct (source, destination) pairs, round-robin (1-16384).
+        #[arg(long, default_value_t = 64)]
+        flows: usize,
+        /// Frames to forward after the set-up.
+        #[arg(long, default_value_t = 1_000_000)]
+        frames: u64,
+        /// Emit one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// SPF and FIB rebuild time for fabrics of 10, 100 and 1000 switches.
     Spf {
@@ -264,6 +286,15 @@ fn main() -> ExitCode {
         Cmd::Bench {
             what: BenchCmd::Spf { json, quick },
         } => bench::spf(json, quick),
+        Cmd::Bench {
+            what:
+                BenchCmd::Pipeline {
+                    role,
+                    flows,
+                    frames,
+                    json,
+                },
+        } => bench::pipeline(&role, flows, frames, json),
         Cmd::Show {
             what,
             json,
@@ -282,6 +313,7 @@ fn main() -> ExitCode {
             api,
             config,
         } => show_api(api, config).and_then(|api| slots::run(cmd, &api, json)),
+        Cmd::Gen(args) => gen::run(&args),
         Cmd::Reload { json, api, config } => {
             show_api(api, config).and_then(|api| reload::cli(&api, json))
         }

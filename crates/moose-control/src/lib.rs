@@ -35,6 +35,7 @@ pub mod hosts;
 pub mod mps;
 pub mod nic;
 pub mod nicslots;
+pub mod pipebench;
 pub mod ports;
 mod redb_file;
 pub mod reserved;
