@@ -1136,49 +1136,43 @@ fn udp4(buf: &mut Vec<u8>, u: &Udp4, payload: &[u8], fill_to: usize) {
     ipv4::Packet::new_unchecked(&mut buf[ip..]).fill_checksum();
 }
 
-/// A classic libpcap file: magic 0xa1b2c3d4 (little-endian, microsecond
-/// timestamps), version 2.4, linktype 1 (Ethernet).
+/// A classic libpcap file (the `pcap-file` crate's writer: magic
+/// 0xa1b2c3d4 in native byte order, microsecond timestamps, version 2.4,
+/// linktype 1 Ethernet), counting the bytes it wrote.
 struct PcapWriter<W: Write> {
-    out: W,
+    w: pcap_file::pcap::PcapWriter<W>,
     bytes: u64,
 }
 
 impl<W: Write> PcapWriter<W> {
-    const SNAPLEN: u32 = 65_535;
-    const LINKTYPE_ETHERNET: u32 = 1;
+    /// The classic format's file and record headers.
+    const FILE_HEADER: u64 = 24;
+    const RECORD_HEADER: u64 = 16;
 
-    fn new(mut out: W) -> io::Result<PcapWriter<W>> {
-        let mut h = Vec::with_capacity(24);
-        h.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-        h.extend_from_slice(&2u16.to_le_bytes());
-        h.extend_from_slice(&4u16.to_le_bytes());
-        h.extend_from_slice(&[0; 8]); // thiszone, sigfigs
-        h.extend_from_slice(&Self::SNAPLEN.to_le_bytes());
-        h.extend_from_slice(&Self::LINKTYPE_ETHERNET.to_le_bytes());
-        out.write_all(&h)?;
+    fn new(out: W) -> io::Result<PcapWriter<W>> {
+        let w = pcap_file::pcap::PcapWriter::new(out).map_err(io::Error::other)?;
         Ok(PcapWriter {
-            out,
-            bytes: h.len() as u64,
+            w,
+            bytes: Self::FILE_HEADER,
         })
     }
 
     /// One record, stamped `us` microseconds after the epoch.
     fn write(&mut self, us: u64, frame: &[u8]) -> io::Result<()> {
-        let len = frame.len() as u32;
-        let mut h = [0u8; 16];
-        h[0..4].copy_from_slice(&((us / 1_000_000) as u32).to_le_bytes());
-        h[4..8].copy_from_slice(&((us % 1_000_000) as u32).to_le_bytes());
-        h[8..12].copy_from_slice(&len.to_le_bytes());
-        h[12..16].copy_from_slice(&len.to_le_bytes());
-        self.out.write_all(&h)?;
-        self.out.write_all(frame)?;
-        self.bytes += 16 + u64::from(len);
+        let p = pcap_file::pcap::PcapPacket::new(
+            std::time::Duration::from_micros(us),
+            frame.len() as u32,
+            frame,
+        );
+        self.w.write_packet(&p).map_err(io::Error::other)?;
+        self.bytes += Self::RECORD_HEADER + frame.len() as u64;
         Ok(())
     }
 
-    fn finish(mut self) -> io::Result<(W, u64)> {
-        self.out.flush()?;
-        Ok((self.out, self.bytes))
+    fn finish(self) -> io::Result<(W, u64)> {
+        let mut out = self.w.into_writer();
+        out.flush()?;
+        Ok((out, self.bytes))
     }
 }
 

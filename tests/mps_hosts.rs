@@ -48,6 +48,15 @@ fn switch_config(s: &Scratch, run: &str, listen: &str, frames: &[Vec<u8>]) -> st
     s.write(&format!("{run}.toml"), &cfg)
 }
 
+/// POSTs `body` to `path`, which must answer 200; the answer.
+fn post(listen: &str, path: &str, body: &str) -> serde_json::Value {
+    let (st, r) =
+        moose_mgmt::client::request("POST", listen, path, Some(body), Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+    assert_eq!(st, 200, "POST {path}: {r}");
+    serde_json::from_str(&r).unwrap()
+}
+
 /// The hosts of the switch: real MAC → (host id, MOOSE address).
 fn hosts(listen: &str) -> std::collections::HashMap<String, (u64, String)> {
     get_json(listen, "/api/v1/hosts")
@@ -93,16 +102,11 @@ fn provider_macs_keep_their_host_ids_across_restarts() {
     // The device gets its MAC from the provider first.
     let cfg0 = switch_config(&s, "r0", &listen, &[]);
     let m = Moose::start(&cfg0, &[], &[], &listen);
-    let (st, g) = moose_mgmt::client::request(
-        "POST",
+    let g = post(
         &listen,
         "/api/v1/mac/request",
-        Some(r#"{"handle": "urn:vm:web-1"}"#),
-        Duration::from_secs(10),
-    )
-    .unwrap();
-    assert_eq!(st, 200, "{g}");
-    let g: serde_json::Value = serde_json::from_str(&g).unwrap();
+        r#"{"handle": "urn:vm:web-1"}"#,
+    );
     let x: Mac = g["mac"].as_str().unwrap().parse().unwrap();
     m.stop();
     let y: Mac = "00:16:17:6d:b7:cf".parse().unwrap();
@@ -161,15 +165,11 @@ fn provider_macs_keep_their_host_ids_across_restarts() {
     );
 
     // The device gives its MAC back: an ordinary host, idle, released.
-    let (st, r) = moose_mgmt::client::request(
-        "POST",
+    post(
         &listen,
         "/api/v1/mac/release",
-        Some(r#"{"handle": "urn:vm:web-1"}"#),
-        Duration::from_secs(10),
-    )
-    .unwrap();
-    assert_eq!(st, 200, "{r}");
+        r#"{"handle": "urn:vm:web-1"}"#,
+    );
     wait_hosts(
         &listen,
         "the released device's host released as idle",

@@ -218,10 +218,12 @@ pub fn run(role: &str, flows: usize, frames: u64) -> Result<PipelineReport, Stri
         .collect();
     let mut b = Bench::new(&cfg, matches!(role, "edge" | "fabric"))?;
     match role {
-        // Destinations learnt on p1.
+        // Destinations learnt on p1, then the sources on p0 (an unknown
+        // source is never remembered by the flow cache).
         "bridge" => {
             let back: Vec<Vec<u8>> = (0..flows).map(|i| udp(host(i), peer(i), i)).collect();
             b.settle(1, &back);
+            b.settle(0, &templates);
         }
         // The hosts allocated (in order: ids 1..).
         "edge" => b.settle(0, &templates),
