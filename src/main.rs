@@ -14,6 +14,8 @@ mod metrics;
 mod out;
 mod reload;
 mod show;
+mod sim;
+mod sim_plot;
 mod slots;
 mod telemetry;
 
@@ -147,6 +149,10 @@ enum Cmd {
     /// fabric (no DPDK needed).
     #[command(long_about = gen::LONG_ABOUT)]
     Gen(gen::GenArgs),
+    /// Simulate a MOOSE fabric of real switches against a learning
+    /// Ethernet at data-centre scale (no DPDK needed).
+    #[command(long_about = sim::LONG_ABOUT)]
+    Sim(sim::SimArgs),
     /// Show a running appliance's state, through its JSON API.
     Show {
         /// What to show.
@@ -314,6 +320,7 @@ fn main() -> ExitCode {
             config,
         } => show_api(api, config).and_then(|api| slots::run(cmd, &api, json)),
         Cmd::Gen(args) => gen::run(&args),
+        Cmd::Sim(args) => sim::run(&args),
         Cmd::Reload { json, api, config } => {
             show_api(api, config).and_then(|api| reload::cli(&api, json))
         }

@@ -133,7 +133,9 @@ pub fn channel() -> (ControlHandle, Receiver<Request>) {
 }
 
 impl ControlHandle {
-    fn submit<C: Call>(
+    /// Sends `call` and returns where its answer will arrive, without
+    /// waiting (a caller that turns the runtime itself, e.g. `moose sim`).
+    pub fn submit<C: Call>(
         &self,
         call: C,
     ) -> Result<tokio::sync::oneshot::Receiver<C::Reply>, CallError> {

@@ -42,6 +42,7 @@ pub mod reserved;
 pub mod routes;
 pub mod routing;
 pub mod runtime;
+pub mod sim;
 
 pub use api::{Call, CallError, ControlHandle, Refusal, RefusalKind, Request};
 pub use ports::{PortDriver, PortState, StaticPorts};

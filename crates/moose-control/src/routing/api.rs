@@ -109,6 +109,13 @@ pub struct RoutingStats {
     /// Neighbours by state.
     pub neighbors: BTreeMap<String, u64>,
     pub lsdb_entries: usize,
+    /// A digest of the database's (origin, sequence) pairs: two switches
+    /// whose databases agree show the same one.
+    #[serde(default)]
+    pub lsdb_digest: String,
+    /// Routes the last SPF run computed.
+    #[serde(default)]
+    pub spf_routes: usize,
     pub hellos_sent: u64,
     pub hellos_received: u64,
     pub adverts_sent: u64,

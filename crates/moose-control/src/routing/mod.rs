@@ -1235,6 +1235,18 @@ impl Routing {
         s.prefix = self.prefix.to_string();
         s.auto_prefix = self.auto;
         s.lsdb_entries = self.lsdb.len();
+        // FNV-1a over every advertisement's origin and sequence, in id
+        // order: equal on two switches exactly when their databases hold
+        // the same advertisements (what `moose sim` waits for).
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for (id, e) in &self.lsdb {
+            for b in id.0.iter().chain(e.advert.seq.to_be_bytes().iter()) {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        s.lsdb_digest = format!("{h:016x}");
+        s.spf_routes = self.spf_routes.len();
         for st in [State::Down, State::Init, State::TwoWay, State::Full] {
             s.neighbors.insert(st.name().into(), 0);
         }
