@@ -262,7 +262,15 @@ pub fn run(p: &Params, progress: &mut dyn FnMut(Progress<'_>)) -> Result<Report,
     });
     let initial = fab.converge(check, limit)?;
     let routes = fab.routes()?;
-    let tree = load::tree_links(&mut fab)?;
+    // Tree ports start forwarding once the neighbour's next hello agrees
+    // on the tree: wait for every one.
+    let tree = loop {
+        match load::tree_links(&mut fab) {
+            Ok(t) => break t,
+            Err(e) if fab.elapsed() > limit => return Err(e),
+            Err(_) => fab.run_for(check),
+        }
+    };
     let dir_dist = load::directory_distance(&topo, &fab.cut);
     // Two failures, each of an uplink (a ToR loses one of its two
     // aggregation switches, or a leaf a spine): a pulled cable, which the
