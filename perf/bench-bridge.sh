@@ -8,6 +8,9 @@
 # Usage (as root, from the repo root):
 #   perf/bench-bridge.sh
 #   ROUNDS=5 SECS=8 perf/bench-bridge.sh
+#   SIZE=imix FLOWS=64 perf/bench-bridge.sh           # a `moose gen` capture
+#   SIZE=64 FLOWS=1000000 SECS=3 perf/bench-bridge.sh  # a full FDB of 1M sources
+#   PCAP=/tmp/t.pcap perf/bench-bridge.sh              # any capture, as is
 #
 # Environment:
 #   ROUNDS        rounds; each round runs the baseline then moose (default 3)
@@ -21,6 +24,39 @@
 #                 "unknown": destinations are never learned, every frame is
 #                 unknown unicast flooded to the single other port
 #   FRAME_LEN     frame length without FCS (default 60, i.e. 64 on the wire)
+#   SIZE          instead of the script's own capture, one written by
+#                 `moose gen --size SIZE` (a length with FCS in 64..1518, or
+#                 imix: 64, 594 and 1518 B as 7:4:1) with FLOWS distinct
+#                 (source, destination) pairs, 1..1000000, of IPv4/UDP
+#                 unicast: H = min(FLOWS, 65536) hosts on switch 0 (gen's
+#                 --hosts-per-switch bound), each sending to its own hosts
+#                 on 1 + ceil(FLOWS / H) other switches (--remote-dst real,
+#                 so every destination a distinct plain MAC), with source
+#                 and destination exchanged in every frame: the bridge
+#                 learns FLOWS distinct sources on p0 (the side with the
+#                 most addresses: at 1,000,000 flows a full FDB, the
+#                 analogue of CSIT's l2bdscale1mmaclrn) and forwards to the
+#                 H destinations. FRAME_LEN and PKTS are then not used
+#   PCAP          replay this capture (classic pcap, Ethernet, untagged;
+#                 e.g. from `moose gen`) as is, instead of writing one
+#   LEARN_PPS     the learn budget ([punt.learn] rate_pps and port_rate_pps,
+#                 bursts a tenth of it) while the sources are learned, 0 =
+#                 the default (500,000 / 100,000 a second, bursts 4,096 /
+#                 1,024); the config without it is reloaded
+#                 (POST /api/v1/reload) before WARMUP and the window
+#                 (default 0, or 10000000 when the capture has more than
+#                 16,384 sources: at the default budget refreshes of the
+#                 sources already known, which the 1024-slot learn cache
+#                 cannot remember, take most of it and 1M sources need
+#                 minutes — 997,392 of 1,000,000 after 60 s)
+#   Every capture is read once before the runs: its distinct sources are
+#   what the bridge must learn (each moose run waits until the FDB holds
+#   all of them, then WARMUP, then measures; the time it took is printed),
+#   its distinct unicast destinations that are not also sources the static
+#   FDB entries of DST=known; [bridge] max_entries is raised above the
+#   default 262,144 when sources + destinations need it, and the mbuf pool
+#   and EAL memory of both testpmd and moose hold the capture's frames
+#   (lib.sh pool_for).
 #   METRICS_PORT  TCP port of moose's /metrics (default 9481)
 #   MOOSE         moose binary (default $CARGO_TARGET_DIR/release/moose,
 #                 built with `cargo build --release` when BUILD=1)
@@ -38,7 +74,9 @@
 #     Sample k covers second k-1..k of forwarding (sample 0 is empty). We keep
 #     samples WARMUP+1 .. SECS and report their mean.
 #   * moose: one worker on core 1, EAL main and slow path on core 0. Once
-#     /metrics answers, we wait WARMUP s, scrape moose_port_tx_packets_total
+#     /metrics answers and the FDB holds every source of the capture
+#     (moose_fdb_entries - moose_fdb_static_entries), we wait WARMUP s,
+#     scrape moose_port_tx_packets_total
 #     {port="p1"}, wait SECS-WARMUP s, scrape again; pps = delta packets /
 #     delta wall time (each scrape time-stamped as the midpoint of the curl).
 #   * cycles/packet = TSC Hz / pps: one busy forwarding core in both cases.
@@ -67,7 +105,25 @@ bench_tmp moose-bench
 read -r TSC TSC_SRC < <(tsc_hz)
 
 # ---- the capture -----------------------------------------------------------
+if [[ -n ${PCAP:-} ]]; then
+    [[ -z ${SIZE:-} ]] || die "give PCAP or SIZE, not both"
+    [[ -r $PCAP ]] || die "PCAP=$PCAP is not a readable file"
+    CAPTURE="$PCAP (given)"
+    SWAP=0
+elif [[ -n ${SIZE:-} ]]; then
+    check_size "$SIZE"
+    (( FLOWS >= 1 && FLOWS <= 1000000 )) || die "FLOWS must be 1..1000000 with SIZE"
+    GH=$(gen_hosts "$FLOWS")
+    GS=$(( 1 + (FLOWS + GH - 1) / GH ))
+    GEN_ARGS=(--switches "$GS" --hosts-per-switch "$GH" --flows "$FLOWS" --size "$SIZE" --remote-dst real --mix remote=100)
+    PCAP=$TMP/gen.pcap
+    gen_capture "$PCAP" "${GEN_ARGS[@]}"
+    CAPTURE="moose gen ${GEN_ARGS[*]} ($GEN_SUMMARY), source and destination exchanged"
+    SWAP=1
+else
 PCAP=$TMP/t.pcap
+CAPTURE="the script's own: $FLOWS flow(s), $PKTS frames of ${FRAME_LEN}B"
+SWAP=0
 python3 - "$PCAP" "$FLOWS" "$PKTS" "$FRAME_LEN" <<'EOF'
 import struct, sys
 path, flows, pkts, flen = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -85,6 +141,58 @@ with open(path, "wb") as f:
         f.write(struct.pack("<IIII", 0, i, len(frame), len(frame)))
         f.write(frame)
 EOF
+fi
+# One pass over the capture: the frames, the distinct sources (to learn),
+# the static FDB entries of DST=known (distinct unicast destinations that
+# are not sources, on p1), and with SWAP=1 the capture rewritten with
+# source and destination exchanged.
+REPLAY=$PCAP
+[[ $SWAP == 0 ]] || REPLAY=$TMP/replay.pcap
+read -r NFRAMES NSRC NDST < <(python3 - "$PCAP" "$REPLAY" "$SWAP" "$TMP/static.toml" <<'EOF'
+import struct, sys
+src_path, out_path, swap, static_path = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4]
+srcs, dsts, n = set(), set(), 0
+with open(src_path, "rb") as f, open(out_path if swap else "/dev/null", "wb") as out:
+    g = f.read(24)
+    magic = g[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        e = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        e = ">"
+    else:
+        sys.exit("%s: not a classic pcap file" % src_path)
+    if struct.unpack(e + "I", g[20:24])[0] != 1:
+        sys.exit("%s: not Ethernet (linktype 1)" % src_path)
+    out.write(g)
+    while True:
+        h = f.read(16)
+        if len(h) < 16:
+            break
+        incl = struct.unpack(e + "IIII", h)[2]
+        fr = f.read(incl)
+        if len(fr) < 14:
+            sys.exit("%s: frame %d is truncated" % (src_path, n))
+        if swap:
+            fr = fr[6:12] + fr[0:6] + fr[12:]
+            out.write(h)
+            out.write(fr)
+        dsts.add(fr[0:6])
+        srcs.add(fr[6:12])
+        n += 1
+statics = sorted(d for d in dsts - srcs if not d[0] & 1)
+with open(static_path, "w") as st:
+    for d in statics:
+        st.write('[[static_fdb]]\nmac = "%s"\nport = "p1"\n' % ":".join("%02x" % b for b in d))
+print(n, len(srcs), len(statics))
+EOF
+) || die "could not read the capture $PCAP"
+(( NFRAMES > 0 )) || die "the capture $PCAP has no frames"
+pool_for "$NFRAMES"
+LEARN_PPS=${LEARN_PPS:-$(( NSRC > 16384 ? 10000000 : 0 ))}
+MAX_ENTRIES=262144
+if (( NSRC + NDST > MAX_ENTRIES * 7 / 8 )); then
+    MAX_ENTRIES=$(( (NSRC + NDST) * 9 / 8 ))
+fi
 
 # ---- moose -----------------------------------------------------------------
 scrape() {    # prints "<unix time> <p1 tx packets>"
@@ -100,7 +208,7 @@ scrape() {    # prints "<unix time> <p1 tx packets>"
 run_moose() {    # $1 = round, $2 = binary, $3 = name for files; sets RESULT (pps)
     local r=$1 bin=$2 pf=${TAG}-$3$1 cfg=$TMP/$3.$1.toml log=$TMP/$3.$1.log out=$TMP/$3.$1.json pid
     PREFIXES+=("$pf")
-    cat >"$cfg" <<EOF
+    cat >"$cfg.base" <<EOF
 [switch]
 name = "bench"
 [dataplane]
@@ -108,33 +216,58 @@ workers = 1
 cores = [1]
 control_core = 0
 idle = "poll"
-eal = ["--no-huge", "-m", "1024", "--no-pci", "--no-telemetry", "--file-prefix=$pf", "--vdev=net_null0,no-rx=1"]  # p1 below finds it by name
-mbufs = 16383
+eal = ["--no-huge", "-m", "$MEM_MB", "--no-pci", "--no-telemetry", "--file-prefix=$pf", "--vdev=net_null0,no-rx=1"]  # p1 below finds it by name
+mbufs = $((MBUFS - 1))
+[bridge]
+max_entries = $MAX_ENTRIES
 [[port]]
 name = "p0"
-device = "net_pcap0,rx_pcap=$PCAP,infinite_rx=1"
+device = "net_pcap0,rx_pcap=$REPLAY,infinite_rx=1"
 [[port]]
 name = "p1"
 device = "net_null0"
 [metrics]
 listen = "127.0.0.1:$METRICS_PORT"
 EOF
-    if [[ $DST == known ]]; then
-        for ((k = 0; k < FLOWS; k++)); do
-            printf '[[static_fdb]]\nmac = "02:00:00:00:%02x:%02x"\nport = "p1"\n' \
-                $(((2 * k + 2) >> 8)) $(((2 * k + 2) & 255)) >>"$cfg"
-        done
+    [[ $DST != known ]] || cat "$TMP/static.toml" >>"$cfg.base"
+    cp "$cfg.base" "$cfg"
+    if (( LEARN_PPS > 0 )); then
+        # Warm-up only: a learn budget that lets every source in; the
+        # config without it is reloaded before the window.
+        printf '[punt.learn]\nrate_pps = %s\nport_rate_pps = %s\nburst = %s\nport_burst = %s\n' \
+            "$LEARN_PPS" "$LEARN_PPS" $((LEARN_PPS / 10)) $((LEARN_PPS / 10)) >>"$cfg"
     fi
     # --duration is only a safety net; the run is stopped with SIGTERM.
-    "$bin" run -c "$cfg" --json --duration $((SECS + 60)) >"$out" 2>"$log" &
+    "$bin" run -c "$cfg" --json --duration $((SECS + 90 + NSRC / 5000)) >"$out" 2>"$log" &
     pid=$!
     PIDS+=("$pid")
-    local deadline=$((SECONDS + 30))
+    local deadline=$((SECONDS + 30 + NFRAMES / 50000))
     until scrape >/dev/null 2>&1; do
         kill -0 "$pid" 2>/dev/null || { tail -20 "$log" >&2; die "moose round $r exited early"; }
         (( SECONDS < deadline )) || { tail -20 "$log" >&2; die "moose round $r: /metrics never answered"; }
         sleep 0.1
     done
+    # The bridge learns every source of the capture before the window.
+    local t0 learned=0
+    t0=$(date +%s.%N)
+    deadline=$((SECONDS + 30 + NSRC / 10000))
+    while :; do
+        learned=$(curl -sf --max-time 2 "http://127.0.0.1:$METRICS_PORT/metrics" |
+            awk '$1 == "moose_fdb_entries" {e = $2} $1 == "moose_fdb_static_entries" {s = $2}
+                 END {printf "%.0f", e - s}') || learned=0
+        (( learned >= NSRC )) && break
+        kill -0 "$pid" 2>/dev/null || { tail -20 "$log" >&2; die "moose round $r exited early"; }
+        (( SECONDS < deadline )) || { tail -20 "$log" >&2; die "moose round $r: $learned of $NSRC sources learned in time"; }
+        sleep 0.1
+    done
+    LEARN_SECS=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+    if (( LEARN_PPS > 0 )); then
+        cp "$cfg.base" "$cfg"
+        local rl
+        rl=$(curl -sf --max-time 10 -X POST "http://127.0.0.1:$METRICS_PORT/api/v1/reload") ||
+            die "moose round $r: POST /api/v1/reload (the default learn budget) failed"
+        [[ $rl == *punt.learn.rate_pps* ]] || die "moose round $r: the reload did not restore the learn budget: $rl"
+    fi
     sleep "$WARMUP"
     local a b
     a=$(scrape) || die "moose round $r: scrape failed"
@@ -163,9 +296,10 @@ if [[ -n ${AGAINST:-} ]]; then
     run_base() { run_moose "$1" "$AGAINST" base; }
 else
     BASE=testpmd
-    run_base() { run_testpmd "$1" "$PCAP"; }
+    run_base() { run_testpmd "$1" "$REPLAY"; }
 fi
-echo "# moose bridge vs $BASE: $ROUNDS rounds x ${SECS}s (first ${WARMUP}s not measured), $FLOWS flow(s), ${FRAME_LEN}B frames, destinations $DST"
+echo "# moose bridge vs $BASE: $ROUNDS rounds x ${SECS}s (first ${WARMUP}s after the sources are learned not measured), destinations $DST"
+echo "# capture: $CAPTURE; $NFRAMES frames, $NSRC distinct sources (learned), $NDST static destinations on p1$([[ $DST == known ]] || echo ' (not installed: DST=unknown)'); [bridge] max_entries $MAX_ENTRIES; mbufs $MBUFS, EAL -m $MEM_MB; learn budget while learning: $( (( LEARN_PPS > 0 )) && echo "$LEARN_PPS/s, the default reloaded before the window" || echo default)"
 echo "# moose: $MOOSE ($("$MOOSE" --version 2>/dev/null | head -1))"
 if [[ -n ${AGAINST:-} ]]; then
     echo "# base: $AGAINST ($("$AGAINST" --version 2>/dev/null | head -1))"
@@ -185,6 +319,7 @@ for r in $(seq 1 "$ROUNDS"); do
     p=$RESULT
     MO+=("$p")
     printf '%-6s %-8s %12s %8s %10s' "$r" moose "$p" "$(mpps "$p")" "$(cpp "$p")"
+    printf '   %s sources learned in %s s' "$NSRC" "$LEARN_SECS"
     if [[ -s $TMP/moose.$r.summary ]]; then printf '   final %s' "$(cat "$TMP/moose.$r.summary")"; fi
     echo
 done

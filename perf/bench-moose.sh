@@ -10,6 +10,8 @@
 # Usage (as root, from the repo root):
 #   perf/bench-moose.sh                          # both pipelines
 #   PIPELINE=edge FLOWS=64 ROUNDS=5 perf/bench-moose.sh
+#   PIPELINE=fabric SIZE=imix FLOWS=64 perf/bench-moose.sh      # moose gen
+#   PIPELINE=edge SIZE=64 FLOWS=1000000 SECS=3 perf/bench-moose.sh
 #
 # Environment:
 #   PIPELINE      "edge", "fabric", "mix", "both" (default: edge, then
@@ -41,7 +43,48 @@
 #   FLOWS         hosts (edge: real MACs 00:16:3e:00:HH:LL on p0, each
 #                 sending to its own remote 02:22:22:00:HH:LL; fabric:
 #                 remote 02:22:22:00:HH:LL to local host HH:LL's MOOSE
-#                 address), 1..4000 (default 1)
+#                 address), 1..4000 (default 1); with SIZE, distinct
+#                 (source, destination) pairs, 1..1000000 (below)
+#   SIZE          the captures written by `moose gen --size SIZE` (a length
+#                 with FCS in 64..1518, or imix: 64, 594 and 1518 B as
+#                 7:4:1) instead of the script's own; FRAME_LEN, PKTS and
+#                 CTRL_EVERY are then not used (all frames IPv4/UDP remote
+#                 unicast, --mix remote=100: no control frames), PIPELINE
+#                 mix is refused. The fabric moose gen writes for: two
+#                 switches of H = min(FLOWS, 65536) hosts each
+#                 (--hosts-per-switch is at most 65,536, so 1,000,000 flows
+#                 are 65,536 hosts with about 15 peers each); the switch
+#                 measured is switch 0, with gen's prefix
+#                 02:00:01:00:00:00/24 ([moose] host_quota raised to H when
+#                 H > 4096) and [[route]] 02:00:02:00:00:00/24 (switch 1).
+#                 edge: `moose gen --switches 2 --switch 0
+#                 --hosts-per-switch H --flows FLOWS`, as is: host h
+#                 00:16:3e:00:HH:HH to the MOOSE addresses 02:00:02:.. of
+#                 switch 1's hosts, routed to p1; its H hosts are allocated
+#                 from their first frames in every run. fabric: the same
+#                 from `--switch 1` (switch 1's hosts to switch 0's hosts'
+#                 MOOSE addresses, every frame for a host of p1); a pre-run
+#                 allocates switch 0's H hosts on p1 from one frame each
+#                 (gen --flows H --frames H, replayed until all exist) into
+#                 a state_dir, and a destination whose MOOSE address is not
+#                 the one gen assumed (sequential ids in host order) is
+#                 rewritten to the one allocated (the count is printed);
+#                 the measured runs restore the hosts from the state_dir.
+#                 Both wait for all H hosts (moose_hosts_port), testpmd
+#                 replays the same capture, and the mbuf pool and EAL
+#                 memory of both hold the capture (lib.sh pool_for)
+#   HOST_PPS      the host punt budget ([punt.host] rate_pps and
+#                 port_rate_pps, bursts a tenth of it) while the hosts are
+#                 allocated, 0 = the default (20,000 / 2,000 a second,
+#                 bursts 2,000 / 200; edge refreshes of known hosts take
+#                 the same class's budget); the config without it
+#                 is reloaded (POST /api/v1/reload) before WARMUP and the
+#                 window (default 0, or 1000000 when SIZE is given and H >
+#                 1024, the worker's learn cache: beyond it every frame of
+#                 a known host offers a refresh, and those crowd out the
+#                 first frames of the hosts still unknown: with the default
+#                 bursts a pre-run of 65,536 hosts stalled at 60,748 even
+#                 at rates of 1,000,000 a second)
 #   PKTS          frames in the capture, hosts round-robin (default 64 *
 #                 CTRL_EVERY, at least FLOWS; so every host sends both data
 #                 and control frames when FLOWS <= 64)
@@ -116,7 +159,27 @@ case $PIPELINE in
     all) PIPES=(edge fabric mix) ;;
     *) die "PIPELINE must be edge, fabric, mix, both or all (not $PIPELINE)" ;;
 esac
-(( FLOWS >= 1 && FLOWS <= 4000 )) || die "FLOWS must be 1..4000 (host_quota is 4096)"
+# The addresses of the script's own captures, or of moose gen's (SIZE).
+MOOSE_PREFIX=02:11:11:00:00:00/24
+REMOTE_PREFIX=02:22:22:00:00:00/24
+HOST_QUOTA=
+GEN=0
+if [[ -n ${SIZE:-} ]]; then
+    GEN=1
+    check_size "$SIZE"
+    (( FLOWS >= 1 && FLOWS <= 1000000 )) || die "FLOWS must be 1..1000000 with SIZE"
+    [[ $PIPELINE != mix && $PIPELINE != all ]] || die "PIPELINE=$PIPELINE: mix takes no moose gen capture (SIZE)"
+    GH=$(gen_hosts "$FLOWS")
+    MOOSE_PREFIX=02:00:01:00:00:00/24
+    REMOTE_PREFIX=02:00:02:00:00:00/24
+    (( GH <= 4096 )) || HOST_QUOTA=$GH
+    HOST_PPS=${HOST_PPS:-$(( GH > 1024 ? 1000000 : 0 ))}
+    NHOSTS=$GH
+else
+    (( FLOWS >= 1 && FLOWS <= 4000 )) || die "FLOWS must be 1..4000 (host_quota is 4096)"
+    HOST_PPS=${HOST_PPS:-0}
+    NHOSTS=$FLOWS
+fi
 (( FRAME_LEN >= 60 && FRAME_LEN <= 1514 )) || die "FRAME_LEN must be 60..1514"
 bench_setup
 bench_tmp moose-bench-moose
@@ -263,12 +326,13 @@ workers = 1
 cores = [1]
 control_core = 0
 idle = "poll"
-eal = ["--no-huge", "-m", "1024", "--no-pci", "--no-telemetry", "--file-prefix=$pf", "--vdev=net_null0,no-rx=1", "--vdev=net_null1,no-rx=1"]
-mbufs = 16383
+eal = ["--no-huge", "-m", "$MEM_MB", "--no-pci", "--no-telemetry", "--file-prefix=$pf", "--vdev=net_null0,no-rx=1", "--vdev=net_null1,no-rx=1"]
+mbufs = $((MBUFS - 1))
 [moose]
-prefix = "02:11:11:00:00:00/24"
+prefix = "$MOOSE_PREFIX"
 EOF
     [[ -z $state ]] || echo "state_dir = \"$state\""
+    [[ -z $HOST_QUOTA ]] || echo "host_quota = $HOST_QUOTA"
     cat <<EOF
 [[port]]
 name = "p0"
@@ -287,7 +351,7 @@ EOF
     fi
     cat <<EOF
 [[route]]
-prefix = "02:22:22:00:00:00/24"
+prefix = "$REMOTE_PREFIX"
 port = ["$route"]
 EOF
     # The fabric ports are null devices: no neighbour to speak the
@@ -298,10 +362,30 @@ EOF
     # ELK=0: the directory off ([elk] enabled = false): ARP and ND are
     # forwarded as any frame instead of going to the elk service.
     [[ ${ELK_TABLE:-} != 0 ]] || printf '[elk]\nenabled = false\n'
+    # HOST_PPS while hosts are allocated (unhost_boost reloads without it).
+    # (Bursts too: the default port_burst, 200, caps a port near 200 a ms.)
+    (( HOST_PPS == 0 )) || printf '[punt.host]\nrate_pps = %s\nport_rate_pps = %s\nburst = %s\nport_burst = %s\n' \
+        "$HOST_PPS" "$HOST_PPS" $((HOST_PPS / 10)) $((HOST_PPS / 10))
     cat <<EOF
 [metrics]
 listen = "127.0.0.1:$METRICS_PORT"
 EOF
+}
+# moose_config_file CFG ARGS...: moose_config ARGS into CFG, and into
+# CFG.base without the HOST_PPS budget (for unhost_boost).
+moose_config_file() {
+    local cfg=$1
+    shift
+    moose_config "$@" >"$cfg"
+    HOST_PPS=0 moose_config "$@" >"$cfg.base"
+}
+# unhost_boost CFG TAG: the config without the HOST_PPS budget, reloaded.
+unhost_boost() {
+    (( HOST_PPS > 0 )) || return 0
+    cp "$1.base" "$1"
+    local rl
+    rl=$(curl -sf --max-time 10 -X POST "$API/api/v1/reload") || die "moose $2: POST /api/v1/reload (the default host budget) failed"
+    [[ $rl == *punt.host.rate_pps* ]] || die "moose $2: the reload did not restore the host budget: $rl"
 }
 
 # ---- metrics ---------------------------------------------------------------
@@ -309,7 +393,7 @@ EOF
 scrape() {
     local t0 t1
     t0=$(date +%s.%N)
-    curl -sf --max-time 2 "$API/metrics" >"$1" || return 1
+    curl -sf --max-time 5 "$API/metrics" >"$1" || return 1
     t1=$(date +%s.%N)
     awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.6f\n", (a + b) / 2}'
 }
@@ -332,22 +416,29 @@ drops_delta() {
 # hosts_json FILE: all hosts (one page) into FILE; prints how many are on p$2.
 hosts_json() {
     curl -sf --max-time 2 "$API/api/v1/hosts?limit=10000" >"$1" || { echo 0; return; }
-    python3 - "$1" "$2" <<'EOF'
+    python3 - "$1" "$2" "${MOOSE_PREFIX:0:8}" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
 e = d["entries"] if isinstance(d, dict) else d
-print(sum(1 for h in e if h["port"] == sys.argv[2] and h["moose_mac"].startswith("02:11:11:")))
+print(sum(1 for h in e if h["port"] == sys.argv[2] and h["moose_mac"].startswith(sys.argv[3])))
 EOF
+}
+# hosts_metric PORT: moose_hosts_port{port=PORT} (gen captures: up to
+# 65,536 hosts, more than one page of /api/v1/hosts).
+hosts_metric() {
+    local m
+    m=$(curl -sf --max-time 2 "$API/metrics") || { echo 0; return; }
+    awk -v k="moose_hosts_port{port=\"$1\"}" '$1 == k {printf "%.0f", $2; f = 1} END {if (!f) print 0}' <<<"$m"
 }
 
 # start_moose CFG TAG: starts moose, waits for /metrics; sets MPID.
 start_moose() {
     local cfg=$1 tag=$2
     # --duration is only a safety net; the run is stopped with SIGTERM.
-    "$MOOSE" run -c "$cfg" --json --duration $((SECS + 120)) >"$TMP/$tag.json" 2>"$TMP/$tag.log" &
+    "$MOOSE" run -c "$cfg" --json --duration $((SECS + 120 + NHOSTS / 500)) >"$TMP/$tag.json" 2>"$TMP/$tag.log" &
     MPID=$!
     PIDS+=("$MPID")
-    local deadline=$((SECONDS + 30))
+    local deadline=$((SECONDS + 30 + NFRAMES / 50000))
     until curl -sf --max-time 2 "$API/metrics" >/dev/null 2>&1; do
         kill -0 "$MPID" 2>/dev/null || { tail -20 "$TMP/$tag.log" >&2; die "moose $tag exited early"; }
         (( SECONDS < deadline )) || { tail -20 "$TMP/$tag.log" >&2; die "moose $tag: /metrics never answered"; }
@@ -362,14 +453,20 @@ stop_moose() {
     rm -rf "/var/run/dpdk/$2"
     (( rc == 0 )) || { tail -20 "$TMP/$1.log" >&2; die "moose $1 exited with status $rc"; }
 }
-# wait_hosts PORT TAG: until FLOWS hosts with MOOSE addresses are on PORT.
+# wait_hosts PORT TAG: until NHOSTS hosts with MOOSE addresses are on
+# PORT; sets HOSTS_SECS (how long it took).
 wait_hosts() {
-    local deadline=$((SECONDS + 20)) n
+    local t0=$SECONDS limit=$((20 + NHOSTS / 500)) n
+    local deadline=$((SECONDS + limit))
     while :; do
-        n=$(hosts_json "$TMP/$2.hosts.json" "$1")
-        (( n >= FLOWS )) && return
+        if (( GEN )); then
+            n=$(hosts_metric "$1")
+        else
+            n=$(hosts_json "$TMP/$2.hosts.json" "$1")
+        fi
+        (( n >= NHOSTS )) && { HOSTS_SECS=$((SECONDS - t0)); return; }
         kill -0 "$MPID" 2>/dev/null || { tail -20 "$TMP/$2.log" >&2; die "moose $2 exited early"; }
-        (( SECONDS < deadline )) || die "moose $2: $n of $FLOWS hosts on $1 after 20 s (see $TMP/$2.hosts.json, KEEP_TMP=1)"
+        (( SECONDS < deadline )) || die "moose $2: $n of $NHOSTS hosts on $1 after $limit s (see $TMP/$2.hosts.json, KEEP_TMP=1)"
         sleep 0.2
     done
 }
@@ -394,6 +491,72 @@ d = json.load(open(sys.argv[1])); e = d["entries"] if isinstance(d, dict) else d
 print(", ".join("%s -> %s" % (h["mac"], h["moose_mac"]) for h in e[:3]) + (", ..." if len(e) > 3 else ""))' "$TMP/fabric-hosts.json")"
 }
 
+# ---- moose gen captures (SIZE) ----------------------------------------------------
+# gen_edge OUT / gen_fabric_capture OUT: the measured captures, see SIZE.
+gen_edge() {
+    GEN_ARGS=(--switches 2 --switch 0 --hosts-per-switch "$GH" --flows "$FLOWS" --size "$SIZE" --mix remote=100)
+    gen_capture "$1" "${GEN_ARGS[@]}"
+    echo "# edge capture: moose gen ${GEN_ARGS[*]}: $GEN_SUMMARY; $GH hosts on p0"
+}
+# The fabric pre-run: switch 0's GH hosts on p1 (edge), one frame each,
+# replayed until all exist, into STATE; their MOOSE addresses give the
+# destinations of the fabric capture.
+prepare_fabric_hosts_gen() {
+    local pf=${TAG}-pre cfg=$TMP/pre.toml
+    STATE=$TMP/state
+    mkdir -p "$STATE"
+    PREFIXES+=("$pf")
+    moose_config_file "$cfg" fabric "$pf" net_null0 "net_pcap1,rx_pcap=$TMP/hosts.pcap,infinite_rx=1" "$STATE"
+    start_moose "$cfg" pre
+    wait_hosts p1 pre
+    curl -sf --max-time 60 "$API/api/v1/hosts" >"$TMP/fabric-hosts.json" || die "moose pre: GET /api/v1/hosts failed"
+    stop_moose pre "$pf"
+    echo "# fabric: $GH hosts allocated on p1 in $STATE by a pre-run in $HOSTS_SECS s"
+}
+gen_fabric_capture() {
+    local raw=$TMP/fabric-gen.pcap
+    GEN_ARGS=(--switches 2 --switch 1 --hosts-per-switch "$GH" --flows "$FLOWS" --size "$SIZE" --mix remote=100)
+    gen_capture "$raw" "${GEN_ARGS[@]}"
+    # Each destination (gen's 02:00:01 + (h+1) for host h = 00:16:3e:00:HH:HH)
+    # to the MOOSE address the pre-run gave host h.
+    local out
+    out=$(python3 - "$raw" "$1" "$TMP/fabric-hosts.json" <<'EOF'
+import json, struct, sys
+raw, path, hosts = sys.argv[1:4]
+d = json.load(open(hosts))
+e = d["entries"] if isinstance(d, dict) else d
+def macb(s):
+    return bytes(int(x, 16) for x in s.split(":"))
+actual = {macb(h["mac"]): macb(h["moose_mac"]) for h in e if h["port"] == "p1"}
+remap = {}
+for real, moose in actual.items():
+    if real[:4] == b"\x00\x16\x3e\x00":
+        h = int.from_bytes(real[4:6], "big")
+        remap[bytes([0x02, 0x00, 0x01]) + (h + 1).to_bytes(3, "big")] = moose
+same = sum(1 for k, v in remap.items() if k == v)
+n = changed = 0
+with open(raw, "rb") as f, open(path, "wb") as out:
+    out.write(f.read(24))
+    while True:
+        h = f.read(16)
+        if len(h) < 16:
+            break
+        fr = bytearray(f.read(struct.unpack("<IIII", h)[2]))
+        m = remap.get(bytes(fr[0:6]))
+        if m is None:
+            sys.exit("frame %d: destination %s is no host of the pre-run" % (n, fr[0:6].hex(":")))
+        if m != fr[0:6]:
+            fr[0:6] = m
+            changed += 1
+        out.write(h)
+        out.write(fr)
+        n += 1
+print("%d of %d hosts have the MOOSE address gen assumes; %d of %d frames' destinations rewritten to the allocated one" % (same, len(remap), changed, n))
+EOF
+) || die "the fabric capture: $out"
+    echo "# fabric capture: moose gen ${GEN_ARGS[*]}: $GEN_SUMMARY; $out"
+}
+
 # ---- mix pre-run: the local peers on p2 ---------------------------------------
 prepare_mix_hosts() {
     local pf=${TAG}-premix cfg=$TMP/premix.toml
@@ -415,11 +578,11 @@ run_moose() {
     local pipe=$1 r=$2 tag=$1.$2 pf=${TAG}-$1$2 cfg=$TMP/$1.$2.toml
     PREFIXES+=("$pf")
     if [[ $pipe == edge ]]; then
-        moose_config edge "$pf" "net_pcap0,rx_pcap=$PCAP,infinite_rx=1" net_null0 >"$cfg"
+        moose_config_file "$cfg" edge "$pf" "net_pcap0,rx_pcap=$PCAP,infinite_rx=1" net_null0
     elif [[ $pipe == mix ]]; then
-        moose_config mix "$pf" "net_pcap0,rx_pcap=$PCAP,infinite_rx=1" net_null0 "$STATE" net_null1 >"$cfg"
+        moose_config_file "$cfg" mix "$pf" "net_pcap0,rx_pcap=$PCAP,infinite_rx=1" net_null0 "$STATE" net_null1
     else
-        moose_config fabric "$pf" "net_pcap0,rx_pcap=$PCAP,infinite_rx=1" net_null0 "$STATE" >"$cfg"
+        moose_config_file "$cfg" fabric "$pf" "net_pcap0,rx_pcap=$PCAP,infinite_rx=1" net_null0 "$STATE"
     fi
     start_moose "$cfg" "$tag"
     # Edge: the hosts are allocated from the first frames; fabric: restored
@@ -429,6 +592,7 @@ run_moose() {
         mix) wait_hosts p2 "$tag"; wait_hosts p0 "$tag" ;;
         *) wait_hosts p1 "$tag" ;;
     esac
+    unhost_boost "$cfg" "$tag"
     sleep "$WARMUP"
     local a=$TMP/$tag.a.prom b=$TMP/$tag.b.prom ta tb
     ta=$(scrape "$a") || die "moose $tag: scrape failed"
@@ -472,7 +636,7 @@ run_moose() {
               END {printf "%.0f", s}' "$b")
     pu=$((pu - $(awk '$1 ~ /^moose_punt_sent_total\{/ && $1 !~ /class="learn"/ {s += $2}
               END {printf "%.0f", s}' "$a")))
-    CHECK="rx p0 $rx, tx $tx ($([[ $pipe == mix ]] && echo "p1+p2" || echo p1): $(awk -v a="$tx" -v b="$rx" 'BEGIN {printf "%.4f", b ? a / b : 0}') of rx);"
+    CHECK="hosts there after ${HOSTS_SECS}s; rx p0 $rx, tx $tx ($([[ $pipe == mix ]] && echo "p1+p2" || echo p1): $(awk -v a="$tx" -v b="$rx" 'BEGIN {printf "%.4f", b ? a / b : 0}') of rx);"
     CHECK+=" rewrites src $(delta "$a" "$b" "moose_worker_rewrite_src_total$w") dst $(delta "$a" "$b" "moose_worker_rewrite_dst_total$w")"
     CHECK+=" arp $(delta "$a" "$b" "moose_worker_rewrite_arp_total$w") nd $(delta "$a" "$b" "moose_worker_rewrite_nd_total$w");"
     CHECK+=" punts (not learn) $pu; drops:$(drops_delta "$a" "$b")"
@@ -480,6 +644,18 @@ run_moose() {
 
 # make_capture PIPE: PCAP for the pipeline (and its hosts, by a pre-run).
 make_capture() {
+    if (( GEN )); then
+        case $1 in
+            edge) gen_edge "$PCAP" ;;
+            *)
+                gen_capture "$TMP/hosts.pcap" --switches 2 --switch 0 --hosts-per-switch "$GH" \
+                    --flows "$GH" --frames "$GH" --size 64 --mix remote=100
+                prepare_fabric_hosts_gen
+                gen_fabric_capture "$PCAP"
+                ;;
+        esac
+        return
+    fi
     case $1 in
         edge) gen_pcap edge "$PCAP" ;;
         mix)
@@ -525,7 +701,16 @@ profile() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 minmax() { sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.2f-%.2f", lo / 1e6, hi / 1e6}'; }
 
+# The pool holds the largest capture of a run (lib.sh pool_for): moose
+# gen's has max(FLOWS, 4096) frames, the fabric pre-run's GH.
+if (( GEN )); then
+    NFRAMES=$(( FLOWS > 4096 ? FLOWS : 4096 ))
+    pool_for "$NFRAMES"
+    echo "# moose MOOSE pipelines vs testpmd: ${PIPES[*]}; $ROUNDS rounds x ${SECS}s (first ${WARMUP}s after the hosts exist not measured), moose gen captures: $FLOWS flow(s) of $GH host(s), size $SIZE, all IPv4/UDP remote unicast; prefix $MOOSE_PREFIX, route $REMOTE_PREFIX$([[ -z $HOST_QUOTA ]] || echo ", host_quota $HOST_QUOTA"); mbufs $MBUFS, EAL -m $MEM_MB; host budget while allocating: $( (( HOST_PPS > 0 )) && echo "$HOST_PPS/s, the default reloaded before the window" || echo default)"
+else
+    NFRAMES=$PKTS
 echo "# moose MOOSE pipelines vs testpmd: ${PIPES[*]}; $ROUNDS rounds x ${SECS}s (first ${WARMUP}s after the hosts exist not measured), $FLOWS host(s), $PKTS frames in the capture, every ${CTRL_EVERY}th a control frame (0 = none), ${FRAME_LEN}B IPv4 frames"
+fi
 echo "# moose: $MOOSE ($("$MOOSE" --version 2>/dev/null | head -1))"
 echo "# testpmd: $(command -v "$TESTPMD")"
 echo "# TSC: $TSC Hz ($TSC_SRC); cpu: $(cpu_line); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -85,23 +85,66 @@ tsc_hz() {
     echo "0 unknown"
 }
 
+# ---- mbufs and memory for a capture -----------------------------------------
+# net_pcap's infinite_rx holds every frame of the capture in an mbuf of the
+# port's pool for the whole run, so a capture of a million frames needs a
+# pool of a million mbufs more, in both testpmd and moose. With --no-huge
+# a pool object never crosses a 4 KiB page: one 2 KiB-room mbuf takes a
+# page. pool_for FRAMES sets MBUFS (testpmd's --total-num-mbufs; moose's
+# dataplane.mbufs is MBUFS - 1) and MEM_MB (EAL -m of both): 16384 and
+# 1024, as before, for captures up to 4096 frames.
+MBUFS=16384
+MEM_MB=1024
+pool_for() {
+    local frames=$1
+    MBUFS=$(( frames + 12288 > 16384 ? frames + 12288 : 16384 ))
+    MEM_MB=$(( MBUFS > 16384 ? 1024 + (MBUFS + 255) / 256 + 512 : 1024 ))
+}
+
+# ---- captures from `moose gen` ---------------------------------------------
+# check_size SIZE: dies unless SIZE is what `moose gen --size` takes and the
+# cells use: a frame length with FCS in 64..1518, or imix.
+check_size() {
+    [[ $1 == imix ]] && return
+    [[ $1 =~ ^[0-9]+$ ]] && (( $1 >= 64 && $1 <= 1518 )) ||
+        die "SIZE must be a frame length with FCS in 64..1518, or imix (not $1)"
+}
+# gen_hosts FLOWS: hosts on the capture's switch for FLOWS distinct (source,
+# destination) pairs: one a flow up to 65,536 (moose gen's
+# --hosts-per-switch bound), then 65,536 with FLOWS / 65,536 peers each.
+gen_hosts() { echo $(( $1 < 65536 ? $1 : 65536 )); }
+# gen_capture OUT ARGS...: `moose gen --out OUT ARGS --json`; sets
+# GEN_FRAMES and GEN_SUMMARY (one line: frames, flows, sizes).
+gen_capture() {
+    local out=$1
+    shift
+    "$MOOSE" gen --out "$out" "$@" --json >"$out.json" 2>"$out.log" ||
+        { cat "$out.log" >&2; die "moose gen $* failed"; }
+    read -r GEN_FRAMES GEN_SUMMARY < <(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+sizes = ", ".join("%s B x %d" % (k, v) for k, v in sorted(d["sizes"].items(), key=lambda kv: int(kv[0])))
+print(d["frames"], "%d frames, %d flows, %s" % (d["frames"], d["flows"], sizes))' "$out.json")
+}
+
 # ---- testpmd ---------------------------------------------------------------
 # $1 = round (or any tag), $2 = capture; sets RESULT (pps).
 # net_pcap0 replays the capture forever into port 0, net_null0 (port 1)
 # frees what it is given; --forward-mode=mac forwards 0 -> 1 on lcore 1.
+# MBUFS and MEM_MB (pool_for) size the pool and memory.
 run_testpmd() {
     local r=$1 pcap=$2 pf=${TAG}-tp$1 log=$TMP/testpmd.$1.log pid need n
     PREFIXES+=("$pf")
     need=$((SECS + 1))    # samples 0..SECS
     : >"$log"
-    stdbuf -oL -eL "$TESTPMD" -l 0,1 --no-huge -m 1024 --no-pci --no-telemetry \
+    stdbuf -oL -eL "$TESTPMD" -l 0,1 --no-huge -m "$MEM_MB" --no-pci --no-telemetry \
         --file-prefix="$pf" \
         --vdev="net_pcap0,rx_pcap=$pcap,infinite_rx=1" --vdev=net_null0,no-rx=1 -- \
-        --total-num-mbufs=16384 --forward-mode=mac --nb-cores=1 \
+        --total-num-mbufs="$MBUFS" --forward-mode=mac --nb-cores=1 \
         --auto-start --stats-period 1 </dev/null >"$log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
-    local deadline=$((SECONDS + SECS + 30))
+    local deadline=$((SECONDS + SECS + 30 + MBUFS / 10000))    # a big pool takes a while to fill
     while :; do
         n=$(tx_pps_samples "$log" | wc -l)
         (( n >= need )) && break
