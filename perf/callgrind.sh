@@ -14,11 +14,13 @@
 #   perf/callgrind.sh                       # flows 1, 64, 4096; N = 100000
 #   FLOWS="64" N=200000 perf/callgrind.sh
 #   BUILD=0 MOOSE=/path/to/moose perf/callgrind.sh
+#   FLOW_CACHE=16384 perf/callgrind.sh      # [dataplane] flow_cache of the switch measured
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FLOWS=${FLOWS:-"1 64 4096"}
 N=${N:-100000}
 ROLES=${ROLES:-"io bridge edge fabric"}
+FLOW_CACHE=${FLOW_CACHE:-16384}
 if [ "${BUILD:-1}" = 1 ]; then
     cargo build --release --quiet
 fi
@@ -32,11 +34,11 @@ count() {
     local role=$1 flows=$2 frames=$3 out=$TMP/cg.$1.$2.$3
     valgrind --tool=callgrind --callgrind-out-file="$out" \
         "$MOOSE" bench pipeline --role "$role" --flows "$flows" --frames "$frames" \
-        >"$out.stdout" 2>"$out.stderr" || { cat "$out.stderr" >&2; exit 1; }
+        --flow-cache "$FLOW_CACHE" >"$out.stdout" 2>"$out.stderr" || { cat "$out.stderr" >&2; exit 1; }
     grep -E '^(summary|totals):' "$out" | head -1 | awk '{print $2}'
 }
 
-echo "# $(date -u +%F) $("$MOOSE" --version | head -1); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); N=$N"
+echo "# $(date -u +%F) $("$MOOSE" --version | head -1); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); N=$N FLOW_CACHE=$FLOW_CACHE"
 printf '%-8s %7s %14s %14s\n' role flows instr/pkt beyond-io
 for flows in $FLOWS; do
     io=""

@@ -23,8 +23,15 @@ pub fn spf(json: bool, quick: bool) -> anyhow::Result<()> {
 
 /// `moose bench pipeline`: one role's pipeline over the in-memory backend
 /// for `frames` frames (what perf/callgrind.sh counts instructions of).
-pub fn pipeline(role: &str, flows: usize, frames: u64, json: bool) -> anyhow::Result<()> {
-    let r = moose_control::pipebench::run(role, flows, frames).map_err(anyhow::Error::msg)?;
+pub fn pipeline(
+    role: &str,
+    flows: usize,
+    frames: u64,
+    flow_cache: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    let r = moose_control::pipebench::run_with(role, flows, frames, flow_cache)
+        .map_err(anyhow::Error::msg)?;
     if json {
         crate::out::println(&serde_json::to_string_pretty(&r)?);
     } else {

@@ -213,6 +213,10 @@ enum BenchCmd {
         /// Frames to forward after the set-up.
         #[arg(long, default_value_t = 1_000_000)]
         frames: u64,
+        /// `[dataplane] flow_cache` of the switch measured (slots, a power
+        /// of two).
+        #[arg(long, default_value_t = 16384)]
+        flow_cache: usize,
         /// Emit one JSON object.
         #[arg(long)]
         json: bool,
@@ -298,9 +302,10 @@ fn main() -> ExitCode {
                     role,
                     flows,
                     frames,
+                    flow_cache,
                     json,
                 },
-        } => bench::pipeline(&role, flows, frames, json),
+        } => bench::pipeline(&role, flows, frames, flow_cache, json),
         Cmd::Show {
             what,
             json,

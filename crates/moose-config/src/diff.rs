@@ -180,6 +180,7 @@ fn diff_dataplane(d: &mut Diff, old: &Dataplane, new: &Dataplane) {
         mbufs,
         drain,
         punt_ring,
+        flow_cache,
         multi_process,
     } = new;
     d.fixed("dataplane.workers", &old.workers, workers);
@@ -208,6 +209,7 @@ fn diff_dataplane(d: &mut Diff, old: &Dataplane, new: &Dataplane) {
     d.fixed("dataplane.mbufs", &old.mbufs, mbufs);
     d.fixed("dataplane.drain_us", &old.drain, drain);
     d.fixed("dataplane.punt_ring", &old.punt_ring, punt_ring);
+    d.fixed("dataplane.flow_cache", &old.flow_cache, flow_cache);
     d.fixed("dataplane.multi_process", &old.multi_process, multi_process);
 }
 

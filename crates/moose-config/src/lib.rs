@@ -247,6 +247,8 @@ pub struct Dataplane {
     pub drain: Duration,
     /// Capacity of each worker → slow path punt ring.
     pub punt_ring: usize,
+    /// Slots of each worker's flow cache (a power of two).
+    pub flow_cache: usize,
     /// Let DPDK secondary processes (`dpdk-dumpcap`, `dpdk-pdump`,
     /// `dpdk-proc-info`) attach: the worker and control threads are then
     /// not registered with the EAL, which DPDK 22.11 refuses once a
@@ -489,6 +491,12 @@ impl Config {
                 "must be a power of two ≥ 64",
             ));
         }
+        if !dp.flow_cache.is_power_of_two() || !(16..=1 << 20).contains(&dp.flow_cache) {
+            return Err(invalid(
+                "dataplane.flow_cache",
+                format!("{} is not a power of two in 16..=1048576", dp.flow_cache),
+            ));
+        }
         let dataplane = Dataplane {
             workers: dp.workers,
             cores,
@@ -501,6 +509,7 @@ impl Config {
             mbufs: dp.mbufs,
             drain: Duration::from_micros(dp.drain_us),
             punt_ring: dp.punt_ring,
+            flow_cache: dp.flow_cache,
             multi_process: dp.multi_process,
         };
 

@@ -55,6 +55,7 @@ pub struct Dataplane {
     pub mbufs: u32,
     pub drain_us: u64,
     pub punt_ring: usize,
+    pub flow_cache: usize,
     pub multi_process: bool,
 }
 
@@ -74,6 +75,7 @@ impl Default for Dataplane {
             mbufs: 16383,
             drain_us: 100,
             punt_ring: 4096,
+            flow_cache: 16384,
             multi_process: false,
         }
     }

@@ -182,6 +182,8 @@ fn bad_values() {
     assert!(err(&dp("idle = \"spin\"")).starts_with("dataplane.idle:"));
     assert!(err(&dp("burst = 0")).starts_with("dataplane.burst:"));
     assert!(err(&dp("punt_ring = 100")).starts_with("dataplane.punt_ring:"));
+    assert!(err(&dp("flow_cache = 1000")).starts_with("dataplane.flow_cache:"));
+    assert!(err(&dp("flow_cache = 8")).starts_with("dataplane.flow_cache:"));
     assert!(err(&dp("max_frame = 9000")).starts_with("dataplane.max_frame:"));
     assert!(err(&dp("mbuf_size = 100")).starts_with("dataplane.mbuf_size:"));
     assert!(Config::from_toml(&dp("max_frame = 9000\nmbuf_size = 9216")).is_ok());

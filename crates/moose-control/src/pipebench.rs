@@ -101,12 +101,14 @@ fn udp(dst: Mac, src: Mac, i: usize) -> Vec<u8> {
     f
 }
 
-fn config(role: &str, flows: usize) -> Config {
+fn config(role: &str, flows: usize, flow_cache: usize) -> Config {
     // The set-up offers every flow's first frame at once: punt buckets
     // large enough for all of them (the measured frames punt nothing).
-    let base = "[switch]\nname = \"bench\"\n[dataplane]\nidle = \"poll\"\n\
+    let base = format!(
+        "[switch]\nname = \"bench\"\n[dataplane]\nidle = \"poll\"\nflow_cache = {flow_cache}\n\
         [punt.host]\nrate_pps = 100000\nburst = 100000\nport_rate_pps = 100000\nport_burst = 100000\n\
-        [punt.learn]\nrate_pps = 100000\nburst = 100000\nport_rate_pps = 100000\nport_burst = 100000\n";
+        [punt.learn]\nrate_pps = 100000\nburst = 100000\nport_rate_pps = 100000\nport_burst = 100000\n"
+    );
     // MOOSE roles: no neighbour to talk to, no directory: the pipeline.
     let quiet = "[routing]\nenabled = false\n[elk]\nenabled = false\n";
     let text = match role {
@@ -199,6 +201,16 @@ impl Bench {
 
 /// Runs `role` over `flows` flows for `frames` frames.
 pub fn run(role: &str, flows: usize, frames: u64) -> Result<PipelineReport, String> {
+    run_with(role, flows, frames, moose_dataplane::classify::FLOW_CACHE)
+}
+
+/// [`run`] with `[dataplane] flow_cache = flow_cache`.
+pub fn run_with(
+    role: &str,
+    flows: usize,
+    frames: u64,
+    flow_cache: usize,
+) -> Result<PipelineReport, String> {
     if !ROLES.contains(&role) {
         return Err(format!("role {role:?}: one of {}", ROLES.join(", ")));
     }
@@ -208,7 +220,7 @@ pub fn run(role: &str, flows: usize, frames: u64) -> Result<PipelineReport, Stri
     if !(1..=16_384).contains(&flows) {
         return Err(format!("flows {flows}: 1 to 16384"));
     }
-    let cfg = config(role, flows);
+    let cfg = config(role, flows, flow_cache);
     let templates: Vec<Vec<u8>> = (0..flows)
         .map(|i| match role {
             "bridge" | "io" => udp(peer(i), host(i), i),

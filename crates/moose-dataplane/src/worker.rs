@@ -62,6 +62,8 @@ pub struct WorkerConfig {
     /// The workers that share each storm-control rate (the rates
     /// themselves are in the published port table).
     pub workers: usize,
+    /// Slots of the flow cache.
+    pub flow_cache: usize,
 }
 
 impl WorkerConfig {
@@ -75,6 +77,7 @@ impl WorkerConfig {
             idle: cfg.dataplane.idle,
             refresh,
             workers: cfg.dataplane.workers.max(1),
+            flow_cache: cfg.dataplane.flow_cache,
         }
     }
 }
@@ -334,7 +337,7 @@ impl<B: Backend> Worker<B> {
             txbytes: vec![0; n],
             refused: Vec::with_capacity(MAX_BURST * 2),
             learn: LearnCache::new(),
-            flows: FlowCache::new(refresh_ms),
+            flows: FlowCache::with_slots(cfg.flow_cache, refresh_ms),
             refresh_ms,
             start: Instant::now(),
             held: crate::tables::all_ports(n),
