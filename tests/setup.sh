@@ -13,7 +13,7 @@ packages=(
     python3 python3-scapy curl ca-certificates procps
     prometheus
     etcd-server  # tests/mps_etcd.rs: three members on loopback
-    protobuf-compiler  # the etcd client's build compiles etcd's protos
+    protobuf-compiler libprotobuf-dev  # the etcd client's build compiles etcd's protos (libprotobuf-dev: the well-known google/protobuf/*.proto they import)
 )
 
 missing=()
