@@ -24,8 +24,8 @@ use std::time::Instant;
 
 use moose_config::Config;
 use moose_dataplane::io::{RxQueue, TxQueue};
-use moose_dataplane::mem::{Mem, MemPool, MemPort};
-use moose_dataplane::{Pipeline, PortId, Worker};
+use moose_dataplane::mem::{Mem, MemPort};
+use moose_dataplane::{Pipeline, Worker};
 use moose_wire::Mac;
 use serde::Serialize;
 
@@ -143,14 +143,8 @@ struct Bench {
 impl Bench {
     fn new(cfg: &Config, moose: bool) -> Result<Bench, String> {
         let ports: Vec<MemPort> = (0..2).map(|_| MemPort::new(4 * BURST)).collect();
-        let rx = vec![ports
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (PortId(i as u16), 0u16, p.rx()))
-            .collect()];
-        let tx = vec![ports.iter().map(|p| p.tx()).collect()];
-        let pools = (0..2).map(|_| MemPool::default()).collect();
-        let pipe = Pipeline::<Mem>::build(cfg, rx, tx, pools).map_err(|e| e.to_string())?;
+        let q = moose_dataplane::mem::queues(&ports, 1);
+        let pipe = Pipeline::<Mem>::build(cfg, q.rx, q.tx, q.pools).map_err(|e| e.to_string())?;
         let mut runtime = Runtime::new(pipe.control, Box::new(StaticPorts { tx_max: 1514 }));
         runtime.set_config(cfg.clone());
         // The services the appliance runs for these tables (src/app.rs).

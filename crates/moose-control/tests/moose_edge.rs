@@ -18,9 +18,9 @@ use moose_control::routes::api::RoutesQuery;
 use moose_control::routing::api::NeighborsQuery;
 use moose_control::routing::Routing;
 use moose_control::{ControlHandle, Runtime, StaticPorts};
-use moose_dataplane::mem::{Mem, MemPool, MemPort};
+use moose_dataplane::mem::{Mem, MemPort};
 use moose_dataplane::{
-    DropReason, Pipeline, PortCounter, PortId, PortTotals, Worker, WorkerCounter, WorkerStats,
+    DropReason, Pipeline, PortCounter, PortTotals, Worker, WorkerCounter, WorkerStats,
 };
 use moose_wire::{ethernet, EtherType, Mac};
 
@@ -71,14 +71,8 @@ struct Switch {
 
 impl Switch {
     fn new(cfg: &Config, ports: Vec<MemPort>) -> Switch {
-        let rx = vec![ports
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (PortId(i as u16), 0u16, p.rx()))
-            .collect()];
-        let tx = vec![ports.iter().map(|p| p.tx()).collect()];
-        let pools = (0..2).map(|_| MemPool::default()).collect();
-        let pipe = Pipeline::<Mem>::build(cfg, rx, tx, pools).unwrap();
+        let q = moose_dataplane::mem::queues(&ports, 1);
+        let pipe = Pipeline::<Mem>::build(cfg, q.rx, q.tx, q.pools).unwrap();
         let mut runtime = Runtime::new(pipe.control, Box::new(StaticPorts { tx_max: 1514 }));
         runtime.set_config(cfg.clone());
         runtime.add(Box::new(Hosts::from_config(cfg).unwrap().unwrap()));

@@ -734,15 +734,8 @@ fn reattach_hands_queues_round_trip() {
 fn on_threads() {
     let cfg = config(2, "", &[]);
     let ports: Vec<MemPort> = (0..3).map(|_| MemPort::new(1024)).collect();
-    let mut rx: Vec<Vec<_>> = (0..2).map(|_| Vec::new()).collect();
-    for (i, p) in ports.iter().enumerate() {
-        rx[i % 2].push((PortId(i as u16), 0u16, p.rx()));
-    }
-    let tx = (0..2)
-        .map(|_| ports.iter().map(|p| p.tx()).collect())
-        .collect();
-    let pools = (0..3).map(|_| MemPool::default()).collect();
-    let pipe = Pipeline::<Mem>::build(&cfg, rx, tx, pools).unwrap();
+    let q = moose_dataplane::mem::queues(&ports, 2);
+    let pipe = Pipeline::<Mem>::build(&cfg, q.rx, q.tx, q.pools).unwrap();
     let quit = pipe.quit.clone();
     let mut runtime = Runtime::new(pipe.control, Box::new(StaticPorts { tx_max: 1514 }));
     runtime.add(Box::new(Bridge::from_config(&cfg)));

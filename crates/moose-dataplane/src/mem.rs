@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crossbeam_queue::ArrayQueue;
 
 use crate::io::{Backend, FramePool, RxQueue, TxQueue};
+use crate::PortId;
 
 pub struct Mem;
 
@@ -23,6 +24,35 @@ impl Backend for Mem {
             .get_or_init(std::time::Instant::now)
             .elapsed()
             .as_nanos() as u64
+    }
+}
+
+/// The receive queues one worker polls: (port, queue, handle).
+pub type WorkerRx = Vec<(PortId, u16, MemRx)>;
+
+/// What [`Pipeline::build`](crate::Pipeline::build) takes, over in-memory
+/// ports: see [`queues`].
+pub struct Queues {
+    pub rx: Vec<WorkerRx>,
+    pub tx: Vec<Vec<MemTx>>,
+    pub pools: Vec<MemPool>,
+}
+
+/// The queues of `workers` workers over `ports`, as `moose run` spreads a
+/// single-queue port: port i's (only) rx queue to worker i mod workers,
+/// every worker a tx handle on every port, and workers + 1 unbounded
+/// pools (the last is the control side's).
+pub fn queues(ports: &[MemPort], workers: usize) -> Queues {
+    let mut rx: Vec<WorkerRx> = (0..workers).map(|_| Vec::new()).collect();
+    for (i, p) in ports.iter().enumerate() {
+        rx[i % workers].push((PortId(i as u16), 0, p.rx()));
+    }
+    Queues {
+        rx,
+        tx: (0..workers)
+            .map(|_| ports.iter().map(MemPort::tx).collect())
+            .collect(),
+        pools: (0..=workers).map(|_| MemPool::default()).collect(),
     }
 }
 

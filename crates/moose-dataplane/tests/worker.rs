@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use moose_config::Config;
-use moose_dataplane::mem::{Mem, MemPool, MemPort};
+use moose_dataplane::mem::{Mem, MemPort};
 use moose_dataplane::{DropReason, Inject, Pipeline, PortCounter, PortId, Via, WorkerCounter};
 
 fn config() -> Config {
@@ -28,14 +28,8 @@ fn frame(n: u8) -> Vec<u8> {
 fn injected_frames_for_unknown_ports_are_counted_and_bursts_stay_bounded() {
     let cfg = config();
     let ports: Vec<MemPort> = (0..2).map(|_| MemPort::with_capacity(4096, 100)).collect();
-    let rx = vec![ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (PortId(i as u16), 0u16, p.rx()))
-        .collect()];
-    let tx = vec![ports.iter().map(|p| p.tx()).collect()];
-    let pools = (0..2).map(|_| MemPool::default()).collect();
-    let mut pipe = Pipeline::<Mem>::build(&cfg, rx, tx, pools).unwrap();
+    let q = moose_dataplane::mem::queues(&ports, 1);
+    let mut pipe = Pipeline::<Mem>::build(&cfg, q.rx, q.tx, q.pools).unwrap();
     let mut w = pipe.workers.pop().unwrap();
     let inject = &mut pipe.control.inject[0];
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moose_config::Config;
-use moose_dataplane::mem::{Mem, MemPool, MemPort};
+use moose_dataplane::mem::{Mem, MemPort};
 use moose_dataplane::{Pipeline, PortId, Worker};
 use moose_wire::{proto, Mac};
 
@@ -161,14 +161,8 @@ impl SimSwitch {
         let cfg = config(t, i, o)?;
         let n = cfg.ports.len();
         let ports: Vec<MemPort> = (0..n).map(|_| MemPort::new(RING)).collect();
-        let rx = vec![ports
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (PortId(i as u16), 0u16, p.rx()))
-            .collect()];
-        let tx = vec![ports.iter().map(|p| p.tx()).collect()];
-        let pools = (0..2).map(|_| MemPool::default()).collect();
-        let pipe = Pipeline::<Mem>::build(&cfg, rx, tx, pools).map_err(|e| e.to_string())?;
+        let q = moose_dataplane::mem::queues(&ports, 1);
+        let pipe = Pipeline::<Mem>::build(&cfg, q.rx, q.tx, q.pools).map_err(|e| e.to_string())?;
         let up: Arc<Vec<AtomicBool>> = Arc::new((0..n).map(|_| AtomicBool::new(true)).collect());
         let mut runtime = Runtime::new(pipe.control, Box::new(SimPorts { up: up.clone() }));
         runtime.set_config(cfg.clone());

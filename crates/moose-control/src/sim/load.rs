@@ -6,8 +6,8 @@ use std::collections::{HashSet, VecDeque};
 use std::time::Instant;
 
 use moose_config::Config;
-use moose_dataplane::mem::{Mem, MemPool, MemPort};
-use moose_dataplane::{Pipeline, PortId};
+use moose_dataplane::mem::{Mem, MemPort};
+use moose_dataplane::Pipeline;
 
 use super::fabric::{Fabric, Options, SimSwitch};
 use super::topo::{Tier, Topology};
@@ -467,14 +467,8 @@ pub fn bridge_memory(hosts: u64, meter: fn() -> u64) -> Result<(u64, u64), Strin
     );
     let cfg = Config::from_toml(&text).map_err(|e| e.to_string())?;
     let ports: Vec<MemPort> = (0..2).map(|_| MemPort::new(4096)).collect();
-    let rx = vec![ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (PortId(i as u16), 0u16, p.rx()))
-        .collect()];
-    let tx = vec![ports.iter().map(|p| p.tx()).collect()];
-    let pools = (0..2).map(|_| MemPool::default()).collect();
-    let pipe = Pipeline::<Mem>::build(&cfg, rx, tx, pools).map_err(|e| e.to_string())?;
+    let q = moose_dataplane::mem::queues(&ports, 1);
+    let pipe = Pipeline::<Mem>::build(&cfg, q.rx, q.tx, q.pools).map_err(|e| e.to_string())?;
     let mut runtime = Runtime::new(pipe.control, Box::new(StaticPorts { tx_max: 1514 }));
     runtime.set_config(cfg.clone());
     runtime.add(Box::new(crate::bridge::Bridge::from_config(&cfg)));

@@ -337,28 +337,28 @@ pub fn run(p: &Params, progress: &mut dyn FnMut(Progress<'_>)) -> Result<Report,
     hpr.push(p.hosts_per_rack);
     hpr.sort_unstable();
     hpr.dedup();
+    // The hosts' ARP over one size of the fabric (the same tree and
+    // directories: they do not depend on the hosts per rack).
+    let count = |t: &Topology, peers: u64, progress: &mut dyn FnMut(u64, u64)| {
+        let traffic = Traffic {
+            peers,
+            seed: p.seed,
+            cache_entries: 4096,
+        };
+        Load::count(t, &traffic, &tree, &dir_dist, progress)
+    };
     let mut main: Option<Load> = None;
     for (k, h) in hpr.iter().enumerate() {
         let t = topo.resized(topo.racks.len(), *h)?;
         let peers = p.peers.min(t.hosts() - 1);
         let ts = Instant::now();
-        let l = Load::count(
-            &t,
-            &Traffic {
-                peers,
-                seed: p.seed,
-                cache_entries: 4096,
-            },
-            &tree,
-            &dir_dist,
-            &mut |done, total| {
-                progress(Progress {
-                    phase: &format!("traffic {}/{}", k + 1, hpr.len()),
-                    done,
-                    total,
-                })
-            },
-        );
+        let l = count(&t, peers, &mut |done, total| {
+            progress(Progress {
+                phase: &format!("traffic {}/{}", k + 1, hpr.len()),
+                done,
+                total,
+            })
+        });
         let entries_moose = load::entries_moose(&t, &routes)
             .into_iter()
             .max()
@@ -392,17 +392,7 @@ pub fn run(p: &Params, progress: &mut dyn FnMut(Progress<'_>)) -> Result<Report,
             continue;
         }
         let t = topo.resized(topo.racks.len(), *h)?;
-        let g = Load::count(
-            &t,
-            &Traffic {
-                peers,
-                seed: p.seed,
-                cache_entries: 4096,
-            },
-            &tree,
-            &dir_dist,
-            &mut |_, _| {},
-        );
+        let g = count(&t, peers, &mut |_, _| {});
         grown.push((
             t.hosts() as f64,
             g.moose_host_arp as f64,
