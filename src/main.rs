@@ -18,6 +18,7 @@ mod sim;
 mod sim_plot;
 mod slots;
 mod telemetry;
+mod zeroloss;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -221,6 +222,10 @@ enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// RFC 2544 throughput: the highest loss-free (NDR) and partial-drop
+    /// (PDR) rate of a device under test between two DPDK ports of this
+    /// process (e.g. net_memif clients), with latency percentiles.
+    Zeroloss(zeroloss::Args),
     /// SPF and FIB rebuild time for fabrics of 10, 100 and 1000 switches.
     Spf {
         /// Emit one JSON object instead of a table.
@@ -306,6 +311,9 @@ fn main() -> ExitCode {
                     json,
                 },
         } => bench::pipeline(&role, flows, frames, flow_cache, json),
+        Cmd::Bench {
+            what: BenchCmd::Zeroloss(args),
+        } => zeroloss::run(&args),
         Cmd::Show {
             what,
             json,
