@@ -272,7 +272,9 @@ impl<'a> Gen<'a> {
         (d.as_secs_f64() * self.hz as f64) as u64
     }
 
-    /// Receives one burst from each port; returns (received, returned).
+    /// Receives one burst from each port: counts `--rx` frames into
+    /// `received` (and times the stamped ones sent since `start`), frames
+    /// back on `--tx` into `returned`; frees them all.
     #[inline]
     fn poll(&mut self, start: u64, received: &mut u64, returned: &mut u64) {
         let n = self.rx.rx_burst(&mut self.rxbuf, moose_dpdk::MAX_BURST);
