@@ -1041,17 +1041,19 @@ impl<B: Backend> Mover<'_, B> {
     }
 
     /// Applies a rewrite and tallies it by kind.
-    #[inline]
+    #[inline(always)]
     fn rewrite(&mut self, f: &mut B::Frame, hl: usize, rw: &crate::action::Rewrite) {
         use crate::action::RewriteOps;
         let done = action::apply(f.as_mut(), hl, rw);
         let t = &mut self.tally;
         t.src += u32::from(rw.ops.has(RewriteOps::SRC));
         t.dst += u32::from(rw.ops.has(RewriteOps::DST));
-        t.arp += u32::from(done.arp);
-        t.nd += u32::from(done.nd);
-        t.dhcp += u32::from(done.dhcp);
-        t.invalid += u32::from(done.invalid);
+        if done != action::Rewritten::default() {
+            t.arp += u32::from(done.arp);
+            t.nd += u32::from(done.nd);
+            t.dhcp += u32::from(done.dhcp);
+            t.invalid += u32::from(done.invalid);
+        }
     }
 
     /// Adds the burst's rewrites to the counters.

@@ -242,14 +242,24 @@ const MAC_BITS: u64 = (1 << 48) - 1;
 impl Header {
     #[inline]
     pub fn load(frame: &[u8]) -> Header {
+        match frame.first_chunk::<16>() {
+            Some(b) => Header::from_octets(b, frame.len()),
+            None => Header::load_short(frame),
+        }
+    }
+
+    /// A frame shorter than 16 octets, zero-padded: never a frame the
+    /// fast path forwards, so kept out of its way.
+    #[cold]
+    #[inline(never)]
+    fn load_short(frame: &[u8]) -> Header {
         let mut pad = [0u8; 16];
-        let b: &[u8; 16] = match frame.first_chunk::<16>() {
-            Some(b) => b,
-            None => {
-                pad[..frame.len()].copy_from_slice(frame);
-                &pad
-            }
-        };
+        pad[..frame.len()].copy_from_slice(frame);
+        Header::from_octets(&pad, frame.len())
+    }
+
+    #[inline(always)]
+    fn from_octets(b: &[u8; 16], len: usize) -> Header {
         let w = |at: usize| {
             let mut x = [0u8; 8];
             x.copy_from_slice(&b[at..at + 8]);
@@ -259,7 +269,7 @@ impl Header {
             w0: w(0),
             w1: w(6),
             tci: u16::from_be_bytes([b[14], b[15]]),
-            len: frame.len() as u32,
+            len: len as u32,
         }
     }
 

@@ -157,6 +157,37 @@ pub fn classify(frame: &[u8], hl: usize) -> Payload {
     }
 }
 
+/// A cheap first test for the fast path: false only if [`classify`]
+/// would say [`Payload::Other`] — the EtherType is none of ARP, IPv4 and
+/// IPv6, an IPv6 next header is not ICMPv6, or an IPv4 datagram is not UDP
+/// to port 67 or 68 — read from at most the 12 octets after the header
+/// and the UDP destination port. A frame too short to tell passes, and
+/// [`classify`] decides.
+#[inline]
+pub fn may_carry(frame: &[u8], hl: usize) -> bool {
+    let Some(w) = frame
+        .get(hl.wrapping_sub(2)..)
+        .and_then(|s| s.first_chunk::<12>())
+    else {
+        return true;
+    };
+    match [w[0], w[1]] {
+        ETHERTYPE_ARP => true,
+        ETHERTYPE_IPV6 => w[8] == icmpv6::NEXT_HEADER,
+        ETHERTYPE_IPV4 => {
+            if w[11] != 17 {
+                return false;
+            }
+            let at = hl + usize::from(w[2] & 0x0f) * 4 + 2;
+            match frame.get(at..at + 2) {
+                Some(p) => p == [0, 67] || p == [0, 68],
+                None => true,
+            }
+        }
+        _ => false,
+    }
+}
+
 #[inline]
 fn valid_hl(hl: usize) -> bool {
     matches!(hl, 14 | 18 | 22)
@@ -773,7 +804,60 @@ mod tests {
             .verify_checksum_v4(ip.src_addr(), ip.dst_addr())
     }
 
+    /// Frames near the ones `classify` takes: one of its EtherTypes after
+    /// a header of any length, then octets biased to the values it tests.
+    fn arb_near_payload() -> impl Strategy<Value = (Vec<u8>, usize)> {
+        let octet = prop_oneof![
+            Just(0u8),
+            Just(17),
+            Just(58),
+            Just(67),
+            Just(68),
+            Just(0x45),
+            Just(0x46),
+            Just(135),
+            any::<u8>()
+        ];
+        (
+            0usize..26,
+            prop_oneof![
+                Just([0x08u8, 0x00]),
+                Just([0x08, 0x06]),
+                Just([0x86, 0xdd]),
+                any::<[u8; 2]>()
+            ],
+            proptest::collection::vec(octet, 0..80),
+        )
+            .prop_map(|(hl, et, body)| {
+                let mut f = vec![2u8; hl.saturating_sub(2)];
+                f.extend_from_slice(&et);
+                f.extend_from_slice(&body);
+                (f, hl)
+            })
+    }
+
+    #[test]
+    fn may_carry_passes_over_plain_traffic() {
+        let mut udp = vec![0u8; 12];
+        udp.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 46, 0, 0, 0, 0, 64, 17]);
+        udp.resize(60, 0);
+        udp[14 + 22..14 + 24].copy_from_slice(&9u16.to_be_bytes());
+        assert!(!may_carry(&udp, 14), "UDP to port 9");
+        udp[14 + 22..14 + 24].copy_from_slice(&67u16.to_be_bytes());
+        assert!(may_carry(&udp, 14), "UDP to port 67");
+        udp[14 + 9] = 6;
+        assert!(!may_carry(&udp, 14), "TCP");
+    }
+
     proptest! {
+        /// The fast test never hides a frame `classify` would rewrite.
+        #[test]
+        fn may_carry_covers_classify((f, hl) in arb_near_payload()) {
+            if classify(&f, hl) != Payload::Other {
+                prop_assert!(may_carry(&f, hl), "{:?} at {}", classify(&f, hl), hl);
+            }
+        }
+
         #[test]
         fn nd_rewrite_keeps_checksum((f, old) in arb_nd(), new in any::<[u8; 6]>()) {
             let new = Mac(new);

@@ -87,7 +87,7 @@ pub struct Burst<'a> {
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
     /// The action of every frame, when they all have the same one; then
-    /// the burst's action array was not written.
+    /// only the first slot of the burst's action array was written.
     pub uniform: Option<Action>,
     /// Bytes received.
     pub rx_bytes: u64,
@@ -238,26 +238,48 @@ pub fn learn_class(role: Role) -> moose_config::PuntClass {
 }
 
 /// Slots in a [`FlowCache`] (a power of two): `[dataplane] flow_cache`'s
-/// default. 16384 slots of 48 bytes are 768 KiB a worker, within a server
-/// core's L2, and hold 4096 flows with few sets overflowing (with 256
-/// slots nearly every frame of 4096 round-robin flows missed: 489 → 217
-/// instructions a packet beyond rx/tx for the bridge, 756 → 460 for the
-/// MOOSE edge, callgrind, perf/RESULTS.md). A burst of few flows touches
-/// as few lines as before.
+/// default. 16384 slots of one 64-byte cache line are 1 MiB a worker,
+/// within a server core's L2, and hold 4096 flows with few sets
+/// overflowing (with 256 slots nearly every frame of 4096 round-robin
+/// flows missed: 489 → 217 instructions a packet beyond rx/tx for the
+/// bridge, 756 → 460 for the MOOSE edge, callgrind, perf/RESULTS.md). A
+/// burst of few flows touches as few lines as before.
 pub const FLOW_CACHE: usize = 16384;
 
-/// One remembered decision: the header words and ingress port it was made
-/// for, the table generation it was made under, when, and the action.
+/// A [`Flow::tag`] no frame has (port 0xffff does not exist): an empty
+/// slot.
+const EMPTY_TAG: u64 = u64::MAX;
+
+/// One remembered decision, one cache line: the header words and the
+/// ingress port it was made for, the table generation it was made under,
+/// when, and the action.
 #[derive(Copy, Clone)]
+#[repr(C, align(64))]
 struct Flow {
     w0: u64,
     w1: u64,
-    generation: u64,
-    action: Action,
-    tci: u16,
-    port: PortId,
+    /// Octets 14..16 in bits 0..16, the ingress port in 16..32, the low 32
+    /// bits of the generation in 32..64 (a cached entry lives for a
+    /// time-to-live of at most a minute, far less than 2³² table changes
+    /// take): one word compare for the three. [`EMPTY_TAG`] if unused.
+    tag: u64,
     at_ms: u32,
+    action: Action,
 }
+
+impl Flow {
+    const EMPTY: Flow = Flow {
+        w0: 0,
+        w1: 0,
+        tag: EMPTY_TAG,
+        at_ms: 0,
+        action: Action::drop(crate::counters::DropReason::TooShort),
+    };
+}
+
+/// The bits of a [`Flow::tag`] that name the flow (octets 14..16 and the
+/// port), without the generation.
+const FLOW_BITS: u64 = 0xffff_ffff;
 
 /// A worker's memory of recent decisions, two-way set-associative by
 /// header and ingress port (the idea of OVS's exact-match cache; two ways
@@ -273,10 +295,10 @@ struct Flow {
 /// of known sources: an expired entry is decided again and its source
 /// offered for refresh. Unknown or moved sources are never remembered.
 pub struct FlowCache {
-    flows: Box<[Option<Flow>]>,
-    /// 64 − log₂(slots) (at most 63): the slot is the product's top bits.
+    sets: Box<[[Flow; 2]]>,
+    /// 64 − log₂(sets) (at most 63): the set is the product's top bits.
     shift: u32,
-    /// `flows.len() - 1`.
+    /// `sets.len() - 1`.
     mask: usize,
     ttl_ms: u32,
 }
@@ -293,7 +315,7 @@ impl FlowCache {
         let slots = slots.max(2).next_power_of_two();
         let sets = slots / 2;
         FlowCache {
-            flows: vec![None; slots].into_boxed_slice(),
+            sets: vec![[Flow::EMPTY; 2]; sets].into_boxed_slice(),
             // One set would shift by 64, which overflows: 63 and the mask
             // do.
             shift: (64 - sets.trailing_zeros()).min(63),
@@ -302,13 +324,13 @@ impl FlowCache {
         }
     }
 
-    /// The first of the two slots of the frame's set.
+    /// The set of a frame's header words on `port`, in a cache of this
+    /// `shift` and `mask`.
     #[inline]
-    fn slot(&self, h: &Header, port: PortId) -> usize {
-        let (w0, w1, tci) = h.words();
+    fn set_of(w0: u64, w1: u64, tci: u16, port: PortId, shift: u32, mask: usize) -> usize {
         let x = w0 ^ w1.rotate_left(29) ^ (u64::from(tci) << 16) ^ u64::from(port.0);
         // The top bits of the product are its best mixed.
-        ((x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize & self.mask) * 2
+        (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> shift) as usize & mask
     }
 }
 
@@ -316,14 +338,18 @@ impl FlowCache {
 /// per-frame decision (called only for frames that need one), `generation`
 /// the generation of the tables it reads. Fills `b.learns`, and
 /// `b.actions` unless every frame has the same action: then
-/// [`Summary::uniform`] is it and `b.actions` is left as it was (a uniform
-/// burst, the common case, costs no per-frame stores).
+/// [`Summary::uniform`] is it and only `b.actions[0]` was written (a
+/// uniform burst, the common case, costs no per-frame stores).
 ///
-/// * A frame whose addresses, TPID and (if tagged) VLAN equal the previous
-///   decided frame's, and whose length is in range, gets that frame's
-///   action; its learning is the previous frame's too, so nothing is added
-///   to `learns`.
+/// * A frame whose header words equal the previous frame's (and whose
+///   length is in range) gets that frame's action; its learning is the
+///   previous frame's too, so nothing is added to `learns`.
 /// * Otherwise a hit in the worker's [`FlowCache`].
+///
+/// The loop is what every frame of every role pays, so it is kept to
+/// plain word operations: two 8-byte loads for the header, one word
+/// compare for octets 14..16, port and generation together, and the
+/// decision out of line.
 #[inline]
 pub fn decide_cached<F: AsRef<[u8]>>(
     b: &mut Burst<'_>,
@@ -331,127 +357,148 @@ pub fn decide_cached<F: AsRef<[u8]>>(
     generation: u64,
     mut decide: impl FnMut(&Header) -> (Action, Learn),
 ) -> Summary {
-    let max_frame = b.tables.ports.max_frame;
-    let in_range = |len: usize| (TAGGED_HEADER_LEN..=max_frame).contains(&len);
+    let tables = b.tables;
     let port = b.port;
     let now_ms = b.now_ms;
-    let ttl_ms = b.flows.ttl_ms;
-    let mut s = Summary::default();
-    // The previous decided frame: its words, the tci bits that matter
-    // (0 if untagged) and its action; valid only if its length was in range.
-    let mut prev: Option<(u64, u64, u16, u16, Action)> = None;
-    let mut uniform: Option<Action> = None;
-    // Whether `actions[..i]` hold the frames' actions: not while every
-    // frame so far has the same one (a uniform burst writes none).
-    let mut written = false;
-    let mut max_len = 0usize;
+    let flows = &mut *b.flows;
+    // The cache's geometry in locals: the loop's stores into `sets` could
+    // otherwise alias them, and they would be loaded again every frame.
+    let (shift, mask, ttl_ms) = (flows.shift, flows.mask, flows.ttl_ms);
+    let sets = &mut flows.sets[..];
     let actions = &mut *b.actions;
-    let tables = b.tables;
+    let learns = &mut *b.learns;
+    // Lengths a decision may be reused for, TAGGED_HEADER_LEN..=max_frame,
+    // as one wrapping compare: `len - lo <= span` (none if max_frame is
+    // shorter than a tagged header: `lo` then wraps every length past
+    // `span`).
+    let (lo, span) = match tables.ports.max_frame.checked_sub(TAGGED_HEADER_LEN) {
+        Some(span) => (TAGGED_HEADER_LEN, span),
+        None => (usize::MAX, 0),
+    };
+    let in_range = |len: usize| len.wrapping_sub(lo) <= span;
+    let burst_tag = (u64::from(generation as u32) << 32) | (u64::from(port.0) << 16);
     let elk = b.elk && tables.ports.elk & port.bit() != 0;
     let directory = Action::punt(moose_config::PuntClass::Directory);
-    'frames: for (i, f) in frames.iter().enumerate() {
-        let h = Header::load(f.as_ref());
+    let mut rx_bytes = 0u64;
+    let mut max_len = 0usize;
+    let mut groups = false;
+    let mut uniform = true;
+    // The previous frame's words; `ptag` is EMPTY_TAG when its action may
+    // not be reused (its length was out of range, or the directory took
+    // it).
+    let (mut p0, mut p1, mut ptag) = (0u64, 0u64, EMPTY_TAG);
+    for (i, f) in frames.iter().enumerate() {
+        let frame = f.as_ref();
+        let h = Header::load(frame);
         let len = h.len();
-        s.rx_bytes += len as u64;
+        rx_bytes += len as u64;
         max_len = max_len.max(len);
         let (w0, w1, tci) = h.words();
-        let action = 'decided: {
-            if let Some((p0, p1, mask, ptci, a)) = prev {
-                if w0 == p0 && w1 == p1 && tci & mask == ptci && in_range(len) {
-                    if elk && to_directory(a, f.as_ref(), &h, port, tables) {
-                        break 'decided directory;
-                    }
-                    // Same action as the previous frame: `uniform` stands.
-                    if written {
-                        actions[i] = a;
-                    }
-                    continue 'frames;
+        let tag = burst_tag | u64::from(tci);
+        let fits = in_range(len);
+        let fwd = if (w0 ^ p0) | (w1 ^ p1) | (tag ^ ptag) == 0 && fits {
+            // While the burst is uniform only `actions[0]` is written.
+            let prev = if uniform { 0 } else { i - 1 };
+            if !elk {
+                // Same action as the previous frame: `uniform` stands.
+                if !uniform {
+                    actions[i] = actions[prev];
                 }
+                continue;
             }
-            let set = b.flows.slot(&h, port);
-            let fresh = |e: &Option<Flow>| match e {
-                Some(e) => {
-                    e.w0 == w0
-                        && e.w1 == w1
-                        && e.tci == tci
-                        && e.port == port
-                        && e.generation == generation
-                        && now_ms.wrapping_sub(e.at_ms) < ttl_ms
-                }
-                None => false,
+            actions[prev]
+        } else {
+            let set = &mut sets[FlowCache::set_of(w0, w1, tci, port, shift, mask)];
+            let hit = |e: &Flow| {
+                (e.w0 ^ w0) | (e.w1 ^ w1) | (e.tag ^ tag) == 0
+                    && now_ms.wrapping_sub(e.at_ms) < ttl_ms
             };
-            let ways = &mut b.flows.flows[set..set + 2];
-            let hit = if fresh(&ways[0]) {
-                ways[0]
-            } else if fresh(&ways[1]) {
-                ways[1]
+            let a = if fits && hit(&set[0]) {
+                set[0].action
+            } else if fits && hit(&set[1]) {
+                set[1].action
             } else {
-                None
+                miss(&mut decide, h, set, learns, fits, tag, now_ms)
             };
-            let action = match hit {
-                Some(e) if in_range(len) => e.action,
-                _ => {
-                    // The way to replace: the flow's own stale entry, an
-                    // empty one, else the one decided longer ago.
-                    let same = |e: &Option<Flow>| {
-                        e.is_some_and(|e| {
-                            e.w0 == w0 && e.w1 == w1 && e.tci == tci && e.port == port
-                        })
-                    };
-                    let older = match (&ways[0], &ways[1]) {
-                        (w, _) if same(w) => 0,
-                        (_, w) if same(w) => 1,
-                        (None, _) => 0,
-                        (_, None) => 1,
-                        (Some(a), Some(b)) => {
-                            usize::from(now_ms.wrapping_sub(b.at_ms) > now_ms.wrapping_sub(a.at_ms))
-                        }
-                    };
-                    let entry = &mut ways[older];
-                    let (action, learn) = decide(&h);
-                    b.learns.push(learn);
-                    if in_range(len) && !matches!(learn, Learn::Request(_)) {
-                        *entry = Some(Flow {
-                            w0,
-                            w1,
-                            generation,
-                            action,
-                            tci,
-                            port,
-                            at_ms: now_ms,
-                        });
-                    }
-                    action
-                }
-            };
-            let mask = if h.is_tagged() { 0x0fff } else { 0 };
-            prev = in_range(len).then_some((w0, w1, mask, tci & mask, action));
-            // The cached and the remembered decision stay the forwarding one:
-            // the next frame of the flow may be no ARP.
-            if elk && to_directory(action, f.as_ref(), &h, port, tables) {
-                directory
-            } else {
-                action
-            }
+            (p0, p1, ptag) = (w0, w1, if fits { tag } else { EMPTY_TAG });
+            a
         };
-        s.groups |= action.is_group();
-        if !written {
-            match uniform {
-                None => uniform = Some(action),
-                Some(u) if u == action => {}
-                Some(u) => {
-                    actions[..i].fill(u);
-                    written = true;
-                }
-            }
-        }
-        if written {
+        // The cached decision stays the forwarding one: the next frame of
+        // the flow may be no ARP.
+        let action = if elk && to_directory(fwd, frame, &h, port, tables) {
+            ptag = EMPTY_TAG;
+            directory
+        } else {
+            fwd
+        };
+        groups |= action.is_group();
+        if !uniform {
             actions[i] = action;
+        } else if i == 0 {
+            actions[0] = action;
+        } else if !action.same(&actions[0]) {
+            // The first frame with another action: the ones before it get
+            // the first frame's, written now.
+            let first = actions[0];
+            actions[1..i].fill(first);
+            actions[i] = action;
+            uniform = false;
         }
     }
-    s.uniform = if written { None } else { uniform };
-    s.max_len = max_len.min(usize::from(u16::MAX)) as u16;
-    s
+    Summary {
+        uniform: (uniform && !frames.is_empty()).then(|| actions[0]),
+        rx_bytes,
+        max_len: max_len.min(usize::from(u16::MAX)) as u16,
+        groups,
+    }
+}
+
+/// A frame the flow cache does not answer: the role decides, its learning
+/// is noted, and the decision is remembered if it may be reused (`fits`:
+/// its length is in range; its source is not to be learnt). Out of line,
+/// so that the decision's registers do not crowd the loop that every
+/// frame runs.
+#[inline(never)]
+fn miss(
+    decide: &mut impl FnMut(&Header) -> (Action, Learn),
+    h: Header,
+    set: &mut [Flow; 2],
+    learns: &mut Learns,
+    fits: bool,
+    tag: u64,
+    now_ms: u32,
+) -> Action {
+    let (a, learn) = decide(&h);
+    learns.push(learn);
+    if fits && !matches!(learn, Learn::Request(_)) {
+        let (w0, w1, _) = h.words();
+        set[replace_way(set, w0, w1, tag, now_ms)] = Flow {
+            w0,
+            w1,
+            tag,
+            at_ms: now_ms,
+            action: a,
+        };
+    }
+    a
+}
+
+/// The way of `set` a new decision for the flow replaces: the flow's own
+/// stale entry, an empty one, else the one decided longer ago.
+#[inline]
+fn replace_way(set: &[Flow; 2], w0: u64, w1: u64, tag: u64, now_ms: u32) -> usize {
+    let own = |e: &Flow| e.w0 == w0 && e.w1 == w1 && e.tag & FLOW_BITS == tag & FLOW_BITS;
+    if own(&set[0]) {
+        0
+    } else if own(&set[1]) {
+        1
+    } else if set[0].tag == EMPTY_TAG {
+        0
+    } else if set[1].tag == EMPTY_TAG {
+        1
+    } else {
+        usize::from(now_ms.wrapping_sub(set[1].at_ms) > now_ms.wrapping_sub(set[0].at_ms))
+    }
 }
 
 #[cfg(test)]
