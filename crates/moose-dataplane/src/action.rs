@@ -154,6 +154,13 @@ impl Action {
         }
     }
 
+    /// The port of a [`To::Port`] action, without unpacking the rest (the
+    /// mover asks it of every frame of a burst).
+    #[inline]
+    pub fn out_port(&self) -> Option<PortId> {
+        (self.head & 0xff == K_PORT).then_some(PortId((self.head >> 16) as u16))
+    }
+
     /// Where the frame goes.
     #[inline]
     pub fn to(&self) -> To {

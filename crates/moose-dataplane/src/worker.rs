@@ -1000,18 +1000,21 @@ impl<B: Backend> Mover<'_, B> {
         let mut port = None;
         let (mut floods, mut unknown) = (0u64, 0u64);
         for a in actions {
-            let p = match a.to() {
-                To::Port(p) => p.index(),
-                To::Flood {
-                    mask,
-                    unknown: u,
-                    plain: 0,
-                } if (mask & self.up).count_ones() == 1 && self.storm.is_none() => {
-                    floods += 1;
-                    unknown += u64::from(u);
-                    (mask & self.up).trailing_zeros() as usize
-                }
-                _ => return None,
+            // Unicast, the common case, without unpacking the action.
+            let p = match a.out_port() {
+                Some(p) => p.index(),
+                None => match a.to() {
+                    To::Flood {
+                        mask,
+                        unknown: u,
+                        plain: 0,
+                    } if (mask & self.up).count_ones() == 1 && self.storm.is_none() => {
+                        floods += 1;
+                        unknown += u64::from(u);
+                        (mask & self.up).trailing_zeros() as usize
+                    }
+                    _ => return None,
+                },
             };
             match port {
                 None => port = Some(p),

@@ -293,8 +293,12 @@ impl XlateMap {
         self.max_key = None;
     }
 
-    /// Look up one key.
-    #[inline]
+    /// Look up one key. Always inlined: the fast path's two lookups (source
+    /// and destination) then have branches of their own, which predict
+    /// better than one shared copy (cachegrind, a bridge with every frame
+    /// missing the flow cache: 497,042 mispredictions in the shared copy
+    /// against 114,964 inlined, over 400,000 frames).
+    #[inline(always)]
     pub fn get(&self, key: u64) -> Option<u64> {
         match self.get_raw(key) {
             MISS if !self.holds_miss(key) => None,
@@ -312,7 +316,7 @@ impl XlateMap {
     }
 
     /// Look up one key; [`MISS`] if absent.
-    #[inline]
+    #[inline(always)]
     pub fn get_raw(&self, key: u64) -> u64 {
         if key == EMPTY {
             return self.max_key.unwrap_or(MISS);
