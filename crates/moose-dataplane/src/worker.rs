@@ -652,11 +652,13 @@ impl<B: Backend> Worker<B> {
         drop(view);
 
         // Learning, at most one request per source per interval.
+        // New sources first: a refresh takes only the upper half of the
+        // learn budget (PuntTx::offer_spare).
         let mut last: Option<ExactKey> = None;
         for &l in learns.as_slice() {
-            let (k, interval) = match l {
-                Learn::Known(k) => (k, *refresh_ms),
-                Learn::Request(k) => (k, RELEARN_MS),
+            let (k, interval, refresh) = match l {
+                Learn::Known(k) => (k, *refresh_ms, true),
+                Learn::Request(k) => (k, RELEARN_MS, false),
                 Learn::None => continue,
             };
             if last == Some(k) || !learn.should_send(k, port, now_ms, interval) {
@@ -664,10 +666,13 @@ impl<B: Backend> Worker<B> {
             }
             last = Some(k);
             counters.worker(WorkerCounter::LearnRequests, 1);
-            let why = match rings
-                .punt
-                .offer(role.learn, port, now_ms, Punt::Learn { key: k, port })
-            {
+            let p = Punt::Learn { key: k, port };
+            let offered = if refresh {
+                rings.punt.offer_spare(role.learn, port, now_ms, p)
+            } else {
+                rings.punt.offer(role.learn, port, now_ms, p)
+            };
+            let why = match offered {
                 Ok(()) => PuntCounter::Sent,
                 Err((_, why)) => why,
             };
