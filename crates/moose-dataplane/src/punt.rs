@@ -179,22 +179,7 @@ impl<F> PuntTx<F> {
         now_ms: u32,
         punt: Punt<F>,
     ) -> Result<(), (Punt<F>, PuntCounter)> {
-        let c = class as usize;
-        let pb = &mut self.port[port.index()][c];
-        if !pb.ready(now_ms) {
-            return Err((punt, PuntCounter::PortRate));
-        }
-        if !self.class[c].ready(now_ms) {
-            return Err((punt, PuntCounter::ClassRate));
-        }
-        match self.rings[c].push(punt) {
-            Ok(()) => {
-                pb.take();
-                self.class[c].take();
-                Ok(())
-            }
-            Err(rtrb::PushError::Full(p)) => Err((p, PuntCounter::RingFull)),
-        }
+        self.offer_if(class, port, now_ms, punt, Bucket::ready)
     }
 
     /// [`offer`](Self::offer) for a punt that can wait: taken only from
@@ -213,14 +198,36 @@ impl<F> PuntTx<F> {
         now_ms: u32,
         punt: Punt<F>,
     ) -> Result<(), (Punt<F>, PuntCounter)> {
+        self.offer_if(class, port, now_ms, punt, Bucket::spare)
+    }
+
+    /// Pushes `punt` if `has` says both buckets have a token for it, and
+    /// takes one from each.
+    #[inline(always)]
+    fn offer_if(
+        &mut self,
+        class: PuntClass,
+        port: PortId,
+        now_ms: u32,
+        punt: Punt<F>,
+        has: fn(&mut Bucket, u32) -> bool,
+    ) -> Result<(), (Punt<F>, PuntCounter)> {
         let c = class as usize;
-        if !self.port[port.index()][c].spare(now_ms) {
+        let pb = &mut self.port[port.index()][c];
+        if !has(pb, now_ms) {
             return Err((punt, PuntCounter::PortRate));
         }
-        if !self.class[c].spare(now_ms) {
+        if !has(&mut self.class[c], now_ms) {
             return Err((punt, PuntCounter::ClassRate));
         }
-        self.offer(class, port, now_ms, punt)
+        match self.rings[c].push(punt) {
+            Ok(()) => {
+                pb.take();
+                self.class[c].take();
+                Ok(())
+            }
+            Err(rtrb::PushError::Full(p)) => Err((p, PuntCounter::RingFull)),
+        }
     }
 }
 
